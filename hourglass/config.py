@@ -1,0 +1,129 @@
+"""The model config: one frozen dataclass tree, validated once, round-tripping to plain dicts.
+
+``HourglassConfig.from_dict(yaml_dict)`` is the only way user input becomes a model config;
+every range and cross-field rule is checked in ``__post_init__`` and reported as a
+:class:`ConfigError` naming the field and the allowed values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from hourglass._validate import check_choice, check_float, check_int, from_dict, to_dict
+from hourglass.blocks import BLOCKS
+from hourglass.errors import ConfigError
+from hourglass.stems import STEMS
+
+__all__ = ["BlockConfig", "StemConfig", "HourglassConfig", "DILATIONS", "SEPARABLE"]
+
+DILATIONS = (1, 2, 3, 4)
+SEPARABLE = ("none", "mid", "all")
+
+
+@dataclass(frozen=True)
+class BlockConfig:
+    """Which block design, and its orthogonal knobs.
+
+    name: a key of :data:`hourglass.blocks.BLOCKS`.
+    dilation: dilation of the block's (first) 3x3 conv.
+    separable: ``none``; ``mid`` = only the 3x3 is depthwise-separable; ``all`` = every
+        conv becomes a 3x3 depthwise-separable one.
+    skip: residual connection on/off.
+    rates: dilation rates of the parallel branches (``multidilated`` only).
+    """
+
+    name: str = "bottleneck"
+    dilation: int = 1
+    separable: str = "none"
+    skip: bool = True
+    rates: tuple[int, ...] = (1, 2, 3, 4)
+
+    def __post_init__(self) -> None:
+        check_choice("name", self.name, BLOCKS)
+        spec = BLOCKS[self.name]
+        check_choice("dilation", self.dilation, DILATIONS if spec.dilation else (1,))
+        check_choice("separable", self.separable, spec.separable)
+        if not self.rates:
+            raise ConfigError("rates: expected a non-empty list of dilation rates, but got []")
+        for r in self.rates:
+            check_choice("rates", r, DILATIONS)
+
+
+@dataclass(frozen=True)
+class StemConfig:
+    """name: a key of :data:`hourglass.stems.STEMS`; channels: width of its first conv."""
+
+    name: str = "conv7"
+    channels: int = 64
+
+    def __post_init__(self) -> None:
+        check_choice("name", self.name, STEMS)
+        check_int("channels", self.channels, low=1)
+
+
+@dataclass(frozen=True)
+class HourglassConfig:
+    """A stacked hourglass. The defaults are the canonical 2-stack baseline (6,570,400 params).
+
+    stack_weights: one weight per stack for the intermediate-supervision loss,
+        ``loss = sum_s w_s * MSE(heatmaps_s, target)``. They apply to the loss only: the
+        forward pass, the merges between stacks and the evaluated output (always the last
+        stack's heatmaps) do not change. ``None`` means 1.0 for every stack.
+    """
+
+    stacks: int = 2
+    features: int = 256
+    depth: int = 4
+    joints: int = 16
+    input_size: int = 256
+    block: BlockConfig = field(default_factory=BlockConfig)
+    stem: StemConfig = field(default_factory=StemConfig)
+    stack_weights: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_int("stacks", self.stacks, low=1, high=16)
+        check_int("depth", self.depth, low=1, high=8)
+        check_int("joints", self.joints, low=1)
+        check_int("features", self.features, low=2)
+        check_int("input_size", self.input_size, low=8)
+        spec = BLOCKS[self.block.name]
+        multiple = spec.width_multiple(self.block)
+        if self.features % multiple:
+            raise ConfigError(
+                f"features: expected a multiple of {multiple} for block {self.block.name!r}, but got {self.features}"
+            )
+        if (2 * self.stem.channels) % multiple:
+            raise ConfigError(
+                f"stem.channels: expected a multiple of {multiple // 2} for block {self.block.name!r}, but got {self.stem.channels}"
+            )
+        step = 4 * 2**self.depth  # stem downsamples 4x, every hourglass level 2x
+        if self.input_size % step:
+            raise ConfigError(
+                f"input_size: expected a multiple of {step} (4 * 2^depth for depth {self.depth}), but got {self.input_size}"
+            )
+        if self.stack_weights is not None:
+            if len(self.stack_weights) != self.stacks:
+                raise ConfigError(
+                    f"stack_weights: expected {self.stacks} weights (one per stack), but got {list(self.stack_weights)}"
+                )
+            for w in self.stack_weights:
+                check_float("stack_weights", w, low=0.0)
+
+    @property
+    def heatmap_size(self) -> int:
+        return self.input_size // 4
+
+    @property
+    def loss_weights(self) -> tuple[float, ...]:
+        return self.stack_weights if self.stack_weights is not None else (1.0,) * self.stacks
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "") -> HourglassConfig:
+        return from_dict(cls, data, where)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    def replace(self, **changes: Any) -> HourglassConfig:
+        return replace(self, **changes)

@@ -1,0 +1,61 @@
+"""Stems: full-resolution image -> features at heatmap resolution (1/4), in a registry.
+
+All stems are ``conv(k, stride) -> BN -> ReLU -> block(c, 2c) -> [maxpool] -> block(2c, 2c)
+-> block(2c, features)``; they differ in the first conv and whether a max-pool follows, and
+the blocks follow the chosen block design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from hourglass.blocks import create_block
+
+if TYPE_CHECKING:
+    from hourglass.config import BlockConfig, StemConfig
+
+__all__ = ["STEMS", "StemSpec", "Stem"]
+
+
+@dataclass(frozen=True)
+class StemSpec:
+    kernel: int
+    stride: int
+    pool: bool
+    summary: str = ""
+
+    @property
+    def padding(self) -> int:
+        return (self.kernel - 1) // 2 if self.stride < self.kernel else 0
+
+
+STEMS: dict[str, StemSpec] = {
+    "conv7": StemSpec(7, 2, True, "7x7 stride-2 conv, max-pool (the baseline)"),
+    "patch3": StemSpec(3, 2, True, "3x3 stride-2 conv in place of the 7x7 (the study's patchify)"),
+    "patch4": StemSpec(4, 4, False, "4x4 stride-4 patchify conv, no max-pool (ConvNeXt)"),
+}
+
+
+class Stem(nn.Module):
+    def __init__(self, stem: StemConfig, block: BlockConfig, features: int) -> None:
+        super().__init__()
+        spec = STEMS[stem.name]
+        c = stem.channels
+        self.conv = nn.Sequential(
+            nn.Conv2d(3, c, spec.kernel, stride=spec.stride, padding=spec.padding),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+        )
+        self.res1 = create_block(block.name, c, 2 * c, block)
+        self.pool = nn.MaxPool2d(2, 2) if spec.pool else nn.Identity()
+        self.res2 = create_block(block.name, 2 * c, 2 * c, block)
+        self.res3 = create_block(block.name, 2 * c, features, block)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)  # (N, c, H/s, W/s); s = 2 (conv7, patch3) or 4 (patch4)
+        x = self.pool(self.res1(x))  # (N, 2c, H/4, W/4)
+        return self.res3(self.res2(x))  # (N, features, H/4, W/4)

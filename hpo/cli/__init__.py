@@ -1,0 +1,12 @@
+"""The ``hpo`` command line: one module per command group, all registered on one app."""
+
+from __future__ import annotations
+
+from hpo.cli._app import app
+from hpo.cli import designs  # noqa: F401  (registers commands)
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()
