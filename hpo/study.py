@@ -1,0 +1,98 @@
+"""Creating/resuming a study from a preset and running its trials.
+
+``run_study`` is what ``hpo run`` and ``hpo worker`` call: open the storage, create or load
+the study (so running again resumes it), optionally enqueue the seed designs once, load the
+dataset once per process, and optimize with progress bars. Trials that fail are recorded
+as FAIL with their reason and the study goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from tqdm.auto import tqdm
+
+from hourglass.data.dataset import load_pose_data
+from hourglass.designs import SEED_DESIGNS
+from hpo.objective import OBJECTIVES, Objective
+from hpo.preset import StudyPreset, create_sampler
+from hpo.pruning import create_pruner
+from hpo.space import SearchSpace, seed_trials
+from hpo.storage import open_storage
+
+__all__ = ["open_study", "run_study", "checkpoint_root", "RunSummary"]
+
+
+def checkpoint_root(preset: StudyPreset) -> Path:
+    """Checkpoints sit next to a file-based study, else under ./studies."""
+    url = preset.storage
+    base = Path(url.removeprefix("sqlite:///")).parent if url.startswith("sqlite:///") else Path("studies")
+    return base / f"{preset.name}_checkpoints"
+
+
+def open_study(preset: StudyPreset, *, heartbeat: bool = False) -> optuna.Study:
+    storage = open_storage(preset.storage, heartbeat=heartbeat)
+    directions = [OBJECTIVES[o] for o in preset.objectives]
+    study = optuna.create_study(
+        study_name=preset.name, storage=storage, directions=directions,
+        sampler=create_sampler(preset), load_if_exists=True,
+    )
+    if study.metric_names is None:
+        study.set_metric_names(list(preset.objectives))
+        study.set_user_attr("objectives", list(preset.objectives))
+        study.set_user_attr("preset", preset.to_dict())
+    return study
+
+
+def _warm_start(study: optuna.Study, space: SearchSpace, designs: str | Path) -> int:
+    """Enqueue the seed designs once per study (a resumed study does not enqueue again)."""
+    if study.user_attrs.get("warm_started"):
+        return 0
+    path = Path(designs)
+    if not path.suffix:
+        path = SEED_DESIGNS.parent / f"{designs}.yaml"
+    seeds = seed_trials(space, path)
+    for name, params in seeds:
+        study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
+    study.set_user_attr("warm_started", str(path))
+    return len(seeds)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    study: optuna.Study
+    new_trials: int
+    warm_started: int
+
+
+def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: float | None = None,
+              device: str | None = None, warm_start: str | None = None, heartbeat: bool = False,
+              progress: bool = True) -> RunSummary:
+    """Run up to ``n_trials`` more trials (default: the preset's budget) on the study."""
+    study = open_study(preset, heartbeat=heartbeat)
+    space = SearchSpace.load(preset.space)
+    arrays = load_pose_data(preset.data)  # once per process, shared by every trial
+    warm = warm_start or preset.warm_start
+    enqueued = _warm_start(study, space, warm) if warm else 0
+    objective = Objective(preset, space, arrays, checkpoint_root(preset), device=device,
+                          pruner=create_pruner(preset) if len(preset.objectives) > 1 else None,
+                          progress=progress)
+    if len(preset.objectives) == 1:
+        study.pruner = create_pruner(preset)  # single objective: Optuna's own pruners apply
+    n = n_trials if n_trials is not None else preset.budget.trials
+    timeout = timeout_s if timeout_s is not None else preset.budget.timeout_s
+    before = len(study.trials)
+    bar = tqdm(total=n, desc=f"study {preset.name}", unit="trial", disable=not progress)
+
+    def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        bar.update(1)
+        bar.set_postfix(last=f"#{trial.number} {trial.state.name}")
+
+    try:
+        study.optimize(objective, n_trials=n, timeout=timeout, catch=(Exception,), callbacks=[tick],
+                       gc_after_trial=True)
+    finally:
+        bar.close()
+    return RunSummary(study, len(study.trials) - before, enqueued)
