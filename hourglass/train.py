@@ -34,7 +34,7 @@ from hourglass.data.augment import AugmentConfig
 from hourglass.data.dataset import PoseArrays, PoseDataset, load_pose_data
 from hourglass.data.heatmaps import heatmap_loss
 from hourglass.errors import ConfigError
-from hourglass.metrics import PCKhResult, decode_heatmaps, flip_back, pckh
+from hourglass.metrics import PCKhResult, decode_heatmaps, flip_back, pckh, to_image_coords
 from hourglass.model import build_model
 from hourglass.yamlio import load_yaml
 
@@ -176,9 +176,8 @@ def evaluate(model: torch.nn.Module, dataset: PoseDataset, arrays: PoseArrays, *
             if flip:
                 heat = 0.5 * (heat + flip_back(model(images.flip(-1))[:, -1].float()))
         stride = images.shape[-1] / heat.shape[-1]
-        xy = decode_heatmaps(heat).cpu() * stride + (stride - 1) / 2  # heatmap px -> input px (pixel centres)
-        to_crop = batch["to_crop"].float()  # (N, 2, 3) input px -> crop px
-        preds.append(torch.einsum("nij,nkj->nki", to_crop[:, :, :2], xy) + to_crop[:, None, :, 2])
+        # heatmap px -> input px -> crop px, through each sample's (N, 2, 3) input->crop affine
+        preds.append(to_image_coords(decode_heatmaps(heat).cpu(), batch["to_crop"].float(), stride))
         rows.append(batch["index"])
     idx = torch.cat(rows).numpy()
     return pckh(torch.cat(preds).numpy(), arrays.keypoints[idx], arrays.present[idx].astype(bool), arrays.normalizer[idx])
