@@ -1,0 +1,139 @@
+"""``hpo pareto``, ``hpo export``, ``hpo dashboard``: a study's results, as table, report,
+retrainable configs and a live dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import optuna
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hourglass.errors import ConfigError
+from hpo.cli._app import app
+from hpo.dashboard import make_server, publish_figures, study_url
+from hpo.export import export_trials
+from hpo.pareto import objective_names, pareto_rows, trial_rows, write_rows
+from hpo.report import write_report
+from hpo.storage import default_storage_url, load_study, redact_url
+
+StudyArg = Annotated[str, typer.Argument(help="Study name.", show_default=False)]
+StorageOpt = Annotated[
+    str | None, typer.Option("--storage", help="Storage URL [default: sqlite:///studies/<STUDY>.db].", show_default=False)
+]
+
+
+def _open(name: str, storage: str | None) -> tuple[optuna.Study, str]:
+    """The study and its storage URL; a missing SQLite file is an error, not a new empty study."""
+    url = storage or default_storage_url(name)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise ConfigError(f"storage {redact_url(url)}: no such file (run the study first, or pass --storage)")
+    return load_study(name, url), url
+
+
+def _reference(text: str | None, study: optuna.Study) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        ref = [float(v) for v in text.split(",")]
+    except ValueError:
+        ref = []
+    if len(ref) != len(study.directions):
+        names = ",".join(objective_names(study))
+        raise ConfigError(f"--ref: expected {len(study.directions)} comma-separated numbers ({names}), but got {text!r}")
+    return ref
+
+
+def _num(value: object, spec: str = ",") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _print_table(study: optuna.Study, rows: list[dict]) -> None:
+    table = Table(title=f"Pareto set of study {study.study_name!r} ({len(rows)} trials)")
+    columns = ("#", "design", "PCKh", "params", "train s", "GFLOPs", "layers", "epochs",
+               "stacks", "feat", "block", "dil", "separable", "skip", "stem")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("design", "block", "separable", "stem") else "right")
+    for r in rows:
+        flops = None if r.get("flops") is None else r["flops"] / 1e9
+        table.add_row(
+            str(r["number"]), r.get("design") or "", _num(r.get("pckh"), ".2f"), _num(r.get("params")),
+            _num(r.get("train_time"), ",.1f"), _num(flops, ".3f"), _num(r.get("layers")), _num(r.get("epochs")),
+            _num(r.get("stacks")), _num(r.get("features")), r.get("block") or "", _num(r.get("dilation")),
+            r.get("separable") or "", "" if r.get("skip") is None else str(r["skip"]).lower(), r.get("stem") or "",
+        )
+    Console().print(table)
+
+
+@app.command()
+def pareto(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the rows as JSON.")] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="HTML report path [default: reports/<STUDY>.html].", show_default=False)
+    ] = None,
+    all_trials: Annotated[bool, typer.Option("--all", help="--csv/--json get every trial, not just the Pareto set.")] = False,
+    ref: Annotated[
+        str | None,
+        typer.Option("--ref", help="Hypervolume reference point, one number per objective (e.g. 0,2e7,3600) "
+                     "[default: 0 for PCKh, 1.1 x the worst COMPLETE value for the others].", show_default=False),
+    ] = None,
+) -> None:
+    """Print the Pareto set and write the HTML report: 2-D/3-D fronts, learning curves,
+    hypervolume history and the cost model (time vs params/FLOPs/layers, Spearman rho)."""
+    st, _ = _open(study, storage)
+    reference = _reference(ref, st)
+    rows = pareto_rows(st)
+    _print_table(st, rows)
+    exported = trial_rows(st) if all_trials else rows
+    for path in (csv, json_path):
+        if path is not None:
+            write_rows(exported, path)
+            typer.echo(f"wrote {len(exported)} rows to {path}")
+    report = write_report(st, html or Path("reports") / f"{study}.html", reference)
+    typer.echo(f"report: {report}")
+
+
+@app.command()
+def export(
+    study: StudyArg,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the trial_<N>.yaml files.", show_default=False)],
+    trial: Annotated[list[int] | None, typer.Option("--trial", help="Trial number (repeatable).", show_default=False)] = None,
+    pareto_set: Annotated[bool, typer.Option("--pareto", help="Export every trial of the Pareto set.")] = False,
+    storage: StorageOpt = None,
+) -> None:
+    """Write trials as YAML configs ({model, schedule, data}) that `hpo train FILE` retrains."""
+    if bool(trial) == pareto_set:
+        raise ConfigError("export: expected exactly one of --trial N (repeatable) or --pareto")
+    st, _ = _open(study, storage)
+    for path in export_trials(st, None if pareto_set else trial, out):
+        typer.echo(str(path))
+
+
+@app.command()
+def dashboard(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 = any free one).")] = 8080,
+    publish: Annotated[
+        bool, typer.Option("--publish/--no-publish", help="Store learning curves, hypervolume and cost model in the study first.")
+    ] = True,
+) -> None:
+    """Serve optuna-dashboard on the study's storage (Ctrl-C stops it)."""
+    st, url = _open(study, storage)
+    if publish:
+        typer.echo(f"published figures: {', '.join(publish_figures(st))}")
+    server = make_server(url, host, port)
+    typer.echo(f"optuna-dashboard on {redact_url(url)}")
+    typer.echo(f"open {study_url(server, st, host)}  (Ctrl-C stops it)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,75 @@
+"""Serving optuna-dashboard in-process, with the figures it cannot draw itself.
+
+optuna-dashboard reads a study's intermediate values for learning curves, but Optuna
+cannot store those in a multi-objective study, so the curves (from the ``curve`` user
+attr), the hypervolume history and the cost model are pushed in as plotly figures with
+``optuna_dashboard.save_plotly_graph_object``. That function stores the figure's JSON in
+study system attrs (``dashboard:plot_data:<id>:<chunk>``); a new id every call would pile
+up copies, so each figure has a fixed id and republishing overwrites it.
+"""
+
+from __future__ import annotations
+
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+from wsgiref.simple_server import make_server as _wsgiref_server
+
+import optuna
+import optuna_dashboard
+from optuna.storages import BaseStorage
+
+from hourglass.errors import ConfigError
+from hpo.pareto import complete_trials
+from hpo.report import cost_model_figure, hypervolume_figure, learning_curves_figure
+from hpo.storage import open_storage
+
+__all__ = ["make_server", "publish_figures", "study_url", "FIGURE_IDS"]
+
+FIGURE_IDS = ("hpo-learning-curves", "hpo-hypervolume", "hpo-cost-model")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on stderr (the page polls the API every few seconds)."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
+        pass
+
+    def address_string(self) -> str:  # no reverse DNS lookup per request
+        return self.client_address[0]
+
+
+def make_server(storage: str | BaseStorage, host: str = "127.0.0.1", port: int = 8080) -> WSGIServer:
+    """A wsgiref server for optuna-dashboard on ``storage`` (a URL or an open storage).
+
+    Not started: call ``serve_forever()`` (in a thread if need be), then ``shutdown()``
+    from another thread and ``server_close()``. ``port=0`` picks a free port
+    (``server.server_port``).
+    """
+    if isinstance(storage, str):
+        storage = open_storage(storage)
+    try:
+        return _wsgiref_server(host, port, optuna_dashboard.wsgi(storage), handler_class=_QuietHandler)
+    except OSError as exc:
+        raise ConfigError(f"dashboard: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+
+
+def study_url(server: WSGIServer, study: optuna.Study, host: str | None = None) -> str:
+    """The dashboard page of ``study`` on ``server`` (its top page shows the Pareto front)."""
+    study_id = study._storage.get_study_id_from_name(study.study_name)
+    return f"http://{host or server.server_address[0]}:{server.server_port}/dashboard/studies/{study_id}"
+
+
+def publish_figures(study: optuna.Study) -> list[str]:
+    """Store the learning curves, hypervolume history and cost model in ``study`` for the
+    dashboard; returns the figure ids. Before the first COMPLETE trial there is no
+    hypervolume yet, so only the other two are published."""
+    # The dashboard draws each figure in a half-width card about 450 px high.
+    figures = {"hpo-learning-curves": learning_curves_figure(study), "hpo-cost-model": cost_model_figure(study, height=450)}
+    try:
+        complete_trials(study)
+    except ConfigError:
+        pass
+    else:
+        figures["hpo-hypervolume"] = hypervolume_figure(study)
+    for graph_id, fig in figures.items():
+        optuna_dashboard.save_plotly_graph_object(study, fig, graph_object_id=graph_id)
+    return [g for g in FIGURE_IDS if g in figures]

@@ -1,0 +1,273 @@
+"""Plotly figures of a study and a self-contained HTML report of them.
+
+Figures: the Pareto front in every objective pair and in 3-D, PCKh learning curves of every
+trial (pruned ones dashed and faded, so what the pruner cut is visible), the hypervolume
+history, and the cost model: measured seconds per epoch against parameters, FLOPs, layers
+and operator calls, with Spearman rank correlations (the reference study's finding was
+that time follows layer count, not parameters; this checks it on every study).
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import optuna
+import plotly.graph_objects as go
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+from plotly.subplots import make_subplots
+from scipy.stats import spearmanr
+
+from hourglass.errors import ConfigError
+from hpo.pareto import (
+    complete_trials,
+    default_reference_point,
+    hypervolume_history,
+    nondominated,
+    objective_names,
+    pareto_rows,
+    pareto_trials,
+)
+
+__all__ = [
+    "build_report",
+    "write_report",
+    "pareto_2d_figure",
+    "pareto_3d_figure",
+    "learning_curves_figure",
+    "hypervolume_figure",
+    "cost_model_figure",
+    "spearman",
+    "COST_AXES",
+]
+
+LABELS = {"pckh": "PCKh@0.5 (%)", "params": "parameters", "train_time": "training time (s)"}
+COST_AXES = {"params": "parameters", "flops": "forward FLOPs", "layers": "conv + norm layers",
+             "ops_per_step": "aten ops per step"}
+STATE_STYLE = {  # line dash, opacity, colour
+    TrialState.COMPLETE: ("solid", 0.85, "#1f77b4"),
+    TrialState.PRUNED: ("dash", 0.35, "#ff7f0e"),
+    TrialState.FAIL: ("dot", 0.35, "#9467bd"),
+}
+_OTHER_STYLE = ("dot", 0.35, "#7f7f7f")
+PARETO_COLOUR = "#d62728"
+FAINT = "rgba(127,127,127,0.45)"
+
+
+def _label(name: str, direction: StudyDirection) -> str:
+    arrow = "↑" if direction == StudyDirection.MAXIMIZE else "↓"
+    return f"{LABELS.get(name, name)} {arrow}"
+
+
+def _hover(trial: FrozenTrial) -> str:
+    design = trial.user_attrs.get("design")
+    block = ((trial.user_attrs.get("config") or {}).get("model") or {}).get("block") or {}
+    parts = [f"trial {trial.number}"] + ([design] if design else []) + ([block["name"]] if "name" in block else [])
+    return " · ".join(parts)
+
+
+def pareto_2d_figure(study: optuna.Study) -> go.Figure:
+    """Every objective pair: all COMPLETE trials, the Pareto set in red, and the pair's own
+    2-D front as a staircase (a design can be on the 3-D front yet dominated in a pair)."""
+    names, dirs = objective_names(study), study.directions
+    trials, front = complete_trials(study), {t.number for t in pareto_trials(study)}
+    values = np.array([t.values for t in trials], dtype=float)
+    pairs = list(itertools.combinations(range(len(names)), 2))
+    fig = make_subplots(rows=1, cols=max(len(pairs), 1),
+                        subplot_titles=[f"{names[j]} vs {names[i]}" for i, j in pairs], horizontal_spacing=0.08)
+    on = np.array([t.number in front for t in trials])
+    text = [_hover(t) for t in trials]
+    for col, (i, j) in enumerate(pairs, start=1):
+        first = col == 1
+        for mask, name, colour, size in ((~on, "COMPLETE", FAINT, 7), (on, "Pareto set", PARETO_COLOUR, 10)):
+            fig.add_trace(go.Scatter(
+                x=values[mask, i], y=values[mask, j], mode="markers", name=name, legendgroup=name,
+                showlegend=first, marker={"color": colour, "size": size},
+                text=[t for t, m in zip(text, mask) if m], hovertemplate="%{text}<br>%{x}, %{y}<extra></extra>",
+            ), row=1, col=col)
+        stair = _front_2d(values[:, [i, j]], [dirs[i], dirs[j]])
+        # The dominated region's boundary between neighbours sorted by x: it steps at the
+        # left point when x is minimized and at the right one when x is maximized.
+        shape = "vh" if dirs[i] == StudyDirection.MAXIMIZE else "hv"
+        fig.add_trace(go.Scatter(
+            x=stair[:, 0], y=stair[:, 1], mode="lines", line={"shape": shape, "dash": "dot", "color": PARETO_COLOUR},
+            name="2-D front", legendgroup="2d", showlegend=first, hoverinfo="skip",
+        ), row=1, col=col)
+        fig.update_xaxes(title_text=_label(names[i], dirs[i]), row=1, col=col)
+        fig.update_yaxes(title_text=_label(names[j], dirs[j]), row=1, col=col)
+    fig.update_layout(title="Pareto front, objective pairs", template="plotly_white", height=420)
+    return fig
+
+
+def _front_2d(points: np.ndarray, dirs: Sequence[StudyDirection]) -> np.ndarray:
+    signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in dirs])
+    front = points[nondominated(points * signs)]
+    return front[np.argsort(front[:, 0], kind="stable")]
+
+
+def pareto_3d_figure(study: optuna.Study) -> go.Figure:
+    """The first three objectives in 3-D: the Pareto set coloured by its first objective."""
+    names, dirs = objective_names(study), study.directions
+    trials, front = complete_trials(study), {t.number for t in pareto_trials(study)}
+    fig = go.Figure()
+    for on, name in ((False, "COMPLETE"), (True, "Pareto set")):
+        sel = [t for t in trials if (t.number in front) == on]
+        v = np.array([t.values for t in sel], dtype=float).reshape(-1, len(names))
+        marker = ({"size": 6, "color": v[:, 0], "colorscale": "Viridis", "showscale": True,
+                   "colorbar": {"title": names[0], "x": 1.0}} if on else {"size": 4, "color": FAINT})
+        fig.add_trace(go.Scatter3d(
+            x=v[:, 0], y=v[:, 1] if v.shape[1] > 1 else None, z=v[:, 2] if v.shape[1] > 2 else None,
+            mode="markers", name=name, marker=marker, text=[_hover(t) for t in sel],
+            hovertemplate="%{text}<extra></extra>",
+        ))
+    axes = {k: {"title": {"text": _label(n, d)}} for k, n, d in zip(("xaxis", "yaxis", "zaxis"), names, dirs)}
+    fig.update_layout(title="Pareto front (3-D)", template="plotly_white", height=560, scene=axes,
+                      legend={"x": 0.0, "y": 1.0})
+    return fig
+
+
+def learning_curves_figure(study: optuna.Study) -> go.Figure:
+    """PCKh per epoch of every trial with a curve; pruned ones dashed and faded, the Pareto
+    set drawn thicker. (Optuna cannot store intermediate values in a multi-objective
+    study, so the curves come from the ``curve`` user attr.)"""
+    try:
+        front = {t.number for t in pareto_trials(study)}
+    except ConfigError:  # no COMPLETE trial yet: the curves of pruned ones are still worth seeing
+        front = set()
+    fig = go.Figure()
+    shown: set[str] = set()
+    for t in study.get_trials(deepcopy=False):
+        curve = t.user_attrs.get("curve") or []
+        if not curve:
+            continue
+        dash, opacity, colour = STATE_STYLE.get(t.state, _OTHER_STYLE)
+        group = f"{t.state.name} ({dash})" if dash != "solid" else t.state.name
+        best = t.number in front
+        fig.add_trace(go.Scatter(
+            x=[p["epoch"] for p in curve], y=[p["pckh"] for p in curve], mode="lines+markers",
+            name=group, legendgroup=group, showlegend=group not in shown, opacity=1.0 if best else opacity,
+            line={"dash": dash, "color": PARETO_COLOUR if best else colour, "width": 3 if best else 1.5},
+            marker={"size": 4}, text=[_hover(t)] * len(curve),
+            hovertemplate="%{text}<br>epoch %{x}: %{y:.2f}<extra></extra>",
+        ))
+        shown.add(group)
+    fig.update_layout(title="Learning curves (Pareto set red and thick, pruned dashed)", template="plotly_white",
+                      xaxis_title="epoch", yaxis_title=LABELS["pckh"], height=420)
+    return fig
+
+
+def hypervolume_figure(study: optuna.Study, reference_point: Sequence[float] | None = None) -> go.Figure:
+    ref = list(reference_point) if reference_point is not None else default_reference_point(study)
+    numbers = [t.number for t in complete_trials(study)]
+    history = hypervolume_history(study, ref)
+    ref_text = ", ".join(f"{n}={v:.4g}" for n, v in zip(objective_names(study), ref))
+    fig = go.Figure(go.Scatter(x=numbers, y=history, mode="lines+markers", line={"shape": "hv"}, name="hypervolume"))
+    fig.update_layout(title=f"Hypervolume history<br><sup>reference point: {ref_text}</sup>", template="plotly_white",
+                      xaxis_title="trial number (COMPLETE trials)", yaxis_title="hypervolume", height=420)
+    return fig
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho, NaN where it is undefined (fewer than 3 points or a constant axis)."""
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return float("nan")
+    return float(spearmanr(x, y).statistic)
+
+
+def _epoch_seconds(t: FrozenTrial) -> float | None:
+    wall, epochs = t.user_attrs.get("wall_time_s"), t.user_attrs.get("epochs_run")
+    return wall / epochs if wall is not None and epochs else None
+
+
+def cost_model_figure(study: optuna.Study, height: int = 600) -> go.Figure:
+    """Measured seconds per epoch (``wall_time_s / epochs_run``, so pruned trials count too)
+    against each counted cost, with Spearman's rho over all those trials in the titles."""
+    trials = [t for t in study.get_trials(deepcopy=False) if _epoch_seconds(t) is not None]
+    titles, columns = [], []
+    for key, label in COST_AXES.items():
+        pts = [(t.user_attrs[key], _epoch_seconds(t), t) for t in trials if t.user_attrs.get(key) is not None]
+        rho = spearman([p[0] for p in pts], [p[1] for p in pts])
+        titles.append(f"{key}: ρ = {rho:.2f} (n={len(pts)})" if rho == rho else f"{key}: ρ n/a (n={len(pts)})")
+        columns.append((key, label, pts))
+    fig = make_subplots(rows=2, cols=2, subplot_titles=titles, vertical_spacing=0.2, horizontal_spacing=0.12)
+    shown: set[str] = set()
+    for k, (key, label, pts) in enumerate(columns):
+        row, col = divmod(k, 2)
+        for state in sorted({p[2].state for p in pts}, key=lambda s: s.value):
+            sel = [p for p in pts if p[2].state == state]
+            colour = STATE_STYLE.get(state, _OTHER_STYLE)[2]
+            fig.add_trace(go.Scatter(
+                x=[p[0] for p in sel], y=[p[1] for p in sel], mode="markers", name=state.name,
+                legendgroup=state.name, showlegend=state.name not in shown, marker={"color": colour, "size": 7},
+                text=[_hover(p[2]) for p in sel], hovertemplate="%{text}<br>%{x}: %{y:.3g} s/epoch<extra></extra>",
+            ), row=row + 1, col=col + 1)
+            shown.add(state.name)
+        fig.update_xaxes(title_text=label, row=row + 1, col=col + 1)
+        fig.update_yaxes(title_text="s / epoch", row=row + 1, col=col + 1)
+    fig.update_annotations(font_size=13)  # the subplot titles
+    fig.update_layout(title="Cost model: measured s/epoch vs counted costs (Spearman ρ)", template="plotly_white",
+                      height=height, margin={"t": 80})
+    return fig
+
+
+def build_report(study: optuna.Study, reference_point: Sequence[float] | None = None) -> dict[str, go.Figure]:
+    """All report figures by name; a one-line ConfigError when no trial is COMPLETE."""
+    complete_trials(study)
+    figures = {}
+    if len(study.directions) >= 2:
+        figures["pareto_2d"] = pareto_2d_figure(study)
+    if len(study.directions) >= 3:
+        figures["pareto_3d"] = pareto_3d_figure(study)
+    figures["learning_curves"] = learning_curves_figure(study)
+    figures["hypervolume"] = hypervolume_figure(study, reference_point)
+    figures["cost_model"] = cost_model_figure(study)
+    return figures
+
+
+_TABLE_COLUMNS = ("number", "design", "pckh", "params", "train_time", "flops", "layers", "epochs",
+                  "stacks", "features", "block", "dilation", "separable", "skip", "stem")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return html.escape(str(value))
+
+
+def write_report(study: optuna.Study, path: str | Path, reference_point: Sequence[float] | None = None) -> Path:
+    """One self-contained HTML file (plotly.js inlined once, so it opens offline)."""
+    figures = build_report(study, reference_point)
+    rows = pareto_rows(study)
+    columns = [c for c in _TABLE_COLUMNS if any(c in r for r in rows)]
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    plots = "\n".join(
+        fig.to_html(full_html=False, include_plotlyjs=(k == 0), default_width="100%")
+        for k, fig in enumerate(figures.values())
+    )
+    name = html.escape(study.study_name)
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{name}: hourglass-hpo report</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}</style></head>
+<body><h1>Study {name}</h1><p>{html.escape(summary)} trials; {len(rows)} on the Pareto front.</p>
+<h2>Pareto set</h2><table><tr>{head}</tr>{body}</table>
+{plots}
+</body></html>
+"""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path

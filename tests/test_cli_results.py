@@ -1,0 +1,106 @@
+import csv
+import json
+from wsgiref.simple_server import WSGIServer
+
+import optuna
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hpo.cli import app
+from hpo.dashboard import FIGURE_IDS
+from hpo.pareto import pareto_trials
+from tests.study_factory import make_study
+
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return make_study(tmp_path_factory.mktemp("cli"))
+
+
+def test_pareto_prints_the_table_and_writes_report_csv_json(demo, tmp_path):
+    study, url = demo
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["pareto", "demo", "--storage", url, "--csv", str(out / "p.csv"),
+                                 "--json", str(out / "p.json"), "--html", str(out / "r.html")])
+    assert result.exit_code == 0, result.output
+    front = pareto_trials(study)
+    assert f"Pareto set of study 'demo' ({len(front)} trials)" in result.output
+    for name in ("baseline", "conv_two", "dwsep_mid", "bottleneck"):
+        assert name in result.output
+    assert f"{study.trials[0].user_attrs['params']:,}" in result.output
+    rows = list(csv.DictReader((out / "p.csv").open()))
+    assert [int(r["number"]) for r in rows] == [t.number for t in front]
+    assert json.loads((out / "p.json").read_text())[0]["number"] == front[0].number
+    assert (out / "r.html").stat().st_size > 100_000 and f"report: {out / 'r.html'}" in result.output
+
+
+def test_pareto_all_exports_every_trial_and_default_report_path(demo, tmp_path, monkeypatch):
+    study, url = demo
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["pareto", "demo", "--storage", url, "--json", "all.json", "--all", "--ref", "0,1e6,100"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "all.json").read_text())
+    assert [r["state"] for r in rows].count("PRUNED") == 2 and len(rows) == len(study.trials)
+    assert (tmp_path / "reports" / "demo.html").is_file()
+    assert "params=1e+06" in (tmp_path / "reports" / "demo.html").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["pareto", "nope"], "storage sqlite:///studies/nope.db: no such file"),
+        (["pareto", "other", "--storage", "{url}"], "no study named 'other' (found: demo)"),
+        (["pareto", "demo", "--storage", "{url}", "--ref", "1,2"], "--ref: expected 3 comma-separated numbers"),
+        (["export", "demo", "--storage", "{url}", "--out", "x"], "expected exactly one of --trial N"),
+        (["export", "demo", "--storage", "{url}", "--out", "x", "--trial", "1", "--pareto"], "expected exactly one"),
+        (["export", "demo", "--storage", "{url}", "--out", "x", "--trial", "99"], "no trial number 99"),
+        (["dashboard", "nope", "--port", "0"], "studies/nope.db: no such file"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(demo, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, [a.replace("{url}", demo[1]) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
+    assert not (tmp_path / "studies").exists()  # a typo must not create an empty study database
+
+
+def test_empty_study_is_a_one_line_error(tmp_path):
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    optuna.create_study(study_name="e", storage=url, directions=["maximize", "minimize", "minimize"])
+    result = runner.invoke(app, ["pareto", "e", "--storage", url])
+    assert result.exit_code == 2 and "expected at least one COMPLETE trial, but found no trials at all" in result.output
+
+
+def test_export_pareto_and_single_trials(demo, tmp_path):
+    study, url = demo
+    result = runner.invoke(app, ["export", "demo", "--storage", url, "--pareto", "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == sorted(f"trial_{t.number}.yaml" for t in pareto_trials(study))
+    result = runner.invoke(app, ["export", "demo", "--storage", url, "--trial", "0", "--trial", "6", "--out", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == [str(tmp_path / "t" / "trial_0.yaml"), str(tmp_path / "t" / "trial_6.yaml")]
+    assert yaml.safe_load((tmp_path / "t" / "trial_0.yaml").read_text())["model"]["stem"]["channels"] == 8
+
+
+def test_dashboard_publishes_prints_the_url_and_stops_on_ctrl_c(tmp_path, monkeypatch):
+    study, url = make_study(tmp_path)
+    seen = {}
+
+    def interrupted(self, poll_interval=0.5):
+        seen["address"] = self.server_address
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(WSGIServer, "serve_forever", interrupted)
+    result = runner.invoke(app, ["dashboard", "demo", "--storage", url, "--port", "0"])
+    assert result.exit_code == 0, result.output
+    host, port = seen["address"]
+    assert host == "127.0.0.1" and port > 0
+    assert f"open http://127.0.0.1:{port}/dashboard/studies/1" in result.output
+    assert f"published figures: {', '.join(FIGURE_IDS)}" in result.output
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    assert any(k.startswith("dashboard:plot_data:hpo-cost-model:") for k in attrs)

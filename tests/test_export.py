@@ -1,0 +1,61 @@
+import optuna
+import pytest
+import yaml
+
+from hourglass.config import HourglassConfig
+from hourglass.costs import costs
+from hourglass.errors import ConfigError
+from hpo.export import export_trials
+from hpo.pareto import pareto_trials
+from tests.study_factory import make_study, trial_attrs
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return make_study(tmp_path_factory.mktemp("export"))[0]
+
+
+def test_pareto_export_rebuilds_the_same_networks(study, tmp_path):
+    paths = export_trials(study, None, tmp_path / "designs")
+    front = pareto_trials(study)
+    assert [p.name for p in paths] == [f"trial_{t.number}.yaml" for t in front]
+    for path, trial in zip(paths, front):
+        doc = yaml.safe_load(path.read_text())
+        assert list(doc) == ["model", "schedule", "data"]
+        assert doc == trial.user_attrs["config"]
+        assert costs(HourglassConfig.from_dict(doc["model"])).params == trial.user_attrs["params"]
+
+
+def test_header_says_where_it_came_from_and_how_to_retrain(study, tmp_path):
+    (path,) = export_trials(study, [0], tmp_path)
+    header = [line for line in path.read_text().splitlines() if line.startswith("#")]
+    assert "study 'demo', trial 0 (design baseline), COMPLETE" in header[0]
+    assert f"pckh = {study.trials[0].values[0]:.2f}" in header[1]
+    assert f"params = {study.trials[0].user_attrs['params']:,}" in header[1]
+    assert header[-1] == "# retrain: hpo train trial_0.yaml"
+
+
+def test_a_pruned_trial_can_be_exported_and_says_so(study, tmp_path):
+    (path,) = export_trials(study, [6], tmp_path)
+    text = path.read_text()
+    assert "PRUNED" in text and "pruned at epoch 2 (mo_rung)" in text
+    assert yaml.safe_load(text)["model"]["block"]["name"] == "multidilated"
+
+
+def test_unknown_trial_number_is_an_error(study, tmp_path):
+    with pytest.raises(ConfigError, match=r"no trial number 42 \(trials: 0..8\)"):
+        export_trials(study, [0, 42], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_broken_config_fails_before_any_file_is_written(tmp_path):
+    study, _ = make_study(tmp_path, trials=[(None, {}, 50.0, "COMPLETE", 2)])
+    attrs, _ = trial_attrs({}, 40.0, 2, "COMPLETE")
+    attrs["config"]["model"]["block"]["name"] = "nope"
+    study.add_trial(optuna.trial.create_trial(values=[40.0, attrs["params"], 9.0], user_attrs=attrs))
+    study.add_trial(optuna.trial.create_trial(values=[45.0, 10.0, 9.0], user_attrs={"params": 10}))
+    with pytest.raises(ConfigError, match=r"trial 1: config\.model.*block\.name: expected one of 'bottleneck'"):
+        export_trials(study, [0, 1], tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"trial 2: expected a 'config' user attr"):
+        export_trials(study, [2], tmp_path / "out")
+    assert not (tmp_path / "out").exists()

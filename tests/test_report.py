@@ -1,0 +1,96 @@
+import math
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+from scipy.stats import spearmanr
+
+from hourglass.errors import ConfigError
+from hpo.pareto import default_reference_point, hypervolume_history, pareto_trials
+from hpo.report import build_report, spearman, write_report
+from tests.study_factory import make_study
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return make_study(tmp_path_factory.mktemp("report"))[0]
+
+
+@pytest.fixture(scope="module")
+def figures(study):
+    return build_report(study)
+
+
+def test_report_has_every_figure(figures):
+    assert set(figures) == {"pareto_2d", "pareto_3d", "learning_curves", "hypervolume", "cost_model"}
+
+
+def test_pair_fronts_show_the_pareto_set_and_each_pair_front(study, figures):
+    fig = figures["pareto_2d"]
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["params vs pckh", "train_time vs pckh", "train_time vs params"]
+    front = sorted(t.values[0] for t in pareto_trials(study))
+    marked = [tr for tr in fig.data if tr.name == "Pareto set"]
+    assert len(marked) == 3 and all(sorted(tr.x) == pytest.approx(front) for tr in marked[:2])
+    # pckh/params staircase: increasing PCKh must cost more parameters, or it is not a front
+    stair = next(tr for tr in fig.data if tr.name == "2-D front")
+    assert list(stair.x) == sorted(stair.x) and list(stair.y) == sorted(stair.y)
+    assert stair.line.shape == "vh"
+
+
+def test_learning_curves_show_every_trial_and_mark_pruned(study, figures):
+    traces = figures["learning_curves"].data
+    assert len(traces) == len(study.trials)  # every trial of the factory has a curve
+    by_name = {}
+    for tr in traces:
+        by_name.setdefault(tr.legendgroup, []).append(tr)
+    pruned = by_name["PRUNED (dash)"]
+    assert len(pruned) == 2 and all(tr.line.dash == "dash" and tr.opacity < 0.5 for tr in pruned)
+    thick = [tr for tr in traces if tr.line.width == 3]
+    assert len(thick) == len(pareto_trials(study))
+    longest = max(traces, key=lambda tr: len(tr.x))
+    assert list(longest.x) == [1, 2, 3, 4, 5, 6]
+
+
+def test_hypervolume_figure_plots_the_history(study, figures):
+    (trace,) = figures["hypervolume"].data
+    assert list(trace.y) == pytest.approx(hypervolume_history(study, default_reference_point(study)))
+    assert "reference point: pckh=0" in figures["hypervolume"].layout.title.text
+
+
+def test_cost_model_titles_carry_spearman_of_the_data(study, figures):
+    titles = {a.text.split(":")[0]: a.text for a in figures["cost_model"].layout.annotations}
+    assert set(titles) == {"params", "flops", "layers", "ops_per_step"}
+    timed = [t for t in study.trials if t.user_attrs.get("wall_time_s")]
+    secs = [t.user_attrs["wall_time_s"] / t.user_attrs["epochs_run"] for t in timed]
+    for key, title in titles.items():
+        rho = spearmanr([t.user_attrs[key] for t in timed], secs).statistic
+        assert f"ρ = {rho:.2f} (n={len(timed)})" in title
+    assert "ρ = 1.00" in titles["layers"]  # the factory's time is a monotone function of layer count
+
+
+def test_spearman_is_nan_when_undefined():
+    assert math.isnan(spearman([1, 2], [3, 4]))
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+    assert spearman([1, 2, 3, 4], [10, 20, 25, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+
+
+def test_write_report_is_one_offline_html(study, tmp_path):
+    path = write_report(study, tmp_path / "sub" / "demo.html", reference_point=[0.0, 1e5, 30.0])
+    text = path.read_text()
+    assert text.count("Plotly.newPlot") == 5
+    assert text.count("plotly.js v") == 1 and '<script src="http' not in text  # inlined once, no network
+    assert "<td>baseline</td>" in text and "<td>dwsep_mid</td>" in text and "Study demo" in text
+    assert "params=1e+05" in text and "train_time=30" in text
+    complete = sum(t.state == TrialState.COMPLETE for t in study.trials)
+    assert f"{complete} COMPLETE" in text
+
+
+def test_report_of_a_study_without_complete_trials_is_an_error(tmp_path):
+    empty = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    with pytest.raises(ConfigError, match="expected at least one COMPLETE trial"):
+        write_report(empty, tmp_path / "x.html")
+    assert not (tmp_path / "x.html").exists()
+    assert np.isfinite(default_reference_point(make_study(tmp_path, "one", trials=[(None, {}, 50.0, "COMPLETE", 2)])[0])).all()
