@@ -28,7 +28,8 @@ first choice, or ``low``). Write floats with a dot (``1.0e-3``): YAML reads ``1e
 
 Conditions. ``when: {path: value or [values]}`` asks a param only when every listed path,
 as resolved so far (base + earlier params), has one of the values (wrap a list value in a
-list: ``[[1, 2]]``); the path must not be set by a later param. Block knobs are
+list: ``[[1, 2]]``); the path must not be set by a later param. A condition on a schedule
+path sees the space's own base and params, not the preset's schedule. Block knobs are
 conditional by themselves, derived from the block registry (:data:`hourglass.blocks.BLOCKS`):
 ``model.block.dilation``/``separable``/``rates`` are asked only for blocks whose spec has the
 knob, with only the choices that block accepts. When those choices differ between blocks the
@@ -483,6 +484,15 @@ def _expand_knob(p: Param, before: list[Param], base: Mapping[str, Any], source:
 def _check_order(params: list[Param], source: str) -> None:
     """Conditions and block knobs read what earlier params wrote, never later ones."""
     names = set()
+    unconditional: dict[str, str] = {}
+    for p in params:
+        for path in set(_writes(p)) if not p.when else ():
+            if path in unconditional:
+                raise ConfigError(
+                    f"{source}: params.{p.name} and params.{unconditional[path]} both set {path}; "
+                    "give them exclusive 'when' conditions"
+                )
+            unconditional[path] = p.name
     for i, p in enumerate(params):
         if p.name in names:
             raise ConfigError(f"{source}: params: {p.name!r} is defined twice")

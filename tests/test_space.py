@@ -245,6 +245,7 @@ BAD = [
     ("params: {model.features: {choices: [32, 32]}}", "params.model.features.choices: 32 is listed twice"),
     ("params: {model.stacks: {when: {model.stack: 2}, choices: [1]}}", "params.model.stacks.when: 'model.stack' is not a config path"),
     ("params: [a, b]", "params: expected a non-empty mapping"),
+    ("params: {a: {path: model.features, choices: [16]}, b: {path: model.features, choices: [32]}}", "params.b and params.a both set model.features; give them exclusive 'when' conditions"),
     ("params: {model.features: {choices: [32]}}\nbase: {schedule: {optimiser: adam}}", "base.schedule: unknown key 'optimiser'"),
     ("params: {model.features: {choices: [32]\n", "malformed YAML at line"),
 ]
