@@ -1,0 +1,254 @@
+"""Study presets: one YAML file says everything a study needs, checked before any trial runs.
+
+``studies/<name>.yaml``::
+
+    name: quickstart                      # default: the file name; also the study's name
+    objectives: [pckh, params, train_time]  # directions follow from the names
+    sampler: {name: tpe, kwargs: {n_startup_trials: 4}}   # tpe|nsga2|nsga3|gp|random|grid
+    pruner: {name: mo_halving, min_epochs: 1, eta: 3, min_trials: 4}
+    budget: {trials: 12, timeout_s: 600}  # either or both
+    data: synthetic:600:64:0              # or a path to a crop-cache .h5
+    space: tiny                           # search_spaces/tiny.yaml; or a path (preset dir, repo)
+    schedule: {epochs: 3, batch_size: 16} # merged over the schedule defaults
+    storage: null                         # default sqlite:///studies/<name>.db
+    seed: 0
+    warm_start: seed_designs              # optional: enqueue these designs first
+    device: auto                          # auto|cpu|cuda|cuda:N|mps
+
+:func:`load_preset` resolves ``space`` and ``warm_start`` to paths, fills ``storage`` and
+the full ``schedule``, loads the space (so a broken space fails here) and checks the
+combinations that cannot work: an Optuna single-objective pruner on several objectives, a
+grid sampler over a space that is not a finite grid, sampler kwargs the sampler does not take,
+a preset schedule value that the space also searches.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+
+from hourglass._validate import check_choice, check_float, check_int, from_dict, to_dict
+from hourglass.errors import ConfigError
+from hourglass.yamlio import deep_merge, load_yaml
+from hpo.space import SPACES_DIR, SearchSpace
+from hpo.space_param import leaves, schedule_class, schema_defaults
+from hpo.storage import default_storage_url
+
+__all__ = [
+    "StudyPreset", "SamplerConfig", "PrunerConfig", "BudgetConfig", "OBJECTIVES", "SAMPLERS",
+    "PRUNERS", "STUDIES_DIR", "load_preset", "list_presets", "create_sampler", "resolve_file",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STUDIES_DIR = REPO_ROOT / "studies"
+
+# objective name -> direction; how each is measured is the objective's business
+OBJECTIVES: dict[str, str] = {
+    "pckh": "maximize",
+    "params": "minimize",
+    "train_time": "minimize",
+    "flops": "minimize",
+    "step_latency": "minimize",
+}
+SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+    "nsga3": optuna.samplers.NSGAIIISampler,
+    "gp": optuna.samplers.GPSampler,
+    "random": optuna.samplers.RandomSampler,
+    "grid": optuna.samplers.GridSampler,
+}
+# TPE over a conditional space: model the params jointly, grouped by which ones co-occur
+# (Optuna 5 turns multivariate off by default for multi-objective studies)
+_SAMPLER_DEFAULTS: dict[str, dict[str, Any]] = {"tpe": {"multivariate": True, "group": True}}
+PRUNERS = ("mo_halving", "median", "successive_halving", "hyperband", "none")
+SINGLE_OBJECTIVE_PRUNERS = ("median", "successive_halving", "hyperband")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_SYNTHETIC = re.compile(r"^synthetic:\d+(:\d+(:\d+)?)?$")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    name: str = "tpe"
+    kwargs: Any = None  # extra keyword arguments of the Optuna sampler (seed comes from the preset)
+
+    def __post_init__(self) -> None:
+        check_choice("name", self.name, SAMPLERS)
+        kwargs = {} if self.kwargs is None else self.kwargs
+        if not isinstance(kwargs, Mapping):
+            raise ConfigError(f"kwargs: expected a mapping of keyword arguments, but got {kwargs!r}")
+        cls = SAMPLERS[self.name]
+        for reserved in ("seed", "search_space"):
+            if reserved in kwargs:
+                raise ConfigError(f"kwargs: {reserved!r} is set by the study (seed, space), not here")
+        try:
+            inspect.signature(cls).bind_partial(**kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"kwargs: {cls.__name__} does not take them ({exc})") from None
+        object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
+
+
+@dataclass(frozen=True)
+class PrunerConfig:
+    """``mo_halving``: Pareto-rank successive halving (any number of objectives); rungs at
+    ``min_epochs * eta**k``, none before ``min_trials`` trials reached the rung. The Optuna
+    pruners (single objective only) get ``min_epochs`` as their warm-up/min resource."""
+
+    name: str = "mo_halving"
+    min_epochs: int = 1
+    eta: int = 3
+    min_trials: int = 5
+
+    def __post_init__(self) -> None:
+        check_choice("name", self.name, PRUNERS)
+        check_int("min_epochs", self.min_epochs, low=1)
+        check_int("eta", self.eta, low=2)
+        check_int("min_trials", self.min_trials, low=1)
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    trials: int | None = None
+    timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.trials is None and self.timeout_s is None:
+            raise ConfigError("trials: expected a number of trials and/or timeout_s, but got neither")
+        if self.trials is not None:
+            check_int("trials", self.trials, low=1)
+        if self.timeout_s is not None:
+            check_float("timeout_s", self.timeout_s, positive=True)
+
+
+@dataclass(frozen=True)
+class StudyPreset:
+    """A resolved study preset (see the module docstring for the YAML)."""
+
+    name: str | None = None
+    objectives: tuple[str, ...] = ("pckh", "params", "train_time")
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)
+    budget: BudgetConfig = field(default_factory=lambda: BudgetConfig(trials=20))
+    data: str = "synthetic:2000:64:0"
+    space: str = "tiny"
+    schedule: Any = None  # mapping; becomes the full schedule (defaults + these values)
+    storage: str | None = None
+    seed: int = 0
+    warm_start: str | None = None
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.name is None or not _NAME.match(self.name):
+            raise ConfigError(f"name: expected letters, digits, '_', '-', '.', but got {self.name!r}")
+        if not self.objectives:
+            raise ConfigError("objectives: expected at least one of " + ", ".join(OBJECTIVES) + ", but got []")
+        for o in self.objectives:
+            check_choice("objectives", o, OBJECTIVES)
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ConfigError(f"objectives: expected each at most once, but got {list(self.objectives)}")
+        if len(self.objectives) > 1 and self.pruner.name in SINGLE_OBJECTIVE_PRUNERS:
+            raise ConfigError(
+                f"pruner.name: {self.pruner.name!r} needs a single-objective study, but got objectives "
+                f"{list(self.objectives)}; use mo_halving or none"
+            )
+        if not (_SYNTHETIC.match(self.data) or Path(self.data).suffix.lower() in (".h5", ".hdf5")):
+            raise ConfigError(f"data: expected 'synthetic:N[:size[:seed]]' or a path to a .h5 crop cache, but got {self.data!r}")
+        if not _DEVICE.match(self.device):
+            raise ConfigError(f"device: expected auto, cpu, cuda, cuda:N or mps, but got {self.device!r}")
+        check_int("seed", self.seed, low=0)
+        schedule = {} if self.schedule is None else self.schedule
+        if not isinstance(schedule, Mapping):
+            raise ConfigError(f"schedule: expected a mapping, but got {schedule!r}")
+        full = from_dict(schedule_class(), deep_merge(schema_defaults()["schedule"], dict(schedule)), "schedule")
+        object.__setattr__(self, "schedule", MappingProxyType(to_dict(full)))
+        if self.storage is None:
+            object.__setattr__(self, "storage", default_storage_url(self.name))
+
+    @property
+    def directions(self) -> list[str]:
+        return [OBJECTIVES[o] for o in self.objectives]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    def search_space(self) -> SearchSpace:
+        return SearchSpace.load(self.space)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+def resolve_file(ref: str, *, near: Path | None, folder: Path, what: str) -> Path:
+    """``ref`` as a path (absolute, next to ``near``, from the repo root) or as a bare name
+    in ``folder`` (``tiny`` -> ``search_spaces/tiny.yaml``)."""
+    path = Path(ref)
+    candidates = [path] if path.is_absolute() else [
+        *([near / path] if near else []), REPO_ROOT / path, folder / path, folder / f"{ref}.yaml",
+    ]
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    raise ConfigError(f"{what}: no such file {ref!r} (looked in: {', '.join(str(c) for c in dict.fromkeys(candidates))})")
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in STUDIES_DIR.glob("*.yaml"))
+
+
+def load_preset(name_or_path: str | Path) -> StudyPreset:
+    """A preset by name (``quickstart`` -> ``studies/quickstart.yaml``) or path, fully checked."""
+    ref = str(name_or_path)
+    path = Path(ref)
+    if not path.is_file() and path.suffix not in (".yaml", ".yml") and "/" not in ref:
+        path = STUDIES_DIR / f"{ref}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"preset {ref!r}: no such preset in {STUDIES_DIR} (found: {', '.join(list_presets()) or 'none'})")
+    doc = load_yaml(path)
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of preset fields, but got {doc!r}")
+    doc = {"name": path.stem, **doc}
+    try:
+        preset = from_dict(StudyPreset, doc)
+        space_file = resolve_file(preset.space, near=path.parent, folder=SPACES_DIR, what="space")
+        warm = preset.warm_start and str(resolve_file(preset.warm_start, near=path.parent, folder=SPACES_DIR, what="warm_start"))
+        preset = replace(preset, space=str(space_file), warm_start=warm or None)
+        space = preset.search_space()
+        _check_against_space(preset, doc.get("schedule") or {}, space)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {str(exc).removeprefix('StudyPreset: ')}") from None
+    return preset
+
+
+def _check_against_space(preset: StudyPreset, given_schedule: Mapping[str, Any], space: SearchSpace) -> None:
+    searched = {p.path for p in space.params if p.path is not None}
+    for key in given_schedule:
+        if f"schedule.{key}" in searched:
+            raise ConfigError(f"schedule.{key}: the space {space.source} searches it; remove it from the preset")
+    if preset.sampler.name == "grid":
+        space.grid()  # raises if the space is not a finite, unconditional grid
+    for path in leaves(dict(space.base)):
+        if path.startswith("schedule.") and path.removeprefix("schedule.") in given_schedule:
+            raise ConfigError(f"{path}: fixed both in the preset and in the space {space.source}; keep one")
+
+
+def create_sampler(preset: StudyPreset, seed: int | None = None, *, space: SearchSpace | None = None) -> optuna.samplers.BaseSampler:
+    """The preset's sampler, seeded (``seed`` defaults to the preset's)."""
+    seed = preset.seed if seed is None else seed
+    cfg = preset.sampler
+    kwargs = {**_SAMPLER_DEFAULTS.get(cfg.name, {}), **dict(cfg.kwargs)}
+    if cfg.name == "grid":
+        kwargs["search_space"] = (space or preset.search_space()).grid()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)  # group=True, GP, NSGA-III are "experimental"
+        return SAMPLERS[cfg.name](seed=seed, **kwargs)

@@ -1,0 +1,269 @@
+"""Pruning for multi-objective studies: successive halving on Pareto rank.
+
+Optuna's pruners rank one intermediate value, and ``Trial.report``/``should_prune`` raise
+NotImplementedError in multi-objective studies. :class:`ParetoHalvingPruner` keeps the
+idea of successive halving: at rungs ``min_epochs * eta**k`` a trial continues only if it
+is among the best ``ceil(n / eta)`` of the ``n`` trials that reached the same rung, where
+"best" is non-dominated sorting of the objective values *at that rung* (PCKh after that
+many epochs, training time so far, the static costs) with crowding distance breaking ties
+inside the front that gets cut, as in NSGA-II, so the survivors stay spread along the front
+instead of bunching at its cheap end. Trials that were pruned or are still running count
+as long as they reached the rung: the rung compares like with like.
+
+The other trials' values are read from their user attributes (the objective stores them):
+``curve`` = list of ``{"epoch", "pckh", "loss", "time_s"}`` (epoch 1-based, time cumulative)
+and the static costs ``params``, ``flops``, ``step_latency``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from hourglass.errors import ConfigError
+
+__all__ = [
+    "ParetoHalvingPruner", "create_pruner", "rung_values", "nondominated_ranks",
+    "crowding_distance", "survivors", "survives", "CURVE_KEYS", "STATIC_ATTRS",
+]
+
+CURVE_KEYS = {"pckh": "pckh", "train_time": "time_s"}  # objectives read from the curve point
+STATIC_ATTRS = ("params", "flops", "step_latency")  # objectives read from trial.user_attrs
+_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+def _maximize(direction: str | StudyDirection) -> bool:
+    if isinstance(direction, StudyDirection):
+        return direction == StudyDirection.MAXIMIZE
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(f"direction must be 'maximize' or 'minimize', but got {direction=}")
+    return direction == "maximize"
+
+
+def _as_losses(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[list[float]]:
+    """Every objective turned into "smaller is better"; NaN (a diverged run) is the worst."""
+    signs = [-1.0 if _maximize(d) else 1.0 for d in directions]
+    out = []
+    for row in values:
+        if len(row) != len(signs):
+            raise ValueError(f"each point needs one value per direction ({len(signs)}), but got {row=}")
+        out.append([math.inf if math.isnan(v) else s * v for s, v in zip(signs, map(float, row))])
+    return out
+
+
+def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def nondominated_ranks(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[int]:
+    """Front index of every point: 0 = Pareto front, 1 = the front once 0 is removed, ..."""
+    losses = _as_losses(values, directions)
+    n = len(losses)
+    beaten_by = [0] * n  # how many points dominate i
+    beats: list[list[int]] = [[] for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if _dominates(losses[i], losses[j]):
+                beats[i].append(j)
+                beaten_by[j] += 1
+            elif _dominates(losses[j], losses[i]):
+                beats[j].append(i)
+                beaten_by[i] += 1
+    ranks = [-1] * n
+    front = [i for i in range(n) if beaten_by[i] == 0]
+    rank = 0
+    while front:
+        nxt = []
+        for i in front:
+            ranks[i] = rank
+            for j in beats[i]:
+                beaten_by[j] -= 1
+                if beaten_by[j] == 0:
+                    nxt.append(j)
+        front, rank = nxt, rank + 1
+    return ranks
+
+
+def crowding_distance(values: Sequence[Sequence[float]]) -> list[float]:
+    """NSGA-II crowding distance of the points of one front (direction does not matter):
+    per objective, the extremes get infinity and the others the normalised gap between their
+    two neighbours; the sum over objectives. An objective where all points tie adds 0."""
+    n = len(values)
+    if n == 0:
+        return []
+    dist = [0.0] * n
+    for k in range(len(values[0])):
+        order = sorted(range(n), key=lambda i: values[i][k])
+        lo, hi = values[order[0]][k], values[order[-1]][k]
+        if not hi > lo:  # all equal (or NaN): this objective separates nobody
+            continue
+        dist[order[0]] = dist[order[-1]] = math.inf
+        span = hi - lo
+        if not math.isfinite(span):  # an infinite (diverged) value: only the extremes stand out
+            continue
+        for a, i, b in zip(order, order[1:-1], order[2:]):
+            dist[i] += (values[b][k] - values[a][k]) / span
+    return dist
+
+
+def survivors(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection], keep: int,
+              favour: int | None = None) -> set[int]:
+    """Indices of the ``keep`` best points: whole fronts in rank order, then the most
+    crowding-distant points of the front that does not fit. Ties go to ``favour`` (the trial
+    asking: pruning cannot be undone), then to the earlier index."""
+    ranks = nondominated_ranks(values, directions)
+    losses = _as_losses(values, directions)
+    kept: set[int] = set()
+    for rank in range(max(ranks, default=-1) + 1):
+        front = [i for i, r in enumerate(ranks) if r == rank]
+        if len(kept) + len(front) <= keep:
+            kept.update(front)
+            continue
+        crowd = crowding_distance([losses[i] for i in front])
+        order = sorted(range(len(front)), key=lambda j: (-crowd[j], front[j] != favour, front[j]))
+        kept.update(front[j] for j in order[: keep - len(kept)])
+        break
+    return kept
+
+
+def survives(own: Sequence[float], others: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection],
+             eta: int) -> bool:
+    """Whether ``own`` is among the best ``ceil(n / eta)`` of itself and ``others``."""
+    values = [list(own), *map(list, others)]
+    keep = math.ceil(len(values) / eta)
+    return 0 in survivors(values, directions, keep, favour=0)
+
+
+def rung_values(trial: FrozenTrial, epoch: int, objectives: Sequence[str]) -> list[float] | None:
+    """``trial``'s objective values as they stood after ``epoch`` epochs, or None if it did
+    not reach that epoch or lacks one of them."""
+    point = next((p for p in trial.user_attrs.get("curve") or () if p.get("epoch") == epoch), None)
+    if point is None:
+        return None
+    out = []
+    for name in objectives:
+        if name in CURVE_KEYS:
+            value = point.get(CURVE_KEYS[name])
+        elif name in STATIC_ATTRS:
+            value = trial.user_attrs.get(name)
+        else:
+            raise ValueError(f"unknown objective {name!r}; expected one of {[*CURVE_KEYS, *STATIC_ATTRS]}")
+        if value is None:
+            return None
+        out.append(float(value))
+    return out
+
+
+class ParetoHalvingPruner(optuna.pruners.BasePruner):
+    """Successive halving on Pareto rank, for studies of any number of objectives.
+
+    Multi-objective studies cannot use Optuna's pruning API, so there the objective calls
+    :meth:`should_prune` itself at the end of every epoch (after storing the epoch in the
+    trial's ``curve``) and raises ``optuna.TrialPruned`` when it says so. In a
+    single-objective study it also works as an ordinary Optuna pruner (``study.pruner``;
+    ``trial.report(pckh, epoch)`` then ``trial.should_prune()``): :meth:`prune` reads the
+    trial's own values from its ``curve`` at its last reported step.
+    """
+
+    def __init__(self, min_epochs: int = 1, eta: int = 3, min_trials_at_rung: int = 5,
+                 objectives: Sequence[str] | None = None) -> None:
+        super().__init__()
+        for label, value, low in (("min_epochs", min_epochs, 1), ("eta", eta, 2), ("min_trials_at_rung", min_trials_at_rung, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{label} must be an integer >= {low}, but got {label}={value!r}")
+        if objectives is not None:
+            for name in objectives:
+                if name not in CURVE_KEYS and name not in STATIC_ATTRS:
+                    raise ValueError(f"objectives must be among {[*CURVE_KEYS, *STATIC_ATTRS]}, but got {name=}")
+        self.min_epochs = min_epochs
+        self.eta = eta
+        self.min_trials_at_rung = min_trials_at_rung
+        self.objectives = tuple(objectives) if objectives is not None else None
+
+    def __repr__(self) -> str:
+        return (f"ParetoHalvingPruner(min_epochs={self.min_epochs}, eta={self.eta}, "
+                f"min_trials_at_rung={self.min_trials_at_rung})")
+
+    def is_rung(self, epoch: int) -> bool:
+        """Whether ``epoch`` is ``min_epochs * eta**k`` for some k >= 0."""
+        if epoch < self.min_epochs or epoch % self.min_epochs:
+            return False
+        q = epoch // self.min_epochs
+        while q % self.eta == 0:
+            q //= self.eta
+        return q == 1
+
+    def rungs(self, max_epoch: int) -> list[int]:
+        out, e = [], self.min_epochs
+        while e <= max_epoch:
+            out.append(e)
+            e *= self.eta
+        return out
+
+    def _objectives(self, study: optuna.Study) -> tuple[str, ...]:
+        if self.objectives is not None:
+            return self.objectives
+        names = study.user_attrs.get("objectives") or study.metric_names
+        if not names:
+            raise ConfigError(f"study {study.study_name!r}: the pruner needs the objective names "
+                              "(study user attr 'objectives'), but the study has none")
+        return tuple(names)
+
+    def rung_population(self, study: optuna.Study, trial_number: int, epoch: int) -> list[list[float]]:
+        """The values of every other trial (complete, pruned or running) at ``epoch``."""
+        objectives = self._objectives(study)
+        out = []
+        for t in study.get_trials(deepcopy=False, states=_STATES):
+            if t.number != trial_number:
+                values = rung_values(t, epoch, objectives)
+                if values is not None:
+                    out.append(values)
+        return out
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        """Optuna's pruner hook (single-objective studies): the same rule as :meth:`should_prune`."""
+        epoch = trial.last_step
+        if epoch is None or not self.is_rung(epoch):
+            return False
+        values = rung_values(trial, epoch, self._objectives(study))
+        return values is not None and self.should_prune(study, trial.number, epoch, values)
+
+    def should_prune(self, study: optuna.Study, trial_number: int, epoch: int, values: Sequence[float],
+                     directions: Sequence[str | StudyDirection] | None = None) -> bool:
+        """Whether trial ``trial_number``, with objective ``values`` after ``epoch`` epochs,
+        should stop. ``directions`` default to the study's."""
+        if not self.is_rung(epoch):
+            return False
+        directions = list(study.directions if directions is None else directions)
+        if len(values) != len(directions):
+            raise ValueError(f"values needs one entry per objective ({len(directions)}), but got {values=}")
+        others = self.rung_population(study, trial_number, epoch)
+        if len(others) + 1 < self.min_trials_at_rung:
+            return False
+        return not survives(values, others, directions, self.eta)
+
+
+def create_pruner(preset: Any) -> optuna.pruners.BasePruner:
+    """The preset's pruner: :class:`ParetoHalvingPruner` for ``mo_halving`` (any number of
+    objectives), else an Optuna pruner, valid for single-objective studies only. In a
+    single-objective study every one of them goes to ``study.pruner`` and the objective
+    reports PCKh per epoch; in a multi-objective one the objective calls
+    ``ParetoHalvingPruner.should_prune`` itself."""
+    cfg = preset.pruner
+    if cfg.name == "mo_halving":
+        return ParetoHalvingPruner(cfg.min_epochs, cfg.eta, cfg.min_trials, objectives=preset.objectives)
+    if cfg.name == "none":
+        return optuna.pruners.NopPruner()
+    if len(preset.objectives) > 1:  # load_preset refuses this already; guard direct callers
+        raise ConfigError(f"pruner.name: {cfg.name!r} needs a single-objective study, but got objectives {list(preset.objectives)}")
+    if cfg.name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=cfg.min_trials, n_warmup_steps=cfg.min_epochs)
+    if cfg.name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=cfg.min_epochs, reduction_factor=cfg.eta)
+    epochs = preset.schedule["epochs"] if isinstance(preset.schedule, Mapping) else "auto"
+    return optuna.pruners.HyperbandPruner(min_resource=cfg.min_epochs, max_resource=epochs, reduction_factor=cfg.eta)

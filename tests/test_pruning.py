@@ -1,0 +1,256 @@
+import math
+
+import optuna
+import pytest
+from hypothesis import given, settings, strategies as st
+from optuna.trial import TrialState, create_trial
+
+from hpo.pruning import (
+    ParetoHalvingPruner, crowding_distance, nondominated_ranks, rung_values, survivors, survives,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+OBJ = ("pckh", "params", "train_time")
+DIRS = ["maximize", "minimize", "minimize"]
+
+
+def curve(points):
+    """[(pckh, time_s) per epoch from 1] -> the objective's user attr."""
+    return [{"epoch": e, "pckh": p, "loss": 1.0 / e, "time_s": t} for e, (p, t) in enumerate(points, start=1)]
+
+
+def add(study, state, points, params=1000, flops=None, values=None):
+    attrs = {"curve": curve(points), "params": params}
+    if flops is not None:
+        attrs["flops"] = flops
+    study.add_trial(create_trial(state=state, values=values, user_attrs=attrs))
+
+
+def new_study(storage=None):
+    study = optuna.create_study(directions=DIRS, storage=storage)
+    study.set_user_attr("objectives", list(OBJ))
+    return study
+
+
+# ---------------------------------------------------------------- pure functions
+def test_nondominated_ranks_on_a_hand_made_front():
+    # (pckh max, params min)
+    points = [[90, 10], [80, 5], [70, 20], [95, 30], [60, 40], [80, 5]]
+    assert nondominated_ranks(points, ["maximize", "minimize"]) == [0, 0, 1, 0, 2, 0]  # equal points share a front
+    # the same points with both directions flipped reverse the order of dominance
+    assert nondominated_ranks(points, ["minimize", "maximize"]) == [2, 2, 1, 1, 0, 2]
+    assert nondominated_ranks([], ["minimize"]) == []
+
+
+def test_nan_is_worst_whatever_the_direction():
+    assert nondominated_ranks([[math.nan, 1.0], [50.0, 1.0]], ["maximize", "minimize"]) == [1, 0]
+    assert nondominated_ranks([[math.nan], [50.0]], ["minimize"]) == [1, 0]
+
+
+def test_crowding_distance_by_hand():
+    front = [[1, 5], [2, 3], [4, 2], [5, 1]]
+    # interior: (4-1)/4 + (5-2)/4 = 1.5 and (5-2)/4 + (3-1)/4 = 1.25; extremes infinite
+    assert crowding_distance(front) == [math.inf, 1.5, 1.25, math.inf]
+    assert crowding_distance([[3, 1], [3, 2], [3, 4]]) == [math.inf, 1.0, math.inf]  # tied objective adds 0
+    assert crowding_distance([[1, 1]]) == [0.0]
+    assert crowding_distance([]) == []
+
+
+def test_survivors_take_whole_fronts_then_the_most_spread_of_the_cut_front():
+    dirs = ["minimize", "minimize"]
+    front0 = [[1, 5], [2, 3], [4, 2], [5, 1]]
+    worse = [[6, 6], [7, 7]]
+    pts = front0 + worse
+    assert survivors(pts, dirs, 4) == {0, 1, 2, 3}
+    assert survivors(pts, dirs, 5) == {0, 1, 2, 3, 4}
+    assert survivors(pts, dirs, 3) == {0, 3, 1}  # the two extremes, then the larger gap (1.5 > 1.25)
+    assert survivors(pts, dirs, 2) == {0, 3}
+
+
+def test_survives_breaks_exact_ties_for_the_asking_trial():
+    # three identical points, keep 1 of 3: whoever asks is kept (pruning cannot be undone)
+    assert survives([1.0, 1.0], [[1.0, 1.0], [1.0, 1.0]], ["minimize", "minimize"], eta=3)
+
+
+def _better(v, d, by):
+    return v + by if d == "maximize" else v - by
+
+
+objective_values = st.floats(-1e3, 1e3, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    dirs=st.lists(st.sampled_from(["maximize", "minimize"]), min_size=1, max_size=3),
+    data=st.data(),
+    eta=st.integers(2, 5),
+)
+def test_a_trial_that_dominates_everything_is_never_pruned(dirs, data, eta):
+    others = data.draw(st.lists(st.lists(objective_values, min_size=len(dirs), max_size=len(dirs)), max_size=25))
+    own = [
+        _better(max(o[k] for o in others) if d == "maximize" else min(o[k] for o in others), d, 1.0) if others else 0.0
+        for k, d in enumerate(dirs)
+    ]
+    assert survives(own, others, dirs, eta)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    dirs=st.lists(st.sampled_from(["maximize", "minimize"]), min_size=1, max_size=3),
+    data=st.data(),
+    eta=st.integers(2, 5),
+)
+def test_a_trial_dominated_by_most_of_its_rung_is_pruned(dirs, data, eta):
+    m = len(dirs)
+    own = data.draw(st.lists(objective_values, min_size=m, max_size=m))
+    rest = data.draw(st.lists(st.lists(objective_values, min_size=m, max_size=m), max_size=6))
+    # dominators: at least as good everywhere, strictly better somewhere
+    n_dom = (eta - 1) * (len(rest) + 1) + data.draw(st.integers(0, 3))  # >= (1 - 1/eta) * n
+    dominators = []
+    gains = data.draw(st.lists(st.lists(st.floats(0, 10, allow_nan=False), min_size=m, max_size=m),
+                               min_size=n_dom, max_size=n_dom))
+    for i, g in enumerate(gains):
+        g = list(g)
+        g[i % m] += 1.0  # strictly better in one objective
+        dominators.append([_better(v, d, x) for v, d, x in zip(own, dirs, g)])
+    n = 1 + len(rest) + n_dom
+    assert n_dom * eta >= (eta - 1) * n  # dominated by >= (1 - 1/eta) n others
+    assert not survives(own, dominators + rest, dirs, eta)
+
+
+# ---------------------------------------------------------------- the pruner
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"min_epochs": 0}, "min_epochs=0"),
+    ({"eta": 1}, "eta=1"),
+    ({"eta": 2.5}, "eta=2.5"),
+    ({"min_trials_at_rung": 0}, "min_trials_at_rung=0"),
+    ({"objectives": ["pckh", "accuracy"]}, "name='accuracy'"),
+])
+def test_constructor_validation(kwargs, needle):
+    with pytest.raises(ValueError, match="but got") as err:
+        ParetoHalvingPruner(**kwargs)
+    assert needle in str(err.value)
+
+
+def test_rungs_are_min_epochs_times_powers_of_eta():
+    p = ParetoHalvingPruner(min_epochs=2, eta=3)
+    assert p.rungs(60) == [2, 6, 18, 54]
+    assert [e for e in range(1, 60) if p.is_rung(e)] == [2, 6, 18, 54]
+    assert ParetoHalvingPruner(1, 2).rungs(10) == [1, 2, 4, 8]
+
+
+def test_rung_values_reads_the_curve_and_the_static_costs():
+    t = create_trial(state=TrialState.PRUNED, user_attrs={
+        "curve": curve([(10.0, 5.0), (20.0, 9.5), (30.0, 14.0)]), "params": 1234, "flops": 99, "step_latency": 0.02,
+    })
+    assert rung_values(t, 2, ("pckh", "params", "train_time")) == [20.0, 1234.0, 9.5]
+    assert rung_values(t, 3, ("flops", "step_latency")) == [99.0, 0.02]
+    assert rung_values(t, 4, ("pckh",)) is None  # never got there
+    no_cost = create_trial(state=TrialState.RUNNING, user_attrs={"curve": curve([(1.0, 1.0)])})
+    assert rung_values(no_cost, 1, ("pckh",)) == [1.0]
+    assert rung_values(no_cost, 1, ("pckh", "step_latency")) is None
+    assert rung_values(create_trial(state=TrialState.RUNNING), 1, ("pckh",)) is None
+
+
+def _population(study):
+    """Five trials that reached epoch 3 (complete, pruned, running) plus one that did not,
+    and one failed trial: params equal, so the rung is decided by PCKh and time."""
+    add(study, TrialState.COMPLETE, [(40, 10), (60, 20), (70, 30), (75, 40)], values=[75, 1000, 40])
+    add(study, TrialState.COMPLETE, [(42, 10), (62, 20), (72, 30), (74, 40)], values=[74, 1000, 40])
+    add(study, TrialState.PRUNED, [(41, 10), (61, 20), (71, 30)])
+    add(study, TrialState.RUNNING, [(43, 10), (63, 20), (73, 30)])
+    add(study, TrialState.PRUNED, [(5, 10)])  # pruned at epoch 1: not at rung 3
+    add(study, TrialState.FAIL, [(99, 1), (99, 2), (99, 3)])  # failed trials never count
+
+
+@pytest.mark.parametrize("storage", ["memory", "sqlite"])
+def test_should_prune_against_a_real_study(tmp_path, storage):
+    study = new_study(None if storage == "memory" else f"sqlite:///{tmp_path / 's.db'}")
+    _population(study)
+    pruner = ParetoHalvingPruner(min_epochs=1, eta=3, min_trials_at_rung=5)
+    me = study.ask()  # our own trial is in the study too, running, with its own curve
+    me.set_user_attr("curve", curve([(1, 10), (2, 20), (20, 30)]))
+    me.set_user_attr("params", 1000)
+    others = pruner.rung_population(study, me.number, 3)
+    assert sorted(o[0] for o in others) == [70, 71, 72, 73]  # complete, pruned and running count; FAIL and short ones not
+    # n = 5 at the rung: keep ceil(5/3) = 2
+    assert pruner.should_prune(study, me.number, 3, [20, 1000, 30], DIRS)  # worst PCKh at equal cost
+    assert not pruner.should_prune(study, me.number, 3, [80, 1000, 30], DIRS)  # dominates the rung
+    assert not pruner.should_prune(study, me.number, 3, [20, 500, 30], DIRS)  # smallest: on the front's end
+    assert not pruner.should_prune(study, me.number, 2, [0, 1000, 30], DIRS)  # 2 is not a rung
+    assert pruner.should_prune(study, me.number, 3, [20, 1000, 30])  # directions default to the study's
+
+
+def test_no_pruning_before_enough_trials_reached_the_rung():
+    study = new_study()
+    _population(study)  # 4 others at rung 3, 5 at rung 1
+    dead_last = [0, 10**9, 10**9]
+    assert not ParetoHalvingPruner(1, 3, min_trials_at_rung=6).should_prune(study, 999, 3, dead_last, DIRS)
+    assert ParetoHalvingPruner(1, 3, min_trials_at_rung=5).should_prune(study, 999, 3, dead_last, DIRS)
+    assert ParetoHalvingPruner(1, 3, min_trials_at_rung=6).should_prune(study, 999, 1, dead_last, DIRS)
+
+
+def test_objective_names_come_from_the_study_or_the_pruner():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for p in (70, 71, 72):
+        add(study, TrialState.COMPLETE, [(p, 1.0)], flops=10, values=[p, 10])
+    with pytest.raises(Exception, match="objective names"):
+        ParetoHalvingPruner(1, 3, 1).should_prune(study, 99, 1, [0, 10])
+    pruner = ParetoHalvingPruner(1, 3, 1, objectives=("pckh", "flops"))
+    assert pruner.should_prune(study, 99, 1, [0, 10])
+    assert not pruner.should_prune(study, 99, 1, [80, 10])
+
+
+def test_pruner_in_a_multi_objective_optimize_loop():
+    """The objective's side of the contract: store the curve, ask at each epoch, raise
+    TrialPruned. Quality q makes PCKh q*epoch at a cost that grows with q: the cheap poor
+    trials and the expensive good ones both survive, the dominated middle is pruned."""
+    study = new_study()
+    pruner = ParetoHalvingPruner(min_epochs=1, eta=3, min_trials_at_rung=3)
+    qualities = [5, 9, 1, 7, 3, 8, 2, 6, 4, 9.5, 0.5, 8.5]
+
+    def objective(trial):
+        q = qualities[trial.number]
+        params = 1000 if q not in (1, 0.5) else 10  # two tiny models
+        trial.set_user_attr("params", params)
+        points = []
+        for epoch in range(1, 10):
+            points.append((q * epoch, 1.0 * epoch))
+            trial.set_user_attr("curve", curve(points))
+            values = [q * epoch, params, 1.0 * epoch]
+            if pruner.should_prune(study, trial.number, epoch, values, study.directions):
+                trial.set_user_attr("pruned_at_epoch", epoch)
+                raise optuna.TrialPruned()
+        return values
+
+    study.optimize(objective, n_trials=len(qualities))
+    state = {qualities[t.number]: t.state for t in study.trials}
+    assert state[9.5] == state[9] == TrialState.COMPLETE  # the best PCKh always goes on
+    assert state[1] == TrialState.COMPLETE or state[0.5] == TrialState.COMPLETE  # so does the cheap end
+    pruned = [q for q, s in state.items() if s == TrialState.PRUNED]
+    assert pruned and all(q < 9 for q in pruned)
+    assert all(t.user_attrs["pruned_at_epoch"] in (1, 3, 9) for t in study.trials if t.state == TrialState.PRUNED)
+
+
+def test_single_objective_study_uses_it_as_an_optuna_pruner():
+    """trial.report + trial.should_prune go through prune(): values come from the curve."""
+    study = optuna.create_study(direction="maximize", pruner=ParetoHalvingPruner(1, 3, 3, objectives=("pckh",)))
+    qualities = [5, 9, 1, 7, 3, 8]
+
+    def objective(trial):
+        q = qualities[trial.number]
+        points = []
+        for epoch in range(1, 5):
+            points.append((q * epoch, float(epoch)))
+            trial.set_user_attr("curve", curve(points))
+            trial.report(q * epoch, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return q * 4
+
+    study.optimize(objective, n_trials=len(qualities))
+    state = {qualities[t.number]: t.state for t in study.trials}
+    # trial 2 (q=1) is the worst of 3 at rung 1: cut; q=3 then is worst of 5 at rung 1
+    assert state[1] == state[3] == TrialState.PRUNED
+    assert state[9] == state[8] == state[5] == TrialState.COMPLETE
