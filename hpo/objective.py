@@ -30,16 +30,7 @@ from hpo.preset import StudyPreset
 from hpo.pruning import ParetoHalvingPruner
 from hpo.space import SearchSpace
 
-__all__ = ["Objective", "OBJECTIVES", "config_hash"]
-
-# name -> (direction, how to read it from a finished training)
-OBJECTIVES: dict[str, str] = {
-    "pckh": "maximize",
-    "params": "minimize",
-    "train_time": "minimize",
-    "flops": "minimize",
-    "step_latency": "minimize",
-}
+__all__ = ["Objective", "config_hash"]
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -55,7 +46,7 @@ class Objective:
     arrays: PoseArrays
     checkpoint_root: Path
     device: str | None = None
-    pruner: ParetoHalvingPruner | None = None
+    pruner: optuna.pruners.BasePruner | None = None  # multi-objective: consulted here, per rung
     progress: bool = True
 
     def resolve(self, trial: optuna.Trial) -> TrainConfig:
@@ -94,7 +85,7 @@ class Objective:
             if m.epoch >= config.schedule.epochs:
                 return
             if multi:
-                prune = self.pruner is not None and self.pruner.should_prune(
+                prune = isinstance(self.pruner, ParetoHalvingPruner) and self.pruner.should_prune(
                     study, trial.number, m.epoch, self._values(static, m.pckh, m.time_s), study.directions
                 )
             else:

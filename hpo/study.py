@@ -15,11 +15,10 @@ import optuna
 from tqdm.auto import tqdm
 
 from hourglass.data.dataset import load_pose_data
-from hourglass.designs import SEED_DESIGNS
-from hpo.objective import OBJECTIVES, Objective
-from hpo.preset import StudyPreset, create_sampler
+from hpo.objective import Objective
+from hpo.preset import StudyPreset, create_sampler, resolve_file
 from hpo.pruning import create_pruner
-from hpo.space import SearchSpace, seed_trials
+from hpo.space import SPACES_DIR, SearchSpace, seed_trials
 from hpo.storage import open_storage
 
 __all__ = ["open_study", "run_study", "checkpoint_root", "RunSummary"]
@@ -32,12 +31,15 @@ def checkpoint_root(preset: StudyPreset) -> Path:
     return base / f"{preset.name}_checkpoints"
 
 
-def open_study(preset: StudyPreset, *, heartbeat: bool = False) -> optuna.Study:
+def open_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | None = None) -> optuna.Study:
+    """Create the preset's study, or load it if it exists (that is how a study resumes).
+
+    ``seed`` reseeds the sampler (each worker of a study needs its own, or they would all
+    propose the same designs)."""
     storage = open_storage(preset.storage, heartbeat=heartbeat)
-    directions = [OBJECTIVES[o] for o in preset.objectives]
     study = optuna.create_study(
-        study_name=preset.name, storage=storage, directions=directions,
-        sampler=create_sampler(preset), load_if_exists=True,
+        study_name=preset.name, storage=storage, directions=preset.directions,
+        sampler=create_sampler(preset, seed), load_if_exists=True,
     )
     if study.metric_names is None:
         study.set_metric_names(list(preset.objectives))
@@ -50,9 +52,7 @@ def _warm_start(study: optuna.Study, space: SearchSpace, designs: str | Path) ->
     """Enqueue the seed designs once per study (a resumed study does not enqueue again)."""
     if study.user_attrs.get("warm_started"):
         return 0
-    path = Path(designs)
-    if not path.suffix:
-        path = SEED_DESIGNS.parent / f"{designs}.yaml"
+    path = resolve_file(str(designs), near=None, folder=SPACES_DIR, what="warm_start")
     seeds = seed_trials(space, path)
     for name, params in seeds:
         study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
@@ -69,18 +69,19 @@ class RunSummary:
 
 def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: float | None = None,
               device: str | None = None, warm_start: str | None = None, heartbeat: bool = False,
-              progress: bool = True) -> RunSummary:
+              seed: int | None = None, progress: bool = True) -> RunSummary:
     """Run up to ``n_trials`` more trials (default: the preset's budget) on the study."""
-    study = open_study(preset, heartbeat=heartbeat)
-    space = SearchSpace.load(preset.space)
+    study = open_study(preset, heartbeat=heartbeat, seed=seed)
+    space = preset.search_space()
+    device = device or (None if preset.device == "auto" else preset.device)
     arrays = load_pose_data(preset.data)  # once per process, shared by every trial
     warm = warm_start or preset.warm_start
     enqueued = _warm_start(study, space, warm) if warm else 0
+    pruner = create_pruner(preset)
     objective = Objective(preset, space, arrays, checkpoint_root(preset), device=device,
-                          pruner=create_pruner(preset) if len(preset.objectives) > 1 else None,
-                          progress=progress)
-    if len(preset.objectives) == 1:
-        study.pruner = create_pruner(preset)  # single objective: Optuna's own pruners apply
+                          pruner=pruner if preset.multi_objective else None, progress=progress)
+    if not preset.multi_objective:
+        study.pruner = pruner  # single objective: trial.report/should_prune go through Optuna
     n = n_trials if n_trials is not None else preset.budget.trials
     timeout = timeout_s if timeout_s is not None else preset.budget.timeout_s
     before = len(study.trials)

@@ -6,6 +6,8 @@ from hpo.cli._app import app
 from hpo.cli import designs  # noqa: F401  (registers commands)
 from hpo.cli import evaluate  # noqa: F401
 from hpo.cli import results  # noqa: F401
+from hpo.cli import study  # noqa: F401
+from hpo.cli import train  # noqa: F401
 
 __all__ = ["app", "main"]
 

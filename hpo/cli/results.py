@@ -50,7 +50,7 @@ def _num(value: object, spec: str = ",") -> str:
     return "" if value is None else format(value, spec)
 
 
-def _print_table(study: optuna.Study, rows: list[dict]) -> None:
+def print_pareto_table(study: optuna.Study, rows: list[dict]) -> None:
     table = Table(title=f"Pareto set of study {study.study_name!r} ({len(rows)} trials)")
     columns = ("#", "design", "PCKh", "params", "train s", "GFLOPs", "layers", "epochs",
                "stacks", "feat", "block", "dil", "separable", "skip", "stem")
@@ -88,7 +88,7 @@ def pareto(
     st, _ = _open(study, storage)
     reference = _reference(ref, st)
     rows = pareto_rows(st)
-    _print_table(st, rows)
+    print_pareto_table(st, rows)
     exported = trial_rows(st) if all_trials else rows
     for path in (csv, json_path):
         if path is not None:

@@ -1,0 +1,56 @@
+"""``hpo run``: run (or resume) a study preset, then show its Pareto set and report."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hpo.cli._app import app
+from hpo.cli.results import print_pareto_table
+from hpo.pareto import pareto_rows
+from hpo.preset import load_preset
+from hpo.report import write_report
+from hpo.storage import redact_url
+from hpo.study import run_study
+
+
+@app.command()
+def run(
+    preset: Annotated[str, typer.Argument(help="Preset name in studies/ (quickstart, mpii_pareto, ...) or a YAML path.")] = "quickstart",
+    n_trials: Annotated[Optional[int], typer.Option("--n-trials", help="Trials to add in this run [default: the preset's budget].", show_default=False)] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Stop starting new trials after this many seconds.", show_default=False)] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... [default: the preset's].", show_default=False)] = None,
+    warm_start: Annotated[Optional[str], typer.Option("--warm-start", help="Enqueue a designs file first, e.g. seed_designs (once per study).", show_default=False)] = None,
+    storage: Annotated[Optional[str], typer.Option(help="Storage URL [default: the preset's, sqlite:///studies/<name>.db].", show_default=False)] = None,
+    report: Annotated[Optional[Path], typer.Option(help="HTML report path [default: reports/<name>.html].", show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Run the study PRESET: sample designs, train each briefly, prune the hopeless ones at
+    Pareto-rank rungs, and keep every result in the study's storage.
+
+    Running the same preset again resumes the study: finished trials are kept, new ones are
+    added. At the end the Pareto set is printed and the HTML report written.
+    """
+    cfg = load_preset(preset)
+    if storage is not None:
+        cfg = replace(cfg, storage=storage)
+    summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=device,
+                        warm_start=warm_start, progress=not quiet)
+    study = summary.study
+    counts: dict[str, int] = {}
+    for t in study.trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    typer.echo(f"study {cfg.name!r} on {redact_url(cfg.storage)}: {summary.new_trials} new trials, "
+               + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
+    if not counts.get("COMPLETE"):
+        typer.echo("no complete trial yet: run again to continue the study")
+        return
+    print_pareto_table(study, pareto_rows(study))
+    path = write_report(study, report or Path("reports") / f"{cfg.name}.html")
+    typer.echo(f"report:    {path}")
+    storage_opt = "" if storage is None and cfg.storage.endswith(f"studies/{cfg.name}.db") else f" --storage '{redact_url(cfg.storage)}'"
+    typer.echo(f"dashboard: hpo dashboard {cfg.name}{storage_opt}")
+    typer.echo(f"export:    hpo export {cfg.name} --pareto --out exported/{cfg.name}{storage_opt}")
