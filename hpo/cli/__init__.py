@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hpo.cli._app import app
 from hpo.cli import designs  # noqa: F401  (registers commands)
+from hpo.cli import data  # noqa: F401
 
 __all__ = ["app", "main"]
 
