@@ -241,6 +241,7 @@ def train(
     result: PCKhResult | None = None
     for epoch in range(start_epoch + 1, s.epochs + 1):
         model.train()
+        train_set.set_epoch(epoch)
         t0 = time.perf_counter()
         total, seen = 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch}/{s.epochs}", leave=False, disable=not progress, unit="batch")

@@ -2,8 +2,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# Tiny test models: one intra-op thread is faster, and immune to a loaded 2-core machine.
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_MPII = ROOT.parent / "shared" / "mpii"

@@ -39,8 +39,8 @@ def _stream_seed(*parts: int) -> int:
 class PoseDataset(Dataset):
     """The ``split`` rows of ``arrays`` as training/evaluation samples at ``input_size``.
 
-    Augmentation randomness is reproducible: with ``num_workers=0`` it is one stream seeded
-    by ``seed``; in a DataLoader worker the stream is reseeded from ``seed`` and the worker's
+    Augmentation randomness is reproducible: with ``num_workers=0`` it is one stream per
+    epoch, seeded by ``seed`` and the epoch (:meth:`set_epoch`); in a DataLoader worker the stream is reseeded from ``seed`` and the worker's
     torch seed, which differs per worker and per epoch (and follows ``torch.manual_seed``),
     so workers never repeat each other's augmentations.
     """
@@ -65,14 +65,20 @@ class PoseDataset(Dataset):
         self.sigma = float(sigma)
         self.seed = seed
         self.augmenter = PoseAugmenter(augment, arrays.crop_size, arrays.content_size, input_size, seed=seed)
+        self.epoch = 0
         self._stream: int | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Give every epoch its own augmentation stream, so that a run resumed from a
+        checkpoint at epoch k augments exactly as the uninterrupted run did."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def _sync_stream(self) -> None:
         info = torch.utils.data.get_worker_info()
-        stream = self.seed if info is None else _stream_seed(self.seed, info.seed)
+        stream = _stream_seed(self.seed, self.epoch) if info is None else _stream_seed(self.seed, info.seed)
         if stream != self._stream:
             self.augmenter.reseed(stream)
             self._stream = stream

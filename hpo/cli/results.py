@@ -3,6 +3,7 @@ retrainable configs and a live dashboard."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -64,7 +65,8 @@ def print_pareto_table(study: optuna.Study, rows: list[dict]) -> None:
             _num(r.get("stacks")), _num(r.get("features")), r.get("block") or "", _num(r.get("dilation")),
             r.get("separable") or "", "" if r.get("skip") is None else str(r["skip"]).lower(), r.get("stem") or "",
         )
-    Console().print(table)
+    # Piped output (CI logs, `| tee`) gets a wide console instead of rich's 80 columns.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 @app.command()
