@@ -40,9 +40,11 @@ def trial_document(study: optuna.Study, trial: FrozenTrial) -> dict:
     config = trial.user_attrs.get("config")
     if not isinstance(config, dict):
         raise ConfigError(f"{where}: expected a 'config' user attr (a mapping), but got {config!r}")
-    missing = [s for s in SECTIONS if not isinstance(config.get(s), dict)]
-    if missing:
-        raise ConfigError(f"{where}: config: expected mappings {', '.join(SECTIONS)}, but {missing[0]!r} is missing")
+    missing = [s for s in ("model", "schedule") if not isinstance(config.get(s), dict)]
+    if missing or not isinstance(config.get("data"), (str, dict)):
+        raise ConfigError(
+            f"{where}: config: expected mappings model and schedule and a data spec, but {(missing or ['data'])[0]!r} is missing"
+        )
     HourglassConfig.from_dict(config["model"], where=f"{where}: config.model")
     # JSON round trip: storages hand back plain data, but never let a tuple reach safe_dump.
     return json.loads(json.dumps({s: config[s] for s in SECTIONS}))

@@ -80,7 +80,7 @@ def describe_trial(trial: optuna.trial.FrozenTrial) -> str:
 @dataclass(frozen=True)
 class RunSummary:
     study: optuna.Study
-    new_trials: int
+    new_trials: int  # trials this run finished (complete, pruned or failed)
     warm_started: int
 
 
@@ -105,10 +105,12 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
         study.pruner = pruner  # single objective: trial.report/should_prune go through Optuna
     n = n_trials if n_trials is not None else preset.budget.trials
     timeout = timeout_s if timeout_s is not None else preset.budget.timeout_s
-    before = len(study.trials)
+    finished = 0
     bar = tqdm(total=n, desc=f"study {preset.name}", unit="trial", disable=not progress)
 
     def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal finished
+        finished += 1
         bar.update(1)
         (bar.write if progress else print)(describe_trial(trial), flush=True)
 
@@ -120,4 +122,4 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     finally:
         bar.close()
         optuna.logging.set_verbosity(verbosity)
-    return RunSummary(study, len(study.trials) - before, enqueued)
+    return RunSummary(study, finished, enqueued)

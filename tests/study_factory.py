@@ -74,7 +74,7 @@ def trial_attrs(overrides: dict, pckh: float | None, epochs: int, state: str) ->
         "epochs_run": epochs, "wall_time_s": epoch_s * epochs, "train_img_s": 400.0 / epoch_s,
         "device": "cpu",
         "config": {"model": model, "schedule": {"epochs": 6, "lr": 1e-3, "batch_size": 8},
-                   "data": {"train": "synthetic:64:64:0", "val": "synthetic:32:64:1"}},
+                   "data": "synthetic:64:64:0"},
         "curve": curve,
     }
     if state == "PRUNED":

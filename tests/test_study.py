@@ -1,0 +1,113 @@
+"""A real study, end to end: tiny models on synthetic data, SQLite storage, our MO pruner."""
+
+import json
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from hourglass.config import HourglassConfig
+from hourglass.costs import costs
+from hpo.cli import app
+from hpo.export import export_trials
+from hpo.pareto import pareto_trials
+from hpo.preset import load_preset
+from hpo.study import open_study, run_study
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+SPACE = """
+base: {model: {stacks: 1, features: 16, depth: 2, input_size: 64, stem: {channels: 8}}}
+params:
+  model.features: {choices: [16, 32]}
+  model.stacks: {choices: [1, 2]}
+  schedule.lr: {choices: [5.0e-3, 1.0e-7]}
+"""
+
+GOOD = [(16, 1), (16, 2), (32, 1)]
+HOPELESS = {"model.features": 32, "model.stacks": 2, "schedule.lr": 1e-7}  # biggest, and cannot learn
+
+
+@pytest.fixture
+def preset_path(tmp_path):
+    (tmp_path / "space.yaml").write_text(SPACE)
+    path = tmp_path / "e2e.yaml"
+    path.write_text(f"""
+objectives: [pckh, params, train_time]
+sampler: {{name: random}}
+pruner: {{name: mo_halving, min_epochs: 2, eta: 4, min_trials: 4}}
+budget: {{trials: 4}}
+data: synthetic:400:64:0
+space: {tmp_path / 'space.yaml'}
+schedule: {{epochs: 3, batch_size: 8, milestones: []}}
+storage: sqlite:///{tmp_path / 'e2e.db'}
+device: cpu
+""")
+    return path
+
+
+def _dominates(a, b, directions):
+    better = [(x >= y) if d == optuna.study.StudyDirection.MAXIMIZE else (x <= y) for x, y, d in zip(a, b, directions)]
+    return all(better) and a != b
+
+
+def test_study_end_to_end(preset_path, tmp_path):
+    preset = load_preset(preset_path)
+    study = open_study(preset)
+    for features, stacks in GOOD:
+        study.enqueue_trial({"model.features": features, "model.stacks": stacks, "schedule.lr": 5e-3})
+    study.enqueue_trial(HOPELESS)
+    summary = run_study(preset, progress=False)
+    trials = summary.study.trials
+    assert summary.new_trials == 4 and [t.number for t in trials] == [0, 1, 2, 3]
+
+    # the deliberately hopeless design is cut at the first rung by the Pareto-rank pruner
+    hopeless = trials[3]
+    assert hopeless.state == optuna.trial.TrialState.PRUNED
+    assert hopeless.user_attrs["prune_reason"] == "mo_rung" and hopeless.user_attrs["pruned_at_epoch"] == 2
+    assert len(hopeless.user_attrs["curve"]) == 2  # the pruned trial keeps its learning curve
+
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 3
+    for t in done:
+        a = t.user_attrs
+        pckh, params, train_time = t.values
+        assert pckh == a["curve"][-1]["pckh"] and 0 <= pckh <= 100
+        assert params == a["params"] == costs(HourglassConfig.from_dict(a["config"]["model"])).params
+        assert train_time == a["wall_time_s"] == a["curve"][-1]["time_s"] > 0
+        assert a["epochs_run"] == 3 and [p["epoch"] for p in a["curve"]] == [1, 2, 3]
+        assert {"flops", "layers", "ops_per_step", "train_img_s", "device", "config_hash"} <= set(a)
+
+    # the Pareto set is exactly the non-dominated complete trials
+    front = {t.number for t in pareto_trials(summary.study)}
+    brute = {t.number for t in done if not any(_dominates(o.values, t.values, study.directions) for o in done)}
+    assert front == brute and front
+
+    # running again resumes: the trial count grows, finished trials are untouched
+    before = {t.number: t.values for t in done}
+    again = run_study(preset, n_trials=1, progress=False).study
+    assert len(again.trials) == 5
+    assert {t.number: t.values for t in again.trials if t.number in before} == before
+
+
+def test_export_then_train_reproduces_the_design(preset_path, tmp_path):
+    preset = load_preset(preset_path)
+    study = open_study(preset)
+    study.enqueue_trial({"model.features": 16, "model.stacks": 2, "schedule.lr": 5e-3})
+    study = run_study(preset, n_trials=1, progress=False).study
+    (path,) = export_trials(study, [0], tmp_path / "exported")
+    result = runner.invoke(app, ["train", str(path), "--epochs", "1", "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["params"] == study.trials[0].user_attrs["params"]
+    assert set(out["per_joint"]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean"}
+
+
+def test_hpo_run_cli_prints_pareto_and_report(preset_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["run", str(preset_path), "--n-trials", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "1 new trials" in result.output and "Pareto set" in result.output
+    assert (tmp_path / "reports" / "e2e.html").stat().st_size > 10_000
+    assert "hpo dashboard e2e" in result.output
