@@ -84,7 +84,7 @@ def test_suggest_gives_valid_tiny_configs_and_asks_only_what_applies(tiny):
         assert ("model.stack_weights" in params) == (model.stacks == 2)
         if model.stacks == 1:
             assert model.stack_weights is None
-        assert 3e-4 <= cfg["schedule"]["lr"] <= 3e-3
+        assert 1e-3 <= cfg["schedule"]["lr"] <= 1e-2
         assert set(cfg["schedule"]) == {"lr"}  # the rest is the preset's
     assert seen_blocks == set(BLOCKS)
 
