@@ -22,6 +22,7 @@ from hourglass._validate import to_dict
 from hourglass.blocks import BLOCKS
 from hourglass.config import BlockConfig, HourglassConfig
 from hourglass.errors import ConfigError
+from hourglass.train import ScheduleConfig
 
 __all__ = [
     "Param", "BLOCK_KNOBS", "schedule_class", "schema_types", "schema_defaults", "get_path",
@@ -36,34 +37,8 @@ _PRIMITIVE = (type(None), bool, int, float, str)
 _BLOCK_DEFAULTS = to_dict(BlockConfig())
 
 
-@dataclass(frozen=True)
-class _FallbackSchedule:
-    """The schedule's fields and defaults, used only while ``hourglass.train`` is absent
-    (a checkout without the training loop); ``hourglass.train.ScheduleConfig`` wins."""
-
-    epochs: int = 20
-    batch_size: int = 24
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    milestones: tuple[int, ...] = (15, 17)
-    gamma: float = 0.1
-    weight_decay: float = 0.0
-    sigma: float = 1.0
-    augment: bool = True
-    seed: int = 0
-    eval_flip: bool = False
-    num_workers: int = 0
-
-
 def schedule_class() -> type:
-    """The schedule dataclass whose fields ``schedule.*`` paths address: the training
-    loop's, or the fallback while a part of the ``hourglass`` package it needs is absent."""
-    try:
-        from hourglass.train import ScheduleConfig
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("hourglass."):
-            raise  # a missing third-party package is a real error
-        return _FallbackSchedule
+    """The schedule dataclass whose fields ``schedule.*`` paths address."""
     return ScheduleConfig
 
 
