@@ -1,0 +1,277 @@
+"""The training data on the accelerator: uint8 crops resident in device memory, whole-batch
+augmentation and heatmap targets rendered there.
+
+Why: public hourglass code starves GPUs on data loading. A per-sample CPU pipeline
+(albumentations warp, colour jitter, Gaussian targets) does a few hundred images/s per
+core, while one GPU step of the 2-stack net wants thousands. MPII crops are ~5 GB as uint8
+(25k x 3 x 288^2), a few percent of an H200, so they are uploaded once and every batch is
+gathered, warped, jittered and turned into targets on the device with a handful of kernels:
+``affine_grid`` + ``grid_sample`` for the warp, a joint permutation for the flip, the data
+helper's vectorised :func:`render_heatmaps` for the targets.
+
+The geometry is the CPU path's (:mod:`hourglass.data.augment`), not an approximation of it:
+the same composed crop -> input matrix (:func:`crop_to_input_matrices` is the batched
+:func:`~hourglass.data.augment.crop_to_input_matrix`), the same pixel-centre convention
+(OpenCV's ``warpAffine`` = ``grid_sample(align_corners=False)`` after the normalisation
+below), the same flip swap and the same "outside the input = not present" rule. Batches
+have exactly :class:`~hourglass.data.dataset.PoseDataset`'s keys, dtypes and shapes, so
+the training loop and the evaluation do not know which path made them. Only the colour
+jitter differs in detail (fixed order brightness, contrast, saturation, hue; albumentations
+shuffles the order): the same distribution of factors, not the same bytes.
+
+Randomness: one ``torch.Generator`` on the device per epoch, seeded from the caller's CPU
+generator (whose state the training checkpoint saves), so a resumed run draws the same
+augmentations as an uninterrupted one on the same device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hourglass.data.augment import AugmentConfig
+from hourglass.data.cache import PoseArrays
+from hourglass.data.dataset import IMAGE_MEAN, IMAGE_STD, STRIDE
+from hourglass.data.heatmaps import render_heatmaps
+from hourglass.errors import ConfigError
+from hourglass.metrics import input_to_heatmap
+
+__all__ = [
+    "AffineParams", "GpuPoseData", "GpuBatches", "sample_affine", "crop_to_input_matrices",
+    "warp_images", "transform_keypoints", "color_jitter", "invert_affines", "flip_permutation",
+]
+
+
+@dataclass(frozen=True)
+class AffineParams:
+    """Per-sample augmentation parameters of a batch, all (B,) tensors on one device."""
+
+    angle: torch.Tensor  # degrees, counter-clockwise on screen
+    scale: torch.Tensor  # zoom (>1 = the person appears larger)
+    flip: torch.Tensor  # bool, horizontal flip (with left/right joint swap)
+
+    @classmethod
+    def identity(cls, n: int, device: torch.device | str = "cpu") -> AffineParams:
+        return cls(torch.zeros(n, device=device), torch.ones(n, device=device),
+                   torch.zeros(n, dtype=torch.bool, device=device))
+
+
+def sample_affine(n: int, config: AugmentConfig | None, generator: torch.Generator | None = None,
+                  device: torch.device | str = "cpu") -> AffineParams:
+    """Draw ``n`` samples' rotation/scale/flip with the distributions of the CPU path:
+    rotation uniform in +-``rotate`` with probability ``rotate_p`` (else 0), scale uniform in
+    [scale_min, scale_max], flip with probability ``flip_p``."""
+    if config is None:
+        return AffineParams.identity(n, device)
+    u = torch.rand(4, n, generator=generator, device=device)  # one draw per knob and sample
+    rotate = u[0] < config.rotate_p if config.rotate > 0 else torch.zeros(n, dtype=torch.bool, device=device)
+    angle = torch.where(rotate, (2 * u[1] - 1) * config.rotate, torch.zeros_like(u[1]))
+    scale = config.scale_min + (config.scale_max - config.scale_min) * u[2]
+    flip = u[3] < config.flip_p if config.flip_p > 0 else torch.zeros(n, dtype=torch.bool, device=device)
+    return AffineParams(angle, scale, flip)
+
+
+def crop_to_input_matrices(params: AffineParams, crop_size: int, content_size: int, input_size: int) -> torch.Tensor:
+    """(B, 2, 3) float32 affine maps crop px -> input px; the batched twin of
+    :func:`hourglass.data.augment.crop_to_input_matrix` (same formula, pixel centres at integers)."""
+    k = params.scale.float() * (input_size / content_size)  # (B,)
+    a = torch.deg2rad(params.angle.float())
+    cos, sin = torch.cos(a) * k, torch.sin(a) * k
+    sign = torch.where(params.flip, -1.0, 1.0).to(k)  # the flip mirrors the first output row
+    lin = torch.stack([torch.stack([sign * cos, sign * sin], -1), torch.stack([-sin, cos], -1)], -2)  # (B, 2, 2)
+    c_in, c_crop = (input_size - 1) / 2, (crop_size - 1) / 2
+    offset = c_in - lin.sum(-1) * c_crop  # (B, 2): c_in - lin @ (c_crop, c_crop)
+    return torch.cat([lin, offset[..., None]], dim=-1)
+
+
+def invert_affines(matrices: torch.Tensor) -> torch.Tensor:
+    """Inverse of every (2, 3) affine in a (B, 2, 3) batch."""
+    lin, off = matrices[..., :2], matrices[..., 2:]  # (B, 2, 2), (B, 2, 1)
+    inv = torch.linalg.inv(lin.double()).to(matrices.dtype)
+    return torch.cat([inv, -inv @ off], dim=-1)
+
+
+def _pixel_to_normalised(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """3x3 map pixel (centre convention) -> grid_sample's [-1, 1] (align_corners=False)."""
+    m = torch.zeros(3, 3, dtype=dtype, device=device)
+    m[0, 0] = m[1, 1] = 2.0 / size
+    m[0, 2] = m[1, 2] = 1.0 / size - 1.0
+    m[2, 2] = 1.0
+    return m
+
+
+def warp_images(crops: torch.Tensor, matrices: torch.Tensor, input_size: int) -> torch.Tensor:
+    """Warp a batch of crops through their crop -> input matrices (bilinear, zero border).
+
+    crops (B, C, C, 3) uint8 (the cache layout) or (B, 3, C, C) float; returns (B, 3, S, S)
+    float32 in [0, 1]. Equivalent to ``cv2.warpAffine(crop, matrix, (S, S), INTER_LINEAR,
+    BORDER_CONSTANT 0)`` per sample.
+    """
+    if crops.dtype == torch.uint8:
+        crops = crops.permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, C, C)
+    b, crop = crops.shape[0], crops.shape[-1]
+    dev, dt = crops.device, torch.float32
+    # theta: normalised output -> normalised source = N_crop . M^-1 . N_input^-1
+    inv = invert_affines(matrices.to(dt))  # (B, 2, 3) input px -> crop px
+    full = torch.cat([inv, torch.tensor([0.0, 0.0, 1.0], dtype=dt, device=dev).expand(b, 1, 3)], dim=1)
+    theta = _pixel_to_normalised(crop, dt, dev) @ full @ torch.linalg.inv(_pixel_to_normalised(input_size, dt, dev))
+    grid = F.affine_grid(theta[:, :2], [b, 3, input_size, input_size], align_corners=False)  # (B, S, S, 2)
+    return F.grid_sample(crops, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def flip_permutation(joints: int, flip_pairs: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """Joint ids after a horizontal flip: left and right partners exchange slots."""
+    perm = torch.arange(joints)
+    for a, b in flip_pairs:
+        perm[a], perm[b] = b, a
+    return perm
+
+
+def transform_keypoints(keypoints: torch.Tensor, present: torch.Tensor, matrices: torch.Tensor,
+                        flip: torch.Tensor, perm: torch.Tensor, input_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crop-px keypoints (B, J, 2) -> input px, with the flip's id swap and the visibility rule.
+
+    Missing joints are zeroed first (as on the CPU path). A joint that lands outside
+    ``[0, S-1]`` keeps its (unclipped) coordinates but becomes not present: no target, no loss.
+    """
+    present = present.bool()
+    kp = torch.where(present[..., None], keypoints.float(), torch.zeros((), device=keypoints.device))
+    kp = kp @ matrices[:, :, :2].transpose(1, 2) + matrices[:, None, :, 2]  # (B, J, 2)
+    perm = perm.to(kp.device)
+    kp = torch.where(flip[:, None, None], kp[:, perm], kp)
+    present = torch.where(flip[:, None], present[:, perm], present)
+    inside = ((kp >= 0) & (kp <= input_size - 1)).all(dim=-1)  # (B, J)
+    return kp, present & inside
+
+
+_GREY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as OpenCV's RGB -> grey
+
+
+def color_jitter(images: torch.Tensor, strength: float, hue: float = 0.0,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Brightness, contrast, saturation factors uniform in [1-s, 1+s] per sample, then a hue
+    rotation uniform in +-``hue`` of the circle (YIQ rotation); images (B, 3, H, W) in [0, 1]."""
+    if strength <= 0 and hue <= 0:
+        return images
+    b, dev = images.shape[0], images.device
+    f = 1 + strength * (2 * torch.rand(3, b, 1, 1, 1, generator=generator, device=dev) - 1)  # (3, B, 1, 1, 1)
+    w = torch.tensor(_GREY, device=dev, dtype=images.dtype).view(1, 3, 1, 1)
+    x = (images * f[0]).clamp_(0, 1)  # brightness
+    mean = (x * w).sum(1, keepdim=True).mean(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1) mean grey
+    x = (mean + f[1] * (x - mean)).clamp_(0, 1)  # contrast
+    grey = (x * w).sum(1, keepdim=True)  # (B, 1, H, W)
+    x = (grey + f[2] * (x - grey)).clamp_(0, 1)  # saturation
+    if hue > 0:
+        theta = (2 * torch.rand(b, generator=generator, device=dev) - 1) * (hue * 2 * math.pi)
+        x = _rotate_hue(x, theta)
+    return x
+
+
+def _rotate_hue(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+                          dtype=x.dtype, device=x.device)
+    c, s = torch.cos(theta), torch.sin(theta)  # (B,)
+    one, zero = torch.ones_like(c), torch.zeros_like(c)
+    rot = torch.stack([torch.stack([one, zero, zero], -1), torch.stack([zero, c, -s], -1),
+                       torch.stack([zero, s, c], -1)], -2)  # (B, 3, 3)
+    m = torch.linalg.inv(to_yiq) @ rot @ to_yiq  # (B, 3, 3) RGB -> RGB
+    return torch.einsum("bij,bjhw->bihw", m, x).clamp_(0, 1)
+
+
+class GpuPoseData:
+    """One split of a pose cache, resident on ``device``; :meth:`batches` yields training or
+    evaluation batches with :class:`~hourglass.data.dataset.PoseDataset`'s keys.
+
+    ``augment=None`` is the deterministic resize (validation). Works on any device; on the
+    CPU it exists for tests and the benchmark, training there keeps the albumentations path.
+    """
+
+    def __init__(self, arrays: PoseArrays, split: str, input_size: int, *, sigma: float = 1.0,
+                 augment: AugmentConfig | None = None, device: torch.device | str = "cuda",
+                 flip_pairs: tuple[tuple[int, int], ...] | None = None) -> None:
+        if input_size < STRIDE or input_size % STRIDE:
+            raise ConfigError(f"input_size: expected a positive multiple of {STRIDE}, but got {input_size!r}")
+        if not sigma > 0:
+            raise ConfigError(f"sigma: expected a number > 0, but got {sigma!r}")
+        if flip_pairs is None:
+            from hourglass.data.mpii import FLIP_PAIRS
+
+            flip_pairs = FLIP_PAIRS
+        rows = arrays.split(split)
+        self.device = torch.device(device)
+        self.split, self.input_size, self.sigma, self.augment = split, input_size, float(sigma), augment
+        self.heatmap_size = input_size // STRIDE
+        self.crop_size, self.content_size = arrays.crop_size, arrays.content_size
+        images = rows.arrays()["images"] if not isinstance(rows.images, np.ndarray) else rows.images
+        dev = self.device
+        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(dev)  # (N, C, C, 3) uint8
+        self.keypoints = torch.from_numpy(rows.keypoints).float().to(dev)  # (N, J, 2) crop px
+        self.present = torch.from_numpy(rows.present).bool().to(dev)  # (N, J)
+        self.normalizer = torch.from_numpy(rows.normalizer).float().to(dev)  # (N,) crop px
+        self.index = torch.from_numpy(rows.index).long().to(dev)  # (N,) row in the file
+        self.perm = flip_permutation(rows.joints, tuple(flip_pairs)).to(dev)
+        self.mean = torch.from_numpy(IMAGE_MEAN).to(dev).view(1, 3, 1, 1)
+        self.std = torch.from_numpy(IMAGE_STD).to(dev).view(1, 3, 1, 1)
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    def make_batch(self, rows: torch.Tensor, params: AffineParams,
+                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The batch of ``rows`` (B,) warped with ``params``; colour jitter draws from ``generator``."""
+        rows = rows.to(self.device)
+        matrices = crop_to_input_matrices(params, self.crop_size, self.content_size, self.input_size)  # (B, 2, 3)
+        image = warp_images(self.images[rows], matrices, self.input_size)  # (B, 3, S, S) in [0, 1]
+        if self.augment is not None:
+            image = color_jitter(image, self.augment.color, self.augment.hue, generator)
+        kp, present = transform_keypoints(self.keypoints[rows], self.present[rows], matrices, params.flip,
+                                          self.perm, self.input_size)  # (B, J, 2) input px, (B, J)
+        heatmaps = render_heatmaps(input_to_heatmap(kp, STRIDE), present, self.heatmap_size, self.sigma)
+        scale = torch.sqrt(torch.linalg.det(matrices[:, :, :2]).abs())  # (B,) crop px -> input px lengths
+        return {
+            "image": (image - self.mean) / self.std,  # (B, 3, S, S) normalised
+            "heatmaps": heatmaps,  # (B, J, S/4, S/4)
+            "present": present,
+            "keypoints": kp,
+            "normalizer": self.normalizer[rows] * scale,
+            "index": self.index[rows],
+            "to_crop": invert_affines(matrices),  # (B, 2, 3) input px -> crop px
+        }
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, drop_last: bool = False,
+                generator: torch.Generator | None = None) -> GpuBatches:
+        """One epoch of batches; ``generator`` (CPU) drives the order and seeds the augmentation."""
+        return GpuBatches(self, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator)
+
+
+class GpuBatches:
+    """An epoch over a :class:`GpuPoseData`, with ``len`` (for progress bars) like a DataLoader."""
+
+    def __init__(self, data: GpuPoseData, batch_size: int, *, shuffle: bool, drop_last: bool,
+                 generator: torch.Generator | None) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size: expected an integer >= 1, but got {batch_size!r}")
+        self.data, self.batch_size, self.shuffle, self.drop_last = data, batch_size, shuffle, drop_last
+        self.generator = generator
+
+    def __len__(self) -> int:
+        n = len(self.data)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        d, n = self.data, len(self.data)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = order.to(d.device)
+        aug_gen = None
+        if d.augment is not None:  # the device stream is seeded from the (checkpointed) CPU stream
+            seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
+            aug_gen = torch.Generator(device=d.device).manual_seed(seed)
+        for b in range(len(self)):
+            rows = order[b * self.batch_size:(b + 1) * self.batch_size]
+            params = sample_affine(len(rows), d.augment, aug_gen, d.device)
+            yield d.make_batch(rows, params, aug_gen)
