@@ -172,3 +172,29 @@ def test_warp_accepts_float_crops_and_rejects_bad_sizes(synth):
     torch.testing.assert_close(a, b)
     with pytest.raises(ConfigError, match="input_size"):
         GpuPoseData(synth, "train", 30, device="cpu")
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny nets on a shared 2-core box: one intra-op thread is several times faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("device_data", [False, True])
+def test_training_runs_on_either_data_path(monkeypatch, one_thread, device_data):
+    """train() with the device-resident batches (forced on, on the CPU) and with the DataLoader."""
+    import hourglass.train as train_module
+    from hourglass.config import HourglassConfig, StemConfig
+    from hourglass.train import ScheduleConfig, TrainConfig, train
+
+    monkeypatch.setattr(train_module, "_uses_device_data", lambda device: device_data)
+    model = HourglassConfig(stacks=1, features=16, depth=1, input_size=16, stem=StemConfig(channels=8))
+    config = TrainConfig(model=model, schedule=ScheduleConfig(epochs=2, batch_size=8, milestones=(5,)),
+                         data="synthetic:40:32:0")
+    result = train(config, device="cpu", progress=False)
+    assert [m.epoch for m in result.history] == [1, 2]
+    assert all(math.isfinite(m.loss) and m.loss > 0 for m in result.history)
+    assert result.final is not None and 0 <= result.final.per_joint["Mean"] <= 100
