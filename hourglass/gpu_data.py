@@ -89,20 +89,27 @@ def crop_to_input_matrices(params: AffineParams, crop_size: int, content_size: i
     return torch.cat([lin, offset[..., None]], dim=-1)
 
 
+def _det2(lin: torch.Tensor) -> torch.Tensor:
+    return lin[..., 0, 0] * lin[..., 1, 1] - lin[..., 0, 1] * lin[..., 1, 0]
+
+
 def invert_affines(matrices: torch.Tensor) -> torch.Tensor:
-    """Inverse of every (2, 3) affine in a (B, 2, 3) batch."""
+    """Inverse of every (2, 3) affine in a (B, 2, 3) batch.
+
+    Closed form: ``torch.linalg.inv`` checks for singular input, which on CUDA waits for
+    the device every batch; these matrices are similarities with scale > 0, never singular.
+    """
     lin, off = matrices[..., :2], matrices[..., 2:]  # (B, 2, 2), (B, 2, 1)
-    inv = torch.linalg.inv(lin.double()).to(matrices.dtype)
+    a, b, c, d = lin[..., 0, 0], lin[..., 0, 1], lin[..., 1, 0], lin[..., 1, 1]
+    inv = torch.stack([torch.stack([d, -b], -1), torch.stack([-c, a], -1)], -2) / _det2(lin)[..., None, None]
     return torch.cat([inv, -inv @ off], dim=-1)
 
 
-def _pixel_to_normalised(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """3x3 map pixel (centre convention) -> grid_sample's [-1, 1] (align_corners=False)."""
-    m = torch.zeros(3, 3, dtype=dtype, device=device)
-    m[0, 0] = m[1, 1] = 2.0 / size
-    m[0, 2] = m[1, 2] = 1.0 / size - 1.0
-    m[2, 2] = 1.0
-    return m
+def _pixel_to_normalised(size: int, dtype: torch.dtype, device: torch.device, inverse: bool = False) -> torch.Tensor:
+    """3x3 map pixel (centre convention) -> grid_sample's [-1, 1] (align_corners=False),
+    ``n = (2x + 1) / size - 1``; ``inverse`` gives ``x = (size n + size - 1) / 2``."""
+    k, t = (size / 2.0, (size - 1) / 2.0) if inverse else (2.0 / size, 1.0 / size - 1.0)
+    return torch.tensor([[k, 0.0, t], [0.0, k, t], [0.0, 0.0, 1.0]], dtype=dtype, device=device)
 
 
 def warp_images(crops: torch.Tensor, matrices: torch.Tensor, input_size: int) -> torch.Tensor:
@@ -119,7 +126,7 @@ def warp_images(crops: torch.Tensor, matrices: torch.Tensor, input_size: int) ->
     # theta: normalised output -> normalised source = N_crop . M^-1 . N_input^-1
     inv = invert_affines(matrices.to(dt))  # (B, 2, 3) input px -> crop px
     full = torch.cat([inv, torch.tensor([0.0, 0.0, 1.0], dtype=dt, device=dev).expand(b, 1, 3)], dim=1)
-    theta = _pixel_to_normalised(crop, dt, dev) @ full @ torch.linalg.inv(_pixel_to_normalised(input_size, dt, dev))
+    theta = _pixel_to_normalised(crop, dt, dev) @ full @ _pixel_to_normalised(input_size, dt, dev, inverse=True)
     grid = F.affine_grid(theta[:, :2], [b, 3, input_size, input_size], align_corners=False)  # (B, S, S, 2)
     return F.grid_sample(crops, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
@@ -172,14 +179,17 @@ def color_jitter(images: torch.Tensor, strength: float, hue: float = 0.0,
     return x
 
 
+_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64)
+_FROM_YIQ = torch.linalg.inv(_TO_YIQ)  # constants, inverted once on the CPU
+
+
 def _rotate_hue(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-                          dtype=x.dtype, device=x.device)
+    to_yiq, from_yiq = _TO_YIQ.to(x), _FROM_YIQ.to(x)
     c, s = torch.cos(theta), torch.sin(theta)  # (B,)
     one, zero = torch.ones_like(c), torch.zeros_like(c)
     rot = torch.stack([torch.stack([one, zero, zero], -1), torch.stack([zero, c, -s], -1),
                        torch.stack([zero, s, c], -1)], -2)  # (B, 3, 3)
-    m = torch.linalg.inv(to_yiq) @ rot @ to_yiq  # (B, 3, 3) RGB -> RGB
+    m = from_yiq @ rot @ to_yiq  # (B, 3, 3) RGB -> RGB
     return torch.einsum("bij,bjhw->bihw", m, x).clamp_(0, 1)
 
 
@@ -204,6 +214,8 @@ class GpuPoseData:
             flip_pairs = FLIP_PAIRS
         rows = arrays.split(split)
         self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:  # generators need the exact device
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.split, self.input_size, self.sigma, self.augment = split, input_size, float(sigma), augment
         self.heatmap_size = input_size // STRIDE
         self.crop_size, self.content_size = arrays.crop_size, arrays.content_size
@@ -232,7 +244,7 @@ class GpuPoseData:
         kp, present = transform_keypoints(self.keypoints[rows], self.present[rows], matrices, params.flip,
                                           self.perm, self.input_size)  # (B, J, 2) input px, (B, J)
         heatmaps = render_heatmaps(input_to_heatmap(kp, STRIDE), present, self.heatmap_size, self.sigma)
-        scale = torch.sqrt(torch.linalg.det(matrices[:, :, :2]).abs())  # (B,) crop px -> input px lengths
+        scale = torch.sqrt(_det2(matrices[:, :, :2]).abs())  # (B,) crop px -> input px lengths
         return {
             "image": (image - self.mean) / self.std,  # (B, 3, S, S) normalised
             "heatmaps": heatmaps,  # (B, J, S/4, S/4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hpo.cli._app import app
+from hpo.cli import bench  # noqa: F401  (registers commands)
 from hpo.cli import designs  # noqa: F401  (registers commands)
 from hpo.cli import evaluate  # noqa: F401
 from hpo.cli import results  # noqa: F401

@@ -1,0 +1,87 @@
+"""``hpo bench``: training, evaluation, data and bookkeeping throughput, side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hpo.cli._app import app
+
+
+def _gib(n: int | None) -> str:
+    return f"{n / 2**30:.2f}" if n else "-"
+
+
+def _print(result: dict[str, Any], console: Console) -> None:
+    s = result["settings"]
+    threads = result["threads"]["chosen"] if result["threads"] else "-"
+    table = Table(title=f"training on {result['device']} ({result['device_name']}), input {s['input_size']}, "
+                        f"batch {s['batch_size']}, threads {threads}")
+    for col in ("model", "params", "GFLOPs", "train img/s", "step vs reference", "eval img/s", "peak GiB"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    ref = result["reference"]
+    table.add_row("reference", f"{ref['params']:,}", "", f"{ref['train_img_s']:.1f}", "1.00",
+                  f"{ref['eval_img_s']:.1f}", _gib(ref["peak_memory_bytes"]))
+    for name, d in result["designs"].items():
+        flops = f"{d['flops'] / 1e9:.2f}" if "flops" in d else ""
+        table.add_row(name, f"{d['params']:,}", flops, f"{d['train_img_s']:.1f}", f"{d['train_step_vs_reference']:.2f}",
+                      f"{d['eval_img_s']:.1f}", _gib(d["peak_memory_bytes"]))
+    console.print(table)
+    data, bk, r = result["data"], result["bookkeeping"], result["ratios"]
+    pw = data["per_worker"]
+    console.print(f"data at {data['input_size']}px, img/s: HDF5 cache {pw['hdf5_img_s']:.0f} per worker, "
+                  f"{data['workers_hdf5_img_s']:.0f} with {data['workers']} workers; in memory {pw['memory_img_s']:.0f}; "
+                  f"JPEG decode-and-crop {pw['jpeg_img_s']:.0f}; device batches on {data['device_batches_device']} "
+                  f"{data['device_batches_img_s']:.0f}")
+    wd = result["train_with_data"]
+    console.print(f"baseline with its data ({wd['data_path']}): {wd['img_s']:.1f} img/s; seed schedule projected "
+                  f"{result['projected_seed_schedule_s']:.0f} s ({result['projected_basis']})")
+    console.print(f"bookkeeping per trial ({bk['prior_trials']} trials in the study): {bk['per_trial_s']:.2f} s "
+                  f"(writes {bk['writes_s']:.2f} s, pruning {bk['pruning_s']:.3f} s) = {100 * bk['share']:.3f}% of a "
+                  f"trial; {100 * bk['share_fastest_design']:.3f}% for {bk['fastest_design']}; costs() {bk['costs_s']:.2f} s")
+    mfu = f", MFU {100 * result['mfu']:.1f}%" if result["mfu"] is not None else ""
+    console.print(f"peak memory: {_gib(result['memory']['peak_bytes'])} GiB ({result['memory']['kind']}); "
+                  f"achieved {result['achieved_tflops']:.3f} TFLOP/s{mfu}")
+    console.print(f"ratios: train step vs reference {r['train_step_vs_reference']:.2f} (lower is better), "
+                  f"cache loader vs decode {r['cache_loader_vs_decode']:.2f}x; {result['elapsed_s']:.0f} s in all")
+
+
+@app.command()
+def bench(
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+    designs: Annotated[
+        Optional[str], typer.Option(help="Comma-separated seed designs to time (default: all; baseline always).")
+    ] = None,
+    json_file: Annotated[
+        Optional[Path], typer.Option("--json", help="Also write the full result as JSON to this file ('-': stdout only).")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="Fewer steps and a smaller CPU input: a smoke run in under a minute.")] = False,
+    threads: Annotated[int, typer.Option(help="CPU threads; 0 = time 1 vs all cores and use the faster.")] = 0,
+    compile_: Annotated[bool, typer.Option("--compile", help="Also time torch.compile(baseline) (slow to compile).")] = False,
+) -> None:
+    """Measure what a trial costs on DEVICE, every figure also as a ratio to the textbook network.
+
+    Training img/s per design (forward + backward + optimizer, steady state), evaluation,
+    the data pipeline (HDF5 cache vs JPEG decode-and-crop, per worker and with workers,
+    and GPU-resident batches), Optuna bookkeeping per trial, and peak memory. On a CPU the
+    model input is reduced (the JSON says so); the data pipeline always runs at 256 px.
+    """
+    from hpo.bench import bench_settings, run_bench
+
+    names = tuple(n.strip() for n in designs.split(",") if n.strip()) if designs else ()
+    settings = bench_settings(device, quick=quick, designs=names, threads=threads, compile=compile_)
+    result = run_bench(settings, progress=json_file is None or str(json_file) != "-")
+    if json_file is not None and str(json_file) == "-":
+        typer.echo(json.dumps(result, indent=2))
+        return
+    if json_file is not None:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(json.dumps(result, indent=2) + "\n")
+    _print(result, Console())
+    if json_file is not None:
+        typer.echo(f"wrote {json_file}")
