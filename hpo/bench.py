@@ -84,7 +84,7 @@ def bench_settings(device: str | None = None, *, quick: bool = False, designs: t
                              prior_trials=20 if quick else 100, note="full size: input 256, batch 24 (the seed schedule)")
     size = 64 if quick else 128
     return BenchSettings(**common, input_size=size, batch_size=8, warmup=1, rounds=3 if quick else 5,
-                         eval_batch_size=8 if quick else 16, eval_rounds=2 if quick else 3,
+                         eval_batch_size=8 if quick else 16, eval_rounds=1 if quick else 3,
                          loader_rows=64 if quick else 150, workers=min(2, cores), prior_trials=20 if quick else 100,
                          note=f"CPU: reduced input {size} and batch 8 (the designs keep 256 features and all "
                               f"their parameters); the data pipeline is timed at {DATA_INPUT}")
@@ -193,7 +193,7 @@ def _choose_threads(runner: _Runner, settings: BenchSettings) -> dict[str, Any]:
     candidates = sorted({1, cores})
     best: dict[int, float] = {}
     runner.step()  # warm
-    for _ in range(2):
+    for _ in range(1 if settings.quick else 2):
         for n in candidates:
             torch.set_num_threads(n)
             start = time.perf_counter()
@@ -412,32 +412,47 @@ def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGN
         raise ConfigError(f"--device: {settings.device!r} was asked for, but torch sees no CUDA device")
     threads_before = torch.get_num_threads()
     configs = _designs(settings, Path(designs_path))
+    sections: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        sections[name] = now - mark
+        mark = now
+
     try:
         runners = [_reference(settings, device)] + [_ours(n, c, settings, device) for n, c in configs.items()]
         if settings.compile:
             runners.append(_ours("baseline+compile", configs["baseline"], settings, device, compiled=True))
         threads = _choose_threads(runners[1], settings) if device.type == "cpu" else None
+        lap("build_and_threads")
         total = len(runners) * (settings.warmup + settings.rounds + 1 + settings.eval_rounds)
         with tqdm(total=total, desc="model steps", unit="step", disable=not progress, leave=False) as bar:
             _interleave(runners, "step", settings.warmup, settings.rounds, device, bar)
             _interleave(runners, "forward", 1, settings.eval_rounds, device, bar)
+        lap("models")
         ref, ours = runners[0], {r.name: r for r in runners[1:]}
         designs = {name: _summary(run, settings) for name, run in ours.items()}
         for name, row in designs.items():
             row["train_step_vs_reference"] = min(ours[name].times) / min(ref.times)
-            if name in configs:
+            if name in configs and (name == "baseline" or not settings.quick):  # ~1 s each: baseline only if quick
                 c = costs(configs[name])
                 row.update(flops=c.flops, layers=c.layers)
         memory = _peak_memory(device, runners)
+        lap("flops")
         if progress:
             tqdm.write("timing the data pipeline, the baseline with its data, and the study bookkeeping ...")
         with tempfile.TemporaryDirectory(prefix="hpo-bench-") as tmp:
             data = measure_data(settings, device, Path(tmp))
+            lap("data")
             with_data = measure_train_with_data(configs["baseline"], settings, device)
+            lap("train_with_data")
             bookkeeping = measure_bookkeeping(Path(tmp), settings.prior_trials, SEED_SCHEDULE["epochs"])
         start = time.perf_counter()
         costs(HourglassConfig())  # what the objective computes for every trial before training
         bookkeeping["costs_s"] = time.perf_counter() - start
+        lap("bookkeeping")
     finally:
         torch.set_num_threads(threads_before)
 
@@ -445,7 +460,8 @@ def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGN
     ep, tr, va = SEED_SCHEDULE["epochs"], SEED_SCHEDULE["train_rows"], SEED_SCHEDULE["val_rows"]
     projected = ep * (tr / with_data["img_s"] + va / base["eval_img_s"])
     fastest = max(designs, key=lambda n: designs[n]["train_img_s"])
-    fastest_trial = ep * (tr / designs[fastest]["train_img_s"] + va / designs[fastest]["eval_img_s"])
+    data_s = max(1 / with_data["img_s"] - 1 / base["train_img_s"], 0.0)  # per image, on top of the step
+    fastest_trial = ep * (tr * (1 / designs[fastest]["train_img_s"] + data_s) + va / designs[fastest]["eval_img_s"])
     bk = bookkeeping["per_trial_s"]
     bookkeeping.update(
         trial_s=projected, share=bk / (bk + projected), fastest_design=fastest,
@@ -456,7 +472,10 @@ def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGN
     achieved = base["train_img_s"] * 3 * base["flops"]  # forward x 3 = forward + backward
     ratios = {
         "train_step_vs_reference": base["train_step_vs_reference"],
-        "cache_loader_vs_decode": data["per_worker"]["hdf5_img_s"] / data["per_worker"]["jpeg_img_s"],
+        # the cache as trials read it (load_pose_data loads the HDF5 file into memory once)
+        "cache_loader_vs_decode": data["per_worker"]["memory_img_s"] / data["per_worker"]["jpeg_img_s"],
+        # the same with one HDF5 row read per sample (PoseArrays.load(lazy=True), caches larger than RAM)
+        "cache_rows_vs_decode": data["per_worker"]["hdf5_img_s"] / data["per_worker"]["jpeg_img_s"],
         "train_step_vs_reference_median": base["train_step_median_s"] / statistics.median(ref.times),
         "eval_vs_reference": min(ours["baseline"].eval_times) / min(ref.eval_times),
         "device_batches_vs_decode": data["device_batches_img_s"] / data["per_worker"]["jpeg_img_s"],
@@ -481,5 +500,6 @@ def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGN
         "achieved_tflops": achieved / 1e12,
         "mfu": achieved / peak_flops if device.type == "cuda" else None,
         "peak_flops": peak_flops if device.type == "cuda" else None,
+        "sections_s": sections,
         "elapsed_s": time.perf_counter() - started,
     }

@@ -65,7 +65,8 @@ def test_quick_bench_json_has_every_figure(tmp_path):
     base = r["designs"]["baseline"]
     assert r["ratios"]["train_step_vs_reference"] == pytest.approx(base["train_step_s"] / r["reference"]["train_step_s"])
     pw = r["data"]["per_worker"]
-    assert r["ratios"]["cache_loader_vs_decode"] == pytest.approx(pw["hdf5_img_s"] / pw["jpeg_img_s"])
+    assert r["ratios"]["cache_loader_vs_decode"] == pytest.approx(pw["memory_img_s"] / pw["jpeg_img_s"])
+    assert r["ratios"]["cache_rows_vs_decode"] == pytest.approx(pw["hdf5_img_s"] / pw["jpeg_img_s"])
     assert all(_positive(v) for v in pw.values())
     assert _positive(r["data"]["workers_hdf5_img_s"]) and _positive(r["data"]["device_batches_img_s"])
     bk = r["bookkeeping"]
