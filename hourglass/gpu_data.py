@@ -105,11 +105,18 @@ def invert_affines(matrices: torch.Tensor) -> torch.Tensor:
     return torch.cat([inv, -inv @ off], dim=-1)
 
 
-def _pixel_to_normalised(size: int, dtype: torch.dtype, device: torch.device, inverse: bool = False) -> torch.Tensor:
-    """3x3 map pixel (centre convention) -> grid_sample's [-1, 1] (align_corners=False),
-    ``n = (2x + 1) / size - 1``; ``inverse`` gives ``x = (size n + size - 1) / 2``."""
-    k, t = (size / 2.0, (size - 1) / 2.0) if inverse else (2.0 / size, 1.0 / size - 1.0)
-    return torch.tensor([[k, 0.0, t], [0.0, k, t], [0.0, 0.0, 1.0]], dtype=dtype, device=device)
+def _grid_theta(to_crop: torch.Tensor, crop_size: int, input_size: int) -> torch.Tensor:
+    """``affine_grid``'s theta for input px -> crop px maps (B, 2, 3).
+
+    grid_sample (align_corners=False) works in ``n = (2x + 1) / size - 1``, so theta is
+    ``N_crop . to_crop . N_input^-1`` with ``N_input^-1: n -> (S n + S - 1) / 2``. Written out
+    instead of as 3x3 products so that no constant is copied to the device per batch (a
+    blocking host-to-device copy waits for the training step still running there).
+    """
+    c, s = float(crop_size), float(input_size)
+    lin = to_crop[..., :2]  # (B, 2, 2)
+    offset = (2.0 / c) * (lin.sum(-1) * ((s - 1) / 2) + to_crop[..., 2]) + (1.0 / c - 1.0)  # (B, 2)
+    return torch.cat([lin * (s / c), offset[..., None]], dim=-1)
 
 
 def warp_images(crops: torch.Tensor, matrices: torch.Tensor, input_size: int) -> torch.Tensor:
@@ -122,12 +129,8 @@ def warp_images(crops: torch.Tensor, matrices: torch.Tensor, input_size: int) ->
     if crops.dtype == torch.uint8:
         crops = crops.permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, C, C)
     b, crop = crops.shape[0], crops.shape[-1]
-    dev, dt = crops.device, torch.float32
-    # theta: normalised output -> normalised source = N_crop . M^-1 . N_input^-1
-    inv = invert_affines(matrices.to(dt))  # (B, 2, 3) input px -> crop px
-    full = torch.cat([inv, torch.tensor([0.0, 0.0, 1.0], dtype=dt, device=dev).expand(b, 1, 3)], dim=1)
-    theta = _pixel_to_normalised(crop, dt, dev) @ full @ _pixel_to_normalised(input_size, dt, dev, inverse=True)
-    grid = F.affine_grid(theta[:, :2], [b, 3, input_size, input_size], align_corners=False)  # (B, S, S, 2)
+    theta = _grid_theta(invert_affines(matrices.float()), crop, input_size)  # (B, 2, 3)
+    grid = F.affine_grid(theta, [b, 3, input_size, input_size], align_corners=False)  # (B, S, S, 2)
     return F.grid_sample(crops, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
@@ -156,7 +159,10 @@ def transform_keypoints(keypoints: torch.Tensor, present: torch.Tensor, matrices
     return kp, present & inside
 
 
-_GREY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as OpenCV's RGB -> grey
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma (OpenCV's RGB -> grey) of (B, 3, H, W) -> (B, 1, H, W); no constant tensor
+    is copied to the device."""
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
 
 
 def color_jitter(images: torch.Tensor, strength: float, hue: float = 0.0,
@@ -167,11 +173,10 @@ def color_jitter(images: torch.Tensor, strength: float, hue: float = 0.0,
         return images
     b, dev = images.shape[0], images.device
     f = 1 + strength * (2 * torch.rand(3, b, 1, 1, 1, generator=generator, device=dev) - 1)  # (3, B, 1, 1, 1)
-    w = torch.tensor(_GREY, device=dev, dtype=images.dtype).view(1, 3, 1, 1)
     x = (images * f[0]).clamp_(0, 1)  # brightness
-    mean = (x * w).sum(1, keepdim=True).mean(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1) mean grey
+    mean = _grey(x).mean(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1) mean grey
     x = (mean + f[1] * (x - mean)).clamp_(0, 1)  # contrast
-    grey = (x * w).sum(1, keepdim=True)  # (B, 1, H, W)
+    grey = _grey(x)  # (B, 1, H, W)
     x = (grey + f[2] * (x - grey)).clamp_(0, 1)  # saturation
     if hue > 0:
         theta = (2 * torch.rand(b, generator=generator, device=dev) - 1) * (hue * 2 * math.pi)
@@ -181,10 +186,14 @@ def color_jitter(images: torch.Tensor, strength: float, hue: float = 0.0,
 
 _TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64)
 _FROM_YIQ = torch.linalg.inv(_TO_YIQ)  # constants, inverted once on the CPU
+_YIQ_ON: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}  # copied once per device
 
 
 def _rotate_hue(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    to_yiq, from_yiq = _TO_YIQ.to(x), _FROM_YIQ.to(x)
+    key = (x.device, x.dtype)
+    if key not in _YIQ_ON:
+        _YIQ_ON[key] = (_TO_YIQ.to(x), _FROM_YIQ.to(x))
+    to_yiq, from_yiq = _YIQ_ON[key]
     c, s = torch.cos(theta), torch.sin(theta)  # (B,)
     one, zero = torch.ones_like(c), torch.zeros_like(c)
     rot = torch.stack([torch.stack([one, zero, zero], -1), torch.stack([zero, c, -s], -1),
