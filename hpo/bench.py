@@ -57,9 +57,11 @@ class BenchSettings:
     batch_size: int = 24
     warmup: int = 3  # untimed steps per model
     rounds: int = 10  # timed steps per model, interleaved round-robin across models
+    duel_rounds: int = 10  # extra alternating reference/baseline steps: the ratio everything is judged by
     eval_batch_size: int = 32
     eval_rounds: int = 5
     loader_rows: int = 200  # rows for the per-worker loader figures
+    loader_repeats: int = 3  # best of this many loader measurements (each path timed in one block)
     workers: int = 2
     prior_trials: int = 100  # finished trials already in the study when bookkeeping is timed
     threads: int = 0  # CPU intra-op threads; 0 = measure 1 vs all cores and take the faster
@@ -79,13 +81,15 @@ def bench_settings(device: str | None = None, *, quick: bool = False, designs: t
     common = dict(device=device, designs=tuple(designs), threads=threads, compile=compile, quick=quick)
     if torch.device(device).type == "cuda":
         return BenchSettings(**common, input_size=256, batch_size=24, warmup=20 if compile else 5,
-                             rounds=8 if quick else 30, eval_batch_size=64, eval_rounds=5 if quick else 10,
-                             loader_rows=48 if quick else 200, workers=min(8, cores),
+                             rounds=8 if quick else 30, duel_rounds=10 if quick else 30, eval_batch_size=64,
+                             eval_rounds=5 if quick else 10, loader_rows=48 if quick else 200,
+                             loader_repeats=1 if quick else 3, workers=min(8, cores),
                              prior_trials=20 if quick else 100, note="full size: input 256, batch 24 (the seed schedule)")
     size = 64 if quick else 128
     return BenchSettings(**common, input_size=size, batch_size=8, warmup=1, rounds=3 if quick else 5,
-                         eval_batch_size=8 if quick else 16, eval_rounds=1 if quick else 3,
-                         loader_rows=64 if quick else 150, workers=min(2, cores), prior_trials=20 if quick else 100,
+                         duel_rounds=5 if quick else 10, eval_batch_size=8 if quick else 16,
+                         eval_rounds=1 if quick else 3, loader_rows=48 if quick else 100,
+                         loader_repeats=2 if quick else 3, workers=min(2, cores), prior_trials=20 if quick else 100,
                          note=f"CPU: reduced input {size} and batch 8 (the designs keep 256 features and all "
                               f"their parameters); the data pipeline is timed at {DATA_INPUT}")
 
@@ -249,7 +253,9 @@ def measure_data(settings: BenchSettings, device: torch.device, folder: Path) ->
     from hourglass.data.synthetic import make_synthetic
     from hourglass.gpu_data import GpuPoseData
 
-    per_worker = benchmark_loader(n=settings.loader_rows, input_size=DATA_INPUT)
+    runs = [benchmark_loader(n=settings.loader_rows, input_size=DATA_INPUT) for _ in range(settings.loader_repeats)]
+    per_worker = {k: max(run[k] for run in runs) for k in ("hdf5_img_s", "memory_img_s", "jpeg_img_s")}
+    per_worker.update(rows=runs[0]["rows"], jpeg_size=runs[0]["jpeg_size"])
     bs, w = settings.batch_size, settings.workers
     count = 4 if settings.quick else 10
     path = make_synthetic(bs * (count + w + 1), DATA_INPUT, seed=1).save(folder / "loader.h5")
@@ -266,6 +272,7 @@ def measure_data(settings: BenchSettings, device: torch.device, folder: Path) ->
         "input_size": DATA_INPUT,
         "per_worker": {k: per_worker[k] for k in ("hdf5_img_s", "memory_img_s", "jpeg_img_s")},
         "per_worker_rows": per_worker["rows"],
+        "per_worker_repeats": settings.loader_repeats,
         "jpeg_size": per_worker["jpeg_size"],
         "workers": w,
         "workers_hdf5_img_s": workers_img_s,
@@ -383,8 +390,7 @@ def _designs(settings: BenchSettings, path: Path) -> dict[str, HourglassConfig]:
     if unknown:
         raise ConfigError(f"--designs: unknown design {unknown[0]!r} (known: {', '.join(all_designs)})")
     names = settings.designs or tuple(all_designs)
-    if "baseline" not in names:
-        names = ("baseline", *names)  # the ratios are about the baseline
+    names = ("baseline", *(n for n in names if n != "baseline"))  # first: the ratios are about it
     return {n: all_designs[n] for n in names}
 
 
@@ -427,9 +433,10 @@ def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGN
             runners.append(_ours("baseline+compile", configs["baseline"], settings, device, compiled=True))
         threads = _choose_threads(runners[1], settings) if device.type == "cpu" else None
         lap("build_and_threads")
-        total = len(runners) * (settings.warmup + settings.rounds + 1 + settings.eval_rounds)
+        total = len(runners) * (settings.warmup + settings.rounds + 1 + settings.eval_rounds) + 2 * settings.duel_rounds
         with tqdm(total=total, desc="model steps", unit="step", disable=not progress, leave=False) as bar:
             _interleave(runners, "step", settings.warmup, settings.rounds, device, bar)
+            _interleave(runners[:2], "step", 0, settings.duel_rounds, device, bar)  # reference, baseline
             _interleave(runners, "forward", 1, settings.eval_rounds, device, bar)
         lap("models")
         ref, ours = runners[0], {r.name: r for r in runners[1:]}
@@ -477,6 +484,8 @@ def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGN
         # the same with one HDF5 row read per sample (PoseArrays.load(lazy=True), caches larger than RAM)
         "cache_rows_vs_decode": data["per_worker"]["hdf5_img_s"] / data["per_worker"]["jpeg_img_s"],
         "train_step_vs_reference_median": base["train_step_median_s"] / statistics.median(ref.times),
+        # each baseline step over the reference step right before it (same moment, same interference)
+        "train_step_vs_reference_paired": statistics.median(b / r for b, r in zip(ours["baseline"].times, ref.times)),
         "eval_vs_reference": min(ours["baseline"].eval_times) / min(ref.eval_times),
         "device_batches_vs_decode": data["device_batches_img_s"] / data["per_worker"]["jpeg_img_s"],
     }
@@ -487,7 +496,8 @@ def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGN
         "threads": threads,
         "settings": asdict(settings),
         "reduced_size": (settings.input_size, settings.batch_size) != (256, 24),
-        "statistic": "fastest of the interleaved timed steps (timeit convention); *_median_s for the median",
+        "statistic": "fastest of the interleaved timed steps (timeit convention); *_median_s for the median; "
+                     "reference and baseline also alternate for duel_rounds extra steps",
         "ratios": ratios,
         "reference": _summary(ref, settings),
         "designs": designs,

@@ -48,14 +48,15 @@ def test_unknown_design_is_a_one_line_error():
 def test_quick_bench_json_has_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(app, ["bench", "--device", "cpu", "--quick", "--threads", "1",
-                                      "--designs", "baseline,dwsep_two", "--json", str(out)])
+                                      "--designs", "dwsep_two,baseline", "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "train step vs reference" in result.output
     r = json.loads(out.read_text())
     assert r["device"] == "cpu" and r["reduced_size"] and r["settings"]["input_size"] == 64
     assert r["threads"]["chosen"] == 1
     assert _positive(r["ratios"]["train_step_vs_reference"]) and _positive(r["ratios"]["cache_loader_vs_decode"])
-    assert set(r["designs"]) == {"baseline", "dwsep_two"}
+    assert list(r["designs"]) == ["baseline", "dwsep_two"]  # the baseline first, whatever the order asked
+    assert _positive(r["ratios"]["train_step_vs_reference_paired"])
     assert r["designs"]["baseline"]["params"] == r["reference"]["params"] == 6_570_400
     assert r["designs"]["dwsep_two"]["params"] == 2_322_208
     for row in (*r["designs"].values(), r["reference"]):
