@@ -86,10 +86,10 @@ def bench_settings(device: str | None = None, *, quick: bool = False, designs: t
                              loader_repeats=1 if quick else 3, workers=min(8, cores),
                              prior_trials=20 if quick else 100, note="full size: input 256, batch 24 (the seed schedule)")
     size = 64 if quick else 128
-    return BenchSettings(**common, input_size=size, batch_size=8, warmup=1, rounds=3 if quick else 5,
-                         duel_rounds=5 if quick else 10, eval_batch_size=8 if quick else 16,
-                         eval_rounds=1 if quick else 3, loader_rows=48 if quick else 100,
-                         loader_repeats=2 if quick else 3, workers=min(2, cores), prior_trials=20 if quick else 100,
+    return BenchSettings(**common, input_size=size, batch_size=8, warmup=1, rounds=3 if quick else 4,
+                         duel_rounds=5 if quick else 8, eval_batch_size=8 if quick else 16,
+                         eval_rounds=1 if quick else 2, loader_rows=48 if quick else 100,
+                         loader_repeats=2, workers=min(2, cores), prior_trials=20 if quick else 100,
                          note=f"CPU: reduced input {size} and batch 8 (the designs keep 256 features and all "
                               f"their parameters); the data pipeline is timed at {DATA_INPUT}")
 
@@ -197,8 +197,10 @@ def _choose_threads(runner: _Runner, settings: BenchSettings) -> dict[str, Any]:
     candidates = sorted({1, cores})
     best: dict[int, float] = {}
     runner.step()  # warm
-    for _ in range(1 if settings.quick else 2):
+    for r in range(1 if settings.quick else 2):
         for n in candidates:
+            if r and best[n] > 2 * min(best.values()):
+                continue  # clearly slower: one more (slow) step would not change the choice
             torch.set_num_threads(n)
             start = time.perf_counter()
             runner.step()
