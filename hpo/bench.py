@@ -84,7 +84,8 @@ def bench_settings(device: str | None = None, *, quick: bool = False, designs: t
                              rounds=8 if quick else 30, duel_rounds=10 if quick else 30, eval_batch_size=64,
                              eval_rounds=5 if quick else 10, loader_rows=48 if quick else 200,
                              loader_repeats=1 if quick else 3, workers=min(8, cores),
-                             prior_trials=20 if quick else 100, note="full size: input 256, batch 24 (the seed schedule)")
+                             prior_trials=20 if quick else 100,
+                             note="full size: input 256, batch 24 (the seed schedule)")
     size = 64 if quick else 128
     return BenchSettings(**common, input_size=size, batch_size=8, warmup=1, rounds=3 if quick else 4,
                          duel_rounds=5 if quick else 8, eval_batch_size=8 if quick else 16,
@@ -191,13 +192,14 @@ def _choose_threads(runner: _Runner, settings: BenchSettings) -> dict[str, Any]:
     can be several times faster than two; on an idle one, all cores win. Measure, don't guess.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-        return {"chosen": settings.threads, "probe": None}
+    if settings.threads or settings.quick:  # quick: no probe (one slow multi-thread step can take 10 s)
+        chosen = settings.threads or 1
+        torch.set_num_threads(chosen)
+        return {"chosen": chosen, "probe": None}
     candidates = sorted({1, cores})
     best: dict[int, float] = {}
     runner.step()  # warm
-    for r in range(1 if settings.quick else 2):
+    for r in range(2):
         for n in candidates:
             if r and best[n] > 2 * min(best.values()):
                 continue  # clearly slower: one more (slow) step would not change the choice
@@ -301,7 +303,8 @@ def measure_train_with_data(cfg: HourglassConfig, settings: BenchSettings, devic
         batches, path = batches.batches(bs, shuffle=True, generator=torch.Generator().manual_seed(0)), "gpu_data"
     else:
         dataset = PoseDataset(arrays, "train", settings.input_size, augment=AugmentConfig())
-        batches, path = DataLoader(dataset, batch_size=bs, shuffle=True, generator=torch.Generator().manual_seed(0)), "dataloader"
+        batches = DataLoader(dataset, batch_size=bs, shuffle=True, generator=torch.Generator().manual_seed(0))
+        path = "dataloader"
     torch.manual_seed(0)
     model = prepare_model(build_model(cfg), device)
     opt = make_optimizer(model.parameters(), ScheduleConfig())
@@ -334,7 +337,8 @@ def measure_bookkeeping(folder: Path, prior_trials: int, epochs: int) -> dict[st
     names = ["pckh", "params", "train_time"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        study = optuna.create_study(study_name="bench", storage=storage, directions=["maximize", "minimize", "minimize"])
+        study = optuna.create_study(study_name="bench", storage=storage,
+                                    directions=["maximize", "minimize", "minimize"])
         study.set_metric_names(names)
     study.set_user_attr("objectives", names)
     rng = np.random.default_rng(0)

@@ -64,7 +64,8 @@ def test_quick_bench_json_has_every_figure(tmp_path):
         assert row["train_img_s"] == pytest.approx(8 / row["train_step_s"])  # batch 8 at the quick CPU size
         assert row["train_step_s"] <= row["train_step_median_s"]
     base = r["designs"]["baseline"]
-    assert r["ratios"]["train_step_vs_reference"] == pytest.approx(base["train_step_s"] / r["reference"]["train_step_s"])
+    ref_step = r["reference"]["train_step_s"]
+    assert r["ratios"]["train_step_vs_reference"] == pytest.approx(base["train_step_s"] / ref_step)
     pw = r["data"]["per_worker"]
     assert r["ratios"]["cache_loader_vs_decode"] == pytest.approx(pw["memory_img_s"] / pw["jpeg_img_s"])
     assert r["ratios"]["cache_rows_vs_decode"] == pytest.approx(pw["hdf5_img_s"] / pw["jpeg_img_s"])
@@ -77,3 +78,27 @@ def test_quick_bench_json_has_every_figure(tmp_path):
     assert r["projected_seed_schedule_s"] == pytest.approx(expected)
     assert r["memory"]["peak_bytes"] > 100 * 2**20  # two full-width models and their optimizers are resident
     assert r["mfu"] is None and _positive(r["achieved_tflops"])  # no bf16 peak to divide by on a CPU
+
+
+def test_thread_probe_keeps_the_faster_count():
+    import os
+    import time
+
+    import torch
+
+    from hpo.bench import _choose_threads, _Runner
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    before = torch.get_num_threads()
+    def step():  # one thread is the slow setting here
+        time.sleep(0.03 if torch.get_num_threads() == 1 else 0.001)
+
+    slow_single = _Runner("baseline", 1, step, lambda: None)
+    try:
+        out = _choose_threads(slow_single, bench_settings("cpu"))
+        assert out["chosen"] == cores == torch.get_num_threads()
+        assert set(out["probe"]) == {str(n) for n in {1, cores}}
+        assert _choose_threads(slow_single, bench_settings("cpu", threads=1)) == {"chosen": 1, "probe": None}
+        assert _choose_threads(slow_single, bench_settings("cpu", quick=True))["chosen"] == 1
+    finally:
+        torch.set_num_threads(before)

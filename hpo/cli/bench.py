@@ -43,7 +43,8 @@ def _print(result: dict[str, Any], console: Console) -> None:
                   f"{result['projected_seed_schedule_s']:.0f} s ({result['projected_basis']})")
     console.print(f"bookkeeping per trial ({bk['prior_trials']} trials in the study): {bk['per_trial_s']:.2f} s "
                   f"(writes {bk['writes_s']:.2f} s, pruning {bk['pruning_s']:.3f} s) = {100 * bk['share']:.3f}% of a "
-                  f"trial; {100 * bk['share_fastest_design']:.3f}% for {bk['fastest_design']}; costs() {bk['costs_s']:.2f} s")
+                  f"trial; {100 * bk['share_fastest_design']:.3f}% for {bk['fastest_design']}; "
+                  f"costs() {bk['costs_s']:.2f} s")
     mfu = f", MFU {100 * result['mfu']:.1f}%" if result["mfu"] is not None else ""
     console.print(f"peak memory: {_gib(result['memory']['peak_bytes'])} GiB ({result['memory']['kind']}); "
                   f"achieved {result['achieved_tflops']:.3f} TFLOP/s{mfu}")
@@ -59,11 +60,18 @@ def bench(
         Optional[str], typer.Option(help="Comma-separated seed designs to time (default: all; baseline always).")
     ] = None,
     json_file: Annotated[
-        Optional[Path], typer.Option("--json", help="Also write the full result as JSON to this file ('-': stdout only).")
+        Optional[Path],
+        typer.Option("--json", help="Also write the full result as JSON to this file ('-': stdout only)."),
     ] = None,
-    quick: Annotated[bool, typer.Option(help="Fewer steps and a smaller CPU input: a smoke run in under a minute.")] = False,
-    threads: Annotated[int, typer.Option(help="CPU threads; 0 = time 1 vs all cores and use the faster.")] = 0,
-    compile_: Annotated[bool, typer.Option("--compile", help="Also time torch.compile(baseline) (slow to compile).")] = False,
+    quick: Annotated[
+        bool, typer.Option(help="Fewer steps and a smaller CPU input: a smoke run in under a minute.")
+    ] = False,
+    threads: Annotated[
+        int, typer.Option(help="CPU threads; 0 = time 1 vs all cores and use the faster (--quick: 1).")
+    ] = 0,
+    compile_: Annotated[
+        bool, typer.Option("--compile", help="Also time torch.compile(baseline) (slow to compile).")
+    ] = False,
 ) -> None:
     """Measure what a trial costs on DEVICE, every figure also as a ratio to the textbook network.
 
