@@ -19,9 +19,10 @@ the training loop and the evaluation do not know which path made them. Only the 
 jitter differs in detail (fixed order brightness, contrast, saturation, hue; albumentations
 shuffles the order): the same distribution of factors, not the same bytes.
 
-Randomness: one ``torch.Generator`` on the device per epoch, seeded from the caller's CPU
-generator (whose state the training checkpoint saves), so a resumed run draws the same
-augmentations as an uninterrupted one on the same device.
+Randomness, as in PoseDataset: the order comes from the caller's CPU generator (whose state
+the training checkpoint saves) and the augmentation from one ``torch.Generator`` on the
+device per epoch, seeded by ``seed`` and the epoch (:meth:`GpuPoseData.set_epoch`), so a
+resumed run draws the same batches as an uninterrupted one on the same device.
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ class GpuPoseData:
 
     def __init__(self, arrays: PoseArrays, split: str, input_size: int, *, sigma: float = 1.0,
                  augment: AugmentConfig | None = None, device: torch.device | str = "cuda",
-                 flip_pairs: tuple[tuple[int, int], ...] | None = None) -> None:
+                 flip_pairs: tuple[tuple[int, int], ...] | None = None, seed: int = 0) -> None:
         if input_size < STRIDE or input_size % STRIDE:
             raise ConfigError(f"input_size: expected a positive multiple of {STRIDE}, but got {input_size!r}")
         if not sigma > 0:
@@ -226,6 +227,7 @@ class GpuPoseData:
         if self.device.type == "cuda" and self.device.index is None:  # generators need the exact device
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.split, self.input_size, self.sigma, self.augment = split, input_size, float(sigma), augment
+        self.seed, self.epoch = seed, 0
         self.heatmap_size = input_size // STRIDE
         self.crop_size, self.content_size = arrays.crop_size, arrays.content_size
         images = rows.arrays()["images"] if not isinstance(rows.images, np.ndarray) else rows.images
@@ -241,6 +243,10 @@ class GpuPoseData:
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Give every epoch its own augmentation stream (exact resume from a checkpoint)."""
+        self.epoch = epoch
 
     def make_batch(self, rows: torch.Tensor, params: AffineParams,
                    generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -266,7 +272,7 @@ class GpuPoseData:
 
     def batches(self, batch_size: int, *, shuffle: bool = False, drop_last: bool = False,
                 generator: torch.Generator | None = None) -> GpuBatches:
-        """One epoch of batches; ``generator`` (CPU) drives the order and seeds the augmentation."""
+        """One epoch of batches; ``generator`` (CPU) drives the order, (seed, epoch) the augmentation."""
         return GpuBatches(self, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator)
 
 
@@ -289,9 +295,8 @@ class GpuBatches:
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         order = order.to(d.device)
         aug_gen = None
-        if d.augment is not None:  # the device stream is seeded from the (checkpointed) CPU stream
-            seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
-            aug_gen = torch.Generator(device=d.device).manual_seed(seed)
+        if d.augment is not None:
+            aug_gen = torch.Generator(device=d.device).manual_seed((d.seed * 1_000_003 + d.epoch) % 2**62)
         for b in range(len(self)):
             rows = order[b * self.batch_size:(b + 1) * self.batch_size]
             params = sample_affine(len(rows), d.augment, aug_gen, d.device)

@@ -261,8 +261,8 @@ def train(
     train_set: PoseDataset | GpuPoseData
     val_set: PoseDataset | GpuPoseData
     if _uses_device_data(device):  # crops resident on the GPU, batches augmented there (hourglass.gpu_data)
-        train_set = GpuPoseData(arrays, "train", size, sigma=s.sigma, augment=aug, device=device)
-        val_set = GpuPoseData(arrays, "val", size, sigma=s.sigma, augment=None, device=device)
+        train_set = GpuPoseData(arrays, "train", size, sigma=s.sigma, augment=aug, device=device, seed=s.seed)
+        val_set = GpuPoseData(arrays, "val", size, sigma=s.sigma, augment=None, device=device, seed=s.seed)
     else:
         train_set = PoseDataset(arrays, "train", size, sigma=s.sigma, augment=aug, seed=s.seed)
         val_set = PoseDataset(arrays, "val", size, sigma=s.sigma, augment=None, seed=s.seed)

@@ -134,15 +134,19 @@ def test_batches_have_the_dataset_layout(synth):
     assert len(set(seen.tolist())) == len(seen)  # one epoch: every row at most once
 
 
-def test_epochs_are_reproducible_from_the_cpu_generator(synth):
-    gpu = GpuPoseData(synth, "train", S, augment=AugmentConfig(), device="cpu")
+def test_epochs_are_reproducible_from_seed_epoch_and_generator(synth):
+    gpu = GpuPoseData(synth, "train", S, augment=AugmentConfig(), device="cpu", seed=4)
 
-    def epoch(seed):
-        return list(gpu.batches(6, shuffle=True, generator=torch.Generator().manual_seed(seed)))
+    def epoch(number, order_seed=1):
+        gpu.set_epoch(number)
+        return list(gpu.batches(6, shuffle=True, generator=torch.Generator().manual_seed(order_seed)))
 
-    a, b, c = epoch(1), epoch(1), epoch(2)
+    a, b = epoch(3), epoch(3)
     assert all(torch.equal(x["image"], y["image"]) and torch.equal(x["index"], y["index"]) for x, y in zip(a, b))
-    assert not torch.equal(a[0]["image"], c[0]["image"])
+    other_epoch, other_order = epoch(4), epoch(3, order_seed=2)
+    assert torch.equal(a[0]["index"], other_epoch[0]["index"])  # same order, new augmentation
+    assert not torch.equal(a[0]["image"], other_epoch[0]["image"])
+    assert not torch.equal(a[0]["index"], other_order[0]["index"])
 
 
 def test_sampled_parameters_follow_the_config():
