@@ -41,7 +41,8 @@ from hourglass.model import build_model
 from hourglass.reference import ReferenceHourglass, reference_train_step
 from hourglass.train import ScheduleConfig, make_optimizer, prepare_model, train_step
 
-__all__ = ["BenchSettings", "bench_settings", "run_bench", "SEED_SCHEDULE", "H200_BF16_PEAK"]
+__all__ = ["BenchSettings", "bench_settings", "run_bench", "measure_data", "measure_train_with_data",
+           "measure_bookkeeping", "SEED_SCHEDULE", "H200_BF16_PEAK"]
 
 H200_BF16_PEAK = 790e12  # dense bf16 FLOP/s of one H200 (the MFU denominator)
 # The reference study's schedule: 20 epochs of the MPII training split, scored on Tompson's validation split.
