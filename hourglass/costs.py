@@ -28,7 +28,7 @@ class Costs:
     params: int
     flops: int  # forward FLOPs for one image at input_size (torch FlopCounter convention)
     layers: int  # conv + normalisation layers
-    ops_per_step: int  # aten operator calls in one training step (fwd + bwd + Adam)
+    ops_per_step: int  # aten operator calls in one training step's forward + backward
     input_size: int
     step_time_s: float | None = None  # mean measured train-step time, if asked for
     step_batch: int | None = None
@@ -99,9 +99,10 @@ def costs(model_or_config: nn.Module | HourglassConfig, input_size: int | None =
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         meta_model.eval()(x)
     # Batch 2 so that BN's train mode accepts 1x1 maps; the op count does not depend on it.
-    opt = torch.optim.Adam(meta_model.parameters(), lr=1e-3, foreach=False)
+    # The optimizer is left out: training uses fused Adam (a handful of calls per step, not
+    # per layer), which cannot run on the meta device.
     with _OpCounter() as ops:
-        _train_step(meta_model.train(), opt, x.expand(2, -1, -1, -1))
+        meta_model.train()(x.expand(2, -1, -1, -1)).float().square().mean().backward()
     step = None
     if time_steps > 0:
         if isinstance(model_or_config, HourglassConfig):
