@@ -40,7 +40,7 @@ from hourglass.yamlio import load_yaml
 
 __all__ = [
     "ScheduleConfig", "TrainConfig", "EpochMetrics", "TrainResult", "TrainingDiverged",
-    "REFERENCE_SCHEDULE", "train", "evaluate", "pick_device", "load_train_config",
+    "REFERENCE_SCHEDULE", "train", "evaluate", "pick_device", "load_train_config", "checkpoint_history",
 ]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -188,6 +188,16 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)  # atomic: a kill mid-write never leaves a half checkpoint
+
+
+def checkpoint_history(checkpoint_dir: str | Path) -> list[EpochMetrics]:
+    """The metrics of the epochs saved in ``checkpoint_dir/last.pt`` (empty if none): what
+    :func:`train` will resume after, so a caller can show the whole curve from the start."""
+    ckpt = Path(checkpoint_dir) / "last.pt"
+    if not ckpt.exists():
+        return []
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    return [EpochMetrics(**m) for m in state["history"]]
 
 
 def train(
