@@ -196,7 +196,7 @@ def checkpoint_history(checkpoint_dir: str | Path) -> list[EpochMetrics]:
     ckpt = Path(checkpoint_dir) / "last.pt"
     if not ckpt.exists():
         return []
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
     return [EpochMetrics(**m) for m in state["history"]]
 
 
@@ -237,7 +237,7 @@ def train(
     start_epoch, elapsed = 0, 0.0
     ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = torch.load(ckpt, map_location=device, weights_only=True)  # tensors and plain data only: a checkpoint cannot run code
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -27,8 +27,8 @@ from tests.workers_support import SPACE, write_preset
 BLOCK_SPACE = {**SPACE, "params": {"model.block.name": {"choices": ["multidilated", "bottleneck"]}}}
 
 
-def _preset(tmp_path, space=BLOCK_SPACE, **fields):
-    preset = load_preset(write_preset(tmp_path, space=space, **fields))
+def _preset(tmp_path, space_doc=BLOCK_SPACE, **fields):
+    preset = load_preset(write_preset(tmp_path, space_doc=space_doc, **fields))
     return replace(preset, storage=f"sqlite:///{tmp_path / 'study.db'}")
 
 
@@ -100,7 +100,7 @@ def test_an_exception_inside_a_block_fails_the_trial_with_its_traceback(tmp_path
 
 
 def test_a_worker_whose_every_trial_fails_stops_with_one_line(tmp_path, monkeypatch):
-    preset = _preset(tmp_path, space={**SPACE, "params": {"model.block.name": {"choices": ["multidilated"]}}})
+    preset = _preset(tmp_path, space_doc={**SPACE, "params": {"model.block.name": {"choices": ["multidilated"]}}})
 
     def broken(self, x):
         raise ValueError("always")
@@ -145,7 +145,7 @@ def test_a_signal_mid_trial_fails_and_requeues_it_and_the_rerun_resumes_it(tmp_p
 
 
 def test_the_budget_counts_trials_finished_by_any_worker(tmp_path):
-    preset = _preset(tmp_path, space=SPACE)
+    preset = _preset(tmp_path, space_doc=SPACE)
     study, _ = prepare_study(preset)
     for pckh in (10.0, 20.0):  # finished by "other workers"
         study.add_trial(optuna.create_trial(values=[pckh, 1000, 1.0]))

@@ -12,10 +12,12 @@ import pytest
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
+import hpo.cli.results
 import hpo.workers
 from hourglass.errors import ConfigError
 from hpo.cli import app
 from hpo.preset import load_preset
+from hpo.dashboard import make_server
 from hpo.study import open_study
 from hpo.workers import check_workers, resolve_worker_preset, run_worker, worker_devices, worker_seed
 from tests.workers_support import (
@@ -78,6 +80,39 @@ def test_a_worker_joins_a_study_by_name_with_its_stored_preset(tmp_path):
     assert got == preset
     with pytest.raises(ConfigError, match=r"'nope': neither a preset .* nor a study in sqlite:///.*found: joined"):
         resolve_worker_preset("nope", url)
+
+
+def test_the_dashboard_binds_localhost_unless_told_and_hides_the_password(tmp_path, monkeypatch, pg_study):
+    name, url = pg_study
+    secret_url = _with_password(url)
+    preset = replace(load_preset(write_preset(tmp_path, name)), storage=secret_url)
+    open_study(preset)
+    server = make_server(secret_url, port=0)
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+    finally:
+        server.server_close()
+    bound = []
+
+    class FakeServer:  # records where the command would listen, then "Ctrl-C"
+        server_address, server_port = ("127.0.0.1", 1), 1
+
+        def serve_forever(self):
+            raise KeyboardInterrupt
+
+        def server_close(self):
+            pass
+
+    def fake_make_server(storage, host, port):
+        bound.append(host)
+        return FakeServer()
+
+    monkeypatch.setattr(hpo.cli.results, "make_server", fake_make_server)
+    for extra, host in (([], "127.0.0.1"), (["--host", "0.0.0.0"], "0.0.0.0")):
+        result = runner.invoke(app, ["dashboard", name, "--storage", secret_url, "--no-publish", *extra])
+        assert result.exit_code == 0, result.output
+        assert bound[-1] == host
+        assert "s3cret-Pw" not in result.output and ":***@" in result.output
 
 
 # ---- real processes ------------------------------------------------------------------------

@@ -44,10 +44,10 @@ def unique_name(prefix: str = "t") -> str:
 
 
 def write_preset(folder: Path, name: str | None = None, *, trials: int = 3, epochs: int = 3, rows: int = 150,
-                 space: dict | None = None, **fields) -> Path:
-    """A preset YAML (and its space) in ``folder``; ``fields`` override preset keys."""
+                 space_doc: dict | None = None, **fields) -> Path:
+    """A preset YAML (and its space ``space_doc``) in ``folder``; ``fields`` override preset keys."""
     name = name or unique_name()
-    dump_yaml(space or SPACE, folder / f"{name}_space.yaml")
+    dump_yaml(space_doc or SPACE, folder / f"{name}_space.yaml")
     preset = {
         "name": name, "objectives": ["pckh", "params", "train_time"],
         "sampler": {"name": "random"}, "pruner": {"name": "none"}, "budget": {"trials": trials},
