@@ -28,8 +28,8 @@ __all__ = [
 HEARTBEAT_S = 10  # a running trial's worker writes a heartbeat this often (env HPO_HEARTBEAT_S)
 GRACE_S = 30  # ... and is declared dead this long after its last one (env HPO_GRACE_S)
 MAX_RETRY = 3  # a trial whose worker died is re-queued at most this often (env HPO_MAX_RETRY)
-# user attrs that describe how a trial ended: a retry starts clean, so they are not inherited
-FAILURE_ATTRS = ("fail_reason", "traceback", "pruned_at_epoch", "prune_reason")
+# user attrs about one attempt (how it ended, who ran it): a retry starts clean without them
+FAILURE_ATTRS = ("fail_reason", "traceback", "pruned_at_epoch", "prune_reason", "worker")
 
 _PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)[^@]*(?P<tail>@)")
 

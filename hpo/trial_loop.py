@@ -18,6 +18,7 @@ its last checkpoint; the CLI exits with 128 + the signal number (130, 143).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import signal
 import socket
@@ -153,6 +154,31 @@ class _Guarded:
             raise
 
 
+def _fail_silent_trials(study: optuna.Study, grace_s: float) -> int:
+    """Fail and re-queue RUNNING trials whose worker died before the trial's first heartbeat.
+
+    Optuna's ``fail_stale_trials`` skips a trial that never beat, so a worker killed between
+    creating a trial and starting it (sampling can take a while) would leave it RUNNING
+    forever, and the last worker would wait for it forever. Such a trial lacks the ``worker``
+    user attr (the objective's first write; retries do not inherit it); after twice the
+    grace period (start times come from the workers' clocks) it is failed here."""
+    now = datetime.datetime.now()
+    failed = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if "worker" in t.user_attrs or t.datetime_start is None:
+            continue
+        if (now - t.datetime_start).total_seconds() <= 2 * grace_s:
+            continue
+        try:
+            if not study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:
+            continue  # another worker got there first
+        retry_trial(study, study._storage.get_trial(t._trial_id))
+        failed += 1
+    return failed
+
+
 def _settle_interrupted(study: optuna.Study, trial_id: int | None) -> None:
     """After an interrupt inside a trial: make sure it is FAIL (Optuna tells it on its way
     out; this covers a tell that did not get through), then re-queue it."""
@@ -197,6 +223,7 @@ def work(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)  # dead workers' trials -> FAIL + retry
+            _fail_silent_trials(study, getattr(storage, "grace_period", None) or 2 * interval)
         counts = study_counts(study)
         if not counts.retries_waiting and counts.finished + counts.running >= target:
             if interval and counts.running:  # wait: if that worker dies, its retry is ours

@@ -39,7 +39,7 @@ from hpo.trial_loop import Interrupted, SignalGuard, study_counts
 
 __all__ = [
     "resolve_worker_preset", "worker_seed", "check_workers", "default_workers", "worker_devices",
-    "run_worker", "run_workers", "WorkersSummary", "STORAGE_ENV",
+    "run_worker", "run_workers", "WorkersSummary", "STORAGE_ENV", "StudyAudit", "audit_study",
 ]
 
 STORAGE_ENV = "HPO_STORAGE"
@@ -208,3 +208,39 @@ def run_workers(preset: StudyPreset, ref: str, count: int, *, n_trials: int | No
             for t in relays:
                 t.join(timeout=5)
     return WorkersSummary(study, _started(study) - before, enqueued, tuple(p.returncode for p in procs))
+
+
+@dataclass(frozen=True)
+class StudyAudit:
+    """Whether a study lost or double-counted anything (what ``scripts/soak.py`` prints)."""
+
+    finished: int  # COMPLETE + PRUNED
+    retried: int  # retry attempts (trials re-queued after their worker died or was stopped)
+    resumed: int  # finished retries that started from a checkpoint
+    epochs_saved: int  # epochs those retries did not recompute
+    failed: int  # FAIL with a reason of the design itself (exception, oom): a result, not a loss
+    lost: int  # FAIL without a retry for any other reason, or left RUNNING
+    pending: int  # WAITING retries nobody has run yet
+    duplicated: int  # extra results in one retry chain (two COMPLETE/PRUNED from one original trial)
+
+
+def audit_study(study: optuna.Study) -> StudyAudit:
+    trials = study.get_trials(deepcopy=False)
+    state = optuna.trial.TrialState
+    retried_numbers = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    done = [t for t in trials if t.state in (state.COMPLETE, state.PRUNED)]
+    retries = [t for t in trials if "failed_trial" in t.system_attrs]
+    unretried_fails = [t for t in trials if t.state == state.FAIL and t.number not in retried_numbers]
+    design_fails = [t for t in unretried_fails if t.user_attrs.get("fail_reason") in ("exception", "oom")]
+    chains: dict[int, int] = {}
+    for t in done:
+        root = t.system_attrs.get("failed_trial", t.number)
+        chains[root] = chains.get(root, 0) + 1
+    resumed = [t for t in done if "failed_trial" in t.system_attrs and t.user_attrs.get("resumed_from_epoch", 0) > 0]
+    return StudyAudit(
+        finished=len(done), retried=len(retries), resumed=len(resumed),
+        epochs_saved=sum(t.user_attrs["resumed_from_epoch"] for t in resumed), failed=len(design_fails),
+        lost=len(unretried_fails) - len(design_fails) + sum(t.state == state.RUNNING for t in trials),
+        pending=sum(t.state == state.WAITING and "failed_trial" in t.system_attrs for t in trials),
+        duplicated=sum(n - 1 for n in chains.values()),
+    )

@@ -192,3 +192,18 @@ def test_heartbeat_settings_come_from_arguments_or_the_environment(monkeypatch):
     monkeypatch.setenv("HPO_HEARTBEAT_S", "soon")
     with pytest.raises(ConfigError, match="HPO_HEARTBEAT_S: expected an integer >= 1, but got 'soon'"):
         heartbeat_settings()
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_requeued(tmp_path):
+    from hpo.trial_loop import _fail_silent_trials
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    silent = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # RUNNING, never started
+    started = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    started.set_user_attr("worker", "host:1")  # a live worker's trial
+    assert _fail_silent_trials(study, grace_s=60) == 0  # too young to judge
+    assert _fail_silent_trials(study, grace_s=0) == 1
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING]
+    assert study.trials[2].system_attrs["failed_trial"] == silent.number
+    assert study.trials[2].params == study.trials[0].params
