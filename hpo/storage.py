@@ -104,6 +104,7 @@ def open_storage(url: str, *, heartbeat: bool = False, max_retry: int | None = N
     stays RUNNING there.
     """
     shown = redact_url(url)
+    warnings.filterwarnings("ignore", category=ExperimentalWarning, module="hpo")
     if url.startswith("journal://"):
         path = Path(url.removeprefix("journal://"))
         try:
@@ -119,7 +120,6 @@ def open_storage(url: str, *, heartbeat: bool = False, max_retry: int | None = N
             "postgresql+psycopg://user@host/db or journal:///path/x.log"
         )
     kwargs = {}
-    warnings.filterwarnings("ignore", category=ExperimentalWarning, module="hpo")
     if heartbeat:
         beat, grace, retry = heartbeat_settings(heartbeat_s, grace_s, max_retry)
         kwargs = dict(heartbeat_interval=beat, grace_period=grace,

@@ -28,8 +28,8 @@ def run(
     storage: Annotated[Optional[str], typer.Option(help="Storage URL [default: the preset's, sqlite:///studies/<name>.db].", show_default=False)] = None,
     report: Annotated[Optional[Path], typer.Option(help="HTML report path [default: reports/<name>.html].", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
-    workers: Annotated[Optional[int], typer.Option("--workers", help="Local worker processes sharing the study (needs PostgreSQL or a journal file) [default: one per visible GPU; 1 on CPU or SQLite].", show_default=False)] = None,
-    checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints [default: next to a SQLite/journal file, else studies/<name>_checkpoints].", show_default=False)] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Local worker processes sharing the study (needs PostgreSQL or a journal file; default: one per visible GPU, 1 on CPU or SQLite).", show_default=False)] = None,
+    checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints (default: next to a SQLite/journal file, else studies/<name>_checkpoints).", show_default=False)] = None,
 ) -> None:
     """Run the study PRESET: sample designs, train each briefly, prune the hopeless ones at
     Pareto-rank rungs, and keep every result in the study's storage.

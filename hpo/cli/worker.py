@@ -18,13 +18,13 @@ def worker(
     study: Annotated[str, typer.Argument(help="Preset name in studies/ (quickstart, ...), a preset YAML, or the name of a study in --storage.", show_default=False)],
     storage: Annotated[Optional[str], typer.Option(
         "--storage", envvar=STORAGE_ENV, show_envvar=False,
-        help=f"Storage URL shared by all workers, e.g. postgresql+psycopg://user@host/db [default: the preset's]. "
+        help=f"Storage URL shared by all workers, e.g. postgresql+psycopg://user@host/db (default: the preset's). "
              f"Also read from {STORAGE_ENV}, which keeps a password out of the process list.", show_default=False)] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... [default: the preset's].", show_default=False)] = None,
-    n_trials: Annotated[Optional[int], typer.Option("--n-trials", help="Finished (complete or pruned) trials the STUDY should hold, counted over all workers [default: the preset's budget].", show_default=False)] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="Stop starting new trials after this many seconds [default: the preset's].", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Sampler seed of this worker [default: the preset's seed mixed with host and pid].", show_default=False)] = None,
-    checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints, on a file system every worker sees [default: next to a SQLite/journal file, else studies/<name>_checkpoints].", show_default=False)] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: the preset's).", show_default=False)] = None,
+    n_trials: Annotated[Optional[int], typer.Option("--n-trials", help="Finished (complete or pruned) trials the STUDY should hold, counted over all workers (default: the preset's budget).", show_default=False)] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Stop starting new trials after this many seconds (default: the preset's).", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Sampler seed of this worker (default: the preset's seed mixed with host and pid).", show_default=False)] = None,
+    checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints, on a file system every worker sees (default: next to a SQLite/journal file, else studies/<name>_checkpoints).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (one line per finished trial).")] = False,
 ) -> None:
     """Join the study (creating it if needed) and run its trials until it holds --n-trials
