@@ -148,8 +148,6 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     echo = bar.write if progress else (lambda line: print(line, flush=True))
 
     def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        nonlocal finished
-        finished += 1
         bar.update(1)
         echo(describe_trial(trial))
 
