@@ -111,14 +111,14 @@ class RunSummary:
 
 
 def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: float | None = None,
-              device: str | None = None, warm_start: str | None = None, heartbeat: bool = False,
+              device: str | None = None, warm_start: str | None = None, heartbeat: bool = True,
               seed: int | None = None, cpu_threads: int = 1, progress: bool = True,
               total_trials: int | None = None, checkpoint_dir: Path | None = None,
               max_failures: int = 5) -> RunSummary:
     """Run trials until ``n_trials`` more have finished (COMPLETE or PRUNED; default: the
     preset's budget), or, with ``total_trials``, until the study holds that many finished
-    trials whoever ran them (a worker of a shared study). ``heartbeat`` lets other workers
-    (or a later run) retry this worker's trial if it dies; ``checkpoint_dir`` defaults to
+    trials whoever ran them (a worker of a shared study). ``heartbeat`` (RDB storages) lets
+    other workers (or a later run) retry this worker's trial if it dies; ``checkpoint_dir`` defaults to
     :func:`checkpoint_root`. Raises :class:`hpo.trial_loop.Interrupted` on SIGINT/SIGTERM
     after failing and re-queueing the running trial."""
     for flag, value in (("--n-trials", n_trials), ("--n-trials (study total)", total_trials)):
