@@ -130,11 +130,3 @@ def pg_study() -> Iterator[tuple[str, str]]:
         optuna.delete_study(study_name=name, storage=url)
     except KeyError:
         pass
-
-
-@pytest.fixture(autouse=True)
-def _quiet_optuna() -> Iterator[None]:
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    yield
-    optuna.logging.set_verbosity(level)
