@@ -42,7 +42,7 @@ from hourglass.yamlio import load_yaml
 __all__ = [
     "ScheduleConfig", "TrainConfig", "EpochMetrics", "TrainResult", "TrainingDiverged",
     "REFERENCE_SCHEDULE", "train", "evaluate", "pick_device", "load_train_config",
-    "make_optimizer", "prepare_model", "train_step",
+    "make_optimizer", "prepare_model", "train_step", "checkpoint_history",
 ]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -234,6 +234,16 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)  # atomic: a kill mid-write never leaves a half checkpoint
 
 
+def checkpoint_history(checkpoint_dir: str | Path) -> list[EpochMetrics]:
+    """The metrics of the epochs saved in ``checkpoint_dir/last.pt`` (empty if none): what
+    :func:`train` will resume after, so a caller can show the whole curve from the start."""
+    ckpt = Path(checkpoint_dir) / "last.pt"
+    if not ckpt.exists():
+        return []
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    return [EpochMetrics(**m) for m in state["history"]]
+
+
 def train(
     config: TrainConfig,
     arrays: PoseArrays | None = None,
@@ -279,7 +289,7 @@ def train(
     start_epoch, elapsed = 0, 0.0
     ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = torch.load(ckpt, map_location=device, weights_only=True)  # tensors and plain data only: a checkpoint cannot run code
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -4,11 +4,15 @@ Everything a trial learns is stored on it (see "Trial bookkeeping" in the README
 costs, the per-epoch learning curve (user attr ``curve``, since ``Trial.report`` is not
 available in multi-objective studies), the full resolved config for export, and for pruned
 or failed trials the reason. A trial's checkpoints live in a folder keyed by the hash of its
-resolved config, next to the study, so a retried trial resumes where its worker died.
+resolved config and the first trial of its retry chain (``<hash>-t<N>``), next to the study,
+so a retried trial (same params, Optuna system attr ``failed_trial`` = N) resumes where its
+worker died and inherits the curve so far, while two workers that happen to draw the same
+params never train into one folder.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import shutil
@@ -24,19 +28,35 @@ import torch
 from hourglass.config import HourglassConfig
 from hourglass.costs import costs
 from hourglass.data.dataset import PoseArrays
-from hourglass.train import EpochMetrics, ScheduleConfig, TrainConfig, TrainingDiverged, train
+from hourglass.train import EpochMetrics, ScheduleConfig, TrainConfig, TrainingDiverged, checkpoint_history, train
 from hourglass.yamlio import deep_merge
 from hpo.preset import StudyPreset
 from hpo.pruning import ParetoHalvingPruner
 from hpo.space import SearchSpace
 
-__all__ = ["Objective", "config_hash"]
+__all__ = ["Objective", "config_hash", "TrialOutOfMemory"]
 
 
 def config_hash(config: dict[str, Any]) -> str:
     """A stable short hash of a resolved trial config (key order does not matter)."""
     blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class TrialOutOfMemory(RuntimeError):
+    """The design did not fit in the device's memory (the trial fails, the worker goes on)."""
+
+
+def _release_memory() -> None:
+    """Free what a failed trial left on the device: its tensors die with the traceback that
+    held their frames (so call this after leaving the ``except`` block), then the cache."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _curve_point(m: EpochMetrics) -> dict[str, float]:
+    return {"epoch": m.epoch, "pckh": m.pckh, "loss": m.loss, "time_s": m.time_s}
 
 
 @dataclass
@@ -62,7 +82,46 @@ class Objective:
         return [float(known[name]) for name in self.preset.objectives]
 
     def __call__(self, trial: optuna.Trial) -> Sequence[float] | float:
+        """Map how a trial ends to Optuna states and user attrs: pruned (rung or NaN loss,
+        checkpoint removed), FAIL with ``fail_reason`` ``oom`` (device memory released) or
+        ``exception`` (with its ``traceback``); the checkpoint of a FAIL trial stays for a retry."""
         config = self.resolve(trial)
+        resolved = config.to_dict()
+        # a retry (Optuna's RetryHeartbeatStaleTrialCallback) names the chain's first attempt
+        chain = trial.storage.get_trial_system_attrs(trial._trial_id).get("failed_trial", trial.number)
+        if chain != trial.number:
+            trial.set_user_attr("retry_of", chain)
+        ckpt_dir = self.checkpoint_root / f"{config_hash(resolved)}-t{chain}"
+        # a retry resumes after the last checkpointed epoch: its curve starts with those epochs
+        curve: list[dict[str, float]] = [_curve_point(m) for m in checkpoint_history(ckpt_dir)]
+        trial.set_user_attr("resumed_from_epoch", len(curve))
+        trial.set_user_attr("curve", curve)
+        out_of_memory = False
+        try:
+            return self._run(trial, config, ckpt_dir, curve)
+        except optuna.TrialPruned:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+            raise
+        except TrainingDiverged as exc:
+            trial.set_user_attr("prune_reason", "diverged")
+            trial.set_user_attr("pruned_at_epoch", len(curve) + 1)
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+            raise optuna.TrialPruned(f"diverged: {exc}") from None
+        except (torch.cuda.OutOfMemoryError, MemoryError):
+            out_of_memory = True  # handled below, once the exception and its frames are gone
+        except Exception:
+            trial.set_user_attr("fail_reason", "exception")
+            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+            raise
+        if out_of_memory:
+            _release_memory()
+            trial.set_user_attr("fail_reason", "oom")
+            raise TrialOutOfMemory(f"trial {trial.number}: out of memory on {self.device or 'the default device'} "
+                                   f"(batch {config.schedule.batch_size}); memory released")
+        raise AssertionError("unreachable")  # every branch above returns or raises
+
+    def _run(self, trial: optuna.Trial, config: TrainConfig, ckpt_dir: Path,
+             curve: list[dict[str, float]]) -> Sequence[float] | float:
         resolved = config.to_dict()
         c = costs(config.model, time_steps=3 if "step_latency" in self.preset.objectives else 0,
                   device=self.device or "cpu")
@@ -73,13 +132,11 @@ class Objective:
             trial.set_user_attr(key, value)
         if c.step_time_s is not None:
             trial.set_user_attr("step_latency", c.step_time_s)
-        ckpt_dir = self.checkpoint_root / config_hash(resolved)
-        curve: list[dict[str, float]] = []
         multi = len(self.preset.objectives) > 1
         study = trial.study
 
         def on_epoch_end(m: EpochMetrics) -> None:
-            curve.append({"epoch": m.epoch, "pckh": m.pckh, "loss": m.loss, "time_s": m.time_s})
+            curve.append(_curve_point(m))
             trial.set_user_attr("curve", curve)
             trial.set_user_attr("epochs_run", m.epoch)
             if m.epoch >= config.schedule.epochs:
@@ -96,28 +153,11 @@ class Objective:
                 trial.set_user_attr("prune_reason", "mo_rung" if multi else "optuna_pruner")
                 raise optuna.TrialPruned(f"pruned at epoch {m.epoch} (PCKh {m.pckh:.1f})")
 
-        try:
-            result = train(config, self.arrays, device=self.device, on_epoch_end=on_epoch_end,
-                           checkpoint_dir=ckpt_dir, progress=self.progress)
-        except optuna.TrialPruned:
-            shutil.rmtree(ckpt_dir, ignore_errors=True)
-            raise
-        except TrainingDiverged as exc:
-            trial.set_user_attr("prune_reason", "diverged")
-            trial.set_user_attr("pruned_at_epoch", len(curve) + 1)
-            shutil.rmtree(ckpt_dir, ignore_errors=True)
-            raise optuna.TrialPruned(f"diverged: {exc}") from None
-        except torch.cuda.OutOfMemoryError:
-            trial.set_user_attr("fail_reason", "oom")
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            raise
-        except Exception:
-            trial.set_user_attr("fail_reason", "exception")
-            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
-            raise
+        result = train(config, self.arrays, device=self.device, on_epoch_end=on_epoch_end,
+                       checkpoint_dir=ckpt_dir, progress=self.progress)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the export retrains from the config
         trial.set_user_attr("epochs_run", len(result.history))
+        trial.set_user_attr("epochs_trained", len(result.history) - result.resumed_from_epoch)
         trial.set_user_attr("wall_time_s", result.wall_time_s)
         trial.set_user_attr("train_img_s", sum(m.train_img_s for m in result.history) / max(len(result.history), 1))
         trial.set_user_attr("device", result.device)

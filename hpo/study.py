@@ -2,13 +2,14 @@
 
 ``run_study`` is what ``hpo run`` and ``hpo worker`` call: open the storage, create or load
 the study (so running again resumes it), optionally enqueue the seed designs once, load the
-dataset once per process, and optimize with progress bars. Trials that fail are recorded
-as FAIL with their reason and the study goes on.
+dataset once per process, and run trials (:func:`hpo.trial_loop.work`) with progress bars
+until the budget is spent. Trials that fail are recorded as FAIL with their reason and the
+study goes on; a worker that dies or is interrupted leaves its trial to be retried.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
@@ -16,20 +17,28 @@ import torch
 from tqdm.auto import tqdm
 
 from hourglass.data.dataset import load_pose_data
+from hourglass.errors import ConfigError
 from hourglass.train import pick_device
 from hpo.objective import Objective
 from hpo.preset import StudyPreset, create_sampler, resolve_file
 from hpo.pruning import create_pruner
 from hpo.space import SPACES_DIR, SearchSpace, seed_trials
-from hpo.storage import open_storage
+from hpo.storage import open_storage, redact_url
+from hpo.trial_loop import SignalGuard, study_counts, work
 
-__all__ = ["open_study", "run_study", "checkpoint_root", "RunSummary"]
+__all__ = ["open_study", "prepare_study", "run_study", "checkpoint_root", "RunSummary"]
 
 
 def checkpoint_root(preset: StudyPreset) -> Path:
-    """Checkpoints sit next to a file-based study, else under ./studies."""
+    """Checkpoints sit next to a file-based study (SQLite, journal), else under ./studies
+    (a database server: workers on several machines pass a shared ``checkpoint_dir``)."""
     url = preset.storage
-    base = Path(url.removeprefix("sqlite:///")).parent if url.startswith("sqlite:///") else Path("studies")
+    if url.startswith("sqlite:///"):
+        base = Path(url.removeprefix("sqlite:///")).parent
+    elif url.startswith("journal://"):
+        base = Path(url.removeprefix("journal://")).parent
+    else:
+        base = Path("studies")
     return base / f"{preset.name}_checkpoints"
 
 
@@ -46,8 +55,17 @@ def open_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | None
     if study.metric_names is None:
         study.set_metric_names(list(preset.objectives))
         study.set_user_attr("objectives", list(preset.objectives))
-        study.set_user_attr("preset", preset.to_dict())
+        study.set_user_attr("preset", {**preset.to_dict(), "storage": redact_url(preset.storage)})
     return study
+
+
+def prepare_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | None = None,
+                  warm_start: str | None = None) -> tuple[optuna.Study, int]:
+    """Open (or create) the study and enqueue the warm-start designs once: what a launcher
+    does before starting its workers, so that they do not race to create or seed it."""
+    study = open_study(preset, heartbeat=heartbeat, seed=seed)
+    warm = warm_start or preset.warm_start
+    return study, (_warm_start(study, preset.search_space(), warm) if warm else 0)
 
 
 def _warm_start(study: optuna.Study, space: SearchSpace, designs: str | Path) -> int:
@@ -77,49 +95,69 @@ def describe_trial(trial: optuna.trial.FrozenTrial) -> str:
     return f"{head}  {a.get('fail_reason', 'failed')}"
 
 
+def _check_device(device: str | None) -> None:
+    """A missing GPU is a user error up front, not one failed trial after another."""
+    dev = pick_device(device)
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        seen = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise ConfigError(f"device {device}: expected a visible CUDA device, but this machine shows {seen}")
+
+
 @dataclass(frozen=True)
 class RunSummary:
     study: optuna.Study
-    new_trials: int  # trials this run finished (complete, pruned or failed)
+    new_trials: int  # trials this run ran (complete, pruned or failed; re-queued retries included)
     warm_started: int
 
 
 def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: float | None = None,
-              device: str | None = None, warm_start: str | None = None, heartbeat: bool = False,
-              seed: int | None = None, cpu_threads: int = 1, progress: bool = True) -> RunSummary:
-    """Run up to ``n_trials`` more trials (default: the preset's budget) on the study."""
-    study = open_study(preset, heartbeat=heartbeat, seed=seed)
-    space = preset.search_space()
-    device = device or (None if preset.device == "auto" else preset.device)
+              device: str | None = None, warm_start: str | None = None, heartbeat: bool = True,
+              seed: int | None = None, cpu_threads: int = 1, progress: bool = True,
+              total_trials: int | None = None, checkpoint_dir: Path | None = None,
+              max_failures: int = 5) -> RunSummary:
+    """Run trials until ``n_trials`` more have finished (COMPLETE or PRUNED; default: the
+    preset's budget), or, with ``total_trials``, until the study holds that many finished
+    trials whoever ran them (a worker of a shared study). ``heartbeat`` (RDB storages) lets
+    other workers (or a later run) retry this worker's trial if it dies; ``checkpoint_dir`` defaults to
+    :func:`checkpoint_root`. Raises :class:`hpo.trial_loop.Interrupted` on SIGINT/SIGTERM
+    after failing and re-queueing the running trial."""
+    for flag, value in (("--n-trials", n_trials), ("--n-trials (study total)", total_trials)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{flag}: expected an integer >= 1, but got {value!r}")
+    if device is not None:
+        preset = replace(preset, device=device)  # checks the spelling: cpu, cuda, cuda:N, mps
+    device = None if preset.device == "auto" else preset.device
+    _check_device(device)
     if pick_device(device).type == "cpu":
         # One intra-op thread per worker: the small CPU-sized models gain little from more,
         # and on a loaded machine OpenMP spinning made 2 threads ~40x slower than 1 (measured).
         torch.set_num_threads(cpu_threads)
-    arrays = load_pose_data(preset.data)  # once per process, shared by every trial
-    warm = warm_start or preset.warm_start
-    enqueued = _warm_start(study, space, warm) if warm else 0
+    arrays = load_pose_data(preset.data)  # once per process, shared by every trial; before the study exists
+    study, enqueued = prepare_study(preset, heartbeat=heartbeat, seed=seed, warm_start=warm_start)
+    space = preset.search_space()
     pruner = create_pruner(preset)
-    objective = Objective(preset, space, arrays, checkpoint_root(preset), device=device,
+    objective = Objective(preset, space, arrays, checkpoint_dir or checkpoint_root(preset), device=device,
                           pruner=pruner if preset.multi_objective else None, progress=progress)
     if not preset.multi_objective:
         study.pruner = pruner  # single objective: trial.report/should_prune go through Optuna
     n = n_trials if n_trials is not None else preset.budget.trials
     timeout = timeout_s if timeout_s is not None else preset.budget.timeout_s
-    finished = 0
-    bar = tqdm(total=n, desc=f"study {preset.name}", unit="trial", disable=not progress)
+    finished = study_counts(study).finished
+    target = total_trials if total_trials is not None else finished + n
+    bar = tqdm(total=max(target - finished, 0), desc=f"study {preset.name}", unit="trial", disable=not progress)
+    echo = bar.write if progress else (lambda line: print(line, flush=True))
 
     def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        nonlocal finished
-        finished += 1
         bar.update(1)
-        (bar.write if progress else print)(describe_trial(trial), flush=True)
+        echo(describe_trial(trial))
 
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # describe_trial says it shorter
     try:
-        study.optimize(objective, n_trials=n, timeout=timeout, catch=(Exception,), callbacks=[tick],
-                       gc_after_trial=True)
+        with SignalGuard() as guard:
+            ran = work(study, objective, target=target, guard=guard, timeout_s=timeout, callbacks=[tick],
+                       max_failures=max_failures, echo=echo)
     finally:
         bar.close()
         optuna.logging.set_verbosity(verbosity)
-    return RunSummary(study, finished, enqueued)
+    return RunSummary(study, len(ran), enqueued)

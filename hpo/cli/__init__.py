@@ -10,6 +10,7 @@ from hpo.cli import results  # noqa: F401
 from hpo.cli import study  # noqa: F401
 from hpo.cli import train  # noqa: F401
 from hpo.cli import data  # noqa: F401
+from hpo.cli import worker  # noqa: F401
 
 __all__ = ["app", "main"]
 

@@ -15,6 +15,7 @@ from hpo.preset import load_preset
 from hpo.report import write_report
 from hpo.storage import redact_url
 from hpo.study import run_study
+from hpo.workers import check_workers, default_workers, run_workers
 
 
 @app.command()
@@ -27,30 +28,45 @@ def run(
     storage: Annotated[Optional[str], typer.Option(help="Storage URL [default: the preset's, sqlite:///studies/<name>.db].", show_default=False)] = None,
     report: Annotated[Optional[Path], typer.Option(help="HTML report path [default: reports/<name>.html].", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Local worker processes sharing the study (needs PostgreSQL or a journal file; default: one per visible GPU, 1 on CPU or SQLite).", show_default=False)] = None,
+    checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints (default: next to a SQLite/journal file, else studies/<name>_checkpoints).", show_default=False)] = None,
 ) -> None:
     """Run the study PRESET: sample designs, train each briefly, prune the hopeless ones at
     Pareto-rank rungs, and keep every result in the study's storage.
 
     Running the same preset again resumes the study: finished trials are kept, new ones are
-    added. At the end the Pareto set is printed and the HTML report written.
+    added, an interrupted trial resumes from its last epoch. With --workers K, K worker
+    processes share the study. At the end the Pareto set is printed and the HTML report written.
     """
     cfg = load_preset(preset)
     if storage is not None:
         cfg = replace(cfg, storage=storage)
-    summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=device,
-                        warm_start=warm_start, progress=not quiet)
+    count = workers if workers is not None else default_workers(cfg, device)
+    check_workers(cfg.storage, count)
+    if count > 1:
+        summary = run_workers(cfg, preset, count, n_trials=n_trials, timeout_s=timeout, device=device,
+                              warm_start=warm_start, checkpoint_dir=checkpoint_dir, echo=typer.echo)
+    else:
+        summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=device, warm_start=warm_start,
+                            heartbeat=True, checkpoint_dir=checkpoint_dir, progress=not quiet)
     study = summary.study
     counts: dict[str, int] = {}
     for t in study.trials:
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
     typer.echo(f"study {cfg.name!r} on {redact_url(cfg.storage)}: {summary.new_trials} new trials, "
                + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
+    failed = getattr(summary, "failed_workers", [])
+    if failed:
+        codes = ", ".join(f"w{i}: {summary.exit_codes[i]}" for i in failed)
+        typer.echo(f"{len(failed)} of {count} workers exited with an error ({codes}); their output is above", err=True)
     if not counts.get("COMPLETE"):
         typer.echo("no complete trial yet: run again to continue the study")
-        return
+        raise typer.Exit(1 if failed else 0)
     print_pareto_table(study, pareto_rows(study))
     path = write_report(study, report or Path("reports") / f"{cfg.name}.html")
     typer.echo(f"report:    {path}")
     storage_opt = "" if storage is None and cfg.storage.endswith(f"studies/{cfg.name}.db") else f" --storage '{redact_url(cfg.storage)}'"
     typer.echo(f"dashboard: hpo dashboard {cfg.name}{storage_opt}")
     typer.echo(f"export:    hpo export {cfg.name} --pareto --out exported/{cfg.name}{storage_opt}")
+    if failed:
+        raise typer.Exit(1)

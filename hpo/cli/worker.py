@@ -1,0 +1,42 @@
+"""``hpo worker``: one of many processes (machines, GPUs) working on one shared study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hpo.cli._app import app
+from hpo.storage import redact_url
+from hpo.trial_loop import study_counts
+from hpo.workers import STORAGE_ENV, resolve_worker_preset, run_worker
+
+
+@app.command()
+def worker(
+    study: Annotated[str, typer.Argument(help="Preset name in studies/ (quickstart, ...), a preset YAML, or the name of a study in --storage.", show_default=False)],
+    storage: Annotated[Optional[str], typer.Option(
+        "--storage", envvar=STORAGE_ENV, show_envvar=False,
+        help=f"Storage URL shared by all workers, e.g. postgresql+psycopg://user@host/db (default: the preset's). "
+             f"Also read from {STORAGE_ENV}, which keeps a password out of the process list.", show_default=False)] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: the preset's).", show_default=False)] = None,
+    n_trials: Annotated[Optional[int], typer.Option("--n-trials", help="Finished (complete or pruned) trials the STUDY should hold, counted over all workers (default: the preset's budget).", show_default=False)] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Stop starting new trials after this many seconds (default: the preset's).", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Sampler seed of this worker (default: the preset's seed mixed with host and pid).", show_default=False)] = None,
+    checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints, on a file system every worker sees (default: next to a SQLite/journal file, else studies/<name>_checkpoints).", show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (one line per finished trial).")] = False,
+) -> None:
+    """Join the study (creating it if needed) and run its trials until it holds --n-trials
+    finished ones, whoever ran them. Start one per GPU or machine on a PostgreSQL storage.
+
+    A worker that dies has its trial failed and re-queued by another one (heartbeats), which
+    resumes it from its last epoch checkpoint. Ctrl-C or SIGTERM fail and re-queue the
+    running trial, then exit with 130 or 143; starting a worker again resumes it.
+    """
+    cfg = resolve_worker_preset(study, storage)
+    summary = run_worker(cfg, n_trials=n_trials, timeout_s=timeout, device=device, seed=seed,
+                         checkpoint_dir=checkpoint_dir, progress=not quiet)
+    c = study_counts(summary.study)
+    typer.echo(f"worker done: {summary.new_trials} trials here; study {cfg.name!r} on {redact_url(cfg.storage)}: "
+               f"{c.finished} finished, {c.running} running, {c.failed} failed, {c.retries_waiting} retries waiting")
