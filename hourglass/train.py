@@ -14,7 +14,6 @@ score is the one the original coordinates would give.
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import time

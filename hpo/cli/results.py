@@ -22,7 +22,7 @@ from hpo.storage import default_storage_url, load_study, redact_url
 
 StudyArg = Annotated[str, typer.Argument(help="Study name.", show_default=False)]
 StorageOpt = Annotated[
-    str | None, typer.Option("--storage", help="Storage URL [default: sqlite:///studies/<STUDY>.db].", show_default=False)
+    str | None, typer.Option("--storage", help="Storage URL (default: sqlite:///studies/<STUDY>.db).", show_default=False)
 ]
 
 
@@ -76,13 +76,13 @@ def pareto(
     csv: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the rows as JSON.")] = None,
     html: Annotated[
-        Path | None, typer.Option("--html", help="HTML report path [default: reports/<STUDY>.html].", show_default=False)
+        Path | None, typer.Option("--html", help="HTML report path (default: reports/<STUDY>.html).", show_default=False)
     ] = None,
     all_trials: Annotated[bool, typer.Option("--all", help="--csv/--json get every trial, not just the Pareto set.")] = False,
     ref: Annotated[
         str | None,
         typer.Option("--ref", help="Hypervolume reference point, one number per objective (e.g. 0,2e7,3600) "
-                     "[default: 0 for PCKh, 1.1 x the worst COMPLETE value for the others].", show_default=False),
+                     "(default: 0 for PCKh, 1.1 x the worst COMPLETE value for the others).", show_default=False),
     ] = None,
 ) -> None:
     """Print the Pareto set and write the HTML report: 2-D/3-D fronts, learning curves,

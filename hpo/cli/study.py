@@ -21,12 +21,12 @@ from hpo.workers import check_workers, default_workers, run_workers
 @app.command()
 def run(
     preset: Annotated[str, typer.Argument(help="Preset name in studies/ (quickstart, mpii_pareto, ...) or a YAML path.")] = "quickstart",
-    n_trials: Annotated[Optional[int], typer.Option("--n-trials", help="Trials to add in this run [default: the preset's budget].", show_default=False)] = None,
+    n_trials: Annotated[Optional[int], typer.Option("--n-trials", help="Trials to add in this run (default: the preset's budget).", show_default=False)] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Stop starting new trials after this many seconds.", show_default=False)] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... [default: the preset's].", show_default=False)] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: the preset's).", show_default=False)] = None,
     warm_start: Annotated[Optional[str], typer.Option("--warm-start", help="Enqueue a designs file first, e.g. seed_designs (once per study).", show_default=False)] = None,
-    storage: Annotated[Optional[str], typer.Option(help="Storage URL [default: the preset's, sqlite:///studies/<name>.db].", show_default=False)] = None,
-    report: Annotated[Optional[Path], typer.Option(help="HTML report path [default: reports/<name>.html].", show_default=False)] = None,
+    storage: Annotated[Optional[str], typer.Option(help="Storage URL (default: the preset's, sqlite:///studies/<name>.db).", show_default=False)] = None,
+    report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: reports/<name>.html).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Local worker processes sharing the study (needs PostgreSQL or a journal file; default: one per visible GPU, 1 on CPU or SQLite).", show_default=False)] = None,
     checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints (default: next to a SQLite/journal file, else studies/<name>_checkpoints).", show_default=False)] = None,
