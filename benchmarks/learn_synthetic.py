@@ -21,11 +21,11 @@ from hourglass.data.augment import AugmentConfig
 from hourglass.data.dataset import STRIDE, PoseDataset
 from hourglass.data.heatmaps import heatmap_loss
 from hourglass.data.synthetic import make_synthetic
-from hourglass.metrics import decode_heatmaps, heatmap_to_input, pckh
+from hourglass.metrics import PCKhResult, decode_heatmaps, format_table, heatmap_to_input, pckh
 from hourglass.model import build_model
 
 
-def evaluate(model: torch.nn.Module, loader: DataLoader) -> float:
+def evaluate(model: torch.nn.Module, loader: DataLoader) -> PCKhResult:
     model.eval()
     preds, gts, present, norms = [], [], [], []
     with torch.no_grad():
@@ -36,7 +36,7 @@ def evaluate(model: torch.nn.Module, loader: DataLoader) -> float:
             present.append(batch["present"])
             norms.append(batch["normalizer"])
     model.train()
-    return pckh(torch.cat(preds), torch.cat(gts), torch.cat(present), torch.cat(norms)).total
+    return pckh(torch.cat(preds), torch.cat(gts), torch.cat(present), torch.cat(norms))
 
 
 def main() -> None:
@@ -83,12 +83,14 @@ def main() -> None:
             opt.step()
             sched.step()
             total += loss.item()
-        score = evaluate(model, val_loader)
+        result = evaluate(model, val_loader)
+        score = result.total
         best = max(best, score)
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu0
         print(f"epoch {epoch:3d}  loss {total / len(train_loader):.5f}  val PCKh@0.5 {score:5.1f}%  "
               f"{elapsed:6.0f}s wall  {cpu:6.0f}s cpu", flush=True)
+    print(format_table(result))
     print(f"final val PCKh@0.5 {score:.1f}% (best {best:.1f}%) after {epoch} epochs, "
           f"{time.perf_counter() - start:.0f}s wall, {time.process_time() - cpu0:.0f}s cpu")
 

@@ -1,8 +1,16 @@
 import cv2
 import numpy as np
 import pytest
+import torch
 
-from hourglass.data.augment import AugmentConfig, PoseAugmenter, crop_to_input_matrix, invert_affine
+from hourglass.data.augment import (
+    AugmentConfig,
+    PoseAugmenter,
+    compose_affine,
+    crop_to_input_matrix,
+    invert_affine,
+    warp_affine,
+)
 from hourglass.data.mpii import FLIP_PAIRS
 from hourglass.errors import ConfigError
 
@@ -121,6 +129,30 @@ def test_pre_matrix_augments_a_full_image_like_its_crop():
     np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-3)
     np.testing.assert_allclose(a.to_crop, b.to_crop, atol=1e-5)
     assert np.abs(a.image.astype(int) - b.image.astype(int))[2:-2, 2:-2].mean() < 4
+
+
+def test_compose_affine_numpy_and_torch_batched():
+    a = crop_to_input_matrix(64, 48, 32, angle=10.0, scale=0.9)
+    b = crop_to_input_matrix(40, 40, 64, angle=-25.0, flip=True)
+    ab = compose_affine(a, b)
+    p = np.array([3.0, 17.0])
+    np.testing.assert_allclose(ab[:, :2] @ p + ab[:, 2], a[:, :2] @ (b[:, :2] @ p + b[:, 2]) + a[:, 2], atol=1e-9)
+    batched = compose_affine(torch.tensor(np.stack([a, b])), torch.tensor(np.stack([b, a])))
+    np.testing.assert_allclose(batched[0].numpy(), ab, atol=1e-9)
+    np.testing.assert_allclose(compose_affine(ab, invert_affine(b)), a, atol=1e-9)
+
+
+def test_strong_shrink_is_area_averaged_and_keeps_geometry():
+    checker = (np.indices((200, 200)).sum(axis=0) % 2 * 255).astype(np.uint8)[..., None].repeat(3, axis=2)
+    m = crop_to_input_matrix(200, 200, 32)  # 6.25x smaller
+    small = warp_affine(checker, m, 32)
+    assert abs(small.mean() - 127.5) < 3 and small[2:-2, 2:-2].std() < 4  # grey, not a moire of 0/255
+    dot = np.zeros((200, 200, 3), np.uint8)
+    cv2.circle(dot, (130 * 16, 60 * 16), 12 * 16, (255, 255, 255), -1, cv2.LINE_AA, 4)
+    grey = warp_affine(dot, m, 32)[..., 0].astype(float)
+    ys, xs = np.indices(grey.shape)
+    centroid = [(xs * grey).sum() / grey.sum(), (ys * grey).sum() / grey.sum()]
+    np.testing.assert_allclose(centroid, m[:, :2] @ [130, 60] + m[:, 2], atol=0.1)
 
 
 def test_matrix_helpers():

@@ -2,7 +2,7 @@
 
 Rotation, scale, horizontal flip AND the final crop -> input resize are composed into a
 single 2x3 matrix, so every sample is resampled exactly once (two warps would blur twice
-and cost twice). The warp is an albumentations ``DualTransform`` inside an
+and cost twice); only a strong shrink is area-averaged first (see :func:`warp_affine`). The warp is an albumentations ``DualTransform`` inside an
 ``albumentations.Compose`` with ``KeypointParams(remove_invisible=False)``: keypoints are
 transformed with the same matrix and never dropped, moved or clipped; a joint that ends up
 outside the input is then marked not-present here (no target, no loss) instead. A flip
@@ -25,13 +25,15 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations phones 
 import albumentations as A  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from albumentations.core.transforms_interface import DualTransform  # noqa: E402
 
 from hourglass._validate import check_float, from_dict, to_dict  # noqa: E402
 from hourglass.data.mpii import FLIP_PAIRS  # noqa: E402
 from hourglass.errors import ConfigError  # noqa: E402
 
-__all__ = ["AugmentConfig", "PoseAugmenter", "Augmented", "crop_to_input_matrix", "invert_affine"]
+__all__ = ["AugmentConfig", "PoseAugmenter", "Augmented", "crop_to_input_matrix", "invert_affine", "compose_affine",
+           "warp_affine"]
 
 
 @dataclass(frozen=True)
@@ -106,9 +108,35 @@ def invert_affine(matrix: np.ndarray) -> np.ndarray:
     return np.linalg.inv(full)[:2]
 
 
-def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    """2x3 affine ``outer o inner`` (apply inner first)."""
-    return (np.vstack([outer, [0, 0, 1]]) @ np.vstack([inner, [0, 0, 1]]))[:2]
+def compose_affine(outer: Any, inner: Any) -> Any:
+    """2x3 affines ``outer o inner`` (inner applied first); numpy or torch, batched ``(..., 2, 3)``.
+
+    E.g. ``compose_affine(cache.transform, sample["to_crop"])`` maps input px to original px.
+    """
+    lin = outer[..., :2] @ inner[..., :2]  # (..., 2, 2)
+    shift = outer[..., :2] @ inner[..., 2:] + outer[..., 2:]  # (..., 2, 1)
+    if isinstance(lin, np.ndarray):
+        return np.concatenate([lin, shift], axis=-1)
+    return torch.cat([lin, shift], dim=-1)
+
+
+def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """``cv2.warpAffine`` to ``size`` x ``size`` (bilinear, black outside) that does not alias.
+
+    A bilinear warp samples only 2x2 source pixels per output pixel, so shrinking by more
+    than 2x (a 320 px crop into a 64 px input, a 1000 px person box into a crop) skips
+    pixels and aliases. Then the image is first shrunk with area averaging by the warp's
+    own scale, and that resize is folded into the matrix, so geometry stays exact.
+    """
+    k = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
+    if k < 0.5:
+        h, w = image.shape[:2]
+        sw, sh = max(1, round(w * k)), max(1, round(h * k))
+        image = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+        sx, sy = sw / w, sh / h  # small px -> image px, pixel centres at integers
+        matrix = compose_affine(matrix, np.array([[1 / sx, 0, 0.5 / sx - 0.5], [0, 1 / sy, 0.5 / sy - 0.5]]))
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 class _CropToInput(DualTransform):
@@ -137,12 +165,11 @@ class _CropToInput(DualTransform):
             flip = cfg.flip_p > 0 and self.py_random.random() < cfg.flip_p
         matrix = crop_to_input_matrix(self.crop_size, self.content_size, self.input_size, angle, scale, flip)
         if self.pre is not None:
-            matrix = _compose(matrix, self.pre)
+            matrix = compose_affine(matrix, self.pre)
         return {"matrix": matrix, "flip": flip, "angle": angle, "zoom": scale}
 
     def apply(self, img: np.ndarray, matrix: np.ndarray, **params: Any) -> np.ndarray:
-        size = (self.input_size, self.input_size)
-        return cv2.warpAffine(img, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return warp_affine(img, matrix, self.input_size)
 
     def apply_to_keypoints(self, keypoints: np.ndarray, matrix: np.ndarray, **params: Any) -> np.ndarray:
         out = keypoints.copy()  # (K, 4+): x, y, angle, scale, ...
@@ -218,7 +245,7 @@ class PoseAugmenter:
             out_kp, present = out_kp[perm], present[perm]
         s = self.input_size - 1
         inside = (out_kp >= 0).all(axis=1) & (out_kp <= s).all(axis=1)
-        crop_to_in = params["matrix"] if pre is None else _compose(params["matrix"], invert_affine(pre))
+        crop_to_in = params["matrix"] if pre is None else compose_affine(params["matrix"], invert_affine(pre))
         return Augmented(
             image=result["image"],
             keypoints=out_kp,

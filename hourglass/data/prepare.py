@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from hourglass.data.augment import invert_affine
+from hourglass.data.augment import compose_affine, invert_affine, warp_affine
 from hourglass.data.cache import CacheWriter
 from hourglass.data.mpii import JOINT_NAMES, PoseAnnotations, read_annotations
 from hourglass.errors import DataError
@@ -81,30 +81,15 @@ def find_annotations(mpii_dir: Path) -> Path:
 
 
 def _crop(image: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndarray:
-    """Warp ``image`` into the crop; shrink with area averaging first when zooming out a lot.
-
-    A bilinear warp alone aliases when the box is several times the crop; resizing the
-    region of interest with INTER_AREA first (and folding that resize into the matrix)
-    keeps the geometry exact.
-    """
-    k = matrix[0, 0]
-    if k < 0.5:
-        inv = invert_affine(matrix)
-        corners = np.array([[0, 0], [crop_size - 1, crop_size - 1]]) @ inv[:, :2].T + inv[:, 2]
-        x0, y0 = np.maximum(np.floor(corners[0]).astype(int) - 1, 0)
-        x1, y1 = np.minimum(np.ceil(corners[1]).astype(int) + 2, [image.shape[1], image.shape[0]])
-        if x1 > x0 and y1 > y0:
-            roi = image[y0:y1, x0:x1]
-            w, h = max(1, round((x1 - x0) * k)), max(1, round((y1 - y0) * k))
-            small = cv2.resize(roi, (w, h), interpolation=cv2.INTER_AREA)
-            sx, sy = w / (x1 - x0), h / (y1 - y0)
-            # small px -> roi px -> original px -> crop px (pixel centres at integers)
-            to_orig = np.array([[1 / sx, 0, (0.5 / sx - 0.5) + x0], [0, 1 / sy, (0.5 / sy - 0.5) + y0]])
-            m = np.vstack([matrix, [0, 0, 1]]) @ np.vstack([to_orig, [0, 0, 1]])
-            return cv2.warpAffine(small, m[:2], (crop_size, crop_size), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return cv2.warpAffine(image, matrix, (crop_size, crop_size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    """Warp the part of ``image`` under the crop (only that part is resampled or shrunk)."""
+    inv = invert_affine(matrix)
+    corners = np.array([[0, 0], [crop_size - 1, crop_size - 1]]) @ inv[:, :2].T + inv[:, 2]
+    x0, y0 = np.maximum(np.floor(corners[0]).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(corners[1]).astype(int) + 2, [image.shape[1], image.shape[0]])
+    if x1 <= x0 or y1 <= y0:  # the box lies entirely outside the image
+        return np.zeros((crop_size, crop_size, image.shape[2]), dtype=image.dtype)
+    roi_to_image = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])
+    return warp_affine(image[y0:y1, x0:x1], compose_affine(matrix, roi_to_image), crop_size)
 
 
 def _head_normalizers(ann: PoseAnnotations, source: Path) -> np.ndarray:
