@@ -10,7 +10,9 @@ records, after each trial, (epochs spent so far, hypervolume of the COMPLETE tri
 - ``nsga2``: NSGA-II, no pruning;
 - ``tpe_mopruning``: the preset's TPE sampler with the Pareto-rank pruner
   (:class:`hpo.pruning.ParetoHalvingPruner`);
-- ``nsga2_mopruning``: NSGA-II with that pruner.
+- ``nsga2_mopruning``: NSGA-II with that pruner;
+- ``tpe`` (only when asked for): TPE without pruning, to tell the sampler's share of
+  ``tpe_mopruning``'s result from the pruner's.
 
 Each (method, seed) is its own study in a temporary SQLite file, run by the real
 :class:`hpo.objective.Objective` (the study's own training, costs and pruning). Epochs spent
@@ -72,11 +74,14 @@ from hpo.space_param import fit_block_knobs, set_path
 from hpo.study import open_study
 
 __all__ = [
-    "METHODS", "OBJECTIVES", "BenchSettings", "StepCostModel", "Reference", "reference_point",
+    "METHODS", "EXTRA_METHODS", "OBJECTIVES", "BenchSettings", "StepCostModel", "Reference", "reference_point",
     "method_preset", "run_method", "hv_at", "summarize", "run_bench", "write_html",
 ]
 
 METHODS = ("random", "seed_grid", "nsga2", "tpe_mopruning", "nsga2_mopruning")
+# On request only: TPE without pruning, the control that tells the sampler's share of
+# tpe_mopruning's result from the pruner's.
+EXTRA_METHODS = ("tpe",)
 OBJECTIVES = ("pckh", "params", "train_time")
 DIRECTIONS = [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
 REFERENCE_MARGIN = 1.1
@@ -149,7 +154,7 @@ class BenchSettings:
         if not self.methods:
             raise ConfigError(f"methods: expected some of {', '.join(METHODS)}, but got none")
         for m in self.methods:
-            check_choice("methods", m, METHODS)
+            check_choice("methods", m, METHODS + EXTRA_METHODS)
         object.__setattr__(self, "methods", tuple(dict.fromkeys(self.methods)))
 
 
@@ -184,7 +189,7 @@ def _base_preset(s: BenchSettings) -> StudyPreset:
 def method_preset(base: StudyPreset, s: BenchSettings, method: str, seed: int, storage: str) -> StudyPreset:
     """The preset a (method, seed) study runs: the bench's data/schedule, the method's
     sampler and pruner, its own storage."""
-    check_choice("method", method, METHODS)
+    check_choice("method", method, METHODS + EXTRA_METHODS)
     schedule = {**dict(base.schedule), "seed": seed}
     if s.epochs_per_trial is not None:
         schedule["epochs"] = s.epochs_per_trial
@@ -193,7 +198,7 @@ def method_preset(base: StudyPreset, s: BenchSettings, method: str, seed: int, s
     nsga2 = SamplerConfig("nsga2", {"population_size": s.population_size})
     tpe = base.sampler if base.sampler.name == "tpe" else SamplerConfig("tpe")
     sampler = {"random": SamplerConfig("random"), "seed_grid": SamplerConfig("random"), "nsga2": nsga2,
-               "tpe_mopruning": tpe, "nsga2_mopruning": nsga2}[method]
+               "tpe_mopruning": tpe, "nsga2_mopruning": nsga2, "tpe": tpe}[method]
     pruner = base.pruner if base.pruner.name == "mo_halving" else PrunerConfig()
     overrides = {k: getattr(s, k) for k in ("min_epochs", "eta") if getattr(s, k) is not None}
     if s.min_trials is not None:
@@ -294,6 +299,7 @@ class _Tracker:
             "trial": trial.number, "state": trial.state.name.lower(), "epochs": epochs, "spent": self.spent,
             "hv": hv, "values": list(trial.values) if complete else None,
             "wall_s": trial.user_attrs.get("wall_time_s"), "design": trial.user_attrs.get("design"),
+            "pckh_curve": [p["pckh"] for p in trial.user_attrs.get("curve") or ()],
         })
         if self.spent >= self.budget:
             study.stop()
@@ -371,6 +377,19 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return None if not np.isfinite(rho) else float(rho)
 
 
+def _rung_predictiveness(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """How well PCKh after ``e`` epochs ranks the final PCKh, over the unpruned trials of
+    every run (Spearman per epoch ``e``): what a rung at ``e`` can know."""
+    curves = [x["pckh_curve"] for r in runs for x in r["records"] if x["state"] == "complete" and x.get("pckh_curve")]
+    if not curves:
+        return {"trials": 0, "spearman_by_epoch": {}}
+    full = max(len(c) for c in curves)
+    curves = [c for c in curves if len(c) == full]
+    final = [c[-1] for c in curves]
+    return {"trials": len(curves), "final_epoch": full,
+            "spearman_by_epoch": {str(e + 1): _spearman([c[e] for c in curves], final) for e in range(full - 1)}}
+
+
 def summarize(runs: Iterable[Mapping[str, Any]], s: BenchSettings, reference: Reference) -> dict[str, Any]:
     """The JSON summary: per method the final hypervolume (mean, sample std over seeds), the
     epochs needed to reach random search's final hypervolume of the same seed (mean over the
@@ -419,6 +438,7 @@ def summarize(runs: Iterable[Mapping[str, Any]], s: BenchSettings, reference: Re
                 wall.append(x["wall_s"])
     return {
         "seeds": len(seeds), "budget_epochs": budget, "methods": methods, "wins_vs_nsga2_nopruning": wins,
+        "rung_predictiveness": _rung_predictiveness(by.values()),
         "goal": {"epochs": budget / 3, "tpe_mopruning_epochs_to_random_final":
                  methods.get("tpe_mopruning", {}).get("epochs_to_random_final")},
         "seed_grid_designs": next((r["designs"] for r in by.values() if "designs" in r), None),

@@ -147,16 +147,29 @@ def test_summarize_compares_each_seed_with_its_own_random_run():
     json.dumps(out)  # serialisable as is
 
 
+def test_rung_predictiveness_ranks_early_pckh_against_final():
+    recs = _records(("complete", 3, 0.1), ("complete", 3, 0.2), ("complete", 3, 0.3), ("pruned", 1, 0.3))
+    # epoch 1 ranks the trials as the final epoch does, epoch 2 in reverse; the pruned one is left out
+    for r, curve in zip(recs, ([1.0, 9.0, 10.0], [2.0, 8.0, 20.0], [3.0, 7.0, 30.0], [0.0])):
+        r["pckh_curve"] = curve
+    runs = [{"method": m, "seed": 0, "records": recs, "spent": 10, "wall_s": 1.0} for m in ("random", "nsga2")]
+    out = summarize(runs, BenchSettings(budget_epochs=10, seeds=1, methods=("random", "nsga2")), REFERENCE)
+    assert out["rung_predictiveness"]["trials"] == 6 and out["rung_predictiveness"]["final_epoch"] == 3
+    assert out["rung_predictiveness"]["spearman_by_epoch"] == {"1": pytest.approx(1.0), "2": pytest.approx(-1.0)}
+    assert out["wins_vs_nsga2_nopruning"] is None  # no tpe_mopruning run
+
+
 def test_method_preset_sets_sampler_pruner_and_schedule(preset_file: Path):
     base = load_preset(preset_file)
     s = BenchSettings(preset=str(preset_file), epochs_per_trial=3, batch_size=4, eta=3, population_size=5)
     seen = set()
-    for method in METHODS:
+    for method in (*METHODS, "tpe"):
         p = method_preset(base, s, method, 7, f"sqlite:///{method}.db")
         assert (p.schedule["epochs"], p.schedule["batch_size"], p.schedule["seed"], p.seed) == (3, 4, 7, 7)
         assert p.pruner.name == ("mo_halving" if method.endswith("_mopruning") else "none")
         seen.add((p.name, p.storage))
-    assert len(seen) == len(METHODS)
+    assert len(seen) == len(METHODS) + 1
+    assert method_preset(base, s, "tpe", 0, "sqlite:///x.db").sampler == method_preset(base, s, "tpe_mopruning", 0, "sqlite:///x.db").sampler
     tpe = method_preset(base, s, "tpe_mopruning", 0, "sqlite:///x.db")
     assert tpe.sampler.name == "tpe" and dict(tpe.sampler.kwargs) == {"n_startup_trials": 2}
     assert (tpe.pruner.eta, tpe.pruner.min_trials) == (3, 2)  # --eta overrides, the rest from the preset

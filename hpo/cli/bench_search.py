@@ -52,7 +52,7 @@ def bench_search(
     min_epochs: Annotated[Optional[int], typer.Option("--min-epochs", help="Pruner: first rung (default: the preset's).", show_default=False)] = None,
     eta: Annotated[Optional[int], typer.Option(help="Pruner: rung spacing and keep 1/eta (default: the preset's).", show_default=False)] = None,
     min_trials: Annotated[Optional[int], typer.Option("--min-trials", help="Pruner: trials a rung needs before it prunes (default: the preset's).", show_default=False)] = None,
-    methods: Annotated[str, typer.Option(help="Comma-separated subset of the methods.")] = ",".join(METHODS),
+    methods: Annotated[str, typer.Option(help="Comma-separated methods: these, or a subset; 'tpe' (TPE without pruning) may be added as a control.")] = ",".join(METHODS),
     workers: Annotated[int, typer.Option(help="Processes running (method, seed) studies at once (one CPU thread each).")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
