@@ -17,3 +17,12 @@ def mpii_dir() -> Path:
     if not SHARED_MPII.is_dir():
         pytest.skip(f"real MPII annotation files not found at {SHARED_MPII}")
     return SHARED_MPII
+
+
+@pytest.fixture
+def one_thread():
+    """For tests that change the thread count (the bench's probe): restore it afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

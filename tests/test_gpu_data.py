@@ -185,15 +185,6 @@ def test_warp_accepts_float_crops_and_rejects_bad_sizes(synth):
         GpuPoseData(synth, "train", 30, device="cpu")
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny nets on a shared 2-core box: one intra-op thread is several times faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("device_data", [False, True])
 def test_training_runs_on_either_data_path(monkeypatch, one_thread, device_data):
     """train() with the device-resident batches (forced on, on the CPU) and with the DataLoader."""

@@ -1,6 +1,5 @@
 """The textbook yardstick network is the same network as our baseline."""
 
-import pytest
 import torch
 
 from hourglass.config import HourglassConfig
@@ -32,15 +31,6 @@ def test_reference_output_shape_matches_ours():
     assert small(torch.randn(2, 3, 32, 32)).shape == (2, 3, 5, 8, 8)
     assert count_params(small) == count_params(build_model(HourglassConfig(stacks=3, features=32, depth=2,
                                                                            joints=5, input_size=32)))
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny nets on a shared 2-core box: one intra-op thread is several times faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_reference_train_step_learns(one_thread):
