@@ -13,12 +13,14 @@ from typing import Any
 from hourglass._validate import check_choice, check_float, check_int, from_dict, to_dict
 from hourglass.blocks import BLOCKS
 from hourglass.errors import ConfigError
-from hourglass.stems import STEMS
+from hourglass.stems import LAYOUTS, STEMS
 
-__all__ = ["BlockConfig", "StemConfig", "HourglassConfig", "DILATIONS", "SEPARABLE"]
+__all__ = ["BlockConfig", "StemConfig", "HourglassConfig", "DILATIONS", "SEPARABLE", "OUTPUT_MODES"]
 
 DILATIONS = (1, 2, 3, 4)
 SEPARABLE = ("none", "mid", "all")
+# How ``output_weights`` enter the forward pass (equations in HourglassConfig's docstring).
+OUTPUT_MODES = ("sum", "merge")
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,17 @@ class BlockConfig:
 
 @dataclass(frozen=True)
 class StemConfig:
-    """name: a key of :data:`hourglass.stems.STEMS`; channels: width of its first conv."""
+    """name: a key of :data:`hourglass.stems.STEMS`; channels: width of its first conv;
+    layout: where the stem widens to ``features``, a key of :data:`hourglass.stems.LAYOUTS`
+    (``newell``, the default, or ``pytorch_pose``, the reference study's network)."""
 
     name: str = "conv7"
     channels: int = 64
+    layout: str = "newell"
 
     def __post_init__(self) -> None:
         check_choice("name", self.name, STEMS)
+        check_choice("layout", self.layout, LAYOUTS)
         check_int("channels", self.channels, low=1)
 
 
@@ -67,9 +73,18 @@ class HourglassConfig:
     """A stacked hourglass. The defaults are the canonical 2-stack baseline (6,570,400 params).
 
     stack_weights: one weight per stack for the intermediate-supervision loss,
-        ``loss = sum_s w_s * MSE(heatmaps_s, target)``. They apply to the loss only: the
-        forward pass, the merges between stacks and the evaluated output (always the last
-        stack's heatmaps) do not change. ``None`` means 1.0 for every stack.
+        ``loss = sum_s lambda_s * MSE(o_s, target)`` over the model's outputs ``o_s``. They
+        apply to the loss only: the forward pass and the evaluated output (the last output)
+        do not change. ``None`` means 1.0 for every stack.
+    output_weights: one weight ``w_s`` per stack that changes the forward pass, read by
+        ``output_mode``; ``None`` (default) is Newell's network. With hourglass ``s``
+        giving heatmaps ``h_s`` and features ``f_s`` from input ``x_s``:
+
+        - ``sum``: the prediction is ``y = sum_s w_s * h_s``; the outputs are
+          ``(h_1, ..., h_{S-1}, y)``, so ``y`` is what is supervised last and evaluated.
+        - ``merge``: what passes to the next hourglass is
+          ``x_{s+1} = w_s * x_s + w_{s+1} * (F_s f_s + P_s h_s)`` (Newell: all weights 1);
+          the outputs are ``(h_1, ..., h_S)``.
     """
 
     stacks: int = 2
@@ -80,6 +95,8 @@ class HourglassConfig:
     block: BlockConfig = field(default_factory=BlockConfig)
     stem: StemConfig = field(default_factory=StemConfig)
     stack_weights: tuple[float, ...] | None = None
+    output_weights: tuple[float, ...] | None = None
+    output_mode: str = "sum"
 
     def __post_init__(self) -> None:
         check_int("stacks", self.stacks, low=1, high=16)
@@ -109,6 +126,14 @@ class HourglassConfig:
                 )
             for w in self.stack_weights:
                 check_float("stack_weights", w, low=0.0)
+        check_choice("output_mode", self.output_mode, OUTPUT_MODES)
+        if self.output_weights is not None:
+            if len(self.output_weights) != self.stacks:
+                raise ConfigError(
+                    f"output_weights: expected {self.stacks} weights (one per stack), but got {list(self.output_weights)}"
+                )
+            for w in self.output_weights:
+                check_float("output_weights", w)
 
     @property
     def heatmap_size(self) -> int:

@@ -52,16 +52,27 @@ class StackedHourglass(nn.Module):
         self.merge_preds = nn.ModuleList(nn.Conv2d(config.joints, f, 1) for _ in range(config.stacks - 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images (N, 3, S, S) -> heatmaps of every stack (N, stacks, joints, S/4, S/4)."""
+        """images (N, 3, S, S) -> one output per stack (N, stacks, joints, S/4, S/4).
+
+        The last output is the prediction. ``output_weights`` change the forward pass as
+        ``output_mode`` says (equations in :class:`hourglass.config.HourglassConfig`).
+        """
+        cfg = self.config
+        w = cfg.output_weights
+        merge = w is not None and cfg.output_mode == "merge"
         x = self.stem(images)  # (N, f, S/4, S/4)
         preds = []
-        for s in range(self.config.stacks):
+        for s in range(cfg.stacks):
             feat = self.features[s](self.hourglasses[s](x))  # (N, f, S/4, S/4)
             pred = self.heads[s](feat)  # (N, J, S/4, S/4)
             preds.append(pred)
-            if s < self.config.stacks - 1:
-                x = x + self.merge_preds[s](pred) + self.merge_features[s](feat)
-        return torch.stack(preds, dim=1)
+            if s < cfg.stacks - 1:
+                passed = self.merge_preds[s](pred) + self.merge_features[s](feat)  # (N, f, S/4, S/4)
+                x = w[s] * x + w[s + 1] * passed if merge else x + passed
+        if w is not None and cfg.output_mode == "sum":
+            # the prediction is the weighted sum of every stack's heatmaps, in the last slot
+            preds[-1] = sum(ws * p for ws, p in zip(w, preds))  # (N, J, S/4, S/4)
+        return torch.stack(preds, dim=1)  # (N, stacks, J, S/4, S/4)
 
 
 def build_model(config: HourglassConfig) -> StackedHourglass:

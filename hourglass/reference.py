@@ -5,7 +5,8 @@ is also a ratio to "the network as public code writes it": fp32, NCHW, no compil
 autocast, ``nn.Upsample``, a plain ``MSELoss`` summed over stacks and default Adam. It is
 written from the paper's description with its own small modules on purpose, sharing no
 code with :mod:`hourglass.model`, so a speed-up in our model cannot leak into the
-yardstick. With the defaults it has exactly the 6,570,400 parameters of our baseline.
+yardstick. With the defaults it has exactly the 6,570,400 parameters of ``HourglassConfig()``;
+with ``layout="pytorch_pose"`` the 6,730,912 of the reference study's baseline design.
 """
 
 from __future__ import annotations
@@ -60,17 +61,20 @@ class Hourglass(nn.Module):
 class ReferenceHourglass(nn.Module):
     """The 2-stack, 256-feature, depth-4 network: images (N,3,S,S) -> (N, stacks, J, S/4, S/4)."""
 
-    def __init__(self, stacks: int = 2, features: int = 256, depth: int = 4, joints: int = 16) -> None:
+    def __init__(self, stacks: int = 2, features: int = 256, depth: int = 4, joints: int = 16,
+                 layout: str = "newell") -> None:
         super().__init__()
         f = features
+        # pytorch_pose widens to f one residual earlier: r4 128 -> f, r5 f -> f
+        mid = f if layout == "pytorch_pose" else 128
         self.stacks = stacks
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU()
         self.r1 = Residual(64, 128)
         self.pool = nn.MaxPool2d(2, 2)
-        self.r4 = Residual(128, 128)
-        self.r5 = Residual(128, f)
+        self.r4 = Residual(128, mid)
+        self.r5 = Residual(mid, f)
         self.hg = nn.ModuleList([Hourglass(depth, f) for _ in range(stacks)])
         self.res = nn.ModuleList([Residual(f, f) for _ in range(stacks)])
         self.lin = nn.ModuleList([nn.Conv2d(f, f, 1) for _ in range(stacks)])

@@ -1,8 +1,13 @@
 """Stems: full-resolution image -> features at heatmap resolution (1/4), in a registry.
 
-All stems are ``conv(k, stride) -> BN -> ReLU -> block(c, 2c) -> [maxpool] -> block(2c, 2c)
--> block(2c, features)``; they differ in the first conv and whether a max-pool follows, and
-the blocks follow the chosen block design.
+All stems are ``conv(k, stride) -> BN -> ReLU -> block -> [maxpool] -> block -> block``; they
+differ in the first conv and whether a max-pool follows, and the blocks follow the chosen
+block design. Where the stem widens to ``features`` is its *layout* (:data:`LAYOUTS`):
+
+- ``newell``: ``c -> 2c``, pool, ``2c -> 2c``, ``2c -> features`` (Newell et al.'s Torch
+  code; 6,570,400 parameters for the 2-stack baseline);
+- ``pytorch_pose``: ``c -> 2c``, pool, ``2c -> features``, ``features -> features`` (the
+  ``HourglassNet`` of bearpaw's pytorch-pose, the network of the reference study; 6,730,912).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from hourglass.blocks import create_block
 if TYPE_CHECKING:
     from hourglass.config import BlockConfig, StemConfig
 
-__all__ = ["STEMS", "StemSpec", "Stem"]
+__all__ = ["STEMS", "LAYOUTS", "StemSpec", "Stem", "stem_widths"]
 
 
 @dataclass(frozen=True)
@@ -40,22 +45,39 @@ STEMS: dict[str, StemSpec] = {
 }
 
 
+# layout -> what it is; the widths themselves are in stem_widths (one place)
+LAYOUTS: dict[str, str] = {
+    "newell": "c -> 2c, pool, 2c -> 2c, 2c -> f (Newell's Torch code)",
+    "pytorch_pose": "c -> 2c, pool, 2c -> f, f -> f (bearpaw's pytorch-pose, the reference study)",
+}
+
+
+def stem_widths(layout: str, channels: int, features: int) -> tuple[tuple[int, int], ...]:
+    """(in, out) widths of the stem's three blocks for ``layout`` (a key of :data:`LAYOUTS`)."""
+    c = channels
+    if layout == "pytorch_pose":
+        return (c, 2 * c), (2 * c, features), (features, features)
+    return (c, 2 * c), (2 * c, 2 * c), (2 * c, features)
+
+
 class Stem(nn.Module):
     def __init__(self, stem: StemConfig, block: BlockConfig, features: int) -> None:
         super().__init__()
         spec = STEMS[stem.name]
         c = stem.channels
+        w1, w2, w3 = stem_widths(stem.layout, c, features)
         self.conv = nn.Sequential(
             nn.Conv2d(3, c, spec.kernel, stride=spec.stride, padding=spec.padding),
             nn.BatchNorm2d(c),
             nn.ReLU(inplace=True),
         )
-        self.res1 = create_block(block.name, c, 2 * c, block)
+        self.res1 = create_block(block.name, *w1, block)
         self.pool = nn.MaxPool2d(2, 2) if spec.pool else nn.Identity()
-        self.res2 = create_block(block.name, 2 * c, 2 * c, block)
-        self.res3 = create_block(block.name, 2 * c, features, block)
+        self.res2 = create_block(block.name, *w2, block)
+        self.res3 = create_block(block.name, *w3, block)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)  # (N, c, H/s, W/s); s = 2 (conv7, patch3) or 4 (patch4)
         x = self.pool(self.res1(x))  # (N, 2c, H/4, W/4)
-        return self.res3(self.res2(x))  # (N, features, H/4, W/4)
+        x = self.res2(x)  # (N, 2c, H/4, W/4) newell; (N, features, H/4, W/4) pytorch_pose
+        return self.res3(x)  # (N, features, H/4, W/4)

@@ -145,10 +145,11 @@ def _ours(name: str, cfg: HourglassConfig, settings: BenchSettings, device: torc
     return _Runner(name, params, lambda: train_step(net, opt, batch, cfg.loss_weights, device), forward)
 
 
-def _reference(settings: BenchSettings, device: torch.device) -> _Runner:
-    """The textbook network and step: fp32, NCHW, default Adam, no compile."""
+def _reference(settings: BenchSettings, device: torch.device, layout: str = "newell") -> _Runner:
+    """The textbook network (in the baseline's stem ``layout``) and step: fp32, NCHW, default
+    Adam, no compile."""
     torch.manual_seed(0)
-    model = ReferenceHourglass().to(device)
+    model = ReferenceHourglass(layout=layout).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     batch = _batch(settings, device, settings.batch_size)
     images = _batch(settings, device, settings.eval_batch_size)["image"]
@@ -435,7 +436,7 @@ def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGN
         mark = now
 
     try:
-        runners = [_reference(settings, device)] + [_ours(n, c, settings, device) for n, c in configs.items()]
+        runners = [_reference(settings, device, configs["baseline"].stem.layout)] + [_ours(n, c, settings, device) for n, c in configs.items()]
         if settings.compile:
             runners.append(_ours("baseline+compile", configs["baseline"], settings, device, compiled=True))
         threads = _choose_threads(runners[1], settings) if device.type == "cpu" else None

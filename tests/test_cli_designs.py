@@ -11,7 +11,12 @@ def test_designs_json_lists_all_eleven_with_baseline_params():
     result = runner.invoke(app, ["designs", "--json"])
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.output)}
-    assert len(rows) == 11 and rows["baseline"]["params"] == 6_570_400
+    assert len(rows) == 11 and rows["baseline"]["params"] == 6_730_912
+    # the reference study's parameter column, in millions, to its printed precision
+    study = {"baseline": 6.73, "patchify": 6.72, "noskip": 6.69, "dwsep_all": 2.92, "dwsep_mid": 2.80,
+             "conv_two": 17.95}
+    for name, millions in study.items():
+        assert abs(rows[name]["params"] / 1e6 - millions) <= 0.01, name
     assert {"name", "params", "flops", "layers"} <= set(rows["baseline"])
 
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from hourglass.config import HourglassConfig
+from hourglass.config import HourglassConfig, StemConfig
 from hourglass.costs import count_params
 from hourglass.model import build_model
 from hourglass.reference import ReferenceHourglass, reference_train_step
@@ -19,6 +19,13 @@ def test_reference_has_the_baselines_parameters_layer_by_layer():
     assert _shapes(ref) == _shapes(ours)  # not only the total: the same set of tensors
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in ref.modules()) == \
         sum(isinstance(m, torch.nn.BatchNorm2d) for m in ours.modules())
+
+
+def test_reference_in_the_pytorch_pose_layout_is_the_seed_baseline():
+    ref = ReferenceHourglass(layout="pytorch_pose")
+    ours = build_model(HourglassConfig(stem=StemConfig(layout="pytorch_pose")))
+    assert count_params(ref) == 6_730_912 == count_params(ours)
+    assert _shapes(ref) == _shapes(ours)
 
 
 def test_reference_output_shape_matches_ours():

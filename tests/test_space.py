@@ -161,7 +161,7 @@ def test_seed_designs_a_space_cannot_express_are_skipped_with_a_reason(tmp_path)
     kept = [n for n, _ in plan.trials]
     skipped = dict(plan.skipped)
     assert kept == ["baseline", "dilated", "conv_two"]
-    assert "model.stack_weights" in skipped["hg_weights_03_07"]
+    assert "model.output_weights" in skipped["hg_weights_03_07"]
     assert "model.stem.name='patch3'" in skipped["patchify"]
     assert "model.block.separable='all'" in skipped["dwsep_two"]
     assert all("\n" not in r for r in skipped.values())
@@ -219,7 +219,8 @@ def test_shipped_spaces_every_combination_is_a_valid_model(tiny, full):
     for space in (tiny, full):
         n = count_combinations(space.params, space.base)
         assert check_combinations(space.params, space.base, space.source, limit=10**6) == n
-    assert count_combinations(tiny.params, tiny.base) == 2160
+    # 432 block/stem/width combinations x (2 stacks: 4 loss x 3 output weightings + 1 stack)
+    assert count_combinations(tiny.params, tiny.base) == 432 * (4 * 3 + 1)
 
 
 BAD = [
