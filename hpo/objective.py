@@ -32,6 +32,7 @@ from hourglass.yamlio import deep_merge
 from hpo.preset import StudyPreset
 from hpo.pruning import ParetoHalvingPruner
 from hpo.space import SearchSpace
+from hpo.table import PCKH_JOINTS
 
 __all__ = ["Objective", "config_hash", "TrialOutOfMemory"]
 
@@ -169,5 +170,7 @@ class Objective:
         trial.set_user_attr("train_img_s", sum(m.train_img_s for m in result.history) / max(len(result.history), 1))
         trial.set_user_attr("device", result.device)
         trial.set_user_attr("resumed_from_epoch", result.resumed_from_epoch)
+        if result.final is not None:  # the final per-joint table (Table 1); the curve keeps the Mean
+            trial.set_user_attr(PCKH_JOINTS, {k: float(v) for k, v in result.final.per_joint.items()})
         values = self._values(static, result.history[-1].pckh, charged(result.history[-1]))
         return values if multi else values[0]

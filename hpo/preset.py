@@ -9,6 +9,7 @@
     budget: {trials: 12, timeout_s: 600}  # either or both
     data: synthetic:600:64:0              # or a path to a crop-cache .h5
     space: tiny                           # search_spaces/tiny.yaml; or a path (preset dir, repo)
+    model: {features: 32}                 # optional: fixed model values merged into the space's base
     schedule: {epochs: 3, batch_size: 16} # merged over the schedule defaults
     storage: null                         # default sqlite:///studies/<name>.db
     seed: 0
@@ -141,6 +142,7 @@ class StudyPreset:
     budget: BudgetConfig = field(default_factory=lambda: BudgetConfig(trials=20))
     data: str = "synthetic:2000:64:0"
     space: str = "tiny"
+    model: Any = None  # mapping merged into the space's base model (e.g. seed designs at tiny widths)
     schedule: Any = None  # mapping; becomes the full schedule (defaults + these values)
     storage: str | None = None
     seed: int = 0
@@ -166,6 +168,10 @@ class StudyPreset:
         if not _DEVICE.match(self.device):
             raise ConfigError(f"device: expected auto, cpu, cuda, cuda:N or mps, but got {self.device!r}")
         check_int("seed", self.seed, low=0)
+        if self.model is not None:
+            if not isinstance(self.model, Mapping):
+                raise ConfigError(f"model: expected a mapping of model fields, but got {self.model!r}")
+            object.__setattr__(self, "model", MappingProxyType(dict(self.model)))
         schedule = {} if self.schedule is None else self.schedule
         if not isinstance(schedule, Mapping):
             raise ConfigError(f"schedule: expected a mapping, but got {schedule!r}")
@@ -183,7 +189,8 @@ class StudyPreset:
         return len(self.objectives) > 1
 
     def search_space(self) -> SearchSpace:
-        return SearchSpace.load(self.space)
+        space = SearchSpace.load(self.space)
+        return space.rebased({"model": dict(self.model)}) if self.model else space
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

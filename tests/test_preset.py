@@ -97,6 +97,9 @@ BAD = [
     ("name: 'my study'", "name: expected letters, digits"),
     ("samplr: {name: tpe}", "unknown key 'samplr'"),
     ("- a list", "expected a mapping of preset fields"),
+    ("model: [32]", "model: expected a mapping of model fields, but got [32]"),
+    ("model: {block: {name: nope}}", "block.name: expected one of"),
+    ("model: {features: 24}", "model.features is searched by the space, so it cannot also be fixed"),
 ]
 
 
@@ -187,3 +190,19 @@ def test_objective_directions_cover_every_objective():
     assert set(OBJECTIVES.values()) == {"maximize", "minimize"}
     assert OBJECTIVES["pckh"] == "maximize"
     assert all(OBJECTIVES[o] == "minimize" for o in OBJECTIVES if o != "pckh")
+
+
+def test_reference_study_presets_grid_the_eleven_designs():
+    designs = load_designs(SEED_DESIGNS)
+    gpu, cpu = load_preset("reference_study"), load_preset("reference_study_cpu")
+    for preset in (gpu, cpu):
+        assert preset.sampler.name == "grid" and preset.budget.trials == len(designs) == 11
+        assert preset.search_space().grid() == {"design": list(designs)}
+    assert gpu.device == "cuda" and gpu.data.endswith(".h5")
+    assert (gpu.schedule["epochs"], gpu.schedule["batch_size"], gpu.schedule["optimizer"], gpu.schedule["lr"],
+            list(gpu.schedule["milestones"]), gpu.schedule["gamma"]) == (20, 24, "adam", 1e-3, [15, 17], 0.1)
+    # the CPU twin: the same designs at tiny widths (the preset's model values over the space's base)
+    assert cpu.device == "cpu" and cpu.data.startswith("synthetic:")
+    base = cpu.search_space().base["model"]
+    assert (base["features"], base["input_size"], base["stem"]["channels"], base["stem"]["layout"]) == (16, 64, 8, "pytorch_pose")
+    assert gpu.search_space().base["model"]["features"] == 256

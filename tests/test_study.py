@@ -13,6 +13,7 @@ from hpo.export import export_trials
 from hpo.pareto import pareto_trials
 from hpo.preset import load_preset
 from hpo.study import open_study, run_study
+from hpo.table import PCKH_JOINTS
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -78,6 +79,9 @@ def test_study_end_to_end(preset_path, tmp_path):
         assert train_time == a["wall_time_s"] == a["curve"][-1]["time_s"] > 0
         assert a["epochs_run"] == 3 and [p["epoch"] for p in a["curve"]] == [1, 2, 3]
         assert {"flops", "layers", "ops_per_step", "train_img_s", "device", "config_hash"} <= set(a)
+        # the final per-joint table; its Mean is the last epoch's PCKh
+        assert set(a[PCKH_JOINTS]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean"}
+        assert a[PCKH_JOINTS]["Mean"] == pytest.approx(pckh)
 
     # the Pareto set is exactly the non-dominated complete trials
     front = {t.number for t in pareto_trials(summary.study)}

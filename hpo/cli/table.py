@@ -1,0 +1,44 @@
+"""``hpo table``: a study's results in the reference study's Table 1 layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hpo.cli._app import app
+
+
+@app.command()
+def table(
+    study: Annotated[str, typer.Argument(help="Study name.", show_default=False)],
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="Storage URL (default: sqlite:///studies/<STUDY>.db).", show_default=False)
+    ] = None,
+    compare_published: Annotated[
+        bool, typer.Option("--compare-published", help="Put the reference study's published figures beside ours.")
+    ] = False,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.", show_default=False)] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Also write the table as Markdown.", show_default=False)
+    ] = None,
+) -> None:
+    """Print Table 1: per design PCKh@0.5 of Head, Shoulder, Elbow, Wrist, Hip, Knee,
+    Ankle and Mean (final epoch, table convention), parameters, and training time, absolute
+    and relative to the design named baseline. One row per COMPLETE trial."""
+    from hpo.cli.results import _open
+    from hpo.table import format_table, table_rows, write_table
+
+    st, _ = _open(study, storage)
+    rows = table_rows(st, published=compare_published)
+    typer.echo(f"Table 1 of study {study!r}: PCKh@0.5 (err < 0.5 x head size), validation split")
+    typer.echo(format_table(rows))
+    if compare_published:
+        from hpo.published import PUBLISHED_SOURCE
+
+        typer.echo(f"published: {PUBLISHED_SOURCE}")
+    for path, md in ((csv, False), (markdown, True)):
+        if path is not None:
+            write_table(rows, path, markdown=md)
+            typer.echo(f"wrote {len(rows)} rows to {path}")

@@ -1,0 +1,149 @@
+"""The reference study's Table 1 for one of our studies: per design, PCKh@0.5 of the seven
+joint columns and Mean, parameters, and training time absolute and relative to ``baseline``.
+
+Reads the trial bookkeeping of :mod:`hpo.objective`: the final per-joint PCKh (user attr
+:data:`PCKH_JOINTS`), ``params``, and the training time the ``train_time`` objective charged
+(else the measured ``wall_time_s``). One row per COMPLETE trial, designs in the order of the
+seed designs file, then the rest by trial number.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hourglass.errors import ConfigError
+
+__all__ = ["PCKH_JOINTS", "JOINT_COLUMNS", "table_rows", "format_table", "write_table"]
+
+# user attr: the final validation PCKh@0.5 table of a trial, {"Head": .., ..., "Ankle": .., "Mean": ..}
+PCKH_JOINTS = "pckh_joints"
+# the table columns of hourglass.metrics.TABLE_COLUMNS (kept literal: no torch import here)
+JOINT_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
+_SHORT = {"Shoulder": "Sho", "Elbow": "Elb", "Wrist": "Wri", "Ankle": "Ank"}
+
+
+def _design(trial: FrozenTrial) -> str:
+    return str(trial.user_attrs.get("design") or trial.params.get("design") or f"trial {trial.number}")
+
+
+def _time(trial: FrozenTrial, names: Sequence[str]) -> float | None:
+    if "train_time" in names and trial.values is not None:
+        return float(trial.values[list(names).index("train_time")])
+    t = trial.user_attrs.get("wall_time_s")
+    return None if t is None else float(t)
+
+
+def _order() -> list[str]:
+    try:
+        from hourglass.designs import design_overrides
+
+        return list(design_overrides()[1])
+    except ConfigError:  # a broken shipped file must not hide a study's results
+        return []
+
+
+def table_rows(study: optuna.Study, *, published: bool = False) -> list[dict[str, Any]]:
+    """One flat row per COMPLETE trial (see the module doc); ``published`` adds the study's
+    published Mean and parameters (:mod:`hpo.published`) as ``pub_Mean`` / ``pub_params_m``."""
+    from hpo.pareto import objective_names
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not trials:
+        raise ConfigError(f"study {study.study_name!r}: no COMPLETE trial yet, so no table (run the study first)")
+    names = objective_names(study)
+    order = {name: i for i, name in enumerate(_order())}
+    trials = sorted(trials, key=lambda t: (order.get(_design(t), len(order)), t.number))
+    rows: list[dict[str, Any]] = []
+    for t in trials:
+        joints = t.user_attrs.get(PCKH_JOINTS) or {}
+        row: dict[str, Any] = {"design": _design(t), "trial": t.number}
+        for col in JOINT_COLUMNS:
+            row[col] = joints.get(col)
+        if row["Mean"] is None and "pckh" in names:  # a study from before per-joint results
+            row["Mean"] = float(t.values[names.index("pckh")])
+        row["params"] = t.user_attrs.get("params")
+        row["train_time_s"] = _time(t, names)
+        rows.append(row)
+    base = next((r["train_time_s"] for r in rows if r["design"] == "baseline" and r["train_time_s"]), None)
+    for r in rows:
+        r["time_vs_baseline"] = None if base is None or r["train_time_s"] is None else r["train_time_s"] / base
+    if published:
+        from hpo.published import PUBLISHED
+
+        for r in rows:
+            pub = PUBLISHED.get(r["design"], {})
+            r["pub_Mean"], r["pub_params_m"] = pub.get("Mean"), pub.get("params_m")
+    return rows
+
+
+def _num(value: Any, spec: str) -> str:  # CSV/Markdown cells
+    return "" if value is None else format(value, spec)
+
+
+def _pct(value: float | None) -> str:
+    """One decimal in at most 4 characters (100 without its decimal), for 80-column rows."""
+    if value is None:
+        return ""
+    return "100" if round(value, 1) >= 100 else f"{value:.1f}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 600:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.1f}m" if seconds < 36_000 else f"{seconds / 3600:.1f}h"
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Table 1 as fixed-width text within 80 columns: joints and Mean to one decimal (two in
+    the CSV/Markdown), parameters in millions, time and time / baseline; a ``published`` line
+    under each design with published figures when the rows carry them (blank = not known)."""
+    width = max([len("design"), *(len(r["design"]) for r in rows)])
+    heads = [_SHORT.get(c, c) for c in JOINT_COLUMNS]
+    header = "design".ljust(width) + "".join(f"{h:>5}" for h in heads) + f"{'params':>7}{'time':>7}{'rel':>6}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        params = "" if r["params"] is None else f"{r['params'] / 1e6:.2f}M"
+        rel = "" if r["time_vs_baseline"] is None else f"{r['time_vs_baseline']:.2f}x"
+        lines.append(r["design"].ljust(width) + "".join(f"{_pct(r[c]):>5}" for c in JOINT_COLUMNS)
+                     + f"{params:>7}{_duration(r['train_time_s']):>7}{rel:>6}")
+        if r.get("pub_Mean") is not None or r.get("pub_params_m") is not None:
+            pub = "" if r.get("pub_params_m") is None else f"{r['pub_params_m']:.2f}M"
+            lines.append("  published".ljust(width) + " " * 5 * (len(JOINT_COLUMNS) - 1)
+                         + f"{_pct(r.get('pub_Mean')):>5}{pub:>7}")
+    return "\n".join(lines)
+
+
+def write_table(rows: Sequence[dict[str, Any]], path: str | Path, *, markdown: bool = False) -> Path:
+    """The rows as CSV (every field, full precision) or as a Markdown table (two decimals)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not markdown:
+        fields = list(dict.fromkeys(k for row in rows for k in row))
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        return path
+    pub = any("pub_Mean" in r for r in rows)
+    cols = ["design", *JOINT_COLUMNS, *(["Mean (published)"] if pub else []), "params",
+            *(["params (published)"] if pub else []), "train time", "vs baseline"]
+    out = ["| " + " | ".join(cols) + " |", "|---" + "|---:" * (len(cols) - 1) + "|"]
+    for r in rows:
+        cells = [r["design"], *(_num(r[c], ".2f") for c in JOINT_COLUMNS)]
+        if pub:
+            cells.append(_num(r.get("pub_Mean"), ".2f"))
+        cells.append("" if r["params"] is None else f"{r['params'] / 1e6:.2f}M")
+        if pub:
+            cells.append("" if r.get("pub_params_m") is None else f"{r['pub_params_m']:.2f}M")
+        cells += [_duration(r["train_time_s"]), _num(r["time_vs_baseline"], ".2f") + ("x" if r["time_vs_baseline"] is not None else "")]
+        out.append("| " + " | ".join(cells) + " |")
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
