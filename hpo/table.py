@@ -93,6 +93,13 @@ def _pct(value: float | None) -> str:
     return "100" if round(value, 1) >= 100 else f"{value:.1f}"
 
 
+def _params(count: float | None) -> str:
+    """Millions as the study prints them (6.73M); tiny CPU designs in thousands (20.6k)."""
+    if count is None:
+        return ""
+    return f"{count / 1e6:.2f}M" if count >= 1e6 else f"{count / 1e3:.1f}k"
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -110,14 +117,14 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     header = "design".ljust(width) + "".join(f"{h:>5}" for h in heads) + f"{'params':>7}{'time':>7}{'rel':>6}"
     lines = [header, "-" * len(header)]
     for r in rows:
-        params = "" if r["params"] is None else f"{r['params'] / 1e6:.2f}M"
+        params = _params(r["params"])
         rel = "" if r["time_vs_baseline"] is None else f"{r['time_vs_baseline']:.2f}x"
         lines.append(r["design"].ljust(width) + "".join(f"{_pct(r[c]):>5}" for c in JOINT_COLUMNS)
                      + f"{params:>7}{_duration(r['train_time_s']):>7}{rel:>6}")
         if r.get("pub_Mean") is not None or r.get("pub_params_m") is not None:
             pub = "" if r.get("pub_params_m") is None else f"{r['pub_params_m']:.2f}M"
-            lines.append("  published".ljust(width) + " " * 5 * (len(JOINT_COLUMNS) - 1)
-                         + f"{_pct(r.get('pub_Mean')):>5}{pub:>7}")
+            lines.append(("  published".ljust(width) + " " * 5 * (len(JOINT_COLUMNS) - 1)
+                          + f"{_pct(r.get('pub_Mean')):>5}{pub:>7}").rstrip())
     return "\n".join(lines)
 
 
@@ -140,7 +147,7 @@ def write_table(rows: Sequence[dict[str, Any]], path: str | Path, *, markdown: b
         cells = [r["design"], *(_num(r[c], ".2f") for c in JOINT_COLUMNS)]
         if pub:
             cells.append(_num(r.get("pub_Mean"), ".2f"))
-        cells.append("" if r["params"] is None else f"{r['params'] / 1e6:.2f}M")
+        cells.append(_params(r["params"]))
         if pub:
             cells.append("" if r.get("pub_params_m") is None else f"{r['pub_params_m']:.2f}M")
         cells += [_duration(r["train_time_s"]), _num(r["time_vs_baseline"], ".2f") + ("x" if r["time_vs_baseline"] is not None else "")]

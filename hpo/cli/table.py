@@ -32,12 +32,14 @@ def table(
 
     st, _ = _open(study, storage)
     rows = table_rows(st, published=compare_published)
-    typer.echo(f"Table 1 of study {study!r}: PCKh@0.5 (err < 0.5 x head size), validation split")
+    typer.echo(f"Table 1 of study {study!r}: PCKh@0.5 on the validation split")
     typer.echo(format_table(rows))
     if compare_published:
+        import textwrap
+
         from hpo.published import PUBLISHED_SOURCE
 
-        typer.echo(f"published: {PUBLISHED_SOURCE}")
+        typer.echo(textwrap.fill(f"published: {PUBLISHED_SOURCE}", width=80, subsequent_indent="  "))
     for path, md in ((csv, False), (markdown, True)):
         if path is not None:
             write_table(rows, path, markdown=md)
