@@ -98,7 +98,7 @@ BAD = [
     ("samplr: {name: tpe}", "unknown key 'samplr'"),
     ("- a list", "expected a mapping of preset fields"),
     ("model: [32]", "model: expected a mapping of model fields, but got [32]"),
-    ("model: {block: {name: nope}}", "block.name: expected one of"),
+    ("model: {joints: 0}", "joints: expected an integer >= 1, but got 0"),
     ("model: {features: 24}", "model.features is searched by the space, so it cannot also be fixed"),
 ]
 
