@@ -86,8 +86,9 @@ OBJECTIVES = ("pckh", "params", "train_time")
 DIRECTIONS = [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
 REFERENCE_MARGIN = 1.1
 # Space knobs that change neither the weights nor the layer graph, hence no cost: stack
-# weights only weight the loss, dilation only spaces a kernel's taps (tests check the latter).
-COST_FREE = ("model.stack_weights", "model.block.dilation")
+# weights only weight the loss, dilation only spaces a kernel's taps (tests check the latter),
+# output weights add S multiply-adds of the heatmaps (a few operator calls, no weights).
+COST_FREE = ("model.stack_weights", "model.block.dilation", "model.output_weights")
 
 
 @dataclass(frozen=True)
