@@ -24,9 +24,11 @@ def table(
         Path | None, typer.Option("--markdown", help="Also write the table as Markdown.", show_default=False)
     ] = None,
 ) -> None:
-    """Print Table 1: per design PCKh@0.5 of Head, Shoulder, Elbow, Wrist, Hip, Knee,
-    Ankle and Mean (final epoch, table convention), parameters, and training time, absolute
-    and relative to the design named baseline. One row per COMPLETE trial."""
+    """Print the study's Table 1 in the reference study's layout.
+
+    One row per COMPLETE trial: PCKh@0.5 of Head, Shoulder, Elbow, Wrist, Hip, Knee, Ankle
+    and Mean (final epoch, table convention), parameters, and training time, absolute and
+    relative to the design named baseline."""
     from hpo.cli.results import _open
     from hpo.table import format_table, table_rows, write_table
 
