@@ -91,6 +91,8 @@ class Objective:
         ``exception`` (with its ``traceback``); the checkpoint of a FAIL trial stays for a retry."""
         config = self.resolve(trial)
         resolved = config.to_dict()
+        if "design" in trial.params and "design" not in trial.user_attrs:  # a designs space (grid)
+            trial.set_user_attr("design", trial.params["design"])  # named like a warm-start trial
         # a retry (Optuna's RetryHeartbeatStaleTrialCallback) names the chain's first attempt
         chain = trial.storage.get_trial_system_attrs(trial._trial_id).get("failed_trial", trial.number)
         if chain != trial.number:
