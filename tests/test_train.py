@@ -158,3 +158,16 @@ def test_train_time_is_the_median_step_times_steps_plus_evaluation(arrays):
     assert first.train_time_s == pytest.approx(first.step_s * (80 // 16) + first.eval_s, rel=1e-6)
     assert second.train_time_s == pytest.approx(first.train_time_s + second.step_s * 5 + second.eval_s, rel=1e-6)
     assert result.train_time_s == second.train_time_s and second.time_s > 0
+
+
+def test_allocation_failures_of_cudnn_and_cublas_count_as_out_of_memory():
+    from hourglass.train import is_out_of_memory
+
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert is_out_of_memory(RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"))
+    assert is_out_of_memory(RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate"))
+    wrapped = ValueError("compiled code failed")
+    wrapped.__cause__ = RuntimeError("CUDA error: out of memory")
+    assert is_out_of_memory(wrapped)
+    assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    assert not is_out_of_memory(ValueError("boom"))
