@@ -1,6 +1,6 @@
 """Does train_time still depend on what else the machine is doing? Train one design N times.
 
-The train_time objective charges ``median step x steps + evaluation (the same way) +
+The train_time objective charges ``fast step x steps + evaluation (the same way) +
 compile`` (:mod:`hourglass.steptime`), the wall time is kept beside it. This trains the
 same design and seed ``--runs`` times in a row (optionally while ``--load`` busy-loop
 processes compete for the cores) and prints both figures per run and their spread
@@ -63,7 +63,9 @@ def main() -> None:
                 p.join()
         rows.append({"run": run, "extra_load": len(burners), "wall_s": result.wall_time_s,
                      "train_time_s": result.train_time_s, "load_avg_1m": os.getloadavg()[0],
-                     "pckh": result.history[-1].pckh})
+                     "pckh": result.history[-1].pckh,
+                     "epochs": [{"step_s": m.step_s, "eval_s": m.eval_s, "train_time_s": m.train_time_s,
+                                 "wall_s": m.time_s} for m in result.history]})
         print(f"run {run}: wall {result.wall_time_s:6.2f} s  train_time {result.train_time_s:6.2f} s  "
               f"(+{len(burners)} busy processes, load {os.getloadavg()[0]:.2f})", flush=True)
     out = {"runs": rows, "spread_wall": _spread([r["wall_s"] for r in rows]),

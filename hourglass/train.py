@@ -123,11 +123,11 @@ class EpochMetrics:
     epoch_time_s: float
     train_img_s: float
     lr: float
-    # cumulative noise-robust time (hourglass.steptime): median step x steps + median
+    # cumulative noise-robust time (hourglass.steptime): fast step x steps + fast
     # evaluation batch x batches + compile/capture seconds, summed over the epochs so far
     train_time_s: float = 0.0
-    step_s: float = 0.0  # this epoch's median training step (data included)
-    eval_s: float = 0.0  # this epoch's evaluation, median batch x batches
+    step_s: float = 0.0  # this epoch's fast (lower-decile) training step (data included)
+    eval_s: float = 0.0  # this epoch's evaluation, fast batch x batches
     compile_s: float = 0.0  # compile/capture seconds paid in this epoch (first steps over the median)
 
     def to_dict(self) -> dict[str, float]:

@@ -80,7 +80,7 @@ class BenchSettings:
 
 
 def bench_settings(device: str | None = None, *, quick: bool = False, designs: tuple[str, ...] = (),
-                   threads: int = 0, compile: bool | None = None) -> BenchSettings:
+                   threads: int = 0, compile: bool | None = None, smoke: bool = False) -> BenchSettings:
     """Sizes appropriate to the device: the real input and batch on a GPU, a reduced input
     (128, quick 64) and batch 8 on a CPU, where one full-size step takes many seconds.
     ``compile`` None: on where trials compile by default (CUDA)."""
@@ -90,7 +90,7 @@ def bench_settings(device: str | None = None, *, quick: bool = False, designs: t
     if threads < 0:
         raise ConfigError(f"--threads: expected 0 (auto) or a positive count, but got {threads}")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    common = dict(device=device, designs=tuple(designs), threads=threads, compile=compile, quick=quick)
+    common = dict(device=device, designs=tuple(designs), threads=threads, compile=compile, quick=quick or smoke)
     if torch.device(device).type == "cuda":
         return BenchSettings(**common, input_size=256, batch_size=24, warmup=20 if compile else 5,
                              rounds=8 if quick else 30, duel_rounds=10 if quick else 30, eval_batch_size=64,
@@ -98,6 +98,10 @@ def bench_settings(device: str | None = None, *, quick: bool = False, designs: t
                              loader_repeats=1 if quick else 3, workers=min(8, cores),
                              prior_trials=20 if quick else 100,
                              note="full size: input 256, batch 24 (the seed schedule)")
+    if smoke:  # every section once at toy sizes: for the CI run of scripts/gpu_acceptance.sh
+        return BenchSettings(**common, input_size=64, batch_size=2, warmup=1, rounds=2, duel_rounds=1,
+                             eval_batch_size=2, eval_rounds=1, loader_rows=8, loader_repeats=1, workers=1,
+                             prior_trials=3, note="smoke run: toy sizes, figures are not measurements")
     size = 64 if quick else 128
     return BenchSettings(**common, input_size=size, batch_size=8, warmup=1, rounds=3 if quick else 4,
                          duel_rounds=5 if quick else 8, eval_batch_size=8 if quick else 16,

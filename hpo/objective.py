@@ -77,7 +77,7 @@ class Objective:
     pruner: optuna.pruners.BasePruner | None = None  # multi-objective: consulted here, per rung
     progress: bool = True
     # What the train_time objective charges for a design's first `epoch` epochs. None: the
-    # noise-robust measured time (median step x steps + evaluation + compile, see
+    # noise-robust measured time (fast step x steps + evaluation + compile, see
     # hourglass.steptime). A benchmark sets a deterministic cost model instead. Either way
     # the curve's "time_s" holds the charge and "wall_s" the clock.
     time_model: Callable[[TrainConfig, Costs, int], float] | None = None

@@ -151,7 +151,7 @@ def test_resume_reads_the_checkpoint_to_the_cpu(monkeypatch, arrays, tmp_path):
     assert resumed.resumed_from_epoch == 1 and where and all(m == "cpu" for m in where)
 
 
-def test_train_time_is_the_median_step_times_steps_plus_evaluation(arrays):
+def test_train_time_is_the_fast_step_times_steps_plus_evaluation(arrays):
     result = train(_config(epochs=2), arrays, device="cpu", progress=False)
     first, second = result.history
     assert first.step_s > 0 and first.eval_s > 0 and first.compile_s == 0.0

@@ -75,6 +75,9 @@ def bench(
     threads: Annotated[
         int, typer.Option(help="CPU threads; 0 = time 1 vs all cores and use the faster (--quick: 1).")
     ] = 0,
+    smoke: Annotated[
+        bool, typer.Option("--smoke", hidden=True, help="Toy sizes, every section once (CI).")
+    ] = False,
     compile_: Annotated[
         Optional[bool], typer.Option("--compile/--no-compile",
                                      help="Also time the baseline compiled as trials run it (default: on CUDA).",
@@ -91,7 +94,7 @@ def bench(
     from hpo.bench import bench_settings, run_bench
 
     names = tuple(n.strip() for n in designs.split(",") if n.strip()) if designs else ()
-    settings = bench_settings(device, quick=quick, designs=names, threads=threads, compile=compile_)
+    settings = bench_settings(device, quick=quick, designs=names, threads=threads, compile=compile_, smoke=smoke)
     result = run_bench(settings, progress=json_file is None or str(json_file) != "-")
     if json_file is not None and str(json_file) == "-":
         typer.echo(json.dumps(result, indent=2))
