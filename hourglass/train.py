@@ -44,7 +44,7 @@ __all__ = [
     "ScheduleConfig", "TrainConfig", "EpochMetrics", "TrainResult", "TrainingDiverged",
     "REFERENCE_SCHEDULE", "train", "evaluate", "pick_device", "load_train_config",
     "make_optimizer", "prepare_model", "train_step", "checkpoint_history", "COMPILE_MODES",
-    "COMPILE_ENV", "compile_mode", "compile_model", "FINITE_CHECK_EVERY", "is_out_of_memory",
+    "COMPILE_ENV", "compile_mode", "compile_model", "set_compile_default", "FINITE_CHECK_EVERY", "is_out_of_memory",
 ]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -204,6 +204,14 @@ def compile_mode(device: torch.device, mode: str | None = None) -> str:
     mode = mode or os.environ.get(COMPILE_ENV) or ("reduce-overhead" if device.type == "cuda" else "off")
     check_choice("compile", mode, COMPILE_MODES)
     return mode
+
+
+def set_compile_default(mode: str | None) -> None:
+    """Make ``mode`` the default of every later :func:`train` in this process and in the
+    worker processes it starts (through ``$HPO_COMPILE``): the CLI's ``--compile``."""
+    if mode is not None:
+        check_choice("--compile", mode, COMPILE_MODES)
+        os.environ[COMPILE_ENV] = mode
 
 
 def compile_model(model: torch.nn.Module, mode: str) -> torch.nn.Module:

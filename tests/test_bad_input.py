@@ -100,6 +100,8 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("run: storage not a URL", lambda d: ["run", _preset(d), "--storage", "studies/x.db"], "expected a URL"),
     ("run: SQLite with workers", lambda d: ["run", _preset(d), "--storage", _sqlite(d), "--workers", "2"],
      "PostgreSQL"),
+    ("run: unknown compile mode", lambda d: ["run", _preset(d), "--storage", _sqlite(d), "--compile", "fast"],
+     "reduce-overhead"),
     ("run: bad GPU list", lambda d: ["run", _preset(d), "--storage", _sqlite(d), "--gpus", "0,zero"], "--gpus"),
     ("worker: GPU not visible", lambda d: ["worker", _preset(d), "--storage", _sqlite(d), "--gpus", "9"],
      "GPU 9 is not visible"),

@@ -29,6 +29,7 @@ def run(
     report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: reports/<name>.html).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Local worker processes sharing the study, K on each GPU (or K on the CPU); more than one needs PostgreSQL or a journal file (default: one per GPU, 1 on CPU or SQLite).", show_default=False)] = None,
+    compile_: Annotated[Optional[str], typer.Option("--compile", help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also $HPO_COMPILE.", show_default=False)] = None,
     gpus: Annotated[Optional[str], typer.Option("--gpus", help="GPUs to place workers on, visible indices such as 0,1 (default: all visible).", show_default=False)] = None,
     checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints (default: next to a SQLite/journal file, else studies/<name>_checkpoints).", show_default=False)] = None,
 ) -> None:
@@ -42,6 +43,9 @@ def run(
     cfg = load_preset(preset)
     if storage is not None:
         cfg = replace(cfg, storage=storage)
+    from hourglass.train import set_compile_default
+
+    set_compile_default(compile_)  # the workers started below inherit it
     gpu_ids = parse_gpus(gpus)
     if workers is None:
         count = default_workers(cfg, device, gpu_ids)

@@ -26,6 +26,7 @@ def worker(
     seed: Annotated[Optional[int], typer.Option(help="Sampler seed of this worker (default: the preset's seed mixed with host and pid).", show_default=False)] = None,
     checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints, on a file system every worker sees (default: next to a SQLite/journal file, else studies/<name>_checkpoints).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (one line per finished trial).")] = False,
+    compile_: Annotated[Optional[str], typer.Option("--compile", help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also $HPO_COMPILE.", show_default=False)] = None,
     gpus: Annotated[Optional[str], typer.Option("--gpus", help="The GPU of this worker, a visible index (same as --device cuda:N).", show_default=False)] = None,
 ) -> None:
     """Join the study (creating it if needed) and run its trials until it holds --n-trials
@@ -35,6 +36,9 @@ def worker(
     resumes it from its last epoch checkpoint. Ctrl-C or SIGTERM fail and re-queue the
     running trial, then exit with 130 or 143; starting a worker again resumes it.
     """
+    from hourglass.train import set_compile_default
+
+    set_compile_default(compile_)
     cfg = resolve_worker_preset(study, storage)
     summary = run_worker(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, parse_gpus(gpus)), seed=seed,
                          checkpoint_dir=checkpoint_dir, progress=not quiet)
