@@ -219,6 +219,9 @@ def compile_model(model: torch.nn.Module, mode: str) -> torch.nn.Module:
     the backend here). Shapes must stay static: a new shape compiles (and captures) again."""
     if mode == "off":
         return model
+    # A new trial is a new design: drop the last one's graphs (and CUDA-graph pools) rather
+    # than pile up recompiles of one forward until dynamo's cache limit turns compiling off.
+    torch._dynamo.reset()
     return torch.compile(model, mode=None if mode == "default" else mode, dynamic=False)
 
 

@@ -171,3 +171,27 @@ def test_allocation_failures_of_cudnn_and_cublas_count_as_out_of_memory():
     assert is_out_of_memory(wrapped)
     assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
     assert not is_out_of_memory(ValueError("boom"))
+
+
+@pytest.mark.slow
+def test_the_compiled_path_trains_pads_evaluation_and_charges_compile_seconds(monkeypatch, arrays):
+    """The compile plumbing on a CPU, with dynamo's eager backend (tracing, no code generation):
+    same losses as eager, the last evaluation batch padded to one shape, compile seconds charged."""
+    import hourglass.train as train_module
+
+    real_compile, real_last_stack, shapes = torch.compile, train_module._last_stack, []
+    monkeypatch.setattr(train_module.torch, "compile",
+                        lambda model, mode=None, dynamic=None: real_compile(model, backend="eager", dynamic=dynamic))
+
+    def last_stack(model, images, mode):
+        shapes.append((mode, images.shape[0]))
+        return real_last_stack(model, images, mode)
+
+    monkeypatch.setattr(train_module, "_last_stack", last_stack)
+    eager = train(_config(epochs=1), arrays, device="cpu", progress=False)
+    compiled = train(_config(epochs=1), arrays, device="cpu", progress=False, compile="default")
+    assert compiled.history[0].loss == pytest.approx(eager.history[0].loss, rel=1e-4)
+    assert compiled.history[0].compile_s >= 0.0 and eager.history[0].compile_s == 0.0
+    assert compiled.history[0].train_time_s >= compiled.history[0].compile_s
+    # 14 validation rows, evaluation batch 32: as they are in eager mode, padded when compiled
+    assert shapes == [("off", 14), ("default", 32)]
