@@ -367,10 +367,11 @@ def measure_train_with_data(cfg: HourglassConfig, settings: BenchSettings, devic
     model = prepare_model(build_model(cfg), device)
     opt = make_optimizer(model.parameters(), ScheduleConfig())
     sync, it, times = _sync(device), iter(batches), []
+    weights = torch.tensor(cfg.loss_weights, device=device)  # built once, as train() does
     for i in range(settings.warmup + count):
         sync()
         start = time.perf_counter()
-        train_step(model, opt, next(it), cfg.loss_weights, device)
+        train_step(model, opt, next(it), weights, device)
         sync()
         if i >= settings.warmup:
             times.append(time.perf_counter() - start)
