@@ -121,17 +121,20 @@ def _grid_theta(to_crop: torch.Tensor, crop_size: int, input_size: int) -> torch
     return torch.cat([lin * (s / c), offset[..., None]], dim=-1)
 
 
-def warp_images(crops: torch.Tensor, matrices: torch.Tensor, input_size: int) -> torch.Tensor:
+def warp_images(crops: torch.Tensor, matrices: torch.Tensor, input_size: int,
+                to_crop: torch.Tensor | None = None) -> torch.Tensor:
     """Warp a batch of crops through their crop -> input matrices (bilinear, zero border).
 
     crops (B, C, C, 3) uint8 (the cache layout) or (B, 3, C, C) float; returns (B, 3, S, S)
     float32 in [0, 1]. Equivalent to ``cv2.warpAffine(crop, matrix, (S, S), INTER_LINEAR,
-    BORDER_CONSTANT 0)`` per sample.
+    BORDER_CONSTANT 0)`` per sample. ``to_crop``: the inverse matrices, if the caller has
+    them already (one inversion per batch instead of two: each is a dozen tiny kernels).
     """
     if crops.dtype == torch.uint8:
         crops = crops.permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, C, C)
     b, crop = crops.shape[0], crops.shape[-1]
-    theta = _grid_theta(invert_affines(matrices.float()), crop, input_size)  # (B, 2, 3)
+    inverse = to_crop if to_crop is not None else invert_affines(matrices.float())
+    theta = _grid_theta(inverse, crop, input_size)  # (B, 2, 3)
     grid = F.affine_grid(theta, [b, 3, input_size, input_size], align_corners=False)  # (B, S, S, 2)
     return F.grid_sample(crops, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
@@ -285,7 +288,8 @@ class GpuPoseData:
         """The batch of ``rows`` (B,) warped with ``params``; colour jitter draws from ``generator``."""
         rows = rows.to(self.device)
         matrices = crop_to_input_matrices(params, self.crop_size, self.content_size, self.input_size)  # (B, 2, 3)
-        image = warp_images(self.images[rows], matrices, self.input_size)  # (B, 3, S, S) in [0, 1]
+        to_crop = invert_affines(matrices)  # (B, 2, 3) input px -> crop px
+        image = warp_images(self.images[rows], matrices, self.input_size, to_crop)  # (B, 3, S, S) in [0, 1]
         if self.augment is not None:
             image = color_jitter(image, self.augment.color, self.augment.hue, generator)
         kp, present = transform_keypoints(self.keypoints[rows], self.present[rows], matrices, params.flip,
@@ -299,7 +303,7 @@ class GpuPoseData:
             "keypoints": kp,
             "normalizer": self.normalizer[rows] * scale,
             "index": self.index[rows],
-            "to_crop": invert_affines(matrices),  # (B, 2, 3) input px -> crop px
+            "to_crop": to_crop,
         }
 
     def batches(self, batch_size: int, *, shuffle: bool = False, drop_last: bool = False,
