@@ -73,8 +73,11 @@ def _study_files(out: Path, name: str, device: str, quick: bool, trials: int, ep
 def _trials(storage: str, name: str) -> list[dict]:
     import optuna
 
+    sys.path.insert(0, str(ROOT))
+    from hpo.storage import open_storage  # journal:// and the rest, as hpo opens them
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = optuna.load_study(study_name=name, storage=open_storage(storage))
     rows = []
     for t in study.trials:
         a = t.user_attrs
