@@ -76,7 +76,9 @@ def measure_step_time(model: nn.Module, input_size: int, *, batch: int = 2, step
     model = model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     images = torch.randn(batch, 3, input_size, input_size, device=device)
-    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    dev = torch.device(device)
+    # the device's own stream: a bare synchronize() waits for the current device, not cuda:1
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         _train_step(model, opt, images)
     sync()

@@ -28,6 +28,7 @@ resumed run draws the same batches as an uninterrupted one on the same device.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -120,17 +121,20 @@ def _grid_theta(to_crop: torch.Tensor, crop_size: int, input_size: int) -> torch
     return torch.cat([lin * (s / c), offset[..., None]], dim=-1)
 
 
-def warp_images(crops: torch.Tensor, matrices: torch.Tensor, input_size: int) -> torch.Tensor:
+def warp_images(crops: torch.Tensor, matrices: torch.Tensor, input_size: int,
+                to_crop: torch.Tensor | None = None) -> torch.Tensor:
     """Warp a batch of crops through their crop -> input matrices (bilinear, zero border).
 
     crops (B, C, C, 3) uint8 (the cache layout) or (B, 3, C, C) float; returns (B, 3, S, S)
     float32 in [0, 1]. Equivalent to ``cv2.warpAffine(crop, matrix, (S, S), INTER_LINEAR,
-    BORDER_CONSTANT 0)`` per sample.
+    BORDER_CONSTANT 0)`` per sample. ``to_crop``: the inverse matrices, if the caller has
+    them already (one inversion per batch instead of two: each is a dozen tiny kernels).
     """
     if crops.dtype == torch.uint8:
         crops = crops.permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, C, C)
     b, crop = crops.shape[0], crops.shape[-1]
-    theta = _grid_theta(invert_affines(matrices.float()), crop, input_size)  # (B, 2, 3)
+    inverse = to_crop if to_crop is not None else invert_affines(matrices.float())
+    theta = _grid_theta(inverse, crop, input_size)  # (B, 2, 3)
     grid = F.affine_grid(theta, [b, 3, input_size, input_size], align_corners=False)  # (B, S, S, 2)
     return F.grid_sample(crops, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
@@ -203,6 +207,41 @@ def _rotate_hue(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bij,bjhw->bihw", m, x).clamp_(0, 1)
 
 
+# Uploaded splits, per (data set, split, device): a worker runs trial after trial on one
+# data set, and re-splitting and re-uploading the whole crop cache for each (a host copy of
+# the images plus a device upload, ~15 GB for MPII) cost seconds and doubled the host
+# memory. One data set per device stays resident; a different one replaces it.
+_RESIDENT: dict[tuple[int, str, str], tuple[weakref.ref, dict[str, torch.Tensor]]] = {}
+
+
+def _upload(arrays: PoseArrays, split: str, device: torch.device) -> dict[str, torch.Tensor]:
+    rows = arrays.split(split)
+    images = rows.arrays()["images"] if not isinstance(rows.images, np.ndarray) else rows.images
+    return {
+        "images": torch.from_numpy(np.ascontiguousarray(images)).to(device),  # (N, C, C, 3) uint8
+        "keypoints": torch.from_numpy(rows.keypoints).float().to(device),  # (N, J, 2) crop px
+        "present": torch.from_numpy(rows.present).bool().to(device),  # (N, J)
+        "normalizer": torch.from_numpy(rows.normalizer).float().to(device),  # (N,) crop px
+        "index": torch.from_numpy(rows.index).long().to(device),  # (N,) row in the file
+    }
+
+
+def resident_split(arrays: PoseArrays, split: str, device: torch.device) -> dict[str, torch.Tensor]:
+    """``split`` of ``arrays`` on ``device``, uploaded once per process (on the CPU every
+    call makes its own copy: nothing to save there)."""
+    if device.type == "cpu":
+        return _upload(arrays, split, device)
+    key = (id(arrays), split, str(device))
+    hit = _RESIDENT.get(key)
+    if hit is not None and hit[0]() is arrays:
+        return hit[1]
+    for k in [k for k, (ref, _) in _RESIDENT.items() if k[2] == str(device) and ref() is not arrays]:
+        del _RESIDENT[k]  # another data set on this device (or a dead one): free it first
+    tensors = _upload(arrays, split, device)
+    _RESIDENT[key] = (weakref.ref(arrays), tensors)
+    return tensors
+
+
 class GpuPoseData:
     """One split of a pose cache, resident on ``device``; :meth:`batches` yields training or
     evaluation batches with :class:`~hourglass.data.dataset.PoseDataset`'s keys.
@@ -222,7 +261,6 @@ class GpuPoseData:
             from hourglass.data.mpii import FLIP_PAIRS
 
             flip_pairs = FLIP_PAIRS
-        rows = arrays.split(split)
         self.device = torch.device(device)
         if self.device.type == "cuda" and self.device.index is None:  # generators need the exact device
             self.device = torch.device("cuda", torch.cuda.current_device())
@@ -230,14 +268,11 @@ class GpuPoseData:
         self.seed, self.epoch = seed, 0
         self.heatmap_size = input_size // STRIDE
         self.crop_size, self.content_size = arrays.crop_size, arrays.content_size
-        images = rows.arrays()["images"] if not isinstance(rows.images, np.ndarray) else rows.images
         dev = self.device
-        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(dev)  # (N, C, C, 3) uint8
-        self.keypoints = torch.from_numpy(rows.keypoints).float().to(dev)  # (N, J, 2) crop px
-        self.present = torch.from_numpy(rows.present).bool().to(dev)  # (N, J)
-        self.normalizer = torch.from_numpy(rows.normalizer).float().to(dev)  # (N,) crop px
-        self.index = torch.from_numpy(rows.index).long().to(dev)  # (N,) row in the file
-        self.perm = flip_permutation(rows.joints, tuple(flip_pairs)).to(dev)
+        t = resident_split(arrays, split, dev)
+        self.images, self.keypoints, self.present = t["images"], t["keypoints"], t["present"]
+        self.normalizer, self.index = t["normalizer"], t["index"]
+        self.perm = flip_permutation(arrays.joints, tuple(flip_pairs)).to(dev)
         self.mean = torch.from_numpy(IMAGE_MEAN).to(dev).view(1, 3, 1, 1)
         self.std = torch.from_numpy(IMAGE_STD).to(dev).view(1, 3, 1, 1)
 
@@ -253,7 +288,8 @@ class GpuPoseData:
         """The batch of ``rows`` (B,) warped with ``params``; colour jitter draws from ``generator``."""
         rows = rows.to(self.device)
         matrices = crop_to_input_matrices(params, self.crop_size, self.content_size, self.input_size)  # (B, 2, 3)
-        image = warp_images(self.images[rows], matrices, self.input_size)  # (B, 3, S, S) in [0, 1]
+        to_crop = invert_affines(matrices)  # (B, 2, 3) input px -> crop px
+        image = warp_images(self.images[rows], matrices, self.input_size, to_crop)  # (B, 3, S, S) in [0, 1]
         if self.augment is not None:
             image = color_jitter(image, self.augment.color, self.augment.hue, generator)
         kp, present = transform_keypoints(self.keypoints[rows], self.present[rows], matrices, params.flip,
@@ -267,7 +303,7 @@ class GpuPoseData:
             "keypoints": kp,
             "normalizer": self.normalizer[rows] * scale,
             "index": self.index[rows],
-            "to_crop": invert_affines(matrices),  # (B, 2, 3) input px -> crop px
+            "to_crop": to_crop,
         }
 
     def batches(self, batch_size: int, *, shuffle: bool = False, drop_last: bool = False,

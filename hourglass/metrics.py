@@ -16,6 +16,8 @@ exact flip of the heatmap (no one-pixel shift after :func:`flip_back`).
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,11 +158,18 @@ def flip_back(heatmaps: torch.Tensor, pairs: tuple[tuple[int, int], ...] = FLIP_
     Flip along W and swap left/right joints. Exact under the pixel-centre convention above,
     so no extra one-pixel shift is needed before averaging with the unflipped heatmaps.
     """
-    j = heatmaps.shape[1]
-    order = list(range(j))
+    order = _flip_order(heatmaps.shape[1], tuple(pairs), heatmaps.device)
+    return heatmaps.flip(-1).index_select(1, order)  # (N,J,H,W)
+
+
+@functools.lru_cache(maxsize=16)
+def _flip_order(joints: int, pairs: tuple[tuple[int, int], ...], device: torch.device) -> torch.Tensor:
+    """The joint order after a flip, as an index tensor made once per device: indexing with
+    a Python list copies it to the device (a blocking copy) on every call."""
+    order = list(range(joints))
     for a, b in pairs:
         order[a], order[b] = b, a
-    return heatmaps.flip(-1)[:, order]  # (N,J,H,W)
+    return torch.tensor(order, device=device)
 
 
 def heatmap_to_input(coords: Any, stride: float) -> Any:

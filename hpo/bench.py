@@ -39,12 +39,20 @@ from hourglass.designs import SEED_DESIGNS, load_designs
 from hourglass.errors import ConfigError
 from hourglass.model import build_model
 from hourglass.reference import ReferenceHourglass, reference_train_step
-from hourglass.train import ScheduleConfig, make_optimizer, prepare_model, train_step
+from hourglass.train import (
+    ScheduleConfig, compile_model, compile_mode, make_optimizer, prepare_model, train_step,
+)
+from hourglass.train import _step_begin as step_begin
 
 __all__ = ["BenchSettings", "bench_settings", "run_bench", "measure_data", "measure_train_with_data",
-           "measure_bookkeeping", "SEED_SCHEDULE", "H200_BF16_PEAK"]
+           "measure_bookkeeping", "SEED_SCHEDULE", "H200_BF16_PEAK", "bf16_spec_flops", "measure_matmul_flops",
+           "compile_seconds"]
 
-H200_BF16_PEAK = 790e12  # dense bf16 FLOP/s of one H200 (the MFU denominator)
+H200_BF16_PEAK = 790e12  # what a large bf16 matmul measured on an H200 here (KINDS.md), FLOP/s
+# Dense (no sparsity) bf16 tensor-core FLOP/s from the vendors' data sheets, by device-name
+# fragment; the first fragment found in the name wins (PCIe/NVL before the SXM default).
+BF16_DENSE_SPEC = (("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12),
+                   ("GH200", 989e12), ("A100", 312e12), ("L40S", 362e12), ("A10", 125e12))
 # The reference study's schedule: 20 epochs of the MPII training split, scored on Tompson's validation split.
 SEED_SCHEDULE = {"epochs": 20, "train_rows": 22_246, "val_rows": 2_958}
 DATA_INPUT = 256  # the data pipeline is always timed at the real input size
@@ -66,20 +74,23 @@ class BenchSettings:
     workers: int = 2
     prior_trials: int = 100  # finished trials already in the study when bookkeeping is timed
     threads: int = 0  # CPU intra-op threads; 0 = measure 1 vs all cores and take the faster
-    compile: bool = False  # also time torch.compile(baseline)
+    compile: bool = False  # also time the baseline compiled as trials compile it (hourglass.train.compile_mode)
     quick: bool = False
     note: str = ""
 
 
 def bench_settings(device: str | None = None, *, quick: bool = False, designs: tuple[str, ...] = (),
-                   threads: int = 0, compile: bool = False) -> BenchSettings:
+                   threads: int = 0, compile: bool | None = None, smoke: bool = False) -> BenchSettings:
     """Sizes appropriate to the device: the real input and batch on a GPU, a reduced input
-    (128, quick 64) and batch 8 on a CPU, where one full-size step takes many seconds."""
+    (128, quick 64) and batch 8 on a CPU, where one full-size step takes many seconds.
+    ``compile`` None: on where trials compile by default (CUDA)."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if compile is None:
+        compile = compile_mode(torch.device(device)) != "off"
     if threads < 0:
         raise ConfigError(f"--threads: expected 0 (auto) or a positive count, but got {threads}")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    common = dict(device=device, designs=tuple(designs), threads=threads, compile=compile, quick=quick)
+    common = dict(device=device, designs=tuple(designs), threads=threads, compile=compile, quick=quick or smoke)
     if torch.device(device).type == "cuda":
         return BenchSettings(**common, input_size=256, batch_size=24, warmup=20 if compile else 5,
                              rounds=8 if quick else 30, duel_rounds=10 if quick else 30, eval_batch_size=64,
@@ -87,6 +98,10 @@ def bench_settings(device: str | None = None, *, quick: bool = False, designs: t
                              loader_repeats=1 if quick else 3, workers=min(8, cores),
                              prior_trials=20 if quick else 100,
                              note="full size: input 256, batch 24 (the seed schedule)")
+    if smoke:  # every section once at toy sizes: for the CI run of scripts/gpu_acceptance.sh
+        return BenchSettings(**common, input_size=64, batch_size=2, warmup=1, rounds=2, duel_rounds=1,
+                             eval_batch_size=2, eval_rounds=1, loader_rows=8, loader_repeats=1, workers=1,
+                             prior_trials=3, note="smoke run: toy sizes, figures are not measurements")
     size = 64 if quick else 128
     return BenchSettings(**common, input_size=size, batch_size=8, warmup=1, rounds=3 if quick else 4,
                          duel_rounds=5 if quick else 8, eval_batch_size=8 if quick else 16,
@@ -113,6 +128,8 @@ class _Runner:
     forward: Callable[[], Any]
     times: list[float] = field(default_factory=list)
     eval_times: list[float] = field(default_factory=list)
+    warm_times: list[float] = field(default_factory=list)  # untimed warm-up steps (compile, capture)
+    warm_eval_times: list[float] = field(default_factory=list)
     peak_bytes: int = 0
 
 
@@ -131,18 +148,26 @@ def _ours(name: str, cfg: HourglassConfig, settings: BenchSettings, device: torc
     model = prepare_model(build_model(cfg), device)
     params = count_params(model)
     opt = make_optimizer(model.parameters(), ScheduleConfig())
-    net = torch.compile(model) if compiled else model
+    # as train() compiles: reduce-overhead (CUDA graphs) on CUDA; asked for on a CPU, plain inductor
+    mode = ("reduce-overhead" if device.type == "cuda" else "default") if compiled else "off"
+    net = compile_model(model, mode)
     batch = _batch(settings, device, settings.batch_size)
     images = _batch(settings, device, settings.eval_batch_size)["image"].contiguous(memory_format=torch.channels_last)
+    weights = torch.tensor(cfg.loss_weights, device=device)  # built once, as train() does
 
     def forward() -> torch.Tensor:
         net.eval()
+        step_begin(mode)
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            out = net(images)[:, -1]  # (N, J, S/4, S/4): the evaluated stack
+            out = net(images)[:, -1].clone()  # (N, J, S/4, S/4): the evaluated stack
         net.train()
         return out
 
-    return _Runner(name, params, lambda: train_step(net, opt, batch, cfg.loss_weights, device), forward)
+    def step() -> torch.Tensor:
+        step_begin(mode)
+        return train_step(net, opt, batch, weights, device)
+
+    return _Runner(name, params, step, forward)
 
 
 def _reference(settings: BenchSettings, device: torch.device, layout: str = "newell") -> _Runner:
@@ -182,6 +207,8 @@ def _interleave(runners: list[_Runner], attr: str, warmup: int, rounds: int, dev
             elapsed = time.perf_counter() - start
             if r >= warmup:
                 (run.times if attr == "step" else run.eval_times).append(elapsed)
+            else:
+                (run.warm_times if attr == "step" else run.warm_eval_times).append(elapsed)
             if device.type == "cuda" and attr == "step":
                 run.peak_bytes = max(run.peak_bytes, torch.cuda.max_memory_allocated(device) - base)
             bar.update(1)
@@ -215,6 +242,35 @@ def _choose_threads(runner: _Runner, settings: BenchSettings) -> dict[str, Any]:
                                         for n, t in best.items()}}
 
 
+def compile_seconds(warm_times: list[float], times: list[float]) -> float:
+    """Seconds the warm-up calls took over the steady median: compilation, CUDA-graph
+    capture and autotuning (a trial pays them once per shape)."""
+    if not times:
+        return 0.0
+    median = statistics.median(times)
+    return sum(max(w - median, 0.0) for w in warm_times)
+
+
+def bf16_spec_flops(device_name: str) -> float | None:
+    """The card's dense bf16 FLOP/s from its data sheet (None for a card not in the table)."""
+    return next((flops for fragment, flops in BF16_DENSE_SPEC if fragment in device_name), None)
+
+
+def measure_matmul_flops(device: torch.device, n: int = 8192, repeats: int = 10) -> float:
+    """FLOP/s of an n x n x n bf16 matmul on ``device``: what this card really reaches,
+    the second MFU denominator (the data sheet's is rarely reached)."""
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    torch.cuda.synchronize(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - start)
+
+
 def _rate(batch: int, seconds: float) -> float:
     return batch / seconds if seconds > 0 else float("nan")
 
@@ -227,6 +283,7 @@ def _summary(run: _Runner, settings: BenchSettings) -> dict[str, Any]:
         "train_step_median_s": statistics.median(run.times),
         "eval_img_s": _rate(settings.eval_batch_size, min(run.eval_times)),
         "peak_memory_bytes": run.peak_bytes or None,
+        "compile_s": compile_seconds(run.warm_times, run.times) + compile_seconds(run.warm_eval_times, run.eval_times),
     }
 
 
@@ -311,10 +368,11 @@ def measure_train_with_data(cfg: HourglassConfig, settings: BenchSettings, devic
     model = prepare_model(build_model(cfg), device)
     opt = make_optimizer(model.parameters(), ScheduleConfig())
     sync, it, times = _sync(device), iter(batches), []
+    weights = torch.tensor(cfg.loss_weights, device=device)  # built once, as train() does
     for i in range(settings.warmup + count):
         sync()
         start = time.perf_counter()
-        train_step(model, opt, next(it), cfg.loss_weights, device)
+        train_step(model, opt, next(it), weights, device)
         sync()
         if i >= settings.warmup:
             times.append(time.perf_counter() - start)
@@ -418,8 +476,11 @@ def _device_name(device: torch.device) -> str:
 
 
 def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGNS, progress: bool = True,
-              peak_flops: float = H200_BF16_PEAK) -> dict[str, Any]:
-    """Run every measurement once and return the JSON-ready result (see the module doc)."""
+              peak_flops: float | None = None) -> dict[str, Any]:
+    """Run every measurement once and return the JSON-ready result (see the module doc).
+
+    On a GPU, MFU is given against the card's dense bf16 data-sheet figure (``peak_flops``
+    overrides it) and against a large bf16 matmul measured in this run."""
     started = time.perf_counter()
     device = torch.device(settings.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -474,8 +535,14 @@ def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGN
     base = designs["baseline"]
     ep, tr, va = SEED_SCHEDULE["epochs"], SEED_SCHEDULE["train_rows"], SEED_SCHEDULE["val_rows"]
     projected = ep * (tr / with_data["img_s"] + va / base["eval_img_s"])
-    fastest = max(designs, key=lambda n: designs[n]["train_img_s"])
+    eager_projected = projected
     data_s = max(1 / with_data["img_s"] - 1 / base["train_img_s"], 0.0)  # per image, on top of the step
+    compiled = designs.get("baseline+compile")
+    compile_s = compiled["compile_s"] if compiled else None
+    if compiled:  # as a trial runs it: compiled step + the same data, compiled evaluation, compile once
+        projected = (ep * (tr * (1 / compiled["train_img_s"] + data_s) + va / compiled["eval_img_s"])
+                     + compiled["compile_s"])
+    fastest = max(designs, key=lambda n: designs[n]["train_img_s"])
     fastest_trial = ep * (tr * (1 / designs[fastest]["train_img_s"] + data_s) + va / designs[fastest]["eval_img_s"])
     bk = bookkeeping["per_trial_s"]
     bookkeeping.update(
@@ -484,7 +551,16 @@ def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGN
         trial_basis=f"seed schedule ({ep} epochs x {tr:,} + {va:,} val) at this run's baseline rates, "
                     f"input {settings.input_size}",
     )
-    achieved = base["train_img_s"] * 3 * base["flops"]  # forward x 3 = forward + backward
+    fastest_base = compiled if compiled and compiled["train_img_s"] > base["train_img_s"] else base
+    achieved = fastest_base["train_img_s"] * 3 * base["flops"]  # forward x 3 = forward + backward
+    mfu = None
+    if device.type == "cuda":
+        spec = peak_flops or bf16_spec_flops(_device_name(device))
+        matmul = measure_matmul_flops(device)
+        mfu = {"vs_spec": achieved / spec if spec else None, "vs_matmul": achieved / matmul,
+               "spec_flops": spec, "matmul_flops": matmul,
+               "of": "baseline+compile" if fastest_base is compiled else "baseline",
+               "basis": "training step FLOPs (3 x forward, FlopCounter) x img/s, steady state, data excluded"}
     ratios = {
         "train_step_vs_reference": base["train_step_vs_reference"],
         # the cache as trials read it (load_pose_data loads the HDF5 file into memory once)
@@ -514,10 +590,12 @@ def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGN
         "bookkeeping": bookkeeping,
         "memory": memory,
         "projected_seed_schedule_s": projected,
-        "projected_basis": bookkeeping["trial_basis"],
+        "projected_seed_schedule_eager_s": eager_projected,
+        "projected_basis": bookkeeping["trial_basis"] + ("; compiled step, compile seconds included"
+                                                         if compiled else "; eager step"),
+        "compile_s": compile_s,
         "achieved_tflops": achieved / 1e12,
-        "mfu": achieved / peak_flops if device.type == "cuda" else None,
-        "peak_flops": peak_flops if device.type == "cuda" else None,
+        "mfu": mfu,
         "sections_s": sections,
         "elapsed_s": time.perf_counter() - started,
     }

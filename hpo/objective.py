@@ -27,14 +27,19 @@ import torch
 
 from hourglass.costs import Costs, costs
 from hourglass.data.dataset import PoseArrays
-from hourglass.train import EpochMetrics, TrainConfig, TrainingDiverged, checkpoint_history, train
+from hourglass.train import (
+    EpochMetrics, TrainConfig, TrainingDiverged, checkpoint_history, is_out_of_memory, pick_device, train,
+)
 from hourglass.yamlio import deep_merge
 from hpo.preset import StudyPreset
 from hpo.pruning import ParetoHalvingPruner
 from hpo.space import SearchSpace
 from hpo.table import PCKH_JOINTS
 
-__all__ = ["Objective", "config_hash", "TrialOutOfMemory"]
+__all__ = ["Objective", "config_hash", "TrialOutOfMemory", "COMPILE_S_ATTR", "TRAIN_TIME_S_ATTR"]
+
+COMPILE_S_ATTR = "compile_s"  # user attr: compile/capture seconds the trial paid (in its train_time)
+TRAIN_TIME_S_ATTR = "train_time_s"  # user attr: the charged train_time, beside the measured wall_time_s
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -56,7 +61,11 @@ def _release_memory() -> None:
 
 
 def _curve_point(m: EpochMetrics) -> dict[str, float]:
-    return {"epoch": m.epoch, "pckh": m.pckh, "loss": m.loss, "time_s": m.time_s}
+    """One epoch of the curve: ``time_s`` is what train_time charges (the noise-robust time,
+    see hourglass.steptime; the wall time for checkpoints written before it existed),
+    ``wall_s`` the clock."""
+    return {"epoch": m.epoch, "pckh": m.pckh, "loss": m.loss, "time_s": m.train_time_s or m.time_s,
+            "wall_s": m.time_s}
 
 
 @dataclass
@@ -69,8 +78,9 @@ class Objective:
     pruner: optuna.pruners.BasePruner | None = None  # multi-objective: consulted here, per rung
     progress: bool = True
     # What the train_time objective charges for a design's first `epoch` epochs. None: the
-    # measured wall time. A benchmark sets a deterministic cost model (wall time on a shared
-    # machine is noise); then the curve's "time_s" holds the charge and "wall_s" the clock.
+    # noise-robust measured time (fast step x steps + evaluation + compile, see
+    # hourglass.steptime). A benchmark sets a deterministic cost model instead. Either way
+    # the curve's "time_s" holds the charge and "wall_s" the clock.
     time_model: Callable[[TrainConfig, Costs, int], float] | None = None
 
     def resolve(self, trial: optuna.Trial) -> TrainConfig:
@@ -113,12 +123,12 @@ class Objective:
             trial.set_user_attr("pruned_at_epoch", len(curve) + 1)
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             raise optuna.TrialPruned(f"diverged: {exc}") from None
-        except (torch.cuda.OutOfMemoryError, MemoryError):
+        except Exception as exc:
+            if not is_out_of_memory(exc):  # cuDNN/cuBLAS allocation failures are OOM too
+                trial.set_user_attr("fail_reason", "exception")
+                trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+                raise
             out_of_memory = True  # handled below, once the exception and its frames are gone
-        except Exception:
-            trial.set_user_attr("fail_reason", "exception")
-            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
-            raise
         if out_of_memory:
             _release_memory()
             trial.set_user_attr("fail_reason", "oom")
@@ -130,7 +140,7 @@ class Objective:
              curve: list[dict[str, float]]) -> Sequence[float] | float:
         resolved = config.to_dict()
         c = costs(config.model, time_steps=3 if "step_latency" in self.preset.objectives else 0,
-                  device=self.device or "cpu")
+                  device=pick_device(self.device))  # the device the trial trains on (auto: the GPU)
         static = {"params": c.params, "flops": c.flops, "step_latency": c.step_time_s or 0.0}
         for key, value in {"params": c.params, "flops": c.flops, "layers": c.layers,
                            "ops_per_step": c.ops_per_step, "config": resolved,
@@ -142,11 +152,14 @@ class Objective:
         study = trial.study
 
         def charged(m: EpochMetrics) -> float:
-            return m.time_s if self.time_model is None else float(self.time_model(config, c, m.epoch))
+            if self.time_model is None:
+                return m.train_time_s or m.time_s
+            return float(self.time_model(config, c, m.epoch))
 
         def on_epoch_end(m: EpochMetrics) -> None:
-            point = {"epoch": m.epoch, "pckh": m.pckh, "loss": m.loss, "time_s": charged(m)}
-            curve.append(point if self.time_model is None else {**point, "wall_s": m.time_s})
+            curve.append({**_curve_point(m), "time_s": charged(m)})
+            if m.compile_s:  # paid once per process, in its first epoch; pruned trials keep it too
+                trial.set_user_attr(COMPILE_S_ATTR, m.compile_s)
             trial.set_user_attr("curve", curve)
             trial.set_user_attr("epochs_run", m.epoch)
             if m.epoch >= config.schedule.epochs:
@@ -169,6 +182,8 @@ class Objective:
         trial.set_user_attr("epochs_run", len(result.history))
         trial.set_user_attr("epochs_trained", len(result.history) - result.resumed_from_epoch)
         trial.set_user_attr("wall_time_s", result.wall_time_s)
+        trial.set_user_attr(TRAIN_TIME_S_ATTR, charged(result.history[-1]))
+        trial.set_user_attr(COMPILE_S_ATTR, result.compile_s)
         trial.set_user_attr("train_img_s", sum(m.train_img_s for m in result.history) / max(len(result.history), 1))
         trial.set_user_attr("device", result.device)
         trial.set_user_attr("resumed_from_epoch", result.resumed_from_epoch)

@@ -9,8 +9,9 @@ out); PostgreSQL is the multi-worker path; the journal file backend is for sites
 share a file system (it has no heartbeat: a dead worker's trial stays RUNNING there).
 
 ``hpo run --workers K`` is :func:`run_workers`: it creates the study and enqueues the
-warm-start designs once, then starts K ``python -m hpo worker`` processes (one per visible
-GPU by default) and waits for them. The storage URL travels in the environment
+warm-start designs once, then starts ``python -m hpo worker`` processes, K on each GPU of
+``--gpus`` (default: every visible one; each worker sees only its own GPU, so its crop
+cache and its trials land there), or K on the CPU, and waits for them. The storage URL travels in the environment
 (``HPO_STORAGE``), not on the command line, so a password never shows in the process list.
 """
 
@@ -39,7 +40,8 @@ from hpo.trial_loop import Interrupted, SignalGuard, study_counts
 
 __all__ = [
     "resolve_worker_preset", "worker_seed", "check_workers", "default_workers", "worker_devices",
-    "run_worker", "run_workers", "WorkersSummary", "STORAGE_ENV", "StudyAudit", "audit_study",
+    "run_worker", "run_workers", "WorkersSummary", "STORAGE_ENV", "StudyAudit", "audit_study", "parse_gpus",
+    "gpu_device",
 ]
 
 STORAGE_ENV = "HPO_STORAGE"
@@ -103,23 +105,68 @@ def _visible_gpus() -> list[str]:
     return (listed or [str(i) for i in range(count)])[:count]
 
 
-def default_workers(preset: StudyPreset, device: str | None = None) -> int:
-    """One worker per visible GPU on a shared storage; one on SQLite or on CPU."""
-    device = device or preset.device
-    if is_sqlite(preset.storage) or device.startswith(("cpu", "mps", "cuda:")):
+def parse_gpus(text: str | None) -> tuple[int, ...] | None:
+    """``--gpus 0,1`` -> (0, 1): indices among the visible GPUs (None: all of them)."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() for p in parts) or len(set(parts)) != len(parts):
+        raise ConfigError(f"--gpus: expected distinct GPU indices separated by commas (0,1,...), but got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def _placed_gpus(gpus: tuple[int, ...] | None) -> list[str]:
+    """The CUDA_VISIBLE_DEVICES ids of ``gpus`` (visible indices; None: every visible GPU)."""
+    visible = _visible_gpus()
+    if gpus is None:
+        return visible
+    missing = [g for g in gpus if g >= len(visible)]
+    if missing:
+        shown = f"0..{len(visible) - 1}" if visible else "none"
+        raise ConfigError(f"--gpus: GPU {missing[0]} is not visible (this machine shows {len(visible)}: {shown})")
+    return [visible[g] for g in gpus]
+
+
+def gpu_device(device: str | None, gpus: tuple[int, ...] | None) -> str | None:
+    """The device of ONE worker given ``--gpus`` (``hpo worker``): ``cuda:N`` for one index."""
+    if gpus is None:
+        return device
+    if len(gpus) != 1:
+        raise ConfigError(f"--gpus: one worker uses one GPU, but got {len(gpus)}; start one `hpo worker` per GPU, "
+                          "or `hpo run --workers K --gpus ...` for K on each")
+    if device not in (None, "auto", "cuda"):
+        raise ConfigError(f"--gpus: cannot be combined with --device {device}")
+    _placed_gpus(gpus)  # visible?
+    return f"cuda:{gpus[0]}"
+
+
+def worker_devices(per_gpu: int, device: str | None,
+                   gpus: tuple[int, ...] | None = None) -> list[tuple[str, dict[str, str]]]:
+    """(``--device``, extra environment) of each local worker.
+
+    ``device`` None, ``auto`` or ``cuda``: ``per_gpu`` workers on each GPU of ``gpus``
+    (visible indices; default: every visible GPU), taken in turn, each seeing only its own
+    GPU through CUDA_VISIBLE_DEVICES (a plain ``cuda`` would put them all on GPU 0, crop
+    caches included); with no GPU, ``per_gpu`` workers on the CPU. Any other device
+    (``cpu``, ``cuda:1``, ``mps``): ``per_gpu`` workers there.
+    """
+    if device not in (None, "auto", "cuda"):
+        if gpus is not None:
+            raise ConfigError(f"--gpus: cannot be combined with --device {device}")
+        return [(device, {})] * per_gpu
+    placed = _placed_gpus(gpus)
+    if not placed:
+        return [("cuda" if device == "cuda" else "cpu", {})] * per_gpu  # "cuda" without a GPU fails later, named
+    return [("cuda", {"CUDA_VISIBLE_DEVICES": gpu}) for _ in range(per_gpu) for gpu in placed]
+
+
+def default_workers(preset: StudyPreset, device: str | None = None, gpus: tuple[int, ...] | None = None) -> int:
+    """One worker per GPU (of ``gpus``, default every visible one) on a shared storage;
+    one on SQLite or on a CPU."""
+    if is_sqlite(preset.storage) and gpus is None:
         return 1
-    return max(len(_visible_gpus()), 1)
-
-
-def worker_devices(count: int, device: str | None) -> list[tuple[str, dict[str, str]]]:
-    """(``--device``, extra environment) for each of ``count`` local workers: ``device``
-    for all when given, else the visible GPUs in turn (each worker sees only its own), else CPU."""
-    if device and device != "auto":
-        return [(device, {})] * count
-    gpus = _visible_gpus()
-    if not gpus:
-        return [("cpu", {})] * count
-    return [("cuda", {"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)]}) for i in range(count)]
+    device = device or (None if preset.device == "auto" else preset.device)
+    return len(worker_devices(1, device, gpus))
 
 
 def run_worker(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: float | None = None,
@@ -165,10 +212,14 @@ def _stop(procs: list[subprocess.Popen], signum: int) -> None:
 
 def run_workers(preset: StudyPreset, ref: str, count: int, *, n_trials: int | None = None,
                 timeout_s: float | None = None, device: str | None = None, warm_start: str | None = None,
-                checkpoint_dir: Path | None = None, echo: Callable[[str], None] = print) -> WorkersSummary:
-    """Start ``count`` local ``hpo worker`` processes on the study of ``preset`` (given as
-    ``ref``, a preset name or path) until ``n_trials`` more trials (default: the preset's
-    budget) have finished, and wait for them. SIGINT/SIGTERM are passed on to the workers."""
+                checkpoint_dir: Path | None = None, echo: Callable[[str], None] = print,
+                gpus: tuple[int, ...] | None = None) -> WorkersSummary:
+    """Start local ``hpo worker`` processes on the study of ``preset`` (given as ``ref``, a
+    preset name or path), ``count`` on each GPU of ``gpus`` or ``count`` on the CPU (see
+    :func:`worker_devices`), until ``n_trials`` more trials (default: the preset's budget)
+    have finished, and wait for them. SIGINT/SIGTERM are passed on to the workers."""
+    placement = worker_devices(count, device or (None if preset.device == "auto" else preset.device), gpus)
+    count = len(placement)
     check_workers(preset.storage, count)
     study, enqueued = prepare_study(preset, warm_start=warm_start)
     before = _started(study)
@@ -182,7 +233,7 @@ def run_workers(preset: StudyPreset, ref: str, count: int, *, n_trials: int | No
     relays: list[threading.Thread] = []
     with SignalGuard() as guard:
         try:
-            for i, (dev, env) in enumerate(worker_devices(count, device or (None if preset.device == "auto" else preset.device))):
+            for i, (dev, env) in enumerate(placement):
                 cmd = [sys.executable, "-m", "hpo", "worker", ref, "--n-trials", str(target), "--device", dev,
                        "--seed", str(preset.seed + i), "--checkpoint-dir", str(ckpt), "--quiet"]
                 if timeout_s is not None:

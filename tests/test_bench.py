@@ -79,6 +79,8 @@ def test_quick_bench_json_has_every_figure(tmp_path):
     assert r["projected_seed_schedule_s"] == pytest.approx(expected)
     assert r["memory"]["peak_bytes"] > 100 * 2**20  # two full-width models and their optimizers are resident
     assert r["mfu"] is None and _positive(r["achieved_tflops"])  # no bf16 peak to divide by on a CPU
+    assert r["compile_s"] is None and r["settings"]["compile"] is False  # compiling is the CUDA default only
+    assert r["projected_seed_schedule_eager_s"] == r["projected_seed_schedule_s"]
 
 
 def test_thread_probe_keeps_the_faster_count():
@@ -103,3 +105,14 @@ def test_thread_probe_keeps_the_faster_count():
         assert _choose_threads(slow_single, bench_settings("cpu", quick=True))["chosen"] == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_compile_seconds_are_the_warm_up_over_the_steady_median():
+    from hpo.bench import bf16_spec_flops, compile_seconds
+
+    assert compile_seconds([30.0, 0.2, 0.1], [0.1, 0.1, 0.12]) == pytest.approx(29.9 + 0.1)
+    assert compile_seconds([0.05], [0.1, 0.1]) == 0.0 and compile_seconds([1.0], []) == 0.0
+    assert bf16_spec_flops("NVIDIA H100 PCIe") == 756e12 and bf16_spec_flops("NVIDIA H100 80GB HBM3") == 989e12
+    assert bf16_spec_flops("NVIDIA H200") == 989e12 and bf16_spec_flops("Intel Xeon") is None
+    assert bench_settings("cuda").compile and not bench_settings("cpu").compile
+    assert not bench_settings("cuda", compile=False).compile

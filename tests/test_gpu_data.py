@@ -200,3 +200,20 @@ def test_training_runs_on_either_data_path(monkeypatch, one_thread, device_data)
     assert [m.epoch for m in result.history] == [1, 2]
     assert all(math.isfinite(m.loss) and m.loss > 0 for m in result.history)
     assert result.final is not None and 0 <= result.final.per_joint["Mean"] <= 100
+
+
+def test_a_split_is_uploaded_once_per_device_and_data_set(synth):
+    """Trial after trial on one data set reuses the resident crops; another data set replaces them
+    (the meta device stands in for a GPU: same bookkeeping, no memory)."""
+    from hourglass.data.synthetic import make_synthetic
+    from hourglass.gpu_data import _RESIDENT, resident_split
+
+    meta = torch.device("meta")
+    first = resident_split(synth, "train", meta)
+    assert resident_split(synth, "train", meta) is first and first["images"].device == meta
+    assert resident_split(synth, "val", meta) is not first
+    other = make_synthetic(12, 32, seed=9)
+    resident_split(other, "train", meta)
+    assert resident_split(synth, "train", meta) is not first  # replaced by `other`, uploaded again
+    assert resident_split(synth, "train", torch.device("cpu")) is not resident_split(synth, "train", torch.device("cpu"))
+    _RESIDENT.clear()

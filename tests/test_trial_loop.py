@@ -57,7 +57,12 @@ def test_nan_loss_prunes_the_trial_with_reason_diverged(tmp_path):
     assert not any(_ckpt(preset).glob("*/last.pt"))  # a pruned trial leaves no checkpoint
 
 
-def test_out_of_memory_fails_the_trial_frees_its_model_and_the_worker_goes_on(tmp_path, monkeypatch):
+@pytest.mark.parametrize("error", [  # classes and messages: a raised instance would keep the frames alive
+    (torch.cuda.OutOfMemoryError, "CUDA out of memory. Tried to allocate 20.00 GiB (simulated)"),
+    (RuntimeError, "cuDNN error: CUDNN_STATUS_ALLOC_FAILED (simulated)"),  # cuDNN's own workspace
+    (RuntimeError, "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)` (simulated)"),
+], ids=["allocator", "cudnn", "cublas"])
+def test_out_of_memory_fails_the_trial_frees_its_model_and_the_worker_goes_on(tmp_path, monkeypatch, error):
     preset = _preset(tmp_path)
     _enqueue_blocks(preset, "multidilated", "bottleneck")
     victims: list[weakref.ref] = []
@@ -65,7 +70,7 @@ def test_out_of_memory_fails_the_trial_frees_its_model_and_the_worker_goes_on(tm
 
     def oom(self, x):  # the multidilated design "does not fit"
         victims.append(weakref.ref(self))
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (simulated)")
+        raise error[0](error[1])
 
     release = hpo.objective._release_memory
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
@@ -19,7 +20,10 @@ from hpo.cli import app
 from hpo.preset import load_preset
 from hpo.dashboard import make_server
 from hpo.study import open_study
-from hpo.workers import check_workers, resolve_worker_preset, run_worker, worker_devices, worker_seed
+from hpo.workers import (
+    check_workers, default_workers, gpu_device, parse_gpus, resolve_worker_preset, run_worker, worker_devices,
+    worker_seed,
+)
 from tests.workers_support import (
     FAST_HEARTBEAT, pg_study, running_after_epochs, start_worker, trials_of, wait_for, worker_env,  # noqa: F401
     write_preset,
@@ -68,8 +72,39 @@ def test_local_workers_get_the_given_device_or_one_gpu_each(monkeypatch):
     monkeypatch.setattr(hpo.workers, "_visible_gpus", lambda: [])
     assert worker_devices(2, None) == [("cpu", {}), ("cpu", {})]
     monkeypatch.setattr(hpo.workers, "_visible_gpus", lambda: ["2", "5"])
-    assert worker_devices(3, "auto") == [("cuda", {"CUDA_VISIBLE_DEVICES": "2"}), ("cuda", {"CUDA_VISIBLE_DEVICES": "5"}),
-                                         ("cuda", {"CUDA_VISIBLE_DEVICES": "2"})]
+    # K per GPU, the GPUs in turn, each worker seeing only its own
+    assert worker_devices(2, "auto") == [("cuda", {"CUDA_VISIBLE_DEVICES": "2"}), ("cuda", {"CUDA_VISIBLE_DEVICES": "5"}),
+                                         ("cuda", {"CUDA_VISIBLE_DEVICES": "2"}), ("cuda", {"CUDA_VISIBLE_DEVICES": "5"})]
+    assert worker_devices(1, None, gpus=(1,)) == [("cuda", {"CUDA_VISIBLE_DEVICES": "5"})]
+
+
+def test_workers_of_a_cuda_preset_land_on_distinct_gpus(monkeypatch):
+    """The shipped GPU preset says `device: cuda`: with 4 GPUs, 4 workers, one on each (a
+    plain `cuda` for all would put every worker and its crop cache on GPU 0)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    preset = replace(load_preset("mpii_pareto"), storage="postgresql+psycopg://u@h/db")
+    assert preset.device == "cuda" and default_workers(preset) == 4
+    assert worker_devices(1, preset.device) == [("cuda", {"CUDA_VISIBLE_DEVICES": str(i)}) for i in range(4)]
+    assert default_workers(preset, gpus=parse_gpus("1,3")) == 2
+    assert default_workers(replace(preset, storage="sqlite:///x.db")) == 1
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")  # the parent's own list is what children may see
+    assert [env for _, env in worker_devices(2, "cuda", gpus=(0, 3))] == [
+        {"CUDA_VISIBLE_DEVICES": g} for g in ("4", "7", "4", "7")]
+    assert gpu_device(None, (2,)) == "cuda:2"
+
+
+@pytest.mark.parametrize("gpus, device, message", [
+    ("0,x", None, "expected distinct GPU indices"),
+    ("1,1", None, "expected distinct GPU indices"),
+    ("4", None, "GPU 4 is not visible"),
+    ("0", "cpu", "cannot be combined with --device cpu"),
+])
+def test_bad_gpu_lists_are_one_line_errors(monkeypatch, gpus, device, message):
+    monkeypatch.setattr(hpo.workers, "_visible_gpus", lambda: ["0", "1"])
+    with pytest.raises(ConfigError, match=message):
+        worker_devices(1, device, parse_gpus(gpus))
 
 
 def test_a_worker_joins_a_study_by_name_with_its_stored_preset(tmp_path):

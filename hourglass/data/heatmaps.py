@@ -46,13 +46,16 @@ def heatmap_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
     present: torch.Tensor,
-    weights: Sequence[float],
+    weights: Sequence[float] | torch.Tensor,
 ) -> torch.Tensor:
     """``sum_s w_s * mean over present joints of the per-pixel MSE`` of every stack ``s``.
 
     pred (N, S, J, H, W), target (N, J, H, W), present (N, J) bool. Missing joints are left
     out of the mean (not counted as zero error), so a batch with many missing joints is not
     down-weighted; a batch with no present joint gives an exact 0 that still has a graph.
+    ``weights`` may be a tensor already on ``pred``'s device (the training loop builds it
+    once): a Python sequence is copied host-to-device on every call, a blocking copy that
+    a CUDA-graph capture does not allow.
     """
     if pred.dim() != 5 or pred.shape[1] != len(weights):
         raise ValueError(f"pred: expected (N, {len(weights)}, J, H, W), but got {tuple(pred.shape)}")
@@ -60,5 +63,8 @@ def heatmap_loss(
     count = mask.sum().clamp_min(1.0)
     per_joint = ((pred - target[:, None]) ** 2).mean(dim=(-2, -1))  # (N, S, J)
     per_stack = (per_joint * mask[:, None]).sum(dim=(0, 2)) / count  # (S,)
-    w = torch.as_tensor(list(weights), dtype=pred.dtype, device=pred.device)  # (S,)
+    if isinstance(weights, torch.Tensor):
+        w = weights.to(pred.dtype)  # (S,) no copy when it already has pred's dtype
+    else:
+        w = torch.as_tensor(list(weights), dtype=pred.dtype, device=pred.device)  # (S,)
     return (w * per_stack).sum()

@@ -45,7 +45,13 @@ def _print(result: dict[str, Any], console: Console) -> None:
                   f"(writes {bk['writes_s']:.2f} s, pruning {bk['pruning_s']:.3f} s) = {100 * bk['share']:.3f}% of a "
                   f"trial; {100 * bk['share_fastest_design']:.3f}% for {bk['fastest_design']}; "
                   f"costs() {bk['costs_s']:.2f} s")
-    mfu = f", MFU {100 * result['mfu']:.1f}%" if result["mfu"] is not None else ""
+    m = result["mfu"]
+    mfu = ""
+    if m is not None:
+        spec = f"{100 * m['vs_spec']:.1f}% of the data sheet, " if m["vs_spec"] is not None else ""
+        mfu = f", MFU ({m['of']}) {spec}{100 * m['vs_matmul']:.1f}% of a measured bf16 matmul"
+    if result["compile_s"] is not None:
+        console.print(f"compile + capture: {result['compile_s']:.1f} s (counted in the projection)")
     console.print(f"peak memory: {_gib(result['memory']['peak_bytes'])} GiB ({result['memory']['kind']}); "
                   f"achieved {result['achieved_tflops']:.3f} TFLOP/s{mfu}")
     console.print(f"ratios: train step vs reference {r['train_step_vs_reference']:.2f} (lower is better), "
@@ -69,9 +75,14 @@ def bench(
     threads: Annotated[
         int, typer.Option(help="CPU threads; 0 = time 1 vs all cores and use the faster (--quick: 1).")
     ] = 0,
-    compile_: Annotated[
-        bool, typer.Option("--compile", help="Also time torch.compile(baseline) (slow to compile).")
+    smoke: Annotated[
+        bool, typer.Option("--smoke", hidden=True, help="Toy sizes, every section once (CI).")
     ] = False,
+    compile_: Annotated[
+        Optional[bool], typer.Option("--compile/--no-compile",
+                                     help="Also time the baseline compiled as trials run it (default: on CUDA).",
+                                     show_default=False)
+    ] = None,
 ) -> None:
     """Measure what a trial costs on DEVICE, every figure also as a ratio to the textbook network.
 
@@ -83,7 +94,7 @@ def bench(
     from hpo.bench import bench_settings, run_bench
 
     names = tuple(n.strip() for n in designs.split(",") if n.strip()) if designs else ()
-    settings = bench_settings(device, quick=quick, designs=names, threads=threads, compile=compile_)
+    settings = bench_settings(device, quick=quick, designs=names, threads=threads, compile=compile_, smoke=smoke)
     result = run_bench(settings, progress=json_file is None or str(json_file) != "-")
     if json_file is not None and str(json_file) == "-":
         typer.echo(json.dumps(result, indent=2))

@@ -15,7 +15,7 @@ from hpo.preset import load_preset
 from hpo.report import write_report
 from hpo.storage import redact_url
 from hpo.study import run_study
-from hpo.workers import check_workers, default_workers, run_workers
+from hpo.workers import check_workers, default_workers, gpu_device, parse_gpus, run_workers, worker_devices
 
 
 @app.command()
@@ -28,7 +28,9 @@ def run(
     storage: Annotated[Optional[str], typer.Option(help="Storage URL (default: the preset's, sqlite:///studies/<name>.db).", show_default=False)] = None,
     report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: reports/<name>.html).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
-    workers: Annotated[Optional[int], typer.Option("--workers", help="Local worker processes sharing the study (needs PostgreSQL or a journal file; default: one per visible GPU, 1 on CPU or SQLite).", show_default=False)] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Local worker processes sharing the study, K on each GPU (or K on the CPU); more than one needs PostgreSQL or a journal file (default: one per GPU, 1 on CPU or SQLite).", show_default=False)] = None,
+    compile_: Annotated[Optional[str], typer.Option("--compile", help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also $HPO_COMPILE.", show_default=False)] = None,
+    gpus: Annotated[Optional[str], typer.Option("--gpus", help="GPUs to place workers on, visible indices such as 0,1 (default: all visible).", show_default=False)] = None,
     checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints (default: next to a SQLite/journal file, else studies/<name>_checkpoints).", show_default=False)] = None,
 ) -> None:
     """Run the study PRESET: sample designs, train each briefly, prune the hopeless ones at
@@ -41,14 +43,22 @@ def run(
     cfg = load_preset(preset)
     if storage is not None:
         cfg = replace(cfg, storage=storage)
-    count = workers if workers is not None else default_workers(cfg, device)
+    from hourglass.train import set_compile_default
+
+    set_compile_default(compile_)  # the workers started below inherit it
+    gpu_ids = parse_gpus(gpus)
+    if workers is None:
+        count = default_workers(cfg, device, gpu_ids)
+    else:
+        check_workers(cfg.storage, workers)
+        count = len(worker_devices(workers, device or (None if cfg.device == "auto" else cfg.device), gpu_ids))
     check_workers(cfg.storage, count)
     if count > 1:
-        summary = run_workers(cfg, preset, count, n_trials=n_trials, timeout_s=timeout, device=device,
-                              warm_start=warm_start, checkpoint_dir=checkpoint_dir, echo=typer.echo)
+        summary = run_workers(cfg, preset, workers or 1, n_trials=n_trials, timeout_s=timeout, device=device,
+                              warm_start=warm_start, checkpoint_dir=checkpoint_dir, echo=typer.echo, gpus=gpu_ids)
     else:
-        summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=device, warm_start=warm_start,
-                            heartbeat=True, checkpoint_dir=checkpoint_dir, progress=not quiet)
+        summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, gpu_ids),
+                            warm_start=warm_start, heartbeat=True, checkpoint_dir=checkpoint_dir, progress=not quiet)
     study = summary.study
     counts: dict[str, int] = {}
     for t in study.trials:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from hourglass.metrics import format_table
-from hourglass.train import load_train_config, train
+from hourglass.train import load_train_config, set_compile_default, train
 from hpo.cli._app import app
 
 
@@ -23,6 +23,7 @@ def train_command(
         Optional[Path], typer.Option(help="Save a checkpoint per epoch here and resume from it.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON.")] = False,
+    compile_: Annotated[Optional[str], typer.Option("--compile", help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also $HPO_COMPILE.", show_default=False)] = None,
 ) -> None:
     """Train CONFIG with its full schedule, then print the per-joint PCKh@0.5 table.
 
@@ -30,6 +31,7 @@ def train_command(
     right, Mean over 14 joints); Total is the official pooled MPII figure (<= 0.5).
     """
     cfg = load_train_config(config)
+    set_compile_default(compile_)
     if epochs is not None:
         cfg = replace(cfg, schedule=replace(cfg.schedule, epochs=epochs))
     result = train(cfg, device=device, checkpoint_dir=checkpoint_dir, progress=not as_json)

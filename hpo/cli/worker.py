@@ -10,7 +10,7 @@ import typer
 from hpo.cli._app import app
 from hpo.storage import redact_url
 from hpo.trial_loop import study_counts
-from hpo.workers import STORAGE_ENV, resolve_worker_preset, run_worker
+from hpo.workers import STORAGE_ENV, gpu_device, parse_gpus, resolve_worker_preset, run_worker
 
 
 @app.command()
@@ -26,6 +26,8 @@ def worker(
     seed: Annotated[Optional[int], typer.Option(help="Sampler seed of this worker (default: the preset's seed mixed with host and pid).", show_default=False)] = None,
     checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints, on a file system every worker sees (default: next to a SQLite/journal file, else studies/<name>_checkpoints).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (one line per finished trial).")] = False,
+    compile_: Annotated[Optional[str], typer.Option("--compile", help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also $HPO_COMPILE.", show_default=False)] = None,
+    gpus: Annotated[Optional[str], typer.Option("--gpus", help="The GPU of this worker, a visible index (same as --device cuda:N).", show_default=False)] = None,
 ) -> None:
     """Join the study (creating it if needed) and run its trials until it holds --n-trials
     finished ones, whoever ran them. Start one per GPU or machine on a PostgreSQL storage.
@@ -34,8 +36,11 @@ def worker(
     resumes it from its last epoch checkpoint. Ctrl-C or SIGTERM fail and re-queue the
     running trial, then exit with 130 or 143; starting a worker again resumes it.
     """
+    from hourglass.train import set_compile_default
+
+    set_compile_default(compile_)
     cfg = resolve_worker_preset(study, storage)
-    summary = run_worker(cfg, n_trials=n_trials, timeout_s=timeout, device=device, seed=seed,
+    summary = run_worker(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, parse_gpus(gpus)), seed=seed,
                          checkpoint_dir=checkpoint_dir, progress=not quiet)
     c = study_counts(summary.study)
     typer.echo(f"worker done: {summary.new_trials} trials here; study {cfg.name!r} on {redact_url(cfg.storage)}: "
