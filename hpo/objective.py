@@ -33,7 +33,11 @@ from hpo.preset import StudyPreset
 from hpo.pruning import ParetoHalvingPruner
 from hpo.space import SearchSpace
 
-__all__ = ["Objective", "config_hash", "TrialOutOfMemory"]
+__all__ = ["Objective", "config_hash", "TrialOutOfMemory", "CPU_THREADS"]
+
+# User attr: torch's intra-op thread count a CPU trial trained with. Float sums differ with
+# it, so `hpo train` on an export uses the same count to reproduce the trial's PCKh.
+CPU_THREADS = "cpu_threads"
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -67,6 +71,7 @@ class Objective:
     device: str | None = None
     pruner: optuna.pruners.BasePruner | None = None  # multi-objective: consulted here, per rung
     progress: bool = True
+    on_epoch: Callable[[optuna.Trial, EpochMetrics], None] | None = None  # e.g. a log line per epoch
     # What the train_time objective charges for a design's first `epoch` epochs. None: the
     # measured wall time. A benchmark sets a deterministic cost model (wall time on a shared
     # machine is noise); then the curve's "time_s" holds the charge and "wall_s" the clock.
@@ -146,6 +151,8 @@ class Objective:
             curve.append(point if self.time_model is None else {**point, "wall_s": m.time_s})
             trial.set_user_attr("curve", curve)
             trial.set_user_attr("epochs_run", m.epoch)
+            if self.on_epoch is not None:
+                self.on_epoch(trial, m)
             if m.epoch >= config.schedule.epochs:
                 return
             if multi:
@@ -168,6 +175,8 @@ class Objective:
         trial.set_user_attr("wall_time_s", result.wall_time_s)
         trial.set_user_attr("train_img_s", sum(m.train_img_s for m in result.history) / max(len(result.history), 1))
         trial.set_user_attr("device", result.device)
+        if result.device == "cpu":
+            trial.set_user_attr(CPU_THREADS, torch.get_num_threads())
         trial.set_user_attr("resumed_from_epoch", result.resumed_from_epoch)
         values = self._values(static, result.history[-1].pckh, charged(result.history[-1]))
         return values if multi else values[0]

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from hourglass.data.dataset import load_pose_data
 from hourglass.errors import ConfigError
-from hourglass.train import pick_device
+from hourglass.train import EpochMetrics, pick_device
 from hpo.objective import Objective
 from hpo.preset import StudyPreset, create_sampler, resolve_file
 from hpo.pruning import create_pruner
@@ -114,13 +114,14 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
               device: str | None = None, warm_start: str | None = None, heartbeat: bool = True,
               seed: int | None = None, cpu_threads: int = 1, progress: bool = True,
               total_trials: int | None = None, checkpoint_dir: Path | None = None,
-              max_failures: int = 5) -> RunSummary:
+              max_failures: int = 5, verbose: bool = False) -> RunSummary:
     """Run trials until ``n_trials`` more have finished (COMPLETE or PRUNED; default: the
     preset's budget), or, with ``total_trials``, until the study holds that many finished
     trials whoever ran them (a worker of a shared study). ``heartbeat`` (RDB storages) lets
     other workers (or a later run) retry this worker's trial if it dies; ``checkpoint_dir`` defaults to
     :func:`checkpoint_root`. Raises :class:`hpo.trial_loop.Interrupted` on SIGINT/SIGTERM
-    after failing and re-queueing the running trial."""
+    after failing and re-queueing the running trial. ``progress``: bars (a terminal), else
+    one line per finished trial; ``verbose`` adds one line per epoch."""
     for flag, value in (("--n-trials", n_trials), ("--n-trials (study total)", total_trials)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"{flag}: expected an integer >= 1, but got {value!r}")
@@ -136,8 +137,15 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     study, enqueued = prepare_study(preset, heartbeat=heartbeat, seed=seed, warm_start=warm_start)
     space = preset.search_space()
     pruner = create_pruner(preset)
+    epochs = preset.schedule["epochs"]
+
+    def epoch_line(trial: optuna.Trial, m: EpochMetrics) -> None:
+        echo(f"trial {trial.number:3d} epoch {m.epoch:2d}/{epochs}  PCKh {m.pckh:5.1f}  loss {m.loss:.2e}  "
+             f"{m.epoch_time_s:6.1f} s")
+
     objective = Objective(preset, space, arrays, checkpoint_dir or checkpoint_root(preset), device=device,
-                          pruner=pruner if preset.multi_objective else None, progress=progress)
+                          pruner=pruner if preset.multi_objective else None, progress=progress,
+                          on_epoch=epoch_line if verbose else None)
     if not preset.multi_objective:
         study.pruner = pruner  # single objective: trial.report/should_prune go through Optuna
     n = n_trials if n_trials is not None else preset.budget.trials
