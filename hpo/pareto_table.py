@@ -166,12 +166,15 @@ def render_pareto_table(console: Console, title: str, rows: Sequence[dict[str, A
                         wide: bool = False, columns: Sequence[str] = ()) -> None:
     """Print the table on ``console`` within its width (``wide``/``columns``: as wide as needed)."""
     shown, folded, hidden = choose_columns(rows, objectives, console.width, wide=wide, columns=columns)
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=True, padding=(0, 1))
+    # With an "other" column the table takes the whole width and gives the rest to it.
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=True, padding=(0, 1),
+                  expand=bool(folded))
     for col in shown:
         table.add_column(col.header, justify="right" if col.numeric else "left", no_wrap=True,
                          min_width=col.width(rows))
     if folded:
-        table.add_column("other", justify="left", overflow="fold", min_width=_other_width(rows, folded))
+        table.add_column("other", justify="left", overflow="fold", min_width=_other_width(rows, folded),
+                         ratio=1)
     other = _other_cells(rows, folded)
     for k, r in enumerate(rows):
         table.add_row(*(col.render(r.get(col.key)) for col in shown), *([other[k]] if folded else []))
