@@ -81,18 +81,22 @@ def _warm_start(study: optuna.Study, space: SearchSpace, designs: str | Path) ->
 
 
 def describe_trial(trial: optuna.trial.FrozenTrial) -> str:
-    """One line per finished trial (Optuna's own log line lists every parameter)."""
+    """One line of at most 80 columns per finished trial (Optuna's own log line lists every
+    parameter): state, PCKh, parameters, seconds or the epoch it was cut at, then the design."""
     a = trial.user_attrs
     cfg = a.get("config", {}).get("model", {})
     block = cfg.get("block", {})
-    design = a.get("design") or f"{block.get('name', '?')}/{cfg.get('stem', {}).get('name', '?')} f{cfg.get('features', '?')}x{cfg.get('stacks', '?')}"
+    design = a.get("design") or f"{block.get('name', '?')}/{cfg.get('stem', {}).get('name', '?')} {cfg.get('features', '?')}x{cfg.get('stacks', '?')}"
     curve = a.get("curve") or [{}]
-    head = f"trial {trial.number:3d} {trial.state.name.lower():8s} {design:28s} params {a.get('params', 0):>9,}"
+    head = f"trial {trial.number:3d} {trial.state.name.lower():8s}"
+    if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+        return f"{head} {a.get('fail_reason', 'failed')}  {design}"
     if trial.state == optuna.trial.TrialState.COMPLETE:
-        return f"{head}  PCKh {curve[-1].get('pckh', float('nan')):5.1f}  {a.get('wall_time_s', 0.0):6.1f} s"
-    if trial.state == optuna.trial.TrialState.PRUNED:
-        return f"{head}  PCKh {curve[-1].get('pckh', float('nan')):5.1f}  pruned at epoch {a.get('pruned_at_epoch', '?')} ({a.get('prune_reason', '?')})"
-    return f"{head}  {a.get('fail_reason', 'failed')}"
+        when = f"{a.get('wall_time_s', 0.0):7.1f} s"
+    else:
+        reason = a.get("prune_reason")
+        when = f"epoch {a.get('pruned_at_epoch', '?')!s:<3}" + (f" ({reason})" if reason not in (None, "mo_rung") else "")
+    return f"{head} PCKh {curve[-1].get('pckh', float('nan')):5.1f} {a.get('params', 0):>7,} params {when}  {design}"
 
 
 def _check_device(device: str | None) -> None:
