@@ -141,9 +141,8 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     study, enqueued = prepare_study(preset, heartbeat=heartbeat, seed=seed, warm_start=warm_start)
     space = preset.search_space()
     pruner = create_pruner(preset)
-    epochs = preset.schedule["epochs"]
-
     def epoch_line(trial: optuna.Trial, m: EpochMetrics) -> None:
+        epochs = trial.user_attrs.get("config", {}).get("schedule", {}).get("epochs", "?")  # a space may search it
         echo(f"trial {trial.number:3d} epoch {m.epoch:2d}/{epochs}  PCKh {m.pckh:5.1f}  loss {m.loss:.2e}  "
              f"{m.epoch_time_s:6.1f} s")
 

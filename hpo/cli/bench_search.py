@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hpo.cli._app import app
+from hpo.cli._app import app, show_progress
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -68,7 +68,7 @@ def bench_search(
         batch_size=batch_size, population_size=population_size, min_epochs=min_epochs, eta=eta,
         min_trials=min_trials, methods=_methods(methods) if methods is not None else METHODS, workers=workers,
     )
-    summary = run_bench(settings, progress=not quiet)
+    summary = run_bench(settings, progress=show_progress(quiet))
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     print_summary(summary)
