@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import hpo.study
+import hpo.workers  # noqa: F401  (imported before a test patches hpo.study, so it keeps the real run_study)
 from hpo.cli import app
 from hpo.cli._app import show_progress
 from tests.conftest import ROOT
