@@ -194,8 +194,14 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def _epoch_seconds(t: FrozenTrial) -> float | None:
+    """Seconds per epoch: the finished run's wall time, else (a pruned trial, which never
+    gets ``wall_time_s``) its learning curve's last clock reading."""
     wall, epochs = t.user_attrs.get("wall_time_s"), t.user_attrs.get("epochs_run")
-    return wall / epochs if wall is not None and epochs else None
+    if wall is not None and epochs:
+        return wall / epochs
+    last = (t.user_attrs.get("curve") or [{}])[-1]
+    seconds = last.get("wall_s", last.get("time_s"))
+    return seconds / last["epoch"] if seconds is not None and last.get("epoch") else None
 
 
 def best_predictor(rhos: dict[str, float]) -> str:

@@ -8,8 +8,8 @@ from scipy.stats import spearmanr
 
 from hourglass.errors import ConfigError
 from hpo.pareto import default_reference_point, hypervolume_history, pareto_trials
-from hpo.report import best_predictor, build_report, spearman, write_report
-from tests.study_factory import make_study
+from hpo.report import best_predictor, build_report, cost_model_figure, spearman, write_report
+from tests.study_factory import make_study, trial_attrs
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +114,13 @@ def test_report_of_a_study_without_complete_trials_is_an_error(tmp_path):
         write_report(empty, tmp_path / "x.html")
     assert not (tmp_path / "x.html").exists()
     assert np.isfinite(default_reference_point(make_study(tmp_path, "one", trials=[(None, {}, 50.0, "COMPLETE", 2)])[0])).all()
+
+
+def test_cost_model_counts_pruned_trials_by_their_curve(tmp_path):
+    study, _ = make_study(tmp_path)
+    attrs, _ = trial_attrs({"features": 16, "stacks": 2}, 20.0, 2, "PRUNED")
+    del attrs["wall_time_s"]  # what hpo.objective leaves on a pruned trial
+    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs=attrs))
+    timed = sum("wall_time_s" in t.user_attrs for t in study.trials) + 1
+    titles = [a.text for a in cost_model_figure(study).layout.annotations]
+    assert all(f"(n={timed})" in title for title in titles), titles
