@@ -102,8 +102,9 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
 
 
 def from_dict(cls: type[T], data: Any, where: str = "") -> T:
-    """Build ``cls`` from a mapping, naming ``where.field`` in every error."""
-    label = where or cls.__name__
+    """Build ``cls`` from a mapping, naming ``where.field`` in every error; a ``where`` that
+    ends with a colon names a file, whose fields follow it as ``file.yaml: model.features``."""
+    label = where.removesuffix(":") or cls.__name__
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
@@ -115,7 +116,7 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
         raise ConfigError(
             f"{label}: unknown key {unknown[0]!r} (allowed: {_fmt(fields)})"
         )
-    prefix = f"{where}." if where else ""
+    prefix = f"{where} " if where.endswith(":") else f"{where}." if where else ""
     kwargs = {k: _convert(hints[k], v, f"{prefix}{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)

@@ -107,7 +107,7 @@ class TrainConfig:
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
-    return TrainConfig.from_dict(load_yaml(path), where=str(path))
+    return TrainConfig.from_dict(load_yaml(path), where=f"{path}:")
 
 
 class TrainingDiverged(RuntimeError):

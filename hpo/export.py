@@ -3,7 +3,9 @@
 A trial's ``config`` user attr holds the fully resolved ``model``/``schedule``/``data``
 sections (INTERFACES.md), so an export is that dict plus a comment header saying where it
 came from and what it scored. The model section is validated before anything is written:
-an export that would not rebuild the same network is an error, not a file.
+an export that would not rebuild the same network is an error, not a file. A CPU trial's
+export also says ``cpu_threads``: the intra-op thread count it trained with, which
+``hpo train`` uses again (float sums, hence the PCKh, depend on it).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from optuna.trial import FrozenTrial
 
 from hourglass.config import HourglassConfig
 from hourglass.errors import ConfigError
+from hpo.objective import CPU_THREADS
 from hpo.pareto import objective_names, pareto_trials, trial_row
 
 __all__ = ["export_trials", "trial_document", "SECTIONS"]
@@ -35,7 +38,8 @@ def _by_number(study: optuna.Study, numbers: Sequence[int]) -> list[FrozenTrial]
 
 
 def trial_document(study: optuna.Study, trial: FrozenTrial) -> dict:
-    """``{"model", "schedule", "data"}`` of ``trial``, checked; a one-line error if unusable."""
+    """``{"model", "schedule", "data"}`` of ``trial`` (and ``cpu_threads`` where the trial
+    recorded it), checked; a one-line error if unusable."""
     where = f"study {study.study_name!r} trial {trial.number}"
     config = trial.user_attrs.get("config")
     if not isinstance(config, dict):
@@ -47,7 +51,10 @@ def trial_document(study: optuna.Study, trial: FrozenTrial) -> dict:
         )
     HourglassConfig.from_dict(config["model"], where=f"{where}: config.model")
     # JSON round trip: storages hand back plain data, but never let a tuple reach safe_dump.
-    return json.loads(json.dumps({s: config[s] for s in SECTIONS}))
+    doc = {s: config[s] for s in SECTIONS}
+    if isinstance(trial.user_attrs.get(CPU_THREADS), int):
+        doc[CPU_THREADS] = trial.user_attrs[CPU_THREADS]
+    return json.loads(json.dumps(doc))
 
 
 def _header(study: optuna.Study, trial: FrozenTrial, filename: str) -> str:

@@ -36,10 +36,14 @@ from hpo.pruning import ParetoHalvingPruner
 from hpo.space import SearchSpace
 from hpo.table import PCKH_JOINTS
 
-__all__ = ["Objective", "config_hash", "TrialOutOfMemory", "COMPILE_S_ATTR", "TRAIN_TIME_S_ATTR"]
+__all__ = ["Objective", "config_hash", "TrialOutOfMemory", "COMPILE_S_ATTR", "TRAIN_TIME_S_ATTR", "CPU_THREADS"]
 
 COMPILE_S_ATTR = "compile_s"  # user attr: compile/capture seconds the trial paid (in its train_time)
 TRAIN_TIME_S_ATTR = "train_time_s"  # user attr: the charged train_time, beside the measured wall_time_s
+
+# User attr: torch's intra-op thread count a CPU trial trained with. Float sums differ with
+# it, so `hpo train` on an export uses the same count to reproduce the trial's PCKh.
+CPU_THREADS = "cpu_threads"
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -77,6 +81,7 @@ class Objective:
     device: str | None = None
     pruner: optuna.pruners.BasePruner | None = None  # multi-objective: consulted here, per rung
     progress: bool = True
+    on_epoch: Callable[[optuna.Trial, EpochMetrics], None] | None = None  # e.g. a log line per epoch
     # What the train_time objective charges for a design's first `epoch` epochs. None: the
     # noise-robust measured time (fast step x steps + evaluation + compile, see
     # hourglass.steptime). A benchmark sets a deterministic cost model instead. Either way
@@ -162,6 +167,8 @@ class Objective:
                 trial.set_user_attr(COMPILE_S_ATTR, m.compile_s)
             trial.set_user_attr("curve", curve)
             trial.set_user_attr("epochs_run", m.epoch)
+            if self.on_epoch is not None:
+                self.on_epoch(trial, m)
             if m.epoch >= config.schedule.epochs:
                 return
             if multi:
@@ -186,6 +193,8 @@ class Objective:
         trial.set_user_attr(COMPILE_S_ATTR, result.compile_s)
         trial.set_user_attr("train_img_s", sum(m.train_img_s for m in result.history) / max(len(result.history), 1))
         trial.set_user_attr("device", result.device)
+        if result.device == "cpu":
+            trial.set_user_attr(CPU_THREADS, torch.get_num_threads())
         trial.set_user_attr("resumed_from_epoch", result.resumed_from_epoch)
         if result.final is not None:  # the final per-joint table (Table 1); the curve keeps the Mean
             trial.set_user_attr(PCKH_JOINTS, {k: float(v) for k, v in result.final.per_joint.items()})

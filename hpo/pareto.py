@@ -20,6 +20,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError
+from hpo.space_param import leaves
 
 __all__ = [
     "objective_names",
@@ -28,6 +29,7 @@ __all__ = [
     "trial_row",
     "trial_rows",
     "pareto_rows",
+    "searched_paths",
     "write_rows",
     "nondominated",
     "hypervolume",
@@ -107,11 +109,36 @@ def trial_row(trial: FrozenTrial, names: Sequence[str]) -> dict[str, Any]:
     return row
 
 
+def _config_leaves(trial: FrozenTrial) -> dict[str, Any]:
+    """The trial's resolved ``model`` and ``schedule`` as dotted paths (``schedule.lr``)."""
+    config = trial.user_attrs.get("config") or {}
+    return leaves({k: config[k] for k in ("model", "schedule") if isinstance(config.get(k), dict)})
+
+
+def searched_paths(trials: Sequence[FrozenTrial]) -> list[str]:
+    """The config paths the search decided for ``trials``: every path named by a trial's
+    params (``model.block.separable@conv2`` -> ``model.block.separable``) and every path whose
+    value differs between them (a bundle param such as ``design`` sets several). Sorted."""
+    per_trial = [_config_leaves(t) for t in trials]
+    known = set().union(*per_trial) if per_trial else set()
+    named = {name.split("@")[0] for t in trials for name in t.params} & known
+    varying = {path for path in known if len({json.dumps(c.get(path), sort_keys=True) for c in per_trial}) > 1}
+    return sorted(named | varying)
+
+
 def trial_rows(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> list[dict[str, Any]]:
-    """Rows of ``trials`` (default: every trial of the study, in number order)."""
+    """Rows of ``trials`` (default: every trial of the study, in number order), each with the
+    value of every searched config path (:func:`searched_paths` over the whole study) under
+    its dotted name, so that two rows never look alike while their configs differ."""
     names = objective_names(study)
-    trials = study.get_trials(deepcopy=False) if trials is None else trials
-    return [trial_row(t, names) for t in trials]
+    every = study.get_trials(deepcopy=False)
+    trials = every if trials is None else trials
+    paths = searched_paths(every)
+    rows = []
+    for t in trials:
+        config = _config_leaves(t)
+        rows.append({**trial_row(t, names), **{p: config.get(p) for p in paths}})
+    return rows
 
 
 def pareto_rows(study: optuna.Study) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ __all__ = [
     "hypervolume_figure",
     "cost_model_figure",
     "spearman",
+    "best_predictor",
     "COST_AXES",
 ]
 
@@ -50,7 +51,7 @@ COST_AXES = {"params": "parameters", "flops": "forward FLOPs", "layers": "conv +
              "ops_per_step": "aten ops per step"}
 STATE_STYLE = {  # line dash, opacity, colour
     TrialState.COMPLETE: ("solid", 0.85, "#1f77b4"),
-    TrialState.PRUNED: ("dash", 0.35, "#ff7f0e"),
+    TrialState.PRUNED: ("dash", 0.7, "#ff7f0e"),
     TrialState.FAIL: ("dot", 0.35, "#9467bd"),
 }
 _OTHER_STYLE = ("dot", 0.35, "#7f7f7f")
@@ -110,30 +111,38 @@ def _front_2d(points: np.ndarray, dirs: Sequence[StudyDirection]) -> np.ndarray:
 
 
 def pareto_3d_figure(study: optuna.Study) -> go.Figure:
-    """The first three objectives in 3-D: the Pareto set coloured by its first objective."""
+    """The first three objectives in 3-D: the Pareto set in the 2-D figures' red, the other
+    COMPLETE trials faint. The scene leaves room for its axis titles (a tight scene clips
+    them), and no colour scale: every colour on the plot is one the legend names."""
     names, dirs = objective_names(study), study.directions
     trials, front = complete_trials(study), {t.number for t in pareto_trials(study)}
     fig = go.Figure()
     for on, name in ((False, "COMPLETE"), (True, "Pareto set")):
         sel = [t for t in trials if (t.number in front) == on]
         v = np.array([t.values for t in sel], dtype=float).reshape(-1, len(names))
-        marker = ({"size": 6, "color": v[:, 0], "colorscale": "Viridis", "showscale": True,
-                   "colorbar": {"title": names[0], "x": 1.0}} if on else {"size": 4, "color": FAINT})
+        marker = {"size": 6, "color": PARETO_COLOUR} if on else {"size": 4, "color": FAINT}
         fig.add_trace(go.Scatter3d(
             x=v[:, 0], y=v[:, 1] if v.shape[1] > 1 else None, z=v[:, 2] if v.shape[1] > 2 else None,
             mode="markers", name=name, marker=marker, text=[_hover(t) for t in sel],
             hovertemplate="%{text}<extra></extra>",
         ))
-    axes = {k: {"title": {"text": _label(n, d)}} for k, n, d in zip(("xaxis", "yaxis", "zaxis"), names, dirs)}
-    fig.update_layout(title="Pareto front (3-D)", template="plotly_white", height=560, scene=axes,
-                      legend={"x": 0.0, "y": 1.0})
+    axes = {k: {"title": {"text": _label(n, d), "font": {"size": 12}}, "tickfont": {"size": 10}}
+            for k, n, d in zip(("xaxis", "yaxis", "zaxis"), names, dirs)}
+    fig.update_layout(
+        title="Pareto front (3-D)", template="plotly_white", height=640,
+        scene={**axes, "domain": {"x": [0.05, 0.95], "y": [0.0, 0.92]}, "aspectmode": "cube",
+               "camera": {"eye": {"x": 1.9, "y": 1.9, "z": 1.3}}},  # far enough that the titles stay inside
+        margin={"l": 40, "r": 40, "t": 70, "b": 40},
+        legend={"orientation": "h", "x": 0.0, "y": 1.0, "yanchor": "bottom"},
+    )
     return fig
 
 
 def learning_curves_figure(study: optuna.Study) -> go.Figure:
-    """PCKh per epoch of every trial with a curve; pruned ones dashed and faded, the Pareto
-    set drawn thicker. (Optuna cannot store intermediate values in a multi-objective
-    study, so the curves come from the ``curve`` user attr.)"""
+    """PCKh per epoch of every trial with a curve. Pruned trials dashed, ending in a cross
+    where the pruner stopped them (a trial cut after epoch 1 is a single cross, not a speck);
+    the Pareto set red and thick. Every style has its legend entry. (Optuna cannot store
+    intermediate values in a multi-objective study, so the curves come from ``curve``.)"""
     try:
         front = {t.number for t in pareto_trials(study)}
     except ConfigError:  # no COMPLETE trial yet: the curves of pruned ones are still worth seeing
@@ -145,18 +154,24 @@ def learning_curves_figure(study: optuna.Study) -> go.Figure:
         if not curve:
             continue
         dash, opacity, colour = STATE_STYLE.get(t.state, _OTHER_STYLE)
-        group = f"{t.state.name} ({dash})" if dash != "solid" else t.state.name
         best = t.number in front
+        if best:
+            group, opacity, colour, width = "Pareto set (red, thick)", 1.0, PARETO_COLOUR, 3
+        else:
+            group, width = (f"{t.state.name} ({dash})" if dash != "solid" else t.state.name), 1.5
+        stopped = t.state == TrialState.PRUNED
+        group += ", x where cut" if stopped else ""
+        symbols = ["circle"] * (len(curve) - 1) + ["x" if stopped else "circle"]
         fig.add_trace(go.Scatter(
             x=[p["epoch"] for p in curve], y=[p["pckh"] for p in curve], mode="lines+markers",
-            name=group, legendgroup=group, showlegend=group not in shown, opacity=1.0 if best else opacity,
-            line={"dash": dash, "color": PARETO_COLOUR if best else colour, "width": 3 if best else 1.5},
-            marker={"size": 4}, text=[_hover(t)] * len(curve),
-            hovertemplate="%{text}<br>epoch %{x}: %{y:.2f}<extra></extra>",
+            name=group, legendgroup=group, showlegend=group not in shown,
+            opacity=opacity, line={"dash": dash, "color": colour, "width": width},
+            marker={"size": [5] * (len(curve) - 1) + [10 if stopped else 5], "symbol": symbols, "color": colour},
+            text=[_hover(t)] * len(curve), hovertemplate="%{text}<br>epoch %{x}: %{y:.2f}<extra></extra>",
         ))
         shown.add(group)
-    fig.update_layout(title="Learning curves (Pareto set red and thick, pruned dashed)", template="plotly_white",
-                      xaxis_title="epoch", yaxis_title=LABELS["pckh"], height=420)
+    fig.update_layout(title="Learning curves (Pareto set red and thick, pruned dashed with a cross where cut)",
+                      template="plotly_white", xaxis_title="epoch", yaxis_title=LABELS["pckh"], height=420)
     return fig
 
 
@@ -179,18 +194,36 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def _epoch_seconds(t: FrozenTrial) -> float | None:
+    """Seconds per epoch: the finished run's wall time, else (a pruned trial, which never
+    gets ``wall_time_s``) its learning curve's last clock reading."""
     wall, epochs = t.user_attrs.get("wall_time_s"), t.user_attrs.get("epochs_run")
-    return wall / epochs if wall is not None and epochs else None
+    if wall is not None and epochs:
+        return wall / epochs
+    last = (t.user_attrs.get("curve") or [{}])[-1]
+    seconds = last.get("wall_s", last.get("time_s"))
+    return seconds / last["epoch"] if seconds is not None and last.get("epoch") else None
+
+
+def best_predictor(rhos: dict[str, float]) -> str:
+    """One sentence naming the cost whose rank order follows training time best (highest
+    Spearman rho), the story the cost panel tells (reference study: layers, not parameters)."""
+    ranked = sorted(((rho, key) for key, rho in rhos.items() if rho == rho), reverse=True)
+    if not ranked:
+        return "too few timed trials to tell which cost predicts training time"
+    (rho, key), rest = ranked[0], ranked[1:]
+    others = ", ".join(f"{COST_AXES[k]} {r:.2f}" for r, k in rest)
+    return f"training time follows {COST_AXES[key]} best (ρ = {rho:.2f})" + (f"; then {others}" if others else "")
 
 
 def cost_model_figure(study: optuna.Study, height: int = 600) -> go.Figure:
     """Measured seconds per epoch (``wall_time_s / epochs_run``, so pruned trials count too)
-    against each counted cost, with Spearman's rho over all those trials in the titles."""
+    against each counted cost, with Spearman's rho over all those trials in the titles and,
+    in the figure title, which cost predicts training time best."""
     trials = [t for t in study.get_trials(deepcopy=False) if _epoch_seconds(t) is not None]
-    titles, columns = [], []
+    titles, columns, rhos = [], [], {}
     for key, label in COST_AXES.items():
         pts = [(t.user_attrs[key], _epoch_seconds(t), t) for t in trials if t.user_attrs.get(key) is not None]
-        rho = spearman([p[0] for p in pts], [p[1] for p in pts])
+        rho = rhos[key] = spearman([p[0] for p in pts], [p[1] for p in pts])
         titles.append(f"{key}: ρ = {rho:.2f} (n={len(pts)})" if rho == rho else f"{key}: ρ n/a (n={len(pts)})")
         columns.append((key, label, pts))
     fig = make_subplots(rows=2, cols=2, subplot_titles=titles, vertical_spacing=0.2, horizontal_spacing=0.12)
@@ -209,8 +242,8 @@ def cost_model_figure(study: optuna.Study, height: int = 600) -> go.Figure:
         fig.update_xaxes(title_text=label, row=row + 1, col=col + 1)
         fig.update_yaxes(title_text="s / epoch", row=row + 1, col=col + 1)
     fig.update_annotations(font_size=13)  # the subplot titles
-    fig.update_layout(title="Cost model: measured s/epoch vs counted costs (Spearman ρ)", template="plotly_white",
-                      height=height, margin={"t": 80})
+    fig.update_layout(title=f"Cost model: measured s/epoch vs counted costs<br><sup>{best_predictor(rhos)}</sup>",
+                      template="plotly_white", height=height, margin={"t": 100})
     return fig
 
 
@@ -228,8 +261,7 @@ def build_report(study: optuna.Study, reference_point: Sequence[float] | None = 
     return figures
 
 
-_TABLE_COLUMNS = ("number", "design", "pckh", "params", "train_time", "flops", "layers", "epochs",
-                  "stacks", "features", "block", "dilation", "separable", "skip", "stem")
+_TABLE_COLUMNS = ("number", "design", "pckh", "params", "train_time", "flops", "layers", "epochs")
 
 
 def _cell(value: object) -> str:
@@ -246,7 +278,9 @@ def write_report(study: optuna.Study, path: str | Path, reference_point: Sequenc
     """One self-contained HTML file (plotly.js inlined once, so it opens offline)."""
     figures = build_report(study, reference_point)
     rows = pareto_rows(study)
-    columns = [c for c in _TABLE_COLUMNS if any(c in r for r in rows)]
+    # then every searched config path (schedule.lr too), so that no two rows look alike
+    searched = [k for k in (rows[0] if rows else {}) if k.startswith(("model.", "schedule."))]
+    columns = [c for c in _TABLE_COLUMNS if any(r.get(c) not in (None, "") for r in rows)] + searched
     counts: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name] = counts.get(t.state.name, 0) + 1

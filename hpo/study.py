@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from hourglass.data.dataset import load_pose_data
 from hourglass.errors import ConfigError
-from hourglass.train import pick_device
+from hourglass.train import EpochMetrics, pick_device
 from hpo.objective import Objective
 from hpo.preset import StudyPreset, create_sampler, resolve_file
 from hpo.pruning import create_pruner
@@ -81,18 +81,22 @@ def _warm_start(study: optuna.Study, space: SearchSpace, designs: str | Path) ->
 
 
 def describe_trial(trial: optuna.trial.FrozenTrial) -> str:
-    """One line per finished trial (Optuna's own log line lists every parameter)."""
+    """One line of at most 80 columns per finished trial (Optuna's own log line lists every
+    parameter): state, PCKh, parameters, seconds or the epoch it was cut at, then the design."""
     a = trial.user_attrs
     cfg = a.get("config", {}).get("model", {})
     block = cfg.get("block", {})
-    design = a.get("design") or f"{block.get('name', '?')}/{cfg.get('stem', {}).get('name', '?')} f{cfg.get('features', '?')}x{cfg.get('stacks', '?')}"
+    design = a.get("design") or f"{block.get('name', '?')}/{cfg.get('stem', {}).get('name', '?')} {cfg.get('features', '?')}x{cfg.get('stacks', '?')}"
     curve = a.get("curve") or [{}]
-    head = f"trial {trial.number:3d} {trial.state.name.lower():8s} {design:28s} params {a.get('params', 0):>9,}"
+    head = f"trial {trial.number:3d} {trial.state.name.lower():8s}"
+    if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+        return f"{head} {a.get('fail_reason', 'failed')}  {design}"
     if trial.state == optuna.trial.TrialState.COMPLETE:
-        return f"{head}  PCKh {curve[-1].get('pckh', float('nan')):5.1f}  {a.get('wall_time_s', 0.0):6.1f} s"
-    if trial.state == optuna.trial.TrialState.PRUNED:
-        return f"{head}  PCKh {curve[-1].get('pckh', float('nan')):5.1f}  pruned at epoch {a.get('pruned_at_epoch', '?')} ({a.get('prune_reason', '?')})"
-    return f"{head}  {a.get('fail_reason', 'failed')}"
+        when = f"{a.get('wall_time_s', 0.0):7.1f} s"
+    else:
+        reason = a.get("prune_reason")
+        when = f"epoch {a.get('pruned_at_epoch', '?')!s:<3}" + (f" ({reason})" if reason not in (None, "mo_rung") else "")
+    return f"{head} PCKh {curve[-1].get('pckh', float('nan')):5.1f} {a.get('params', 0):>7,} params {when}  {design}"
 
 
 def _check_device(device: str | None) -> None:
@@ -114,13 +118,14 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
               device: str | None = None, warm_start: str | None = None, heartbeat: bool = True,
               seed: int | None = None, cpu_threads: int = 1, progress: bool = True,
               total_trials: int | None = None, checkpoint_dir: Path | None = None,
-              max_failures: int = 5) -> RunSummary:
+              max_failures: int = 5, verbose: bool = False) -> RunSummary:
     """Run trials until ``n_trials`` more have finished (COMPLETE or PRUNED; default: the
     preset's budget), or, with ``total_trials``, until the study holds that many finished
     trials whoever ran them (a worker of a shared study). ``heartbeat`` (RDB storages) lets
     other workers (or a later run) retry this worker's trial if it dies; ``checkpoint_dir`` defaults to
     :func:`checkpoint_root`. Raises :class:`hpo.trial_loop.Interrupted` on SIGINT/SIGTERM
-    after failing and re-queueing the running trial."""
+    after failing and re-queueing the running trial. ``progress``: bars (a terminal), else
+    one line per finished trial; ``verbose`` adds one line per epoch."""
     for flag, value in (("--n-trials", n_trials), ("--n-trials (study total)", total_trials)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"{flag}: expected an integer >= 1, but got {value!r}")
@@ -136,8 +141,14 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     study, enqueued = prepare_study(preset, heartbeat=heartbeat, seed=seed, warm_start=warm_start)
     space = preset.search_space()
     pruner = create_pruner(preset)
+    def epoch_line(trial: optuna.Trial, m: EpochMetrics) -> None:
+        epochs = trial.user_attrs.get("config", {}).get("schedule", {}).get("epochs", "?")  # a space may search it
+        echo(f"trial {trial.number:3d} epoch {m.epoch:2d}/{epochs}  PCKh {m.pckh:5.1f}  loss {m.loss:.2e}  "
+             f"{m.epoch_time_s:6.1f} s")
+
     objective = Objective(preset, space, arrays, checkpoint_dir or checkpoint_root(preset), device=device,
-                          pruner=pruner if preset.multi_objective else None, progress=progress)
+                          pruner=pruner if preset.multi_objective else None, progress=progress,
+                          on_epoch=epoch_line if verbose else None)
     if not preset.multi_objective:
         study.pruner = pruner  # single objective: trial.report/should_prune go through Optuna
     n = n_trials if n_trials is not None else preset.budget.trials

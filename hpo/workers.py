@@ -33,6 +33,7 @@ import torch
 
 from hourglass._validate import from_dict
 from hourglass.errors import ConfigError
+from hpo import STORAGE_ENV
 from hpo.preset import STUDIES_DIR, StudyPreset, list_presets, load_preset
 from hpo.storage import is_sqlite, open_storage, redact_url
 from hpo.study import RunSummary, checkpoint_root, prepare_study, run_study
@@ -44,7 +45,6 @@ __all__ = [
     "gpu_device",
 ]
 
-STORAGE_ENV = "HPO_STORAGE"
 STOP_WAIT_S = 60.0  # after a signal, how long a worker may take to fail and re-queue its trial
 
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from hpo.cli import app
 from hpo.dashboard import FIGURE_IDS
 from hpo.pareto import pareto_trials
-from tests.study_factory import make_study
+from tests.study_factory import make_study, trial_attrs
 
 runner = CliRunner(env={"COLUMNS": "200"})
 
@@ -104,3 +104,38 @@ def test_dashboard_publishes_prints_the_url_and_stops_on_ctrl_c(tmp_path, monkey
     assert f"published figures: {', '.join(FIGURE_IDS)}" in result.output
     attrs = study._storage.get_study_system_attrs(study._study_id)
     assert any(k.startswith("dashboard:plot_data:hpo-cost-model:") for k in attrs)
+
+
+def test_pareto_at_80_columns_prints_every_number_in_full_and_the_searched_lr(tmp_path):
+    study, url = make_study(tmp_path)
+    attrs, seconds = trial_attrs({"features": 16}, 60.0, 6, "COMPLETE")
+    attrs["config"]["schedule"]["lr"] = 3.2e-3  # the same design as trial 7, another learning rate
+    study.add_trial(optuna.trial.create_trial(values=[60.0, attrs["params"], seconds - 1], user_attrs=attrs))
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(
+        app, ["pareto", "demo", "--storage", url, "--html", str(tmp_path / "r.html"), "--csv", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.split("\nwrote ")[0].splitlines()  # the table (paths below may be long)
+    assert max(len(line) for line in lines) <= 80, result.output
+    for t in pareto_trials(study):
+        assert f"{t.values[0]:.2f}" in result.output and f"{t.user_attrs['params']:,}" in result.output
+    assert "lr" in lines[1].split() or "lr=0.0032" in result.output
+    assert "0.0032" in result.output and "0.001" in result.output
+    assert "design" in lines[1]  # some rows have one
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert {"schedule.lr", "model.block.name", "model.features"} <= set(rows[0])
+
+
+def test_pareto_wide_and_columns(demo, tmp_path):
+    _, url = demo
+    args = ["pareto", "demo", "--storage", url, "--html", str(tmp_path / "r.html")]
+    narrow = CliRunner(env={"COLUMNS": "80"})
+
+    def header(result):
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()[1].split()
+
+    assert "GFLOPs" not in header(narrow.invoke(app, args))
+    assert "GFLOPs" in header(narrow.invoke(app, [*args, "--wide"]))
+    assert header(narrow.invoke(app, [*args, "--columns", "layers,sep"]))[-2:] == ["layers", "sep"]
+    result = narrow.invoke(app, [*args, "--columns", "speed"])
+    assert result.exit_code == 2 and "error: --columns: unknown column 'speed'" in result.output

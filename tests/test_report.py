@@ -8,8 +8,8 @@ from scipy.stats import spearmanr
 
 from hourglass.errors import ConfigError
 from hpo.pareto import default_reference_point, hypervolume_history, pareto_trials
-from hpo.report import build_report, spearman, write_report
-from tests.study_factory import make_study
+from hpo.report import best_predictor, build_report, cost_model_figure, spearman, write_report
+from tests.study_factory import make_study, trial_attrs
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +45,24 @@ def test_learning_curves_show_every_trial_and_mark_pruned(study, figures):
     by_name = {}
     for tr in traces:
         by_name.setdefault(tr.legendgroup, []).append(tr)
-    pruned = by_name["PRUNED (dash)"]
-    assert len(pruned) == 2 and all(tr.line.dash == "dash" and tr.opacity < 0.5 for tr in pruned)
-    thick = [tr for tr in traces if tr.line.width == 3]
-    assert len(thick) == len(pareto_trials(study))
+    pruned = by_name["PRUNED (dash), x where cut"]
+    assert len(pruned) == 2 and all(tr.line.dash == "dash" and tr.opacity >= 0.6 for tr in pruned)
+    assert all(tr.marker.symbol[-1] == "x" and tr.marker.size[-1] > tr.marker.size[0] for tr in pruned)
+    thick = by_name["Pareto set (red, thick)"]
+    assert len(thick) == len(pareto_trials(study)) and all(tr.line.width == 3 for tr in thick)
+    # every line style has exactly one legend entry
+    legend = [tr.name for tr in traces if tr.showlegend]
+    assert sorted(legend) == sorted(by_name) and len(legend) == len(set(legend))
     longest = max(traces, key=lambda tr: len(tr.x))
     assert list(longest.x) == [1, 2, 3, 4, 5, 6]
+
+
+def test_3d_front_colours_match_the_legend_and_leave_room_for_titles(figures):
+    fig = figures["pareto_3d"]
+    colours = {tr.name: tr.marker.color for tr in fig.data}
+    assert colours["Pareto set"] == "#d62728" and all(isinstance(c, str) for c in colours.values())  # no scale
+    assert fig.layout.scene.xaxis.title.text.startswith("PCKh") and fig.layout.margin.l >= 20
+    assert fig.layout.scene.camera.eye.x > 1.25  # plotly's default eye clips the axis titles
 
 
 def test_hypervolume_figure_plots_the_history(study, figures):
@@ -68,6 +80,13 @@ def test_cost_model_titles_carry_spearman_of_the_data(study, figures):
         rho = spearmanr([t.user_attrs[key] for t in timed], secs).statistic
         assert f"ρ = {rho:.2f} (n={len(timed)})" in title
     assert "ρ = 1.00" in titles["layers"]  # the factory's time is a monotone function of layer count
+    assert "training time follows conv + norm layers best (ρ = 1.00); then" in figures["cost_model"].layout.title.text
+
+
+def test_best_predictor_in_words():
+    assert best_predictor({"params": 0.5, "layers": 0.9, "flops": float("nan")}) == (
+        "training time follows conv + norm layers best (ρ = 0.90); then parameters 0.50")
+    assert "too few" in best_predictor({"params": float("nan")})
 
 
 def test_spearman_is_nan_when_undefined():
@@ -86,6 +105,7 @@ def test_write_report_is_one_offline_html(study, tmp_path):
     assert "params=1e+05" in text and "train_time=30" in text
     complete = sum(t.state == TrialState.COMPLETE for t in study.trials)
     assert f"{complete} COMPLETE" in text
+    assert "<th>model.block.separable</th>" in text and "<th>stem</th>" not in text  # searched paths, not a pick
 
 
 def test_report_of_a_study_without_complete_trials_is_an_error(tmp_path):
@@ -94,3 +114,13 @@ def test_report_of_a_study_without_complete_trials_is_an_error(tmp_path):
         write_report(empty, tmp_path / "x.html")
     assert not (tmp_path / "x.html").exists()
     assert np.isfinite(default_reference_point(make_study(tmp_path, "one", trials=[(None, {}, 50.0, "COMPLETE", 2)])[0])).all()
+
+
+def test_cost_model_counts_pruned_trials_by_their_curve(tmp_path):
+    study, _ = make_study(tmp_path)
+    attrs, _ = trial_attrs({"features": 16, "stacks": 2}, 20.0, 2, "PRUNED")
+    del attrs["wall_time_s"]  # what hpo.objective leaves on a pruned trial
+    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs=attrs))
+    timed = sum("wall_time_s" in t.user_attrs for t in study.trials) + 1
+    titles = [a.text for a in cost_model_figure(study).layout.annotations]
+    assert all(f"(n={timed})" in title for title in titles), titles

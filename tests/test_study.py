@@ -1,9 +1,15 @@
 """A real study, end to end: tiny models on synthetic data, SQLite storage, our MO pruner."""
 
 import json
+import os
+import re
+import subprocess
+import sys
 
 import optuna
 import pytest
+import torch
+import yaml
 from typer.testing import CliRunner
 
 from hourglass.config import HourglassConfig
@@ -14,6 +20,7 @@ from hpo.pareto import pareto_trials
 from hpo.preset import load_preset
 from hpo.study import open_study, run_study
 from hpo.table import PCKH_JOINTS
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -97,17 +104,39 @@ def test_study_end_to_end(preset_path, tmp_path):
     assert {t.number: t.values for t in again.trials if t.number in before} == before
 
 
-def test_export_then_train_reproduces_the_design(preset_path, tmp_path):
+def test_export_then_train_reproduces_the_trial(preset_path, tmp_path):
     preset = load_preset(preset_path)
     study = open_study(preset)
     study.enqueue_trial({"model.features": 16, "model.stacks": 2, "schedule.lr": 5e-3})
     study = run_study(preset, n_trials=1, progress=False).study
     (path,) = export_trials(study, [0], tmp_path / "exported")
-    result = runner.invoke(app, ["train", str(path), "--epochs", "1", "--device", "cpu", "--json"])
+    assert yaml.safe_load(path.read_text())["cpu_threads"] == study.trials[0].user_attrs["cpu_threads"] == 1
+    torch.set_num_threads(2)  # hpo train must use the trial's count, not whatever the process has
+    try:
+        result = runner.invoke(app, ["train", str(path), "--device", "cpu", "--json"])
+    finally:
+        torch.set_num_threads(1)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["params"] == study.trials[0].user_attrs["params"]
     assert set(out["per_joint"]) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean"}
+    assert abs(out["per_joint"]["Mean"] - study.trials[0].values[0]) <= 0.5
+
+
+def test_hpo_run_into_a_log_file_writes_one_line_per_trial(preset_path, tmp_path):
+    log = tmp_path / "log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80"}
+    with log.open("w") as f:  # `hpo run > log 2>&1`: not a terminal
+        done = subprocess.run([sys.executable, "-m", "hpo", "run", str(preset_path), "--n-trials", "2", "--verbose"],
+                              cwd=tmp_path, env=env, stdout=f, stderr=subprocess.STDOUT, timeout=600)
+    text = log.read_text()
+    assert done.returncode == 0, text
+    assert len(text) < 30_000 and "\r" not in text  # no progress-bar redraws
+    assert len(re.findall(r"^trial +\d+ (complete|pruned) ", text, flags=re.M)) == 2, text
+    assert re.search(r"^trial +0 epoch +1/3 +PCKh", text, flags=re.M), text  # --verbose: a line per epoch
+    table = text.split("Pareto set of study")[1].split("report:")[0]  # lines naming tmp paths may be long
+    long = [line for line in [*table.splitlines(), *re.findall(r"^trial .*$", text, flags=re.M)] if len(line) > 80]
+    assert not long, long
 
 
 def test_hpo_run_cli_prints_pareto_and_report(preset_path, tmp_path, monkeypatch):

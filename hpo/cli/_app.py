@@ -10,10 +10,11 @@ the whole command tree, prints ``error: <message>`` on stderr and exits with cod
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from hourglass.errors import HourglassError
 
@@ -21,6 +22,36 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations phones 
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
+# What to do after Ctrl-C, for the commands that resume where they stopped.
+RESUME_HINTS = {
+    "run": "run the same command again to resume (finished trials are kept; the interrupted one "
+           "restarts from its last epoch checkpoint)",
+    "worker": "start the worker again to resume (the interrupted trial restarts from its last epoch checkpoint)",
+}
+
+
+def show_progress(quiet: bool = False) -> bool:
+    """Progress bars only on a terminal: redirected to a file, every redraw of a bar would
+    be kept (the quickstart wrote 700 KB of them), so a log gets one line per trial instead."""
+    return not quiet and sys.stderr.isatty()
+
+
+def _hide_flag_types() -> None:
+    """Flags take no value, so their help shows no type (typer's rich help prints ``<bool>``).
+
+    Typer offers no option class to override, so its one display method is wrapped, once."""
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "flags_bare", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: object) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich.flags_bare = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_hide_flag_types()
 
 
 class _Group(TyperGroup):
@@ -30,7 +61,8 @@ class _Group(TyperGroup):
         except KeyboardInterrupt as exc:
             # Ctrl-C: 130; SIGTERM (hpo.trial_loop.Interrupted): 143, the shell convention 128 + signal
             code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
-            typer.echo(f"interrupted{f' ({exc})' if str(exc) else ''}", err=True)
+            hint = RESUME_HINTS.get(ctx.invoked_subcommand or "")
+            typer.echo(f"interrupted{f' ({exc})' if str(exc) else ''}{f': {hint}' if hint else ''}", err=True)
             raise typer.Exit(code) from None
         except HourglassError as exc:
             if ctx.params.get("debug"):

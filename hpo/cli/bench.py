@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hpo.cli._app import app
+from hpo.cli._app import app, show_progress
 
 
 def _gib(n: int | None) -> str:
@@ -95,7 +95,7 @@ def bench(
 
     names = tuple(n.strip() for n in designs.split(",") if n.strip()) if designs else ()
     settings = bench_settings(device, quick=quick, designs=names, threads=threads, compile=compile_, smoke=smoke)
-    result = run_bench(settings, progress=json_file is None or str(json_file) != "-")
+    result = run_bench(settings, progress=show_progress(json_file is not None and str(json_file) == "-"))
     if json_file is not None and str(json_file) == "-":
         typer.echo(json.dumps(result, indent=2))
         return

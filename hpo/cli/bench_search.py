@@ -10,8 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hpo.bench_search import METHODS, BenchSettings, run_bench, write_html
-from hpo.cli._app import app
+from hpo.cli._app import app, show_progress
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -52,7 +51,7 @@ def bench_search(
     min_epochs: Annotated[Optional[int], typer.Option("--min-epochs", help="Pruner: first rung (default: the preset's).", show_default=False)] = None,
     eta: Annotated[Optional[int], typer.Option(help="Pruner: rung spacing and keep 1/eta (default: the preset's).", show_default=False)] = None,
     min_trials: Annotated[Optional[int], typer.Option("--min-trials", help="Pruner: trials a rung needs before it prunes (default: the preset's).", show_default=False)] = None,
-    methods: Annotated[str, typer.Option(help="Comma-separated methods: these, or a subset; 'tpe' (TPE without pruning) may be added as a control.")] = ",".join(METHODS),
+    methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods (default: random,seed_grid,nsga2,tpe_mopruning,nsga2_mopruning); 'tpe' (TPE without pruning) may be added as a control.", show_default=False)] = None,
     workers: Annotated[int, typer.Option(help="Processes running (method, seed) studies at once (one CPU thread each).")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
@@ -62,12 +61,14 @@ def bench_search(
 
     Training time is charged by a deterministic cost model (operator calls and FLOPs per step), not wall time, so that a loaded machine does not decide the comparison.
     """
+    from hpo.bench_search import METHODS, BenchSettings, run_bench, write_html
+
     settings = BenchSettings(
         preset=preset, budget_epochs=budget_epochs, seeds=seeds, epochs_per_trial=epochs_per_trial, data=data,
         batch_size=batch_size, population_size=population_size, min_epochs=min_epochs, eta=eta,
-        min_trials=min_trials, methods=_methods(methods), workers=workers,
+        min_trials=min_trials, methods=_methods(methods) if methods is not None else METHODS, workers=workers,
     )
-    summary = run_bench(settings, progress=not quiet)
+    summary = run_bench(settings, progress=show_progress(quiet))
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     print_summary(summary)

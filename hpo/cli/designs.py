@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from hourglass.costs import costs
-from hourglass.designs import SEED_DESIGNS, load_designs
 from hpo.cli._app import app
 
 
 @app.command()
 def designs(
-    space: Annotated[Path, typer.Option("--space", help="YAML file of named designs (base + overrides).")] = SEED_DESIGNS,
+    space: Annotated[Optional[Path], typer.Option(
+        "--space", help="YAML file of named designs (base + overrides) (default: search_spaces/seed_designs.yaml).",
+        show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
     time_steps: Annotated[
         int, typer.Option("--time", help="Also time this many train steps per design (batch 2, CPU/GPU).", show_default=False)
@@ -30,6 +30,10 @@ def designs(
     The reference study found training time follows layer (kernel-launch) count rather than
     parameters, so both are shown; --time measures real steps on --device.
     """
+    from hourglass.costs import costs
+    from hourglass.designs import SEED_DESIGNS, load_designs
+
+    space = space or SEED_DESIGNS
     rows = []
     for name, cfg in load_designs(space, input_size=input_size).items():
         c = costs(cfg, time_steps=time_steps, device=device)

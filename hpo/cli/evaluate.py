@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from hourglass.metrics import evaluate_files, format_table
 from hpo.cli._app import app
 
 
@@ -34,5 +33,7 @@ def eval_preds(
 
     Release .mat with --val-split: only Tompson's validation persons (the order of valid.h5).
     """
+    from hourglass.metrics import evaluate_files, format_table
+
     result = evaluate_files(annotations, predictions, val_split)
     typer.echo(json.dumps(result.to_json(), indent=2) if as_json else format_table(result))

@@ -3,22 +3,16 @@ retrainable configs and a live dashboard."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import optuna
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from hourglass.errors import ConfigError
 from hpo.cli._app import app
-from hpo.dashboard import make_server, publish_figures, study_url
-from hpo.export import export_trials
-from hpo.pareto import objective_names, pareto_rows, trial_rows, write_rows
-from hpo.report import write_report
-from hpo.storage import default_storage_url, load_study, redact_url
+
+if TYPE_CHECKING:
+    import optuna
 
 StudyArg = Annotated[str, typer.Argument(help="Study name.", show_default=False)]
 StorageOpt = Annotated[
@@ -28,6 +22,8 @@ StorageOpt = Annotated[
 
 def _open(name: str, storage: str | None) -> tuple[optuna.Study, str]:
     """The study and its storage URL; a missing SQLite file is an error, not a new empty study."""
+    from hpo.storage import default_storage_url, load_study, redact_url
+
     url = storage or default_storage_url(name)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise ConfigError(f"storage {redact_url(url)}: no such file (run the study first, or pass --storage)")
@@ -35,6 +31,8 @@ def _open(name: str, storage: str | None) -> tuple[optuna.Study, str]:
 
 
 def _reference(text: str | None, study: optuna.Study) -> list[float] | None:
+    from hpo.pareto import objective_names
+
     if text is None:
         return None
     try:
@@ -47,26 +45,22 @@ def _reference(text: str | None, study: optuna.Study) -> list[float] | None:
     return ref
 
 
-def _num(value: object, spec: str = ",") -> str:
-    return "" if value is None else format(value, spec)
+WideOpt = Annotated[bool, typer.Option("--wide", help="Show every column of the table, however wide.")]
+ColumnsOpt = Annotated[str | None, typer.Option(
+    "--columns", help="Comma-separated columns to show besides # and the objectives, e.g. lr,sep,GFLOPs "
+                      "(headers or config paths such as schedule.lr).", show_default=False)]
 
 
-def print_pareto_table(study: optuna.Study, rows: list[dict]) -> None:
-    table = Table(title=f"Pareto set of study {study.study_name!r} ({len(rows)} trials)")
-    columns = ("#", "design", "PCKh", "params", "train s", "GFLOPs", "layers", "epochs",
-               "stacks", "feat", "block", "dil", "separable", "skip", "stem")
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("design", "block", "separable", "stem") else "right")
-    for r in rows:
-        flops = None if r.get("flops") is None else r["flops"] / 1e9
-        table.add_row(
-            str(r["number"]), r.get("design") or "", _num(r.get("pckh"), ".2f"), _num(r.get("params")),
-            _num(r.get("train_time"), ",.1f"), _num(flops, ".3f"), _num(r.get("layers")), _num(r.get("epochs")),
-            _num(r.get("stacks")), _num(r.get("features")), r.get("block") or "", _num(r.get("dilation")),
-            r.get("separable") or "", "" if r.get("skip") is None else str(r["skip"]).lower(), r.get("stem") or "",
-        )
-    # Piped output (CI logs, `| tee`) gets a wide console instead of rich's 80 columns.
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+def print_pareto_table(study: optuna.Study, rows: list[dict], *, wide: bool = False, columns: str | None = None) -> None:
+    """The Pareto table within the terminal's width (``COLUMNS``; see :mod:`hpo.pareto_table`)."""
+    from rich.console import Console
+
+    from hpo.pareto import objective_names
+    from hpo.pareto_table import render_pareto_table
+
+    names = [c.strip() for c in (columns or "").split(",") if c.strip()]
+    render_pareto_table(Console(), f"Pareto set of study {study.study_name!r} ({len(rows)} trials)", rows,
+                        objective_names(study), wide=wide, columns=names)
 
 
 @app.command()
@@ -84,13 +78,18 @@ def pareto(
         typer.Option("--ref", help="Hypervolume reference point, one number per objective (e.g. 0,2e7,3600) "
                      "(default: 0 for PCKh, 1.1 x the worst COMPLETE value for the others).", show_default=False),
     ] = None,
+    wide: WideOpt = False,
+    columns: ColumnsOpt = None,
 ) -> None:
     """Print the Pareto set and write the HTML report: 2-D/3-D fronts, learning curves,
     hypervolume history and the cost model (time vs params/FLOPs/layers, Spearman rho)."""
+    from hpo.pareto import pareto_rows, trial_rows, write_rows
+    from hpo.report import write_report
+
     st, _ = _open(study, storage)
     reference = _reference(ref, st)
     rows = pareto_rows(st)
-    print_pareto_table(st, rows)
+    print_pareto_table(st, rows, wide=wide, columns=columns)
     exported = trial_rows(st) if all_trials else rows
     for path in (csv, json_path):
         if path is not None:
@@ -111,6 +110,8 @@ def export(
     """Write trials as YAML configs ({model, schedule, data}) that `hpo train FILE` retrains."""
     if bool(trial) == pareto_set:
         raise ConfigError("export: expected exactly one of --trial N (repeatable) or --pareto")
+    from hpo.export import export_trials
+
     st, _ = _open(study, storage)
     for path in export_trials(st, None if pareto_set else trial, out):
         typer.echo(str(path))
@@ -127,6 +128,9 @@ def dashboard(
     ] = True,
 ) -> None:
     """Serve optuna-dashboard on the study's storage (Ctrl-C stops it)."""
+    from hpo.dashboard import make_server, publish_figures, study_url
+    from hpo.storage import redact_url
+
     st, url = _open(study, storage)
     if publish:
         typer.echo(f"published figures: {', '.join(publish_figures(st))}")

@@ -8,14 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from hpo.cli._app import app
-from hpo.cli.results import print_pareto_table
-from hpo.pareto import pareto_rows
-from hpo.preset import load_preset
-from hpo.report import write_report
-from hpo.storage import redact_url
-from hpo.study import run_study
-from hpo.workers import check_workers, default_workers, gpu_device, parse_gpus, run_workers, worker_devices
+from hpo.cli._app import app, show_progress
+from hpo.cli.results import ColumnsOpt, WideOpt, print_pareto_table
+
+# Where `hpo export` puts a study's files unless told otherwise (README: "A study, start to finish").
+EXPORT_DIR = "exported"
 
 
 @app.command()
@@ -27,11 +24,14 @@ def run(
     warm_start: Annotated[Optional[str], typer.Option("--warm-start", help="Enqueue a designs file first, e.g. seed_designs (once per study).", show_default=False)] = None,
     storage: Annotated[Optional[str], typer.Option(help="Storage URL (default: the preset's, sqlite:///studies/<name>.db).", show_default=False)] = None,
     report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: reports/<name>.html).", show_default=False)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (without a terminal there are none anyway: one line per trial).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Also one line per epoch of every trial.")] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Local worker processes sharing the study, K on each GPU (or K on the CPU); more than one needs PostgreSQL or a journal file (default: one per GPU, 1 on CPU or SQLite).", show_default=False)] = None,
     compile_: Annotated[Optional[str], typer.Option("--compile", help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also $HPO_COMPILE.", show_default=False)] = None,
     gpus: Annotated[Optional[str], typer.Option("--gpus", help="GPUs to place workers on, visible indices such as 0,1 (default: all visible).", show_default=False)] = None,
     checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints (default: next to a SQLite/journal file, else studies/<name>_checkpoints).", show_default=False)] = None,
+    wide: WideOpt = False,
+    columns: ColumnsOpt = None,
 ) -> None:
     """Run the study PRESET: sample designs, train each briefly, prune the hopeless ones at
     Pareto-rank rungs, and keep every result in the study's storage.
@@ -40,6 +40,13 @@ def run(
     added, an interrupted trial resumes from its last epoch. With --workers K, K worker
     processes share the study. At the end the Pareto set is printed and the HTML report written.
     """
+    from hpo.pareto import pareto_rows
+    from hpo.preset import load_preset
+    from hpo.report import write_report
+    from hpo.storage import redact_url
+    from hpo.study import run_study
+    from hpo.workers import check_workers, default_workers, gpu_device, parse_gpus, run_workers, worker_devices
+
     cfg = load_preset(preset)
     if storage is not None:
         cfg = replace(cfg, storage=storage)
@@ -57,8 +64,9 @@ def run(
         summary = run_workers(cfg, preset, workers or 1, n_trials=n_trials, timeout_s=timeout, device=device,
                               warm_start=warm_start, checkpoint_dir=checkpoint_dir, echo=typer.echo, gpus=gpu_ids)
     else:
-        summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, gpu_ids),
-                            warm_start=warm_start, heartbeat=True, checkpoint_dir=checkpoint_dir, progress=not quiet)
+        summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, gpu_ids), warm_start=warm_start,
+                            heartbeat=True, checkpoint_dir=checkpoint_dir, progress=show_progress(quiet),
+                            verbose=verbose)
     study = summary.study
     counts: dict[str, int] = {}
     for t in study.trials:
@@ -72,11 +80,11 @@ def run(
     if not counts.get("COMPLETE"):
         typer.echo("no complete trial yet: run again to continue the study")
         raise typer.Exit(1 if failed else 0)
-    print_pareto_table(study, pareto_rows(study))
+    print_pareto_table(study, pareto_rows(study), wide=wide, columns=columns)
     path = write_report(study, report or Path("reports") / f"{cfg.name}.html")
     typer.echo(f"report:    {path}")
     storage_opt = "" if storage is None and cfg.storage.endswith(f"studies/{cfg.name}.db") else f" --storage '{redact_url(cfg.storage)}'"
     typer.echo(f"dashboard: hpo dashboard {cfg.name}{storage_opt}")
-    typer.echo(f"export:    hpo export {cfg.name} --pareto --out exported/{cfg.name}{storage_opt}")
+    typer.echo(f"export:    hpo export {cfg.name} --pareto --out {EXPORT_DIR}/{storage_opt}")
     if failed:
         raise typer.Exit(1)

@@ -9,9 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hourglass.metrics import format_table
-from hourglass.train import load_train_config, set_compile_default, train
-from hpo.cli._app import app
+from hpo.cli._app import app, show_progress
 
 
 @app.command("train")
@@ -24,25 +22,49 @@ def train_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON.")] = False,
     compile_: Annotated[Optional[str], typer.Option("--compile", help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also $HPO_COMPILE.", show_default=False)] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        help="CPU intra-op threads (default: the file's cpu_threads, as its trial trained, else 1 like a study worker).",
+        show_default=False)] = None,
 ) -> None:
     """Train CONFIG with its full schedule, then print the per-joint PCKh@0.5 table.
 
     The table uses the published convention (err/normalizer < 0.5, columns = mean of left and
-    right, Mean over 14 joints); Total is the official pooled MPII figure (<= 0.5).
+    right, Mean over 14 joints); Total is the official pooled MPII figure (<= 0.5). On a CPU
+    it trains with the thread count its trial used, so an export reproduces its trial's PCKh.
     """
-    cfg = load_train_config(config)
+    import torch
+
+    from hourglass._validate import _convert as check_type
+    from hourglass._validate import check_int
+    from hourglass.metrics import format_table
+    from hourglass.train import EpochMetrics, TrainConfig, pick_device, set_compile_default, train
+    from hourglass.yamlio import load_yaml
+    from hpo.objective import CPU_THREADS
+
+    doc = load_yaml(config)
+    recorded = doc.pop(CPU_THREADS, None) if isinstance(doc, dict) else None
+    if recorded is not None:
+        check_int(f"{config}: {CPU_THREADS}", check_type(int, recorded, f"{config}: {CPU_THREADS}"), low=1)
+    if threads is not None:
+        check_int("--threads", threads, low=1)
+    cfg = TrainConfig.from_dict(doc, where=f"{config}:")
     set_compile_default(compile_)
     if epochs is not None:
         cfg = replace(cfg, schedule=replace(cfg.schedule, epochs=epochs))
-    result = train(cfg, device=device, checkpoint_dir=checkpoint_dir, progress=not as_json)
+    if pick_device(device).type == "cpu":
+        torch.set_num_threads(threads or recorded or 1)
+
+    def epoch_line(m: EpochMetrics) -> None:  # as each epoch ends, so that a log shows how far it got
+        typer.echo(f"epoch {m.epoch:3d}  loss {m.loss:.3e}  PCKh {m.pckh:5.2f}  {m.train_img_s:7.1f} img/s  {m.time_s:7.1f} s")
+
+    result = train(cfg, device=device, checkpoint_dir=checkpoint_dir, progress=show_progress(as_json),
+                   on_epoch_end=None if as_json else epoch_line)
     if as_json:
         typer.echo(json.dumps({
             "params": result.params, "device": result.device, "wall_time_s": result.wall_time_s,
             "history": [m.to_dict() for m in result.history], **(result.final.to_json() if result.final else {}),
         }, indent=2))
         return
-    for m in result.history:
-        typer.echo(f"epoch {m.epoch:3d}  loss {m.loss:.3e}  PCKh {m.pckh:5.2f}  {m.train_img_s:7.1f} img/s  {m.time_s:7.1f} s")
     typer.echo(f"{cfg.model.block.name}/{cfg.model.stem.name}: {result.params:,} parameters on {result.device}")
     if result.final is not None:
         typer.echo(format_table(result.final))

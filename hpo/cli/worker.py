@@ -7,10 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from hpo.cli._app import app
-from hpo.storage import redact_url
-from hpo.trial_loop import study_counts
-from hpo.workers import STORAGE_ENV, gpu_device, parse_gpus, resolve_worker_preset, run_worker
+from hpo import STORAGE_ENV
+from hpo.cli._app import app, show_progress
 
 
 @app.command()
@@ -36,12 +34,15 @@ def worker(
     resumes it from its last epoch checkpoint. Ctrl-C or SIGTERM fail and re-queue the
     running trial, then exit with 130 or 143; starting a worker again resumes it.
     """
+    from hpo.storage import redact_url
+    from hpo.trial_loop import study_counts
     from hourglass.train import set_compile_default
+    from hpo.workers import gpu_device, parse_gpus, resolve_worker_preset, run_worker
 
     set_compile_default(compile_)
     cfg = resolve_worker_preset(study, storage)
     summary = run_worker(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, parse_gpus(gpus)), seed=seed,
-                         checkpoint_dir=checkpoint_dir, progress=not quiet)
+                         checkpoint_dir=checkpoint_dir, progress=show_progress(quiet))
     c = study_counts(summary.study)
     typer.echo(f"worker done: {summary.new_trials} trials here; study {cfg.name!r} on {redact_url(cfg.storage)}: "
                f"{c.finished} finished, {c.running} running, {c.failed} failed, {c.retries_waiting} retries waiting")
