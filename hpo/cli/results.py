@@ -15,6 +15,7 @@ from rich.table import Table
 from hourglass.errors import ConfigError
 from hpo.cli._app import app
 from hpo.dashboard import make_server, publish_figures, study_url
+from hpo.deploy import LATENCY
 from hpo.export import export_trials
 from hpo.pareto import objective_names, pareto_rows, trial_rows, write_rows
 from hpo.report import write_report
@@ -53,15 +54,16 @@ def _num(value: object, spec: str = ",") -> str:
 
 def print_pareto_table(study: optuna.Study, rows: list[dict]) -> None:
     table = Table(title=f"Pareto set of study {study.study_name!r} ({len(rows)} trials)")
-    columns = ("#", "design", "PCKh", "params", "train s", "GFLOPs", "layers", "epochs",
-               "stacks", "feat", "block", "dil", "separable", "skip", "stem")
+    latency = any(r.get(LATENCY) is not None for r in rows)  # the deploy objective's column, if any
+    columns = ("#", "design", "PCKh", "params", "train s", *(("lat ms",) if latency else ()), "GFLOPs", "layers",
+               "epochs", "stacks", "feat", "block", "dil", "separable", "skip", "stem")
     for col in columns:
         table.add_column(col, justify="left" if col in ("design", "block", "separable", "stem") else "right")
     for r in rows:
         flops = None if r.get("flops") is None else r["flops"] / 1e9
         table.add_row(
             str(r["number"]), r.get("design") or "", _num(r.get("pckh"), ".2f"), _num(r.get("params")),
-            _num(r.get("train_time"), ",.1f"), _num(flops, ".3f"), _num(r.get("layers")), _num(r.get("epochs")),
+            _num(r.get("train_time"), ",.1f"), *((_num(r.get(LATENCY), ".2f"),) if latency else ()), _num(flops, ".3f"), _num(r.get("layers")), _num(r.get("epochs")),
             _num(r.get("stacks")), _num(r.get("features")), r.get("block") or "", _num(r.get("dilation")),
             r.get("separable") or "", "" if r.get("skip") is None else str(r["skip"]).lower(), r.get("stem") or "",
         )
@@ -107,12 +109,15 @@ def export(
     trial: Annotated[list[int] | None, typer.Option("--trial", help="Trial number (repeatable).", show_default=False)] = None,
     pareto_set: Annotated[bool, typer.Option("--pareto", help="Export every trial of the Pareto set.")] = False,
     storage: StorageOpt = None,
+    onnx: Annotated[bool, typer.Option("--onnx", help="Also write trial_<N>.onnx (checked against PyTorch; "
+                                       "needs the deploy extra).")] = False,
 ) -> None:
-    """Write trials as YAML configs ({model, schedule, data}) that `hpo train FILE` retrains."""
+    """Write trials as YAML configs ({model, schedule, data}) that `hpo train FILE` retrains,
+    and with --onnx the network itself (1x3xSxS -> last stack's heatmaps, opset 17)."""
     if bool(trial) == pareto_set:
         raise ConfigError("export: expected exactly one of --trial N (repeatable) or --pareto")
     st, _ = _open(study, storage)
-    for path in export_trials(st, None if pareto_set else trial, out):
+    for path in export_trials(st, None if pareto_set else trial, out, onnx=onnx):
         typer.echo(str(path))
 
 
