@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.table import Table
 from hourglass.costs import costs
 from hourglass.designs import SEED_DESIGNS, load_designs
 from hpo.cli._app import app
+
+if TYPE_CHECKING:
+    from hourglass.config import HourglassConfig
 
 # measured columns: row key -> table header (the rho lines below the table use both)
 _MEASURED = {"step_time_s": "step s", "ort_1t_ms": "ORT 1t ms", "ort_all_ms": "ORT all ms", "torch_ms": "torch ms"}
@@ -38,6 +41,8 @@ def designs(
         Path | None, typer.Option("--onnx", help="Write <design>.onnx per design into this folder (needs the deploy extra).",
                                   show_default=False)
     ] = None,
+    threads: Annotated[int, typer.Option(help="PyTorch intra-op threads for --time and --latency's torch column "
+                                         "(1: as a CPU training worker runs).", min=1)] = 1,
 ) -> None:
     """List every design with parameters, forward GFLOPs, conv/norm layers and ops per step.
 
@@ -49,6 +54,9 @@ def designs(
         from hourglass.extras import require_deploy
 
         require_deploy("--latency" if latency else "--onnx")
+    import torch
+
+    torch.set_num_threads(threads)
     rows = []
     for name, cfg in load_designs(space, input_size=input_size).items():
         c = costs(cfg, time_steps=time_steps, device=device)
@@ -73,13 +81,14 @@ def designs(
     console = Console()
     console.print(table)
     if latency:
-        typer.echo(f"latency: batch 1, median of {runs} runs after 3 warm-up; torch on {device}; "
-                   f"load average {os.getloadavg()[0]:.2f}")
+        typer.echo(f"latency: batch 1, median of {runs} runs after 3 warm-up; torch on {device}, {threads} "
+                   f"thread(s); load average {os.getloadavg()[0]:.2f}")
     if measured:
         _print_rho(rows, measured)
 
 
-def _deploy(name: str, cfg, space: Path, onnx_dir: Path | None, latency: bool, device: str, runs: int) -> dict:
+def _deploy(name: str, cfg: HourglassConfig, space: Path, onnx_dir: Path | None, latency: bool, device: str,
+            runs: int) -> dict:
     """Export one design (checked against PyTorch); write it and/or time it."""
     from hourglass.latency import measure_latency
     from hourglass.onnx_export import export_onnx, seeded_model
