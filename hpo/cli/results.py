@@ -15,7 +15,6 @@ from rich.table import Table
 from hourglass.errors import ConfigError
 from hpo.cli._app import app
 from hpo.dashboard import make_server, publish_figures, study_url
-from hpo.deploy import LATENCY
 from hpo.export import export_trials
 from hpo.pareto import objective_names, pareto_rows, trial_rows, write_rows
 from hpo.report import write_report
@@ -54,16 +53,15 @@ def _num(value: object, spec: str = ",") -> str:
 
 def print_pareto_table(study: optuna.Study, rows: list[dict]) -> None:
     table = Table(title=f"Pareto set of study {study.study_name!r} ({len(rows)} trials)")
-    latency = any(r.get(LATENCY) is not None for r in rows)  # the deploy objective's column, if any
-    columns = ("#", "design", "PCKh", "params", "train s", *(("lat ms",) if latency else ()), "GFLOPs", "layers",
-               "epochs", "stacks", "feat", "block", "dil", "separable", "skip", "stem")
+    columns = ("#", "design", "PCKh", "params", "train s", "GFLOPs", "layers", "epochs",
+               "stacks", "feat", "block", "dil", "separable", "skip", "stem")
     for col in columns:
         table.add_column(col, justify="left" if col in ("design", "block", "separable", "stem") else "right")
     for r in rows:
         flops = None if r.get("flops") is None else r["flops"] / 1e9
         table.add_row(
             str(r["number"]), r.get("design") or "", _num(r.get("pckh"), ".2f"), _num(r.get("params")),
-            _num(r.get("train_time"), ",.1f"), *((_num(r.get(LATENCY), ".2f"),) if latency else ()), _num(flops, ".3f"), _num(r.get("layers")), _num(r.get("epochs")),
+            _num(r.get("train_time"), ",.1f"), _num(flops, ".3f"), _num(r.get("layers")), _num(r.get("epochs")),
             _num(r.get("stacks")), _num(r.get("features")), r.get("block") or "", _num(r.get("dilation")),
             r.get("separable") or "", "" if r.get("skip") is None else str(r["skip"]).lower(), r.get("stem") or "",
         )
