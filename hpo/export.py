@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial
 
 from hourglass.config import HourglassConfig
 from hourglass.errors import ConfigError
+from hourglass.extras import require_deploy
 from hpo.objective import CPU_THREADS
 from hpo.pareto import objective_names, pareto_trials, trial_row
 
@@ -78,19 +79,35 @@ def _fmt(value: object) -> str:
     return "n/a" if value is None else str(value)
 
 
-def export_trials(study: optuna.Study, numbers: Sequence[int] | None, out_dir: str | Path) -> list[Path]:
-    """Write ``trial_<N>.yaml`` per trial (``numbers``; ``None`` = the Pareto set).
+def _onnx(study: optuna.Study, trial: FrozenTrial, doc: dict):
+    """The trial's network as checked ONNX (fresh weights: a trial keeps its config, not its
+    weights; ``hpo train`` retrains them), static 1x3xSxS input, last stack's heatmaps."""
+    from hourglass.onnx_export import export_onnx
 
-    Every trial is checked before the first file is written, so a bad one leaves no
-    half-finished export behind.
+    where = f"study {study.study_name!r} trial {trial.number}"
+    return export_onnx(HourglassConfig.from_dict(doc["model"], where=where), where=where)
+
+
+def export_trials(study: optuna.Study, numbers: Sequence[int] | None, out_dir: str | Path, *,
+                  onnx: bool = False) -> list[Path]:
+    """Write ``trial_<N>.yaml`` per trial (``numbers``; ``None`` = the Pareto set), and with
+    ``onnx`` also ``trial_<N>.onnx`` beside it.
+
+    Every trial is checked (and exported to ONNX) before the first file is written, so a bad
+    one leaves no half-finished export behind.
     """
+    if onnx:
+        require_deploy("export --onnx")
     trials = pareto_trials(study) if numbers is None else _by_number(study, numbers)
     docs = [(t, trial_document(study, t)) for t in trials]
+    models = [_onnx(study, t, doc) if onnx else None for t, doc in docs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for trial, doc in docs:
+    for (trial, doc), model in zip(docs, models):
         path = out / f"trial_{trial.number}.yaml"
         path.write_text(_header(study, trial, path.name) + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None), encoding="utf-8")
         paths.append(path)
+        if model is not None:
+            paths.append(model.save(path.with_suffix(".onnx")))
     return paths

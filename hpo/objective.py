@@ -31,6 +31,7 @@ from hourglass.train import (
     EpochMetrics, TrainConfig, TrainingDiverged, checkpoint_history, is_out_of_memory, pick_device, train,
 )
 from hourglass.yamlio import deep_merge
+from hpo.deploy import LATENCY, MODEL_HASH, cached_latency_ms
 from hpo.preset import StudyPreset
 from hpo.pruning import ParetoHalvingPruner
 from hpo.space import SearchSpace
@@ -153,6 +154,10 @@ class Objective:
             trial.set_user_attr(key, value)
         if c.step_time_s is not None:
             trial.set_user_attr("step_latency", c.step_time_s)
+        if LATENCY in self.preset.objectives:
+            key, static[LATENCY] = cached_latency_ms(trial.study, resolved["model"], f"trial {trial.number}")
+            trial.set_user_attr(MODEL_HASH, key)
+            trial.set_user_attr(LATENCY, static[LATENCY])
         multi = len(self.preset.objectives) > 1
         study = trial.study
 

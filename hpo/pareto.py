@@ -20,6 +20,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError
+from hpo.deploy import LATENCY
 from hpo.space_param import leaves
 
 __all__ = [
@@ -42,6 +43,7 @@ _FALLBACK = {
     "params": lambda attrs: attrs.get("params"),
     "train_time": lambda attrs: attrs.get("wall_time_s"),
     "pckh": lambda attrs: (attrs.get("curve") or [{}])[-1].get("pckh"),
+    LATENCY: lambda attrs: attrs.get(LATENCY),
 }
 
 

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hourglass.errors import ConfigError
+from hpo.deploy import LATENCY
 
 __all__ = ["Column", "table_columns", "render_pareto_table", "format_value"]
 
@@ -32,7 +33,8 @@ SHORT_NAMES = {
     "schedule.lr": "lr", "model.stack_weights": "weights", "model.block.rates": "rates", "model.depth": "depth",
     "model.stem.channels": "stem ch", "schedule.batch_size": "batch",
 }
-OBJECTIVE_HEADERS = {"pckh": ("PCKh", ".2f"), "params": ("params", ","), "train_time": ("train s", ",.1f")}
+OBJECTIVE_HEADERS = {"pckh": ("PCKh", ".2f"), "params": ("params", ","), "train_time": ("train s", ",.1f"),
+                     LATENCY: ("lat ms", ",.2f")}
 COSTS = (("epochs", "epochs", ","), ("flops", "GFLOPs", ".3f"), ("layers", "layers", ","),
          ("ops_per_step", "ops/step", ","))
 OTHER_MIN_WIDTH = 14  # the "other" column is given at least this much room when it is needed

@@ -39,7 +39,9 @@ from optuna.exceptions import ExperimentalWarning
 
 from hourglass._validate import check_choice, check_float, check_int, from_dict, to_dict
 from hourglass.errors import ConfigError
+from hourglass.extras import require_deploy
 from hourglass.yamlio import deep_merge, load_yaml
+from hpo.deploy import LATENCY
 from hpo.space import SPACES_DIR, SearchSpace
 from hpo.space_param import leaves, schedule_class, schema_defaults
 from hpo.storage import default_storage_url
@@ -59,6 +61,7 @@ OBJECTIVES: dict[str, str] = {
     "train_time": "minimize",
     "flops": "minimize",
     "step_latency": "minimize",
+    LATENCY: "minimize",
 }
 SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
@@ -158,6 +161,8 @@ class StudyPreset:
             check_choice("objectives", o, OBJECTIVES)
         if len(set(self.objectives)) != len(self.objectives):
             raise ConfigError(f"objectives: expected each at most once, but got {list(self.objectives)}")
+        if LATENCY in self.objectives:
+            require_deploy(f"objectives: {LATENCY}")
         if len(self.objectives) > 1 and self.pruner.name in SINGLE_OBJECTIVE_PRUNERS:
             raise ConfigError(
                 f"pruner.name: {self.pruner.name!r} needs a single-objective study, but got objectives "

@@ -12,7 +12,7 @@ as long as they reached the rung: the rung compares like with like.
 
 The other trials' values are read from their user attributes (the objective stores them):
 ``curve`` = list of ``{"epoch", "pckh", "loss", "time_s"}`` (epoch 1-based, time cumulative)
-and the static costs ``params``, ``flops``, ``step_latency``.
+and the static costs ``params``, ``flops``, ``step_latency``, ``latency``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError
+from hpo.deploy import LATENCY
 
 __all__ = [
     "ParetoHalvingPruner", "create_pruner", "rung_values", "nondominated_ranks",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 CURVE_KEYS = {"pckh": "pckh", "train_time": "time_s"}  # objectives read from the curve point
-STATIC_ATTRS = ("params", "flops", "step_latency")  # objectives read from trial.user_attrs
+STATIC_ATTRS = ("params", "flops", "step_latency", LATENCY)  # objectives read from trial.user_attrs
 _STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
 

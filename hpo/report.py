@@ -4,14 +4,15 @@ Figures: the Pareto front in every objective pair and in 3-D, PCKh learning curv
 trial (pruned ones dashed and faded, so what the pruner cut is visible), the hypervolume
 history, and the cost model: measured seconds per epoch against parameters, FLOPs, layers
 and operator calls, with Spearman rank correlations (the reference study's finding was
-that time follows layer count, not parameters; this checks it on every study).
+that time follows layer count, not parameters; this checks it on every study); with the
+``latency`` objective also the deployment latency against params, FLOPs and layers.
 """
 
 from __future__ import annotations
 
 import html
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from plotly.subplots import make_subplots
 from scipy.stats import spearmanr
 
 from hourglass.errors import ConfigError
+from hpo.deploy import LATENCY
 from hpo.pareto import (
     complete_trials,
     default_reference_point,
@@ -41,12 +43,14 @@ __all__ = [
     "learning_curves_figure",
     "hypervolume_figure",
     "cost_model_figure",
+    "latency_figure",
     "spearman",
     "best_predictor",
     "COST_AXES",
 ]
 
-LABELS = {"pckh": "PCKh@0.5 (%)", "params": "parameters", "train_time": "training time (s)"}
+LABELS = {"pckh": "PCKh@0.5 (%)", "params": "parameters", "train_time": "training time (s)",
+          LATENCY: "latency (ms, ORT CPU 1 thread)"}
 COST_AXES = {"params": "parameters", "flops": "forward FLOPs", "layers": "conv + norm layers",
              "ops_per_step": "aten ops per step"}
 STATE_STYLE = {  # line dash, opacity, colour
@@ -215,18 +219,22 @@ def best_predictor(rhos: dict[str, float]) -> str:
     return f"training time follows {COST_AXES[key]} best (ρ = {rho:.2f})" + (f"; then {others}" if others else "")
 
 
-def cost_model_figure(study: optuna.Study, height: int = 600) -> go.Figure:
-    """Measured seconds per epoch (``wall_time_s / epochs_run``, so pruned trials count too)
-    against each counted cost, with Spearman's rho over all those trials in the titles and,
-    in the figure title, which cost predicts training time best."""
-    trials = [t for t in study.get_trials(deepcopy=False) if _epoch_seconds(t) is not None]
+def cost_model_figure(study: optuna.Study, height: int = 600, *,
+                      measure: Callable[[FrozenTrial], float | None] = _epoch_seconds, unit: str = "s / epoch",
+                      axes: dict[str, str] = COST_AXES,
+                      title: str = "Cost model: measured s/epoch vs counted costs (Spearman ρ)") -> go.Figure:
+    """A measured cost (default: seconds per epoch, ``wall_time_s / epochs_run``, so pruned
+    trials count too) against each counted cost, with Spearman's rho over all those trials
+    in the titles and, for the default measure, which cost predicts training time best."""
+    trials = [t for t in study.get_trials(deepcopy=False) if measure(t) is not None]
     titles, columns, rhos = [], [], {}
-    for key, label in COST_AXES.items():
-        pts = [(t.user_attrs[key], _epoch_seconds(t), t) for t in trials if t.user_attrs.get(key) is not None]
+    for key, label in axes.items():
+        pts = [(t.user_attrs[key], measure(t), t) for t in trials if t.user_attrs.get(key) is not None]
         rho = rhos[key] = spearman([p[0] for p in pts], [p[1] for p in pts])
         titles.append(f"{key}: ρ = {rho:.2f} (n={len(pts)})" if rho == rho else f"{key}: ρ n/a (n={len(pts)})")
         columns.append((key, label, pts))
-    fig = make_subplots(rows=2, cols=2, subplot_titles=titles, vertical_spacing=0.2, horizontal_spacing=0.12)
+    fig = make_subplots(rows=(len(columns) + 1) // 2, cols=2, subplot_titles=titles, vertical_spacing=0.2,
+                        horizontal_spacing=0.12)
     shown: set[str] = set()
     for k, (key, label, pts) in enumerate(columns):
         row, col = divmod(k, 2)
@@ -236,15 +244,27 @@ def cost_model_figure(study: optuna.Study, height: int = 600) -> go.Figure:
             fig.add_trace(go.Scatter(
                 x=[p[0] for p in sel], y=[p[1] for p in sel], mode="markers", name=state.name,
                 legendgroup=state.name, showlegend=state.name not in shown, marker={"color": colour, "size": 7},
-                text=[_hover(p[2]) for p in sel], hovertemplate="%{text}<br>%{x}: %{y:.3g} s/epoch<extra></extra>",
+                text=[_hover(p[2]) for p in sel], hovertemplate=f"%{{text}}<br>%{{x}}: %{{y:.3g}} {unit}<extra></extra>",
             ), row=row + 1, col=col + 1)
             shown.add(state.name)
         fig.update_xaxes(title_text=label, row=row + 1, col=col + 1)
-        fig.update_yaxes(title_text="s / epoch", row=row + 1, col=col + 1)
+        fig.update_yaxes(title_text=unit, row=row + 1, col=col + 1)
     fig.update_annotations(font_size=13)  # the subplot titles
-    fig.update_layout(title=f"Cost model: measured s/epoch vs counted costs<br><sup>{best_predictor(rhos)}</sup>",
-                      template="plotly_white", height=height, margin={"t": 100})
+    if measure is _epoch_seconds:  # the sentence speaks of training time
+        title = f"{title}<br><sup>{best_predictor(rhos)}</sup>"
+    fig.update_layout(title=title, template="plotly_white", height=height, margin={"t": 100})
     return fig
+
+
+def latency_figure(study: optuna.Study, height: int = 600) -> go.Figure:
+    """The deployment latency objective (ONNX Runtime CPU, 1 thread) against params, FLOPs
+    and layers: FLOPs and params are the proxies people quote; depthwise convolutions have
+    few FLOPs and many layers, and this shows which proxy the runtime follows."""
+    return cost_model_figure(
+        study, height, measure=lambda t: t.user_attrs.get(LATENCY), unit=f"{LATENCY} ms",
+        axes={k: COST_AXES[k] for k in ("params", "flops", "layers")},
+        title="Deployment latency (ONNX Runtime CPU, batch 1, 1 thread) vs counted costs (Spearman ρ)",
+    )
 
 
 def build_report(study: optuna.Study, reference_point: Sequence[float] | None = None) -> dict[str, go.Figure]:
@@ -258,10 +278,12 @@ def build_report(study: optuna.Study, reference_point: Sequence[float] | None = 
     figures["learning_curves"] = learning_curves_figure(study)
     figures["hypervolume"] = hypervolume_figure(study, reference_point)
     figures["cost_model"] = cost_model_figure(study)
+    if any(t.user_attrs.get(LATENCY) is not None for t in study.get_trials(deepcopy=False)):
+        figures["latency"] = latency_figure(study)
     return figures
 
 
-_TABLE_COLUMNS = ("number", "design", "pckh", "params", "train_time", "flops", "layers", "epochs")
+_TABLE_COLUMNS = ("number", "design", "pckh", "params", "train_time", LATENCY, "flops", "layers", "epochs")
 
 
 def _cell(value: object) -> str:

@@ -1,4 +1,5 @@
 import json
+import sys
 
 from typer.testing import CliRunner
 
@@ -43,3 +44,31 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
     space.write_text("base: {\ndesigns: [\n")
     result = runner.invoke(app, ["designs", "--space", str(space)])
     assert result.exit_code == 2 and "broken.yaml: malformed YAML at line" in result.output
+
+
+def _three(tmp_path):
+    space = tmp_path / "three.yaml"
+    space.write_text("base: {features: 16, depth: 1, stem: {channels: 4}}\n"
+                     "designs: {plain: {}, dw: {block: {separable: all}}, p4: {stem: {name: patch4}}}\n")
+    return space
+
+
+def test_designs_latency_and_onnx(tmp_path):
+    space = _three(tmp_path)
+    args = ["designs", "--space", str(space), "--input-size", "32", "--latency", "--runs", "2", "--onnx", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "ORT 1t" in result.output and "torch" in result.output and "load average" in result.output
+    assert "Spearman rho (n=3) vs params / flops / layers:" in result.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["dw.onnx", "p4.onnx", "plain.onnx"]
+    rows = json.loads(runner.invoke(app, [*args[:-2], "--json"]).output)
+    assert [r["name"] for r in rows] == ["plain", "dw", "p4"]  # whatever the file holds, in its order
+    for r in rows:
+        assert r["ort_1t_ms"] > 0 and r["ort_all_ms"] > 0 and r["torch_ms"] > 0 and r["onnx_max_abs_diff"] <= 1e-4
+
+
+def test_designs_latency_without_the_deploy_extra_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    result = runner.invoke(app, ["designs", "--space", str(_three(tmp_path)), "--latency"])
+    assert result.exit_code == 2
+    assert result.output.strip() == 'error: --latency needs the deploy extra (missing: onnx): pip install -e ".[deploy]"'

@@ -1,7 +1,9 @@
 import csv
+import sys
 import json
 from wsgiref.simple_server import WSGIServer
 
+import numpy as np
 import optuna
 import pytest
 import yaml
@@ -139,3 +141,27 @@ def test_pareto_wide_and_columns(demo, tmp_path):
     assert header(narrow.invoke(app, [*args, "--columns", "layers,sep"]))[-2:] == ["layers", "sep"]
     result = narrow.invoke(app, [*args, "--columns", "speed"])
     assert result.exit_code == 2 and "error: --columns: unknown column 'speed'" in result.output
+
+
+def test_export_onnx_writes_a_checked_network_beside_each_yaml(demo, tmp_path):
+    import onnxruntime as ort
+
+    study, url = demo
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["export", "demo", "--storage", url, "--trial", "0", "--trial", "4", "--out", str(out), "--onnx"])
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == [str(out / f"trial_{n}.{ext}") for n in (0, 4) for ext in ("yaml", "onnx")]
+    session = ort.InferenceSession(str(out / "trial_4.onnx"), providers=["CPUExecutionProvider"])
+    (inp,) = session.get_inputs()
+    assert inp.shape == [1, 3, 64, 64]
+    (heatmaps,) = session.run(None, {inp.name: np.zeros((1, 3, 64, 64), np.float32)})
+    assert heatmaps.shape == (1, 16, 16, 16)
+
+
+def test_export_onnx_without_the_deploy_extra_is_one_line(demo, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    study, url = demo
+    result = runner.invoke(app, ["export", "demo", "--storage", url, "--trial", "0", "--out", str(tmp_path / "x"), "--onnx"])
+    assert result.exit_code == 2
+    assert result.output.strip() == 'error: export --onnx needs the deploy extra (missing: onnxruntime): pip install -e ".[deploy]"'
+    assert not (tmp_path / "x").exists()

@@ -1,3 +1,4 @@
+import sys
 import textwrap
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def test_unknown_preset_name_lists_the_known_ones():
 BAD = [
     ("pruner: {name: median}", "pruner.name: 'median' needs a single-objective study, but got objectives ['pckh', 'params', 'train_time']; use mo_halving or none"),
     ("pruner: {name: hyperband}\nobjectives: [pckh, flops]", "pruner.name: 'hyperband' needs a single-objective study"),
-    ("objectives: [pckh, accuracy]", "objectives: expected one of 'pckh', 'params', 'train_time', 'flops', 'step_latency', but got 'accuracy'"),
+    ("objectives: [pckh, accuracy]", "objectives: expected one of 'pckh', 'params', 'train_time', 'flops', 'step_latency', 'latency', but got 'accuracy'"),
     ("objectives: [pckh, pckh]", "objectives: expected each at most once"),
     ("objectives: []", "objectives: expected at least one of"),
     ("sampler: {name: cmaes}", "sampler.name: expected one of 'tpe', 'nsga2', 'nsga3', 'gp', 'random', 'grid', but got 'cmaes'"),
@@ -206,3 +207,19 @@ def test_reference_study_presets_grid_the_eleven_designs():
     base = cpu.search_space().base["model"]
     assert (base["features"], base["input_size"], base["stem"]["channels"], base["stem"]["layout"]) == (16, 64, 8, "pytorch_pose")
     assert gpu.search_space().base["model"]["features"] == 256
+
+
+def test_deploy_preset_has_latency_as_an_objective():
+    deploy = load_preset("deploy_pareto")
+    assert deploy.objectives == ("pckh", "latency", "params")
+    assert deploy.directions == ["maximize", "minimize", "minimize"]
+    assert deploy.device == "cpu" and deploy.budget.timeout_s <= 480
+
+
+def test_latency_objective_without_the_deploy_extra_is_one_line_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # find_spec then reports it missing
+    path = write(tmp_path, "objectives: [pckh, latency]\nbudget: {trials: 2}\n")
+    with pytest.raises(ConfigError) as err:
+        load_preset(path)
+    assert str(err.value) == (f'{path}: objectives: latency needs the deploy extra (missing: onnx): '
+                              'pip install -e ".[deploy]"')

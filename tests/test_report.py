@@ -124,3 +124,24 @@ def test_cost_model_counts_pruned_trials_by_their_curve(tmp_path):
     timed = sum("wall_time_s" in t.user_attrs for t in study.trials) + 1
     titles = [a.text for a in cost_model_figure(study).layout.annotations]
     assert all(f"(n={timed})" in title for title in titles), titles
+
+
+def test_latency_panel_shows_latency_against_params_flops_layers():
+    from hpo.deploy import LATENCY
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr("objectives", ["pckh", LATENCY])
+    costs = [(10, 100, 30), (20, 50, 10), (30, 300, 20), (40, 200, 40)]  # params, flops, layers
+    for i, (params, flops, layers) in enumerate(costs):
+        attrs = {"params": params, "flops": flops, "layers": layers, LATENCY: 0.1 * layers,
+                 "wall_time_s": 2.0, "epochs_run": 1}
+        study.add_trial(optuna.trial.create_trial(values=[50.0 + i, 0.1 * layers], user_attrs=attrs))
+    figures = build_report(study)
+    titles = {a.text.split(":")[0]: a.text for a in figures["latency"].layout.annotations}
+    assert set(titles) == {"params", "flops", "layers"}
+    latency = [0.1 * c[2] for c in costs]
+    for k, key in enumerate(("params", "flops", "layers")):
+        rho = spearmanr([c[k] for c in costs], latency).statistic
+        assert f"ρ = {rho:.2f} (n=4)" in titles[key]
+    assert "ρ = 1.00" in titles["layers"] and "ρ = 1.00" not in titles["params"]
+    assert "latency (ms, ORT CPU 1 thread)" in figures["pareto_2d"].layout.yaxis.title.text

@@ -106,14 +106,17 @@ def export(
     trial: Annotated[list[int] | None, typer.Option("--trial", help="Trial number (repeatable).", show_default=False)] = None,
     pareto_set: Annotated[bool, typer.Option("--pareto", help="Export every trial of the Pareto set.")] = False,
     storage: StorageOpt = None,
+    onnx: Annotated[bool, typer.Option("--onnx", help="Also write trial_<N>.onnx (checked against PyTorch; "
+                                       "needs the deploy extra).")] = False,
 ) -> None:
-    """Write trials as YAML configs ({model, schedule, data}) that `hpo train FILE` retrains."""
+    """Write trials as YAML configs ({model, schedule, data}) that `hpo train FILE` retrains,
+    and with --onnx the network itself (1x3xSxS -> last stack's heatmaps, opset 17)."""
     if bool(trial) == pareto_set:
         raise ConfigError("export: expected exactly one of --trial N (repeatable) or --pareto")
     from hpo.export import export_trials
 
     st, _ = _open(study, storage)
-    for path in export_trials(st, None if pareto_set else trial, out):
+    for path in export_trials(st, None if pareto_set else trial, out, onnx=onnx):
         typer.echo(str(path))
 
 
