@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
+import logging
 import os
 import re
 import time
@@ -41,6 +42,7 @@ T = TypeVar("T")
 DEFAULT_FOLDER = "studies"  # where default_storage_url puts a study (created when missing)
 _LOCK_KEY = 0x68706F5F  # the PostgreSQL advisory lock of study creation ("hpo_")
 _HELD: set[str] = set()  # creation locks this process holds (re-entrant)
+_log = logging.getLogger("hpo.storage")
 
 HEARTBEAT_S = 10  # a running trial's worker writes a heartbeat this often (env HPO_HEARTBEAT_S)
 GRACE_S = 30  # ... and is declared dead this long after its last one (env HPO_GRACE_S)
@@ -146,6 +148,9 @@ def _with_retries(url: str, grace_s: float, make: Callable[[], T]) -> T:
             again = is_transient(exc) or isinstance(exc, sa_exc.IntegrityError)
             if _missing_driver(exc) or not again or time.monotonic() - start >= grace_s:
                 raise _connect_error(url, exc) from None
+            if delay == 0.5:
+                _log.warning("storage %s: cannot connect yet (%s); retrying for up to %g s (HPO_STORAGE_GRACE_S)",
+                             redact_url(url), exc.__class__.__name__, grace_s)
             time.sleep(min(delay, max(grace_s - (time.monotonic() - start), 0.0)))
             delay = min(2 * delay, 5.0)
 

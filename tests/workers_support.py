@@ -9,6 +9,7 @@ its study afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -158,21 +159,27 @@ def count_connections(admin_url: str, database: str) -> int:
                             {"db": database}).scalar_one()
 
 
-@pytest.fixture
-def fresh_pg() -> Iterator[tuple[str, str, str]]:
+@contextlib.contextmanager
+def new_database() -> Iterator[tuple[str, str, str]]:
     """(URL of a new, empty database, its name, the admin URL); dropped afterwards. Faults
-    are injected only into this database (other tests share the server's ``test`` one)."""
+    are injected only into such a database (other tests share the server's ``test`` one)."""
     import sqlalchemy
 
     admin = _postgres_url()
     database = unique_name("hpo16")
     with _admin_engine(admin).connect() as conn:
         conn.execute(sqlalchemy.text(f'CREATE DATABASE "{database}"'))
-    url = sqlalchemy.make_url(admin).set(database=database).render_as_string(hide_password=False)
-    yield url, database, admin
-    terminate_connections(admin, database)
-    with _admin_engine(admin).connect() as conn:
-        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    try:
+        yield sqlalchemy.make_url(admin).set(database=database).render_as_string(hide_password=False), database, admin
+    finally:
+        with _admin_engine(admin).connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def fresh_pg() -> Iterator[tuple[str, str, str]]:
+    with new_database() as got:
+        yield got
 
 
 def free_port() -> int:
