@@ -166,16 +166,10 @@ def creation_lock(url: str, *, wait: bool = True) -> Iterator[None]:
     if url in _HELD or not (url.startswith(("postgresql", "sqlite:///", "journal://"))):
         yield
         return
-    grace = storage_grace_s() if wait else 0.0
     with contextlib.ExitStack() as stack:
         if url.startswith("postgresql"):
-            def lock() -> sqlalchemy.Connection:
-                engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-                conn = engine.connect()
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
-                return conn
-
-            conn = _with_retries(url, grace, lock)
+            # open_storage retries the whole creation (wait=False); a launcher retries the lock
+            conn = _with_retries(url, storage_grace_s(), lambda: _advisory_lock(url)) if wait else _advisory_lock(url)
             stack.callback(_close, conn)
         else:
             path = Path(url.removeprefix("sqlite:///").removeprefix("journal://"))
@@ -185,6 +179,13 @@ def creation_lock(url: str, *, wait: bool = True) -> Iterator[None]:
         _HELD.add(url)
         stack.callback(_HELD.discard, url)
         yield
+
+
+def _advisory_lock(url: str) -> sqlalchemy.Connection:
+    """A new connection holding the creation lock (blocks while another process holds it)."""
+    conn = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool).connect()
+    conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
+    return conn
 
 
 def _close(conn: sqlalchemy.Connection) -> None:

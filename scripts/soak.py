@@ -94,6 +94,13 @@ class Database:
             n = self._sql("SELECT count(*) FROM pg_stat_activity WHERE datname = :db", db=self.name)[0][0]
             self.peak = max(self.peak, n)
 
+    def trials(self) -> int:
+        """How many trials the database holds (0 before the schema exists)."""
+        try:
+            return self._sql("SELECT count(*) FROM trials")[0][0]
+        except sqlalchemy.exc.ProgrammingError:
+            return 0
+
     def drop(self) -> None:
         self._sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
@@ -163,7 +170,6 @@ def soak(mode: str, args: argparse.Namespace, rng: random.Random) -> dict[str, o
     pool = Pool(preset, folder, env)
     counts = {"kills": 0, "terminations": 0, "connections_terminated": 0, "proxy_restarts": 0, "exits": 0}
     t0 = time.monotonic()
-    deadline = t0 + 60 * args.minutes
 
     def log(text: str) -> None:
         print(f"  {time.monotonic() - t0:6.1f} s  {text}", flush=True)
@@ -171,6 +177,11 @@ def soak(mode: str, args: argparse.Namespace, rng: random.Random) -> dict[str, o
     try:
         for _ in range(args.workers):  # one burst: every worker meets the fresh database at once
             pool.start()
+        while not db.trials() and time.monotonic() - t0 < 600:  # importing torch 16 times takes a while
+            time.sleep(0.5)
+        log(f"the first trial started; {len(pool.alive())} workers alive; faults from now on")
+        t0 = time.monotonic()
+        deadline = t0 + 60 * args.minutes
         next_kill = t0 + rng.uniform(0.5, 1.5) * args.kill_every
         next_terminate = t0 + rng.uniform(0.5, 1.5) * args.terminate_every
         proxy_kill = t0 + 30 * args.minutes if proxy else float("inf")
@@ -210,7 +221,8 @@ def soak(mode: str, args: argparse.Namespace, rng: random.Random) -> dict[str, o
             pool.procs[i].send_signal(signal.SIGTERM)
         codes = [pool.procs[i].wait(timeout=180) for i in list(pool.procs) if i not in pool.retired]
     log(f"stopped the workers with SIGTERM: exit codes {sorted(codes)}")
-    counts["exits"] += sum(code not in (0, 143) for code in codes)
+    # 143: SIGTERM handled (trial re-queued); -15: SIGTERM before the handler was installed
+    counts["exits"] += sum(code not in (0, 143, -signal.SIGTERM) for code in codes)
 
     study = optuna.load_study(study_name=name, storage=db.url)
     drain = pool.start(n_trials=max(audit_study(study).finished, 1))  # re-queued trials only, then leaves
