@@ -126,6 +126,7 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         self._down = threading.Event()  # set after a give-up: the next failure gives up at once
         self.gave_up = 0  # how many calls gave up (the trial loop checks it after each trial)
         self.retries = 0  # failed attempts that were repeated
+        self.last_error: StorageUnavailable | None = None  # the last give-up
 
     # ---- the retry loop --------------------------------------------------------------------
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -149,9 +150,10 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                     self._down.set()
                     self.gave_up += 1
                     reason = " ".join(f"{exc.__class__.__name__}: {exc}".split())[:160]
-                    raise StorageUnavailable(
+                    self.last_error = StorageUnavailable(
                         f"storage unreachable for {waited:.0f} s (grace period {self.grace_s:g} s, "
-                        f"HPO_STORAGE_GRACE_S); last error in {name}: {reason}") from None
+                        f"HPO_STORAGE_GRACE_S); last error in {name}: {reason}")
+                    raise self.last_error from None
                 if attempt == 0:
                     _log.warning("storage: %s failed (%s); retrying for up to %g s",
                                  name, exc.__class__.__name__, self.grace_s)
@@ -213,6 +215,8 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                 self.inner.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
             elif isinstance(self.inner, BaseHeartbeat):
                 self.inner.record_heartbeat(trial_id)
+        except UpdateFinishedTrialError:
+            return  # another worker declared the trial dead and re-queued it: nothing to beat for
         except Exception as exc:
             if not is_transient(exc):
                 raise

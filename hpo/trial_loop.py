@@ -184,6 +184,11 @@ def _fail_silent_trials(study: optuna.Study, grace_s: float) -> int:
     return failed
 
 
+def _taken_over(study: optuna.Study, trial_id: int | None) -> bool:
+    """Whether this worker's trial was failed by someone else (see :func:`work`)."""
+    return trial_id is not None and study._storage.get_trial(trial_id).state == TrialState.FAIL
+
+
 def _settle_interrupted(study: optuna.Study, trial_id: int | None) -> None:
     """After an interrupt inside a trial: make sure it is FAIL (Optuna tells it on its way
     out; this covers a tell that did not get through), then re-queue it."""
@@ -199,11 +204,11 @@ def _settle_interrupted(study: optuna.Study, trial_id: int | None) -> None:
         retry_trial(study, trial)
 
 
-def _requeue_after_outage(study: optuna.Study, trial_id: int | None, exc: BaseException | None) -> None:
+def _requeue_after_outage(study: optuna.Study, trial_id: int | None) -> None:
     """The storage gave up during a trial (after its grace period): re-queue the trial if it
     ended FAIL (its checkpoint stays for the retry), then leave with exit code 75. A trial
     still RUNNING is left to the heartbeats: another worker fails and re-queues it."""
-    message = str(exc) if isinstance(exc, StorageUnavailable) else "storage unreachable for the grace period"
+    message = str(getattr(study._storage, "last_error", None) or "storage unreachable for the grace period")
     if trial_id is not None:
         trial = study._storage.get_trial(trial_id)
         if trial.state == TrialState.FAIL:
@@ -254,19 +259,23 @@ def work(
         try:
             study.optimize(guarded, n_trials=1, catch=(Exception,), callbacks=list(callbacks), gc_after_trial=True)
             if getattr(storage, "gave_up", 0) != gave_up:  # inside the objective: Optuna caught it
-                _requeue_after_outage(study, guarded.trial_id, None)
-        except UpdateFinishedTrialError:
-            # Another worker declared this one dead (no heartbeat for the grace period: an
-            # overloaded machine) and re-queued its trial; that retry counts, this run does not.
-            echo(f"trial id {guarded.trial_id}: taken over by another worker after missed heartbeats; going on")
-            continue
+                _requeue_after_outage(study, guarded.trial_id)
         except Interrupted:
             _settle_interrupted(study, guarded.trial_id)
             raise
-        except Exception as exc:  # Optuna's tell may also mask the give-up (UnboundLocalError)
-            if isinstance(exc, StorageUnavailable) or getattr(storage, "gave_up", 0) == gave_up:
+        except Exception as exc:
+            if isinstance(exc, StorageUnavailable):
                 raise
-            _requeue_after_outage(study, guarded.trial_id, exc.__context__)
+            if getattr(storage, "gave_up", 0) != gave_up:  # masked by Optuna's tell (UnboundLocalError)
+                _requeue_after_outage(study, guarded.trial_id)
+            if not isinstance(exc, UpdateFinishedTrialError) and not _taken_over(study, guarded.trial_id):
+                raise
+            # Another worker declared this one dead (no heartbeat for the grace period: an
+            # overloaded machine, a restarting proxy) and re-queued its trial; that retry
+            # counts, this run does not. A storage write says so with UpdateFinishedTrialError,
+            # Optuna's tell with a ValueError or an AssertionError ("Should not reach").
+            echo(f"trial id {guarded.trial_id}: taken over by another worker after missed heartbeats; going on")
+            continue
         if guarded.trial_id is None:
             continue
         trial = storage.get_trial(guarded.trial_id)

@@ -79,8 +79,10 @@ class Database:
         self.peak = 0
         self._sql(f'CREATE DATABASE "{self.name}"')
 
-    def _sql(self, query: str, **params: object) -> list:
-        engine = sqlalchemy.create_engine(self.server, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
+    def _sql(self, query: str, *, own: bool = False, **params: object) -> list:
+        """Run ``query`` on the server's admin database (``own``: on this database)."""
+        engine = sqlalchemy.create_engine(self.url if own else self.server, isolation_level="AUTOCOMMIT",
+                                          poolclass=sqlalchemy.pool.NullPool)
         with engine.connect() as conn:
             result = conn.execute(sqlalchemy.text(query), params)
             return result.fetchall() if result.returns_rows else []
@@ -97,7 +99,7 @@ class Database:
     def trials(self) -> int:
         """How many trials the database holds (0 before the schema exists)."""
         try:
-            return self._sql("SELECT count(*) FROM trials")[0][0]
+            return self._sql("SELECT count(*) FROM trials", own=True)[0][0]
         except sqlalchemy.exc.ProgrammingError:
             return 0
 
@@ -157,7 +159,7 @@ def soak(mode: str, args: argparse.Namespace, rng: random.Random) -> dict[str, o
     name = f"soak_{mode}"
     folder = Path(tempfile.mkdtemp(prefix=f"hpo-soak-{mode}-"))
     preset = _write_preset(folder, name, args.epochs, args.rows)
-    env = {**os.environ, "HPO_HEARTBEAT_S": "2", "HPO_GRACE_S": "10", "PYTHONPATH": str(ROOT),
+    env = {**os.environ, "HPO_HEARTBEAT_S": "2", "HPO_GRACE_S": "30", "PYTHONPATH": str(ROOT),
            "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1"}
     proxy = Proxy(db.url, folder, env) if mode == "proxy" else None
     storage = f"grpc://127.0.0.1:{proxy.port}" if proxy else db.url

@@ -167,3 +167,51 @@ def test_a_failed_heartbeat_is_skipped_and_the_proxy_heartbeat_finds_stale_trial
     clock = storage.get_trial(tid).system_attrs[HEARTBEAT_ATTR]
     monkeypatch.setattr("hpo.storage_retry.time.time", lambda: clock + 6)
     assert storage._get_stale_trial_ids(sid) == [tid] and storage.get_heartbeat_interval() == 1
+
+
+# ---- the trial loop through outages --------------------------------------------------------
+
+def _study_on(storage):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    return optuna.create_study(storage=storage, study_name="loop")
+
+
+def test_a_trial_taken_over_by_another_worker_is_left_to_its_retry():
+    from hpo.trial_loop import SignalGuard, work
+
+    storage = RetryingStorage(Flaky(), grace_s=5)
+    study = _study_on(storage)
+
+    def objective(trial):
+        if trial.number == 0:  # meanwhile another worker declared this one dead
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        return 1.0
+
+    lines = []
+    work(study, objective, target=1, guard=SignalGuard(), echo=lines.append)
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert lines == ["trial id 0: taken over by another worker after missed heartbeats; going on"]
+
+
+def test_a_trial_whose_writes_gave_up_is_requeued_and_the_worker_leaves():
+    from hpo.trial_loop import SignalGuard, work
+
+    inner = Flaky()
+    storage = RetryingStorage(inner, grace_s=0.3)
+    study = _study_on(storage)
+
+    def objective(trial):
+        inner.fail["set_trial_user_attr"] = 10**6  # the database goes away mid-trial ...
+        try:
+            trial.set_user_attr("curve", [1])
+        finally:
+            inner.fail["set_trial_user_attr"] = 0  # ... and is back for the tell
+        return 1.0
+
+    with pytest.raises(StorageUnavailable, match="grace period 0.3 s.*; trial 0 re-queued"):
+        work(study, objective, target=1, guard=SignalGuard())
+    failed, retry = study.get_trials()
+    assert failed.state == TrialState.FAIL and retry.state == TrialState.WAITING
+    assert retry.system_attrs["failed_trial"] == 0
