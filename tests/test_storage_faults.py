@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.workers_support import (
-    count_connections, free_port, fresh_pg, new_database, running_after_epochs, start_proxy, start_worker,  # noqa: F401
+    PROXY_APP, count_connections, free_port, fresh_pg, new_database, running_after_epochs, start_proxy, start_worker,  # noqa: F401
     terminate_connections, trials_of, wait_for, worker_env, write_preset,
 )
 
@@ -118,7 +118,7 @@ def test_three_workers_through_the_storage_proxy_with_one_sigkill(tmp_path, fres
         (killed,) = [i for i, p in enumerate(procs) if p.pid == pid]
         procs[killed].send_signal(signal.SIGKILL)
         procs[killed].wait(timeout=30)
-        connections = count_connections(admin, database)
+        connections = count_connections(admin, database, app=PROXY_APP)
         rest = [i for i in range(3) if i != killed]
         codes = _wait_all([procs[i] for i in rest], [logs[i] for i in rest], 300)
     finally:
@@ -132,4 +132,4 @@ def test_three_workers_through_the_storage_proxy_with_one_sigkill(tmp_path, fres
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["resumed_from_epoch"] >= 1
     assert sum(t.state == TrialState.COMPLETE for t in trials) >= 6
-    assert connections <= 16  # the proxy's pool, not one per worker thread
+    assert 1 <= connections <= 15  # the proxy's pool (5 + 10 overflow), whatever the number of workers

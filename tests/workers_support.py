@@ -151,12 +151,17 @@ def terminate_connections(admin_url: str, database: str) -> int:
             {"db": database}).fetchall())
 
 
-def count_connections(admin_url: str, database: str) -> int:
+PROXY_APP = "hpo-storage-proxy"  # the application_name (PGAPPNAME) of start_proxy's connections
+
+
+def count_connections(admin_url: str, database: str, app: str | None = None) -> int:
+    """Connections to ``database`` (of application ``app`` only, if given)."""
     import sqlalchemy
 
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = :db"
     with _admin_engine(admin_url).connect() as conn:
-        return conn.execute(sqlalchemy.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :db"),
-                            {"db": database}).scalar_one()
+        return conn.execute(sqlalchemy.text(query + (" AND application_name = :app" if app else "")),
+                            {"db": database, "app": app}).scalar_one()
 
 
 @contextlib.contextmanager
@@ -194,4 +199,5 @@ def start_proxy(storage: str, port: int, log: Path) -> subprocess.Popen:
     """``python -m hpo storage-proxy`` on 127.0.0.1:``port`` (storage through HPO_STORAGE)."""
     out = open(log, "a")  # noqa: SIM115 (closed with the process)
     return subprocess.Popen([sys.executable, "-m", "hpo", "storage-proxy", "--port", str(port)], cwd=ROOT,
-                            env={**worker_env(), "HPO_STORAGE": storage}, stdout=out, stderr=subprocess.STDOUT)
+                            env={**worker_env(), "HPO_STORAGE": storage, "PGAPPNAME": PROXY_APP}, stdout=out,
+                            stderr=subprocess.STDOUT)
