@@ -13,6 +13,10 @@ it). Inside a trial it is raised at once; elsewhere (while Optuna creates or tel
 between trials) it is deferred to the next safe point, so a trial is never left half-told.
 The interrupted trial is re-queued like a dead worker's, so running again resumes it from
 its last checkpoint; the CLI exits with 128 + the signal number (130, 143).
+
+Storage outages: the storage (:class:`hpo.storage_retry.RetryingStorage`) repeats every call
+for its grace period. If it gives up inside a trial, the trial is re-queued when it ended
+FAIL (or left to the heartbeats when still RUNNING) and the worker leaves with exit code 75.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import HourglassError
 from hpo.storage import RetryStaleTrial, heartbeat_settings
+from hpo.storage_retry import StorageUnavailable
 
 __all__ = ["Interrupted", "SignalGuard", "TooManyFailures", "StudyCounts", "study_counts", "work", "retry_trial"]
 
@@ -179,6 +184,11 @@ def _fail_silent_trials(study: optuna.Study, grace_s: float) -> int:
     return failed
 
 
+def _taken_over(study: optuna.Study, trial_id: int | None) -> bool:
+    """Whether this worker's trial was failed by someone else (see :func:`work`)."""
+    return trial_id is not None and study._storage.get_trial(trial_id).state == TrialState.FAIL
+
+
 def _settle_interrupted(study: optuna.Study, trial_id: int | None) -> None:
     """After an interrupt inside a trial: make sure it is FAIL (Optuna tells it on its way
     out; this covers a tell that did not get through), then re-queue it."""
@@ -192,6 +202,19 @@ def _settle_interrupted(study: optuna.Study, trial_id: int | None) -> None:
         trial = storage.get_trial(trial_id)
     if trial.state == TrialState.FAIL and trial.user_attrs.get("fail_reason") == "interrupted":
         retry_trial(study, trial)
+
+
+def _requeue_after_outage(study: optuna.Study, trial_id: int | None) -> None:
+    """The storage gave up during a trial (after its grace period): re-queue the trial if it
+    ended FAIL (its checkpoint stays for the retry), then leave with exit code 75. A trial
+    still RUNNING is left to the heartbeats: another worker fails and re-queues it."""
+    message = str(getattr(study._storage, "last_error", None) or "storage unreachable for the grace period")
+    if trial_id is not None:
+        trial = study._storage.get_trial(trial_id)
+        if trial.state == TrialState.FAIL:
+            retry_trial(study, trial)
+            message += f"; trial {trial.number} re-queued"
+    raise StorageUnavailable(message)
 
 
 def work(
@@ -232,16 +255,27 @@ def work(
                 continue
             break
         guarded.trial_id = None
+        gave_up = getattr(storage, "gave_up", 0)  # hpo.storage_retry.RetryingStorage counts give-ups
         try:
             study.optimize(guarded, n_trials=1, catch=(Exception,), callbacks=list(callbacks), gc_after_trial=True)
-        except UpdateFinishedTrialError:
-            # Another worker declared this one dead (no heartbeat for the grace period: an
-            # overloaded machine) and re-queued its trial; that retry counts, this run does not.
-            echo(f"trial id {guarded.trial_id}: taken over by another worker after missed heartbeats; going on")
-            continue
+            if getattr(storage, "gave_up", 0) != gave_up:  # inside the objective: Optuna caught it
+                _requeue_after_outage(study, guarded.trial_id)
         except Interrupted:
             _settle_interrupted(study, guarded.trial_id)
             raise
+        except Exception as exc:
+            if isinstance(exc, StorageUnavailable):
+                raise
+            if getattr(storage, "gave_up", 0) != gave_up:  # masked by Optuna's tell (UnboundLocalError)
+                _requeue_after_outage(study, guarded.trial_id)
+            if not isinstance(exc, UpdateFinishedTrialError) and not _taken_over(study, guarded.trial_id):
+                raise
+            # Another worker declared this one dead (no heartbeat for the grace period: an
+            # overloaded machine, a restarting proxy) and re-queued its trial; that retry
+            # counts, this run does not. A storage write says so with UpdateFinishedTrialError,
+            # Optuna's tell with a ValueError or an AssertionError ("Should not reach").
+            echo(f"trial id {guarded.trial_id}: taken over by another worker after missed heartbeats; going on")
+            continue
         if guarded.trial_id is None:
             continue
         trial = storage.get_trial(guarded.trial_id)

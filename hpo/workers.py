@@ -50,7 +50,7 @@ STOP_WAIT_S = 60.0  # after a signal, how long a worker may take to fail and re-
 
 def _preset_from_study(name: str, url: str) -> StudyPreset:
     """The preset stored in study ``name`` (``hpo run``/``hpo worker`` store it on creation)."""
-    storage = open_storage(url)
+    storage = open_storage(url, wait=True)  # a worker: outlive a restarting server
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:

@@ -11,6 +11,7 @@ from hpo.cli import study  # noqa: F401
 from hpo.cli import train  # noqa: F401
 from hpo.cli import data  # noqa: F401
 from hpo.cli import worker  # noqa: F401
+from hpo.cli import storage_proxy  # noqa: F401
 from hpo.cli import bench_search  # noqa: F401
 from hpo.cli import table  # noqa: F401
 
