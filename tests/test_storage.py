@@ -12,7 +12,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
-import hpo.cli.worker
+import hpo.workers
 from hourglass.errors import ConfigError
 from hpo.cli import app
 from hpo.storage import open_storage
@@ -147,7 +147,7 @@ def test_after_the_grace_period_the_worker_gives_up_with_exit_code_75(monkeypatc
     def unreachable(*args, **kwargs):
         raise StorageUnavailable("storage unreachable for 60 s (grace period 60 s, HPO_STORAGE_GRACE_S)")
 
-    monkeypatch.setattr(hpo.cli.worker, "run_worker", unreachable)
+    monkeypatch.setattr(hpo.workers, "run_worker", unreachable)  # looked up when the command runs
     result = runner.invoke(app, ["worker", str(write_preset(tmp_path)), "--storage", f"sqlite:///{tmp_path}/s.db"])
     assert result.exit_code == 75
     assert result.output.strip().splitlines() == ["error: storage unreachable for 60 s (grace period 60 s, "

@@ -13,7 +13,7 @@ import torch
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
-import hpo.cli.results
+import hpo.dashboard
 import hpo.workers
 from hourglass.errors import ConfigError
 from hpo.cli import app
@@ -142,7 +142,7 @@ def test_the_dashboard_binds_localhost_unless_told_and_hides_the_password(tmp_pa
         bound.append(host)
         return FakeServer()
 
-    monkeypatch.setattr(hpo.cli.results, "make_server", fake_make_server)
+    monkeypatch.setattr(hpo.dashboard, "make_server", fake_make_server)  # looked up when the command runs
     for extra, host in (([], "127.0.0.1"), (["--host", "0.0.0.0"], "0.0.0.0")):
         result = runner.invoke(app, ["dashboard", name, "--storage", secret_url, "--no-publish", *extra])
         assert result.exit_code == 0, result.output
