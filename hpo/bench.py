@@ -389,6 +389,7 @@ def measure_bookkeeping(folder: Path, prior_trials: int, epochs: int) -> dict[st
     curve + epochs_run writes and the Pareto-halving pruning decision, and the final tell."""
     import optuna
 
+    from hpo import record as rec
     from hpo.pruning import ParetoHalvingPruner
     from hpo.storage import open_storage
 
@@ -400,7 +401,7 @@ def measure_bookkeeping(folder: Path, prior_trials: int, epochs: int) -> dict[st
         study = optuna.create_study(study_name="bench", storage=storage,
                                     directions=["maximize", "minimize", "minimize"])
         study.set_metric_names(names)
-    study.set_user_attr("objectives", names)
+    rec.study_put(study, rec.STUDY_OBJECTIVES, names)
     rng = np.random.default_rng(0)
     config = {"model": HourglassConfig().to_dict(), "schedule": asdict(ScheduleConfig()), "data": "synthetic:2000:64:0"}
     prior = []
@@ -408,32 +409,29 @@ def measure_bookkeeping(folder: Path, prior_trials: int, epochs: int) -> dict[st
         curve = [{"epoch": e, "pckh": float(80 * e / epochs * rng.uniform(0.8, 1)), "loss": 1e-3, "time_s": 60.0 * e}
                  for e in range(1, epochs + 1)]
         values = [curve[-1]["pckh"], int(rng.integers(1e6, 2e7)), curve[-1]["time_s"]]
-        prior.append(optuna.trial.create_trial(values=values, user_attrs={"curve": curve, "config": config,
-                                                                          "params": values[1]}))
+        prior.append(optuna.trial.create_trial(values=values, user_attrs={rec.CURVE: curve, rec.CONFIG: config,
+                                                                          rec.PARAMS: values[1]}))
     study.add_trials(prior)
     pruner = ParetoHalvingPruner()
     trial = study.ask()
     start = time.perf_counter()
-    for key, value in {"params": 6_570_400, "flops": 16_672_000_000, "layers": 198, "ops_per_step": 6252,
-                       "config": config, "config_hash": "0123456789abcdef"}.items():
-        trial.set_user_attr(key, value)
+    rec.put_all(trial, {rec.PARAMS: 6_570_400, rec.FLOPS: 16_672_000_000, rec.LAYERS: 198, rec.OPS_PER_STEP: 6252,
+                        rec.CONFIG: config, rec.CONFIG_HASH: "0123456789abcdef"})
     static_s = time.perf_counter() - start
     curve, writes, prune = [], [], []
     for epoch in range(1, epochs + 1):
         pckh = 70.0 * epoch / epochs
         start = time.perf_counter()
         curve.append({"epoch": epoch, "pckh": pckh, "loss": 1e-3, "time_s": 60.0 * epoch})
-        trial.set_user_attr("curve", curve)
-        trial.set_user_attr("epochs_run", epoch)
+        rec.put_all(trial, {rec.CURVE: curve, rec.EPOCHS_RUN: epoch})
         mid = time.perf_counter()
         if epoch < epochs:
             pruner.should_prune(study, trial.number, epoch, [pckh, 6_570_400, 60.0 * epoch], study.directions)
         prune.append(time.perf_counter() - mid)
         writes.append(mid - start)
     start = time.perf_counter()
-    for key, value in {"epochs_run": epochs, "wall_time_s": 60.0 * epochs, "train_img_s": 100.0, "device": "cpu",
-                       "resumed_from_epoch": 0}.items():
-        trial.set_user_attr(key, value)
+    rec.put_all(trial, {rec.EPOCHS_RUN: epochs, rec.WALL_TIME_S: 60.0 * epochs, rec.TRAIN_IMG_S: 100.0,
+                        rec.DEVICE: "cpu", rec.RESUMED_FROM_EPOCH: 0})
     study.tell(trial, [pckh, 6_570_400, 60.0 * epochs])
     final_s = time.perf_counter() - start
     return {

@@ -68,6 +68,7 @@ from hpo.objective import Objective
 from hpo.pareto import hypervolume
 from hpo.preset import PrunerConfig, SamplerConfig, StudyPreset, load_preset, resolve_file
 from hpo.pruning import create_pruner
+from hpo.record import TrialRecord, seed_attrs
 from hpo.space import SPACES_DIR, SearchSpace, plan_seed_trials
 from hpo.space_check import build_model_config
 from hpo.space_param import fit_block_knobs, set_path
@@ -275,8 +276,8 @@ def reference_point(s: BenchSettings, cost_model: StepCostModel = StepCostModel(
 # ----------------------------------------------------------------------------- one run
 def _epochs_trained(trial: FrozenTrial) -> int:
     """Epochs a trial trained: its curve, plus the epoch a divergence interrupted."""
-    n = len(trial.user_attrs.get("curve") or ())
-    return max(n, int(trial.user_attrs.get("pruned_at_epoch", 0))) if trial.user_attrs.get("prune_reason") == "diverged" else n
+    r = TrialRecord.of(trial)
+    return max(len(r.curve), int(r.pruned_at_epoch or 0)) if r.prune_reason == "diverged" else len(r.curve)
 
 
 @dataclass
@@ -296,11 +297,11 @@ class _Tracker:
         if complete:
             self.points.append(self.reference.normalise(trial.values))
         hv = hypervolume(np.array(self.points), [0.0, 1.0, 1.0], DIRECTIONS) if self.points else 0.0
+        r = TrialRecord.of(trial)
         self.records.append({
             "trial": trial.number, "state": trial.state.name.lower(), "epochs": epochs, "spent": self.spent,
             "hv": hv, "values": list(trial.values) if complete else None,
-            "wall_s": trial.user_attrs.get("wall_time_s"), "design": trial.user_attrs.get("design"),
-            "pckh_curve": [p["pckh"] for p in trial.user_attrs.get("curve") or ()],
+            "wall_s": r.wall_time_s, "design": r.design, "pckh_curve": [p["pckh"] for p in r.curve],
         })
         if self.spent >= self.budget:
             study.stop()
@@ -335,7 +336,7 @@ def _run_method(s: BenchSettings, base: StudyPreset, method: str, seed: int, ref
         if method == "seed_grid":  # the designs the space can express, in file order
             plan = plan_seed_trials(space, resolve_file(s.designs, near=None, folder=SPACES_DIR, what="designs"))
             for name, params in plan.trials:
-                study.enqueue_trial(params, user_attrs={"design": name})
+                study.enqueue_trial(params, user_attrs=seed_attrs(name))
             designs, n_trials = [name for name, _ in plan.trials], len(plan.trials)
         tracker = _Tracker(s.budget_epochs, reference)
         study.optimize(objective, n_trials=n_trials, callbacks=[tracker], catch=(Exception,), gc_after_trial=True)

@@ -1,8 +1,8 @@
 """The Pareto set of a study as trials and table rows, and the hypervolume it dominates.
 
-Everything here reads the trial bookkeeping of :mod:`hpo.objective` (INTERFACES.md):
-objective values in the study's objective order, and costs, curve and the resolved config
-in the trial's user attrs. Only COMPLETE trials have values, so only they can be on the
+Everything here reads the trial record (:mod:`hpo.record`) that :mod:`hpo.objective`
+writes: objective values in the study's objective order, and costs, curve and the resolved
+config in the trial's attributes. Only COMPLETE trials have values, so only they can be on the
 front; pruned and failed trials still show up in :func:`trial_rows` for ``--all`` exports.
 """
 
@@ -20,7 +20,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError
-from hpo.deploy import LATENCY
+from hpo import record as rec
 from hpo.space_param import leaves
 
 __all__ = [
@@ -38,18 +38,10 @@ __all__ = [
     "hypervolume_history",
 ]
 
-# Value of an objective for a trial without values (pruned, failed): what it measured so far.
-_FALLBACK = {
-    "params": lambda attrs: attrs.get("params"),
-    "train_time": lambda attrs: attrs.get("wall_time_s"),
-    "pckh": lambda attrs: (attrs.get("curve") or [{}])[-1].get("pckh"),
-    LATENCY: lambda attrs: attrs.get(LATENCY),
-}
-
 
 def objective_names(study: optuna.Study) -> list[str]:
-    """The study's objective names (``metric_names``, else ``user_attrs["objectives"]``)."""
-    names = study.metric_names or study.user_attrs.get("objectives")
+    """The study's objective names (``metric_names``, else the study attr ``objectives``)."""
+    names = study.metric_names or rec.study_get(study, rec.STUDY_OBJECTIVES)
     if names and len(names) == len(study.directions):
         return [str(n) for n in names]
     return [f"objective_{i}" for i in range(len(study.directions))]
@@ -80,23 +72,22 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 def trial_row(trial: FrozenTrial, names: Sequence[str]) -> dict[str, Any]:
     """One flat row: objectives, measured costs and the config knobs that tell designs apart."""
-    attrs = trial.user_attrs
-    model = (attrs.get("config") or {}).get("model") or {}
-    block, stem = model.get("block") or {}, model.get("stem") or {}
-    row: dict[str, Any] = {"number": trial.number, "state": trial.state.name, "design": attrs.get("design")}
+    r = rec.TrialRecord.of(trial)
+    model, block, stem = r.model, r.block, r.stem
+    row: dict[str, Any] = {"number": trial.number, "state": trial.state.name, "design": r.design}
     for i, name in enumerate(names):
         if trial.values is not None:
             row[name] = trial.values[i]
-        else:
-            row[name] = _FALLBACK[name](attrs) if name in _FALLBACK else None
-        if isinstance(row[name], float) and row[name].is_integer() and isinstance(attrs.get(name), int):
+        else:  # pruned or failed: what it measured so far
+            row[name] = rec.value_so_far(trial.user_attrs, name)
+        if isinstance(row[name], float) and row[name].is_integer() and isinstance(rec.get(trial, name), int):
             row[name] = int(row[name])  # storages keep values as floats; a count reads better as int
     row.update(
-        flops=attrs.get("flops"),
-        layers=attrs.get("layers"),
-        ops_per_step=attrs.get("ops_per_step"),
-        epochs=attrs.get("epochs_run"),
-        wall_time_s=attrs.get("wall_time_s"),
+        flops=r.flops,
+        layers=r.layers,
+        ops_per_step=r.ops_per_step,
+        epochs=r.epochs_run,
+        wall_time_s=r.wall_s_so_far,
         stacks=model.get("stacks"),
         features=model.get("features"),
         depth=model.get("depth"),
@@ -107,13 +98,13 @@ def trial_row(trial: FrozenTrial, names: Sequence[str]) -> dict[str, Any]:
         stem=stem.get("name"),
     )
     if trial.state == TrialState.PRUNED:
-        row.update(pruned_at_epoch=attrs.get("pruned_at_epoch"), prune_reason=attrs.get("prune_reason"))
+        row.update(pruned_at_epoch=r.pruned_at_epoch, prune_reason=r.prune_reason)
     return row
 
 
 def _config_leaves(trial: FrozenTrial) -> dict[str, Any]:
     """The trial's resolved ``model`` and ``schedule`` as dotted paths (``schedule.lr``)."""
-    config = trial.user_attrs.get("config") or {}
+    config = rec.get(trial, rec.CONFIG) or {}
     return leaves({k: config[k] for k in ("model", "schedule") if isinstance(config.get(k), dict)})
 
 

@@ -41,7 +41,7 @@ from hourglass._validate import check_choice, check_float, check_int, from_dict,
 from hourglass.errors import ConfigError
 from hourglass.extras import require_deploy
 from hourglass.yamlio import deep_merge, load_yaml
-from hpo.deploy import LATENCY
+from hpo.record import LATENCY, OBJECTIVES as OBJECTIVE_SPECS
 from hpo.space import SPACES_DIR, SearchSpace
 from hpo.space_param import leaves, schedule_class, schema_defaults
 from hpo.storage import default_storage_url
@@ -54,15 +54,8 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STUDIES_DIR = REPO_ROOT / "studies"
 
-# objective name -> direction; how each is measured is the objective's business
-OBJECTIVES: dict[str, str] = {
-    "pckh": "maximize",
-    "params": "minimize",
-    "train_time": "minimize",
-    "flops": "minimize",
-    "step_latency": "minimize",
-    LATENCY: "minimize",
-}
+# objective name -> direction, from the objective registry (hpo.record)
+OBJECTIVES: dict[str, str] = {name: spec.direction for name, spec in OBJECTIVE_SPECS.items()}
 SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
     "nsga2": optuna.samplers.NSGAIISampler,

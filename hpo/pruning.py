@@ -10,9 +10,8 @@ inside the front that gets cut, as in NSGA-II, so the survivors stay spread alon
 instead of bunching at its cheap end. Trials that were pruned or are still running count
 as long as they reached the rung: the rung compares like with like.
 
-The other trials' values are read from their user attributes (the objective stores them):
-``curve`` = list of ``{"epoch", "pckh", "loss", "time_s"}`` (epoch 1-based, time cumulative)
-and the static costs ``params``, ``flops``, ``step_latency``, ``latency``.
+The other trials' values are read from their trial record (:mod:`hpo.record`): where each
+objective's value after an epoch comes from is its entry in the objective registry.
 """
 
 from __future__ import annotations
@@ -26,15 +25,16 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError
-from hpo.deploy import LATENCY
+from hpo import record as rec
 
 __all__ = [
     "ParetoHalvingPruner", "create_pruner", "rung_values", "nondominated_ranks",
     "crowding_distance", "survivors", "survives", "CURVE_KEYS", "STATIC_ATTRS",
 ]
 
-CURVE_KEYS = {"pckh": "pckh", "train_time": "time_s"}  # objectives read from the curve point
-STATIC_ATTRS = ("params", "flops", "step_latency", LATENCY)  # objectives read from trial.user_attrs
+# objectives read from the curve point, and those read from a static trial attribute
+CURVE_KEYS = {n: s.curve_key for n, s in rec.OBJECTIVES.items() if s.curve_key}
+STATIC_ATTRS = tuple(n for n, s in rec.OBJECTIVES.items() if not s.curve_key)
 _STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
 
@@ -143,21 +143,7 @@ def survives(own: Sequence[float], others: Sequence[Sequence[float]], directions
 def rung_values(trial: FrozenTrial, epoch: int, objectives: Sequence[str]) -> list[float] | None:
     """``trial``'s objective values as they stood after ``epoch`` epochs, or None if it did
     not reach that epoch or lacks one of them."""
-    point = next((p for p in trial.user_attrs.get("curve") or () if p.get("epoch") == epoch), None)
-    if point is None:
-        return None
-    out = []
-    for name in objectives:
-        if name in CURVE_KEYS:
-            value = point.get(CURVE_KEYS[name])
-        elif name in STATIC_ATTRS:
-            value = trial.user_attrs.get(name)
-        else:
-            raise ValueError(f"unknown objective {name!r}; expected one of {[*CURVE_KEYS, *STATIC_ATTRS]}")
-        if value is None:
-            return None
-        out.append(float(value))
-    return out
+    return rec.rung_values(trial.user_attrs, epoch, objectives)
 
 
 class ParetoHalvingPruner(optuna.pruners.BasePruner):
@@ -209,7 +195,7 @@ class ParetoHalvingPruner(optuna.pruners.BasePruner):
     def _objectives(self, study: optuna.Study) -> tuple[str, ...]:
         if self.objectives is not None:
             return self.objectives
-        names = study.user_attrs.get("objectives") or study.metric_names
+        names = rec.study_get(study, rec.STUDY_OBJECTIVES) or study.metric_names
         if not names:
             raise ConfigError(f"study {study.study_name!r}: the pruner needs the objective names "
                               "(study user attr 'objectives'), but the study has none")

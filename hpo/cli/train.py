@@ -39,7 +39,7 @@ def train_command(
     from hourglass.metrics import format_table
     from hourglass.train import EpochMetrics, TrainConfig, pick_device, set_compile_default, train
     from hourglass.yamlio import load_yaml
-    from hpo.objective import CPU_THREADS
+    from hpo.record import CPU_THREADS
 
     doc = load_yaml(config)
     recorded = doc.pop(CPU_THREADS, None) if isinstance(doc, dict) else None
