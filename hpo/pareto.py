@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import moocore
 import numpy as np
 import optuna
 from optuna.study import StudyDirection
@@ -159,45 +160,19 @@ def _as_minimization(values: np.ndarray, directions: Sequence[StudyDirection]) -
 
 
 def nondominated(points: np.ndarray) -> np.ndarray:
-    """Mask of the rows of ``points`` (n, d), all minimized, that no other row dominates."""
+    """Mask of the rows of ``points`` (n, d), all minimized, that no other row dominates
+    (equal points are all kept)."""
     points = np.asarray(points, dtype=float)
-    le = (points[:, None, :] <= points[None, :, :]).all(-1)  # le[j, i]: j no worse than i everywhere
-    lt = (points[:, None, :] < points[None, :, :]).any(-1)
-    return ~(le & lt).any(0)
-
-
-def _hv_min(points: np.ndarray, ref: np.ndarray) -> float:
-    """Exact hypervolume of minimized, mutually non-dominated points strictly below ``ref``.
-
-    Slicing along the last axis (HSO): between consecutive values of the last coordinate,
-    the dominated region is the (d-1)-dimensional volume of the points already passed.
-    O(n^2 log n) in 3-D, which is nothing for fronts of a few hundred trials.
-    """
     if len(points) == 0:
-        return 0.0
-    if points.shape[1] == 1:
-        return float(ref[0] - points[:, 0].min())
-    if points.shape[1] == 2:
-        p = points[np.argsort(points[:, 0], kind="stable")]
-        best_y = np.minimum.accumulate(p[:, 1])
-        widths = np.diff(np.append(p[:, 0], ref[0]))
-        return float(np.sum(widths * (ref[1] - best_y)))
-    p = points[np.argsort(points[:, -1], kind="stable")]
-    heights = np.diff(np.append(p[:, -1], ref[-1]))
-    total = 0.0
-    for i, h in enumerate(heights):
-        if h > 0:
-            prefix = p[: i + 1, :-1]
-            total += h * _hv_min(prefix[nondominated(prefix)], ref[:-1])
-    return total
+        return np.zeros(0, dtype=bool)
+    return moocore.is_nondominated(points, keep_weakly=True)
 
 
 def hypervolume(values: np.ndarray, reference_point: Sequence[float],
                 directions: Sequence[StudyDirection]) -> float:
-    """Volume between ``reference_point`` and the points ``values`` (n, d) dominate.
-
-    Directions say which objectives are maximized; points not strictly better than the
-    reference on every objective add nothing.
+    """Volume between ``reference_point`` and the points ``values`` (n, d) dominate, exact
+    (moocore). Directions say which objectives are maximized; points not strictly better
+    than the reference on every objective add nothing.
     """
     values = np.asarray(values, dtype=float).reshape(-1, len(directions))
     pts = _as_minimization(values, directions)
@@ -205,7 +180,7 @@ def hypervolume(values: np.ndarray, reference_point: Sequence[float],
     pts = pts[(pts < ref).all(1)]
     if len(pts) == 0:
         return 0.0
-    return _hv_min(pts[nondominated(pts)], ref)
+    return float(moocore.hypervolume(pts, ref=ref))
 
 
 def default_reference_point(study: optuna.Study) -> list[float]:

@@ -20,6 +20,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import moocore
+import numpy as np
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -57,37 +59,13 @@ def _as_losses(values: Sequence[Sequence[float]], directions: Sequence[str | Stu
     return out
 
 
-def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
-
-
 def nondominated_ranks(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[int]:
-    """Front index of every point: 0 = Pareto front, 1 = the front once 0 is removed, ..."""
+    """Front index of every point: 0 = Pareto front, 1 = the front once 0 is removed, ...
+    (moocore's non-dominated sorting; equal points share a front)."""
     losses = _as_losses(values, directions)
-    n = len(losses)
-    beaten_by = [0] * n  # how many points dominate i
-    beats: list[list[int]] = [[] for _ in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if _dominates(losses[i], losses[j]):
-                beats[i].append(j)
-                beaten_by[j] += 1
-            elif _dominates(losses[j], losses[i]):
-                beats[j].append(i)
-                beaten_by[i] += 1
-    ranks = [-1] * n
-    front = [i for i in range(n) if beaten_by[i] == 0]
-    rank = 0
-    while front:
-        nxt = []
-        for i in front:
-            ranks[i] = rank
-            for j in beats[i]:
-                beaten_by[j] -= 1
-                if beaten_by[j] == 0:
-                    nxt.append(j)
-        front, rank = nxt, rank + 1
-    return ranks
+    if not losses:
+        return []
+    return [int(r) for r in moocore.pareto_rank(np.array(losses, dtype=float))]
 
 
 def crowding_distance(values: Sequence[Sequence[float]]) -> list[float]:
