@@ -5,7 +5,7 @@ found that data loading and kernel launches, not parameters, set its training ti
 run measures every part of a trial on the same machine at the same moment: the training
 step of each seed design (forward + backward + optimizer, steady state), evaluation, the
 data pipeline (HDF5 crop cache vs JPEG decode-and-crop, one worker and N workers, and the
-device-resident batches of :mod:`hourglass.gpu_data`), the Optuna bookkeeping a trial does
+device-resident batches of :mod:`hourglass.data.gpu_data`), the Optuna bookkeeping a trial does
 (storage writes and pruning decisions on a real SQLite study), and peak memory.
 
 Every model figure is also a ratio to :mod:`hourglass.reference`, the textbook network,
@@ -42,7 +42,7 @@ from hourglass.reference import ReferenceHourglass, reference_train_step
 from hourglass.train import (
     ScheduleConfig, compile_model, compile_mode, make_optimizer, prepare_model, train_step,
 )
-from hourglass.train import _step_begin as step_begin
+from hourglass.train import step_begin
 
 __all__ = ["BenchSettings", "bench_settings", "run_bench", "measure_data", "measure_train_with_data",
            "measure_bookkeeping", "SEED_SCHEDULE", "H200_BF16_PEAK", "bf16_spec_flops", "measure_matmul_flops",
@@ -306,7 +306,7 @@ def _time_batches(batches: Any, count: int, skip: int, device: torch.device) -> 
 def measure_data(settings: BenchSettings, device: torch.device, folder: Path) -> dict[str, Any]:
     """Loader throughput at the real input size: per worker (the data helper's
     ``benchmark_loader``: HDF5 row read, in-memory, JPEG decode-and-crop), with N DataLoader
-    workers on the HDF5 cache, and device-resident batches (hourglass.gpu_data)."""
+    workers on the HDF5 cache, and device-resident batches (hourglass.data.gpu_data)."""
     from torch.utils.data import DataLoader
 
     from hourglass.data.augment import AugmentConfig
@@ -314,7 +314,7 @@ def measure_data(settings: BenchSettings, device: torch.device, folder: Path) ->
     from hourglass.data.cache import PoseArrays
     from hourglass.data.dataset import PoseDataset
     from hourglass.data.synthetic import make_synthetic
-    from hourglass.gpu_data import GpuPoseData
+    from hourglass.data.gpu_data import GpuPoseData
 
     runs = [benchmark_loader(n=settings.loader_rows, input_size=DATA_INPUT) for _ in range(settings.loader_repeats)]
     per_worker = {k: max(run[k] for run in runs) for k in ("hdf5_img_s", "memory_img_s", "jpeg_img_s")}
@@ -352,7 +352,7 @@ def measure_train_with_data(cfg: HourglassConfig, settings: BenchSettings, devic
     from hourglass.data.augment import AugmentConfig
     from hourglass.data.dataset import PoseDataset
     from hourglass.data.synthetic import make_synthetic
-    from hourglass.gpu_data import GpuPoseData
+    from hourglass.data.gpu_data import GpuPoseData
 
     bs, count = settings.batch_size, settings.rounds
     arrays = make_synthetic(bs * (count + settings.warmup + 1), settings.input_size, seed=2)

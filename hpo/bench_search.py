@@ -59,11 +59,11 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
-from hourglass._validate import check_choice, check_int
 from hourglass.costs import Costs, costs
 from hourglass.data.dataset import PoseArrays, load_pose_data
 from hourglass.errors import ConfigError
-from hourglass.train import TrainConfig
+from hourglass.train_config import TrainConfig
+from hourglass.validate import check_choice, check_int
 from hpo.objective import Objective
 from hpo.pareto import hypervolume
 from hpo.preset import PrunerConfig, SamplerConfig, StudyPreset, load_preset, resolve_file

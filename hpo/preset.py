@@ -37,7 +37,7 @@ from typing import Any
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from hourglass._validate import check_choice, check_float, check_int, from_dict, to_dict
+from hourglass.validate import check_choice, check_float, check_int, from_dict, to_dict
 from hourglass.errors import ConfigError
 from hourglass.extras import require_deploy
 from hourglass.yamlio import deep_merge, load_yaml

@@ -15,6 +15,7 @@ validates every trial's model and names the space file if it does).
 from __future__ import annotations
 
 import random
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import is_dataclass
 from functools import cache
@@ -22,7 +23,7 @@ from typing import Any
 
 from hourglass.config import HourglassConfig
 from hourglass.errors import ConfigError
-from hpo.space_param import Param, _hints, encode_choice, fit_block_knobs, set_path
+from hpo.space_param import Param, encode_choice, fit_block_knobs, set_path
 
 __all__ = ["build_model_config", "check_combinations", "count_combinations", "MAX_COMBINATIONS", "SAMPLES"]
 
@@ -32,7 +33,7 @@ SAMPLES = 3_000
 
 @cache
 def _nested(cls: type) -> dict[str, type]:
-    return {k: tp for k, tp in _hints(cls).items() if is_dataclass(tp)}
+    return {k: tp for k, tp in typing.get_type_hints(cls).items() if is_dataclass(tp)}
 
 
 def _build(cls: type, data: Mapping[str, Any]) -> Any:

@@ -31,7 +31,7 @@ from pathlib import Path
 import optuna
 import torch
 
-from hourglass._validate import from_dict
+from hourglass.validate import from_dict
 from hourglass.errors import ConfigError
 from hpo import STORAGE_ENV
 from hpo.preset import STUDIES_DIR, StudyPreset, list_presets, load_preset

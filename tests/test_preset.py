@@ -5,7 +5,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hourglass._validate import from_dict
+from hourglass.validate import from_dict
 from hourglass.designs import SEED_DESIGNS, load_designs
 from hourglass.errors import ConfigError
 from hpo.preset import (

@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hpo.cli._app import app, show_progress
+from hpo.cli._app import show_progress
+
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 
 def _methods(text: str) -> tuple[str, ...]:

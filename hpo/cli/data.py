@@ -9,8 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from hourglass._validate import check_choice, check_float, check_int
-from hpo.cli._app import app
+from hourglass.validate import check_choice, check_float, check_int
+
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 data_app = typer.Typer(
     help="Pose data: the synthetic set, the MPII crop cache (HDF5), loader throughput.",

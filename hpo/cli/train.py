@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from hpo.cli._app import app, show_progress
+from hpo.cli._app import show_progress
+
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 
 @app.command("train")
@@ -34,8 +36,8 @@ def train_command(
     """
     import torch
 
-    from hourglass._validate import _convert as check_type
-    from hourglass._validate import check_int
+    from hourglass.validate import convert as check_type
+    from hourglass.validate import check_int
     from hourglass.metrics import format_table
     from hourglass.train import EpochMetrics, TrainConfig, pick_device, set_compile_default, train
     from hourglass.yamlio import load_yaml
