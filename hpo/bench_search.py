@@ -67,11 +67,11 @@ from hourglass.validate import check_choice, check_int
 from hpo.objective import Objective
 from hpo.pareto import hypervolume
 from hpo.preset import PrunerConfig, SamplerConfig, StudyPreset, load_preset, resolve_file
-from hpo.pruning import create_pruner
 from hpo.record import TrialRecord, seed_attrs
 from hpo.space import SPACES_DIR, SearchSpace, plan_seed_trials
 from hpo.space_check import build_model_config
 from hpo.space_param import fit_block_knobs, set_path
+from hpo.strategy import create_pruner
 from hpo.study import open_study
 
 __all__ = [

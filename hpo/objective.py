@@ -34,8 +34,8 @@ from hourglass.yamlio import deep_merge
 from hpo import record as rec
 from hpo.deploy import cached_latency_ms
 from hpo.preset import StudyPreset
-from hpo.pruning import ParetoHalvingPruner
 from hpo.space import SearchSpace
+from hpo.strategy import Pruning
 from hpo.record import COMPILE_S as COMPILE_S_ATTR, CPU_THREADS, LATENCY, TRAIN_TIME_S as TRAIN_TIME_S_ATTR
 
 __all__ = ["Objective", "config_hash", "TrialOutOfMemory", "COMPILE_S_ATTR", "TRAIN_TIME_S_ATTR", "CPU_THREADS"]
@@ -75,7 +75,7 @@ class Objective:
     arrays: PoseArrays
     checkpoint_root: Path
     device: str | None = None
-    pruner: optuna.pruners.BasePruner | None = None  # multi-objective: consulted here, per rung
+    pruner: optuna.pruners.BasePruner | None = None  # multi-objective: consulted per rung (hpo.strategy.Pruning)
     progress: bool = True
     on_epoch: Callable[[optuna.Trial, EpochMetrics], None] | None = None  # e.g. a log line per epoch
     # What the train_time objective charges for a design's first `epoch` epochs. None: the
@@ -152,7 +152,7 @@ class Objective:
             key, static[LATENCY] = cached_latency_ms(trial.study, resolved["model"], f"trial {trial.number}")
             rec.put_all(trial, {rec.MODEL_HASH: key, LATENCY: static[LATENCY]})
         multi = len(self.preset.objectives) > 1
-        study = trial.study
+        pruning = Pruning(self.pruner, multi)
 
         def charged(m: EpochMetrics) -> float:
             if self.time_model is None:
@@ -168,16 +168,8 @@ class Objective:
                 self.on_epoch(trial, m)
             if m.epoch >= config.schedule.epochs:
                 return
-            if multi:
-                prune = isinstance(self.pruner, ParetoHalvingPruner) and self.pruner.should_prune(
-                    study, trial.number, m.epoch, self._values(static, m.pckh, charged(m)), study.directions
-                )
-            else:
-                trial.report(m.pckh, m.epoch)
-                prune = trial.should_prune()
-            if prune:
-                rec.put_all(trial, {rec.PRUNED_AT_EPOCH: m.epoch,
-                                    rec.PRUNE_REASON: "mo_rung" if multi else "optuna_pruner"})
+            if pruning.should_stop(trial, m.epoch, m.pckh, self._values(static, m.pckh, charged(m))):
+                rec.put_all(trial, {rec.PRUNED_AT_EPOCH: m.epoch, rec.PRUNE_REASON: pruning.reason})
                 raise optuna.TrialPruned(f"pruned at epoch {m.epoch} (PCKh {m.pckh:.1f})")
 
         result = train(config, self.arrays, device=self.device, on_epoch_end=on_epoch_end,

@@ -17,8 +17,7 @@ objective's value after an epoch comes from is its entry in the objective regist
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import moocore
 import numpy as np
@@ -30,7 +29,7 @@ from hourglass.errors import ConfigError
 from hpo import record as rec
 
 __all__ = [
-    "ParetoHalvingPruner", "create_pruner", "rung_values", "nondominated_ranks",
+    "ParetoHalvingPruner", "rung_values", "nondominated_ranks",
     "crowding_distance", "survivors", "survives", "CURVE_KEYS", "STATIC_ATTRS",
 ]
 
@@ -211,24 +210,3 @@ class ParetoHalvingPruner(optuna.pruners.BasePruner):
         if len(others) + 1 < self.min_trials_at_rung:
             return False
         return not survives(values, others, directions, self.eta)
-
-
-def create_pruner(preset: Any) -> optuna.pruners.BasePruner:
-    """The preset's pruner: :class:`ParetoHalvingPruner` for ``mo_halving`` (any number of
-    objectives), else an Optuna pruner, valid for single-objective studies only. In a
-    single-objective study every one of them goes to ``study.pruner`` and the objective
-    reports PCKh per epoch; in a multi-objective one the objective calls
-    ``ParetoHalvingPruner.should_prune`` itself."""
-    cfg = preset.pruner
-    if cfg.name == "mo_halving":
-        return ParetoHalvingPruner(cfg.min_epochs, cfg.eta, cfg.min_trials, objectives=preset.objectives)
-    if cfg.name == "none":
-        return optuna.pruners.NopPruner()
-    if len(preset.objectives) > 1:  # load_preset refuses this already; guard direct callers
-        raise ConfigError(f"pruner.name: {cfg.name!r} needs a single-objective study, but got objectives {list(preset.objectives)}")
-    if cfg.name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=cfg.min_trials, n_warmup_steps=cfg.min_epochs)
-    if cfg.name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=cfg.min_epochs, reduction_factor=cfg.eta)
-    epochs = preset.schedule["epochs"] if isinstance(preset.schedule, Mapping) else "auto"
-    return optuna.pruners.HyperbandPruner(min_resource=cfg.min_epochs, max_resource=epochs, reduction_factor=cfg.eta)

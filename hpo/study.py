@@ -20,11 +20,11 @@ from hourglass.data.dataset import load_pose_data
 from hourglass.errors import ConfigError
 from hourglass.train import EpochMetrics, pick_device
 from hpo.objective import Objective
-from hpo.preset import StudyPreset, create_sampler, resolve_file
+from hpo.preset import StudyPreset, resolve_file
 from hpo import record as rec
-from hpo.pruning import create_pruner
 from hpo.space import SPACES_DIR, SearchSpace, seed_trials
 from hpo.storage import open_storage, redact_url
+from hpo.strategy import Pruning, create_sampler
 from hpo.trial_loop import SignalGuard, study_counts, work
 
 __all__ = ["open_study", "prepare_study", "run_study", "checkpoint_root", "RunSummary"]
@@ -141,17 +141,15 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     arrays = load_pose_data(preset.data)  # once per process, shared by every trial; before the study exists
     study, enqueued = prepare_study(preset, heartbeat=heartbeat, seed=seed, warm_start=warm_start)
     space = preset.search_space()
-    pruner = create_pruner(preset)
+    pruning = Pruning.for_preset(preset)
     def epoch_line(trial: optuna.Trial, m: EpochMetrics) -> None:
         epochs = (rec.get(trial, rec.CONFIG) or {}).get("schedule", {}).get("epochs", "?")  # a space may search it
         echo(f"trial {trial.number:3d} epoch {m.epoch:2d}/{epochs}  PCKh {m.pckh:5.1f}  loss {m.loss:.2e}  "
              f"{m.epoch_time_s:6.1f} s")
 
     objective = Objective(preset, space, arrays, checkpoint_dir or checkpoint_root(preset), device=device,
-                          pruner=pruner if preset.multi_objective else None, progress=progress,
-                          on_epoch=epoch_line if verbose else None)
-    if not preset.multi_objective:
-        study.pruner = pruner  # single objective: trial.report/should_prune go through Optuna
+                          pruner=pruning.pruner, progress=progress, on_epoch=epoch_line if verbose else None)
+    pruning.attach(study)  # single objective: trial.report/should_prune go through Optuna
     n = n_trials if n_trials is not None else preset.budget.trials
     timeout = timeout_s if timeout_s is not None else preset.budget.timeout_s
     finished = study_counts(study).finished
