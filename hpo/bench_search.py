@@ -69,8 +69,8 @@ from hpo.pareto import hypervolume
 from hpo.preset import PrunerConfig, SamplerConfig, StudyPreset, load_preset, resolve_file
 from hpo.record import TrialRecord, seed_attrs
 from hpo.space import SPACES_DIR, SearchSpace, plan_seed_trials
-from hpo.space_check import build_model_config
-from hpo.space_param import fit_block_knobs, set_path
+from hpo.space_check import build_model_config, walk_combinations, written_paths
+from hpo.space_param import Param, fit_block_knobs
 from hpo.strategy import create_pruner
 from hpo.study import open_study
 
@@ -218,32 +218,21 @@ def _corner_models(space: SearchSpace) -> list[dict[str, Any]]:
     :data:`COST_FREE` knobs at their default."""
     out: dict[str, dict[str, Any]] = {}
 
-    def walk(i: int, config: dict[str, Any], written: set[str]) -> None:
-        if i == len(space.params):
-            model = {k: dict(v) if isinstance(v, dict) else v for k, v in config["model"].items()}
-            fit_block_knobs(model, written)
-            out.setdefault(repr(sorted(model.items(), key=str)), model)
-            return
-        p = space.params[i]
-        if not p.active(config):
-            walk(i + 1, config, written)
-            return
+    def corner_values(i: int, p: Param) -> list[Any]:
         structural = p.path is None or (p.path.startswith("model.") and p.path not in COST_FREE)
         if not structural:
-            values = [p.default]
-        elif p.kind != "categorical":
-            values = [p.high]
-        elif all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p.choices):
-            values = [max(p.choices)]
-        else:
-            values = list(p.choices)
-        for v in values:
-            nxt = {part: {k: dict(x) if isinstance(x, dict) else x for k, x in sec.items()} for part, sec in config.items()}
-            for path, value in p.overrides(v).items():
-                set_path(nxt, path, value)
-            walk(i + 1, nxt, written | set(p.overrides(v)))
+            return [p.default]
+        if p.kind != "categorical":
+            return [p.high]
+        if all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p.choices):
+            return [max(p.choices)]
+        return list(p.choices)
 
-    walk(0, {"model": dict(space.base["model"]), "schedule": dict(space.base["schedule"])}, set())
+    base = {"model": space.base["model"], "schedule": space.base["schedule"]}
+    for config, chosen in walk_combinations(space.params, base, corner_values):
+        model = {k: dict(v) if isinstance(v, dict) else v for k, v in config["model"].items()}
+        fit_block_knobs(model, written_paths(space.params, chosen))
+        out.setdefault(repr(sorted(model.items(), key=str)), model)
     return list(out.values())
 
 
