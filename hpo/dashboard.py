@@ -46,6 +46,8 @@ def make_server(storage: str | BaseStorage, host: str = "127.0.0.1", port: int =
     """
     if isinstance(storage, str):
         storage = open_storage(storage)
+    # optuna-dashboard special-cases RDBStorage (study order, schema migration): unwrap the retries
+    storage = getattr(storage, "inner", storage)
     try:
         return _wsgiref_server(host, port, optuna_dashboard.wsgi(storage), handler_class=_QuietHandler)
     except OSError as exc:

@@ -105,7 +105,7 @@ class Objective:
         if "design" in trial.params and rec.get(trial, rec.DESIGN) is None:  # a designs space (grid)
             rec.put(trial, rec.DESIGN, trial.params["design"])  # named like a warm-start trial
         # a retry (Optuna's RetryHeartbeatStaleTrialCallback) names the chain's first attempt
-        chain = trial.storage.get_trial_system_attrs(trial._trial_id).get("failed_trial", trial.number)
+        chain = trial.storage.get_trial_system_attrs(trial._trial_id).get(rec.FAILED_TRIAL, trial.number)
         if chain != trial.number:
             rec.put(trial, rec.RETRY_OF, chain)
         ckpt_dir = self.checkpoint_root / f"{config_hash(resolved)}-t{chain}"

@@ -24,10 +24,10 @@ __all__ = [
     "DESIGN", "CONFIG", "CONFIG_HASH", "CURVE", "PARAMS", "FLOPS", "LAYERS", "OPS_PER_STEP",
     "STEP_LATENCY", "LATENCY", "MODEL_HASH", "EPOCHS_RUN", "EPOCHS_TRAINED", "WALL_TIME_S",
     "TRAIN_TIME_S", "COMPILE_S", "TRAIN_IMG_S", "DEVICE", "CPU_THREADS", "RESUMED_FROM_EPOCH",
-    "PCKH_JOINTS", "PRUNED_AT_EPOCH", "PRUNE_REASON", "FAIL_REASON", "TRACEBACK", "RETRY_OF", "WORKER",
+    "PCKH_JOINTS", "PRUNED_AT_EPOCH", "PRUNE_REASON", "FAIL_REASON", "TRACEBACK", "RETRY_OF", "WORKER", "FAILED_TRIAL", "RETRY_HISTORY",
     "STUDY_OBJECTIVES", "STUDY_PRESET", "STUDY_WARM_STARTED",
     "ObjectiveSpec", "OBJECTIVES", "objective_spec", "get", "put", "put_all", "study_get",
-    "study_put", "seed_attrs", "curve_point", "rung_values", "value_so_far", "times_so_far",
+    "study_put", "system_get", "seed_attrs", "curve_point", "rung_values", "value_so_far", "times_so_far",
     "TrialRecord",
 ]
 
@@ -61,6 +61,10 @@ FAIL_REASON = "fail_reason"  # "oom" or "exception"
 TRACEBACK = "traceback"
 RETRY_OF = "retry_of"  # number of the first trial of a retry chain
 WORKER = "worker"  # id of the worker process that ran the trial
+
+# --- trial system attributes Optuna writes (its retry callback), read by the workers
+FAILED_TRIAL = "failed_trial"  # on a retry: number of the first trial of its chain
+RETRY_HISTORY = "retry_history"  # on a retry: the numbers of the attempts before it
 
 # --- study user attributes -------------------------------------------------------------
 STUDY_OBJECTIVES = "objectives"  # the objective names, in value order
@@ -114,6 +118,11 @@ def put(trial: Any, key: str, value: Any) -> None:
 def put_all(trial: Any, values: Mapping[str, Any]) -> None:
     for key, value in values.items():
         trial.set_user_attr(key, value)
+
+
+def system_get(trial: Any, key: str, default: Any = None) -> Any:
+    """A trial's system attribute (Optuna's own bookkeeping, e.g. :data:`FAILED_TRIAL`)."""
+    return trial.system_attrs.get(key, default)
 
 
 def study_get(study: Any, key: str, default: Any = None) -> Any:

@@ -2,34 +2,54 @@
 
 ``sqlite:///path.db`` (single worker, the default), ``postgresql+psycopg://...`` (many
 workers, with heartbeats so a vanished worker's trial is failed and retried), or
-``journal:///path.log`` (the journal file backend, for sites that only share NFS).
+``journal:///path.log`` (the journal file backend, for sites that only share NFS), or
+``grpc://host:port`` (an ``hpo storage-proxy`` in front of one database: hundreds of workers
+without hundreds of database connections). Database and proxy storages retry what a
+restart or failover breaks (:mod:`hpo.storage_retry`); workers that start together create
+the schema and the study under one lock (:func:`creation_lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
+import logging
 import os
 import re
+import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import optuna
+import sqlalchemy
+import sqlalchemy.exc as sa_exc
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from hourglass.errors import ConfigError
+from hpo import record as rec
+from hpo.storage_retry import HEARTBEAT_ATTR, RetryingStorage, exception_chain, is_transient, storage_grace_s
 
 __all__ = [
     "open_storage", "load_study", "redact_url", "default_storage_url", "is_sqlite", "heartbeat_settings",
-    "RetryStaleTrial", "HEARTBEAT_S", "GRACE_S", "MAX_RETRY", "FAILURE_ATTRS",
+    "RetryStaleTrial", "HEARTBEAT_S", "GRACE_S", "MAX_RETRY", "FAILURE_ATTRS", "creation_lock",
 ]
+
+T = TypeVar("T")
+DEFAULT_FOLDER = "studies"  # where default_storage_url puts a study (created when missing)
+_LOCK_KEY = 0x68706F5F  # the PostgreSQL advisory lock of study creation ("hpo_")
+_HELD: set[str] = set()  # creation locks this process holds (re-entrant)
+_log = logging.getLogger("hpo.storage")
 
 HEARTBEAT_S = 10  # a running trial's worker writes a heartbeat this often (env HPO_HEARTBEAT_S)
 GRACE_S = 30  # ... and is declared dead this long after its last one (env HPO_GRACE_S)
 MAX_RETRY = 3  # a trial whose worker died is re-queued at most this often (env HPO_MAX_RETRY)
 # user attrs about one attempt (how it ended, who ran it): a retry starts clean without them
-FAILURE_ATTRS = ("fail_reason", "traceback", "pruned_at_epoch", "prune_reason", "worker")
+FAILURE_ATTRS = (rec.FAIL_REASON, rec.TRACEBACK, rec.PRUNED_AT_EPOCH, rec.PRUNE_REASON, rec.WORKER)
 
 _PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)[^@]*(?P<tail>@)")
 
@@ -39,7 +59,7 @@ def redact_url(url: str) -> str:
     return _PASSWORD.sub(r"\g<head>***\g<tail>", url)
 
 
-def default_storage_url(study_name: str, folder: str | Path = "studies") -> str:
+def default_storage_url(study_name: str, folder: str | Path = DEFAULT_FOLDER) -> str:
     return f"sqlite:///{Path(folder) / f'{study_name}.db'}"
 
 
@@ -89,11 +109,97 @@ class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         clean = copy.deepcopy(trial)
         clean.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in FAILURE_ATTRS}
+        clean.system_attrs = {k: v for k, v in trial.system_attrs.items() if k != HEARTBEAT_ATTR}
         super().__call__(study, clean)
 
 
+def _missing_driver(exc: BaseException) -> bool:
+    return any(isinstance(e, (ImportError, sa_exc.NoSuchModuleError)) for e in exception_chain(exc))
+
+
+def _connect_error(url: str, exc: BaseException) -> ConfigError:
+    """The one-line message for a storage that could not be opened."""
+    shown = redact_url(url)
+    if _missing_driver(exc):
+        hint = 'pip install -e ".[postgres]"' if url.startswith("postgres") else "install the database driver"
+        return ConfigError(f"storage {shown}: the database driver is not installed; {hint}")
+    reason = " ".join(str(exc).split())[:200].replace(url, shown)
+    return ConfigError(f"storage {shown}: cannot connect ({exc.__class__.__name__}: {redact_url(reason)})")
+
+
+def _check_folder(url: str, path: Path) -> None:
+    """A typo in a storage path must not silently start a new study somewhere else: the
+    folder of a SQLite/journal file must exist (the default ``studies/`` is created)."""
+    folder = path.parent
+    if folder == Path(DEFAULT_FOLDER):
+        folder.mkdir(parents=True, exist_ok=True)
+    elif not folder.is_dir():
+        raise ConfigError(f"storage {redact_url(url)}: folder {folder} does not exist (create it, or fix the path)")
+
+
+def _with_retries(url: str, grace_s: float, make: Callable[[], T]) -> T:
+    """``make()``, repeated with backoff for ``grace_s`` on transient errors (a server
+    restarting, a connection dropped while two workers start); errors as :func:`_connect_error`."""
+    start, delay = time.monotonic(), 0.5
+    while True:
+        try:
+            return make()
+        except Exception as exc:  # SQLAlchemy/driver errors: bad URL, unreachable server, missing driver
+            # IntegrityError: a schema created by another process at the same moment (no lock: MySQL ...)
+            again = is_transient(exc) or isinstance(exc, sa_exc.IntegrityError)
+            if _missing_driver(exc) or not again or time.monotonic() - start >= grace_s:
+                raise _connect_error(url, exc) from None
+            if delay == 0.5:
+                _log.warning("storage %s: cannot connect yet (%s); retrying for up to %g s (HPO_STORAGE_GRACE_S)",
+                             redact_url(url), exc.__class__.__name__, grace_s)
+            time.sleep(min(delay, max(grace_s - (time.monotonic() - start), 0.0)))
+            delay = min(2 * delay, 5.0)
+
+
+@contextlib.contextmanager
+def creation_lock(url: str, *, wait: bool = True) -> Iterator[None]:
+    """Serialize schema and study creation among workers that start at the same moment.
+
+    PostgreSQL: a session-level advisory lock (held by one extra connection, released when
+    it closes, even if the process dies); SQLite/journal files: ``flock`` on the file
+    itself. Re-entrant within a process; other storages (the gRPC proxy) take no lock:
+    Optuna's own ``create_study(load_if_exists=True)`` already survives that race."""
+    if url in _HELD or not (url.startswith(("postgresql", "sqlite:///", "journal://"))):
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        if url.startswith("postgresql"):
+            # open_storage retries the whole creation (wait=False); a launcher retries the lock
+            conn = _with_retries(url, storage_grace_s(), lambda: _advisory_lock(url)) if wait else _advisory_lock(url)
+            stack.callback(_close, conn)
+        else:
+            path = Path(url.removeprefix("sqlite:///").removeprefix("journal://"))
+            _check_folder(url, path)
+            handle = stack.enter_context(open(path, "ab"))
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        _HELD.add(url)
+        stack.callback(_HELD.discard, url)
+        yield
+
+
+def _advisory_lock(url: str) -> sqlalchemy.Connection:
+    """A new connection holding the creation lock (blocks while another process holds it)."""
+    conn = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool).connect()
+    conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
+    return conn
+
+
+def _close(conn: sqlalchemy.Connection) -> None:
+    """Close the lock's connection (which releases the lock); a dead one has nothing to close."""
+    try:
+        conn.close()
+        conn.engine.dispose()
+    except Exception:  # terminated by the server: the lock went with it
+        pass
+
+
 def open_storage(url: str, *, heartbeat: bool = False, max_retry: int | None = None,
-                 heartbeat_s: int | None = None, grace_s: int | None = None) -> BaseStorage:
+                 heartbeat_s: int | None = None, grace_s: int | None = None, wait: bool | None = None) -> BaseStorage:
     """Open (and create) the storage behind ``url``.
 
     ``heartbeat=True`` turns on Optuna's heartbeat for RDB storages: a trial whose worker
@@ -101,36 +207,47 @@ def open_storage(url: str, *, heartbeat: bool = False, max_retry: int | None = N
     (``optuna.storages.fail_stale_trials``, run before every trial) and re-queued, up to
     ``max_retry`` times, with the same params (:class:`RetryStaleTrial`). Settings: see
     :func:`heartbeat_settings`. The journal backend has no heartbeat: a dead worker's trial
-    stays RUNNING there.
+    stays RUNNING there; the gRPC proxy gets heartbeats from :mod:`hpo.storage_retry`.
+
+    Database and proxy storages come wrapped in :class:`~hpo.storage_retry.RetryingStorage`.
+    ``wait`` (default: ``heartbeat``, i.e. a worker) also retries the first connection for
+    the storage grace period, so that workers outlive a database that is restarting.
     """
     shown = redact_url(url)
     warnings.filterwarnings("ignore", category=ExperimentalWarning, module="hpo")
+    wait = heartbeat if wait is None else wait
+    grace = storage_grace_s() if wait else 0.0
     if url.startswith("journal://"):
         path = Path(url.removeprefix("journal://"))
+        _check_folder(url, path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(str(path)))
         except OSError as exc:
             raise ConfigError(f"storage {shown}: cannot open the journal file ({exc})") from None
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _check_folder(url, Path(url.removeprefix("sqlite:///")))
     elif "://" not in url:
         raise ConfigError(
             f"storage {shown!r}: expected a URL like sqlite:///studies/x.db, "
-            "postgresql+psycopg://user@host/db or journal:///path/x.log"
+            "postgresql+psycopg://user@host/db, journal:///path/x.log or grpc://host:port"
         )
+    beats = heartbeat_settings(heartbeat_s, grace_s, max_retry) if heartbeat else None
+    if url.startswith("grpc://"):
+        from hpo.storage_proxy import open_proxy
+
+        own = (beats[0], beats[1], RetryStaleTrial(max_retry=beats[2])) if beats else None
+        return RetryingStorage(open_proxy(url, wait_s=grace), heartbeat=own)
     kwargs = {}
-    if heartbeat:
-        beat, grace, retry = heartbeat_settings(heartbeat_s, grace_s, max_retry)
-        kwargs = dict(heartbeat_interval=beat, grace_period=grace,
-                      heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=retry))
-    try:
-        with warnings.catch_warnings():
+    if beats:
+        kwargs = dict(heartbeat_interval=beats[0], grace_period=beats[1],
+                      heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=beats[2]))
+
+    def make() -> RDBStorage:
+        with creation_lock(url, wait=False), warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are "experimental"
             return RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
-    except Exception as exc:  # SQLAlchemy/driver errors: bad URL, unreachable server, missing driver
-        reason = " ".join(str(exc).split())[:200].replace(url, shown)
-        raise ConfigError(f"storage {shown}: cannot connect ({exc.__class__.__name__}: {redact_url(reason)})") from None
+
+    return RetryingStorage(_with_retries(url, grace, make))
 
 
 def load_study(name: str, url: str) -> optuna.Study:

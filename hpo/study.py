@@ -23,7 +23,7 @@ from hpo.objective import Objective
 from hpo.preset import StudyPreset, resolve_file
 from hpo import record as rec
 from hpo.space import SPACES_DIR, SearchSpace, seed_trials
-from hpo.storage import open_storage, redact_url
+from hpo.storage import creation_lock, open_storage, redact_url
 from hpo.strategy import Pruning, create_sampler
 from hpo.trial_loop import SignalGuard, study_counts, work
 
@@ -43,12 +43,13 @@ def checkpoint_root(preset: StudyPreset) -> Path:
     return base / f"{preset.name}_checkpoints"
 
 
-def open_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | None = None) -> optuna.Study:
+def open_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | None = None,
+               storage: optuna.storages.BaseStorage | None = None) -> optuna.Study:
     """Create the preset's study, or load it if it exists (that is how a study resumes).
 
     ``seed`` reseeds the sampler (each worker of a study needs its own, or they would all
     propose the same designs)."""
-    storage = open_storage(preset.storage, heartbeat=heartbeat)
+    storage = storage or open_storage(preset.storage, heartbeat=heartbeat)
     study = optuna.create_study(
         study_name=preset.name, storage=storage, directions=preset.directions,
         sampler=create_sampler(preset, seed), load_if_exists=True,
@@ -63,10 +64,13 @@ def open_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | None
 def prepare_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | None = None,
                   warm_start: str | None = None) -> tuple[optuna.Study, int]:
     """Open (or create) the study and enqueue the warm-start designs once: what a launcher
-    does before starting its workers, so that they do not race to create or seed it."""
-    study = open_study(preset, heartbeat=heartbeat, seed=seed)
-    warm = warm_start or preset.warm_start
-    return study, (_warm_start(study, preset.search_space(), warm) if warm else 0)
+    does before starting its workers. Workers started together do it under one lock
+    (:func:`hpo.storage.creation_lock`), so that they create and seed one study, once."""
+    storage = open_storage(preset.storage, heartbeat=heartbeat)  # creates the schema (under the lock too)
+    with creation_lock(preset.storage):
+        study = open_study(preset, seed=seed, storage=storage)
+        warm = warm_start or preset.warm_start
+        return study, (_warm_start(study, preset.search_space(), warm) if warm else 0)
 
 
 def _warm_start(study: optuna.Study, space: SearchSpace, designs: str | Path) -> int:

@@ -13,6 +13,10 @@ it). Inside a trial it is raised at once; elsewhere (while Optuna creates or tel
 between trials) it is deferred to the next safe point, so a trial is never left half-told.
 The interrupted trial is re-queued like a dead worker's, so running again resumes it from
 its last checkpoint; the CLI exits with 128 + the signal number (130, 143).
+
+Storage outages: the storage (:class:`hpo.storage_retry.RetryingStorage`) repeats every call
+for its grace period. If it gives up inside a trial, the trial is re-queued when it ended
+FAIL (or left to the heartbeats when still RUNNING) and the worker leaves with exit code 75.
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import HourglassError
+from hpo import record as rec
 from hpo.storage import RetryStaleTrial, heartbeat_settings
+from hpo.storage_retry import StorageUnavailable
 
 __all__ = ["Interrupted", "SignalGuard", "TooManyFailures", "StudyCounts", "study_counts", "work", "retry_trial"]
 
@@ -113,7 +119,7 @@ def study_counts(study: optuna.Study) -> StudyCounts:
     return StudyCounts(
         finished=sum(t.state in FINISHED for t in trials),
         running=sum(t.state == TrialState.RUNNING for t in trials),
-        retries_waiting=sum(t.state == TrialState.WAITING and "failed_trial" in t.system_attrs for t in trials),
+        retries_waiting=sum(t.state == TrialState.WAITING and rec.system_get(t, rec.FAILED_TRIAL) is not None for t in trials),
         failed=sum(t.state == TrialState.FAIL for t in trials),
     )
 
@@ -143,14 +149,14 @@ class _Guarded:
 
     def __call__(self, trial: optuna.Trial) -> Any:
         self.trial_id = trial._trial_id
-        trial.set_user_attr("worker", WORKER_ID)
+        rec.put(trial, rec.WORKER, WORKER_ID)
         try:
             with self.guard.armed():
                 return self.objective(trial)
         except Interrupted:
             # Optuna logs a failed trial with a traceback; an interrupt is not a failure of the design
             optuna.logging.set_verbosity(optuna.logging.ERROR)
-            trial.set_user_attr("fail_reason", "interrupted")
+            rec.put(trial, rec.FAIL_REASON, "interrupted")
             raise
 
 
@@ -165,7 +171,7 @@ def _fail_silent_trials(study: optuna.Study, grace_s: float) -> int:
     now = datetime.datetime.now()
     failed = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if "worker" in t.user_attrs or t.datetime_start is None:
+        if rec.get(t, rec.WORKER) is not None or t.datetime_start is None:
             continue
         if (now - t.datetime_start).total_seconds() <= 2 * grace_s:
             continue
@@ -179,6 +185,11 @@ def _fail_silent_trials(study: optuna.Study, grace_s: float) -> int:
     return failed
 
 
+def _taken_over(study: optuna.Study, trial_id: int | None) -> bool:
+    """Whether this worker's trial was failed by someone else (see :func:`work`)."""
+    return trial_id is not None and study._storage.get_trial(trial_id).state == TrialState.FAIL
+
+
 def _settle_interrupted(study: optuna.Study, trial_id: int | None) -> None:
     """After an interrupt inside a trial: make sure it is FAIL (Optuna tells it on its way
     out; this covers a tell that did not get through), then re-queue it."""
@@ -190,8 +201,21 @@ def _settle_interrupted(study: optuna.Study, trial_id: int | None) -> None:
         with contextlib.suppress(UpdateFinishedTrialError):
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
         trial = storage.get_trial(trial_id)
-    if trial.state == TrialState.FAIL and trial.user_attrs.get("fail_reason") == "interrupted":
+    if trial.state == TrialState.FAIL and rec.get(trial, rec.FAIL_REASON) == "interrupted":
         retry_trial(study, trial)
+
+
+def _requeue_after_outage(study: optuna.Study, trial_id: int | None) -> None:
+    """The storage gave up during a trial (after its grace period): re-queue the trial if it
+    ended FAIL (its checkpoint stays for the retry), then leave with exit code 75. A trial
+    still RUNNING is left to the heartbeats: another worker fails and re-queues it."""
+    message = str(getattr(study._storage, "last_error", None) or "storage unreachable for the grace period")
+    if trial_id is not None:
+        trial = study._storage.get_trial(trial_id)
+        if trial.state == TrialState.FAIL:
+            retry_trial(study, trial)
+            message += f"; trial {trial.number} re-queued"
+    raise StorageUnavailable(message)
 
 
 def work(
@@ -232,23 +256,34 @@ def work(
                 continue
             break
         guarded.trial_id = None
+        gave_up = getattr(storage, "gave_up", 0)  # hpo.storage_retry.RetryingStorage counts give-ups
         try:
             study.optimize(guarded, n_trials=1, catch=(Exception,), callbacks=list(callbacks), gc_after_trial=True)
-        except UpdateFinishedTrialError:
-            # Another worker declared this one dead (no heartbeat for the grace period: an
-            # overloaded machine) and re-queued its trial; that retry counts, this run does not.
-            echo(f"trial id {guarded.trial_id}: taken over by another worker after missed heartbeats; going on")
-            continue
+            if getattr(storage, "gave_up", 0) != gave_up:  # inside the objective: Optuna caught it
+                _requeue_after_outage(study, guarded.trial_id)
         except Interrupted:
             _settle_interrupted(study, guarded.trial_id)
             raise
+        except Exception as exc:
+            if isinstance(exc, StorageUnavailable):
+                raise
+            if getattr(storage, "gave_up", 0) != gave_up:  # masked by Optuna's tell (UnboundLocalError)
+                _requeue_after_outage(study, guarded.trial_id)
+            if not isinstance(exc, UpdateFinishedTrialError) and not _taken_over(study, guarded.trial_id):
+                raise
+            # Another worker declared this one dead (no heartbeat for the grace period: an
+            # overloaded machine, a restarting proxy) and re-queued its trial; that retry
+            # counts, this run does not. A storage write says so with UpdateFinishedTrialError,
+            # Optuna's tell with a ValueError or an AssertionError ("Should not reach").
+            echo(f"trial id {guarded.trial_id}: taken over by another worker after missed heartbeats; going on")
+            continue
         if guarded.trial_id is None:
             continue
         trial = storage.get_trial(guarded.trial_id)
         ran.append(trial)
         failures_in_row = failures_in_row + 1 if trial.state == TrialState.FAIL else 0
         if failures_in_row >= max_failures:
-            reason = trial.user_attrs.get("fail_reason", "failed")
+            reason = rec.get(trial, rec.FAIL_REASON, "failed")
             raise TooManyFailures(
                 f"study {study.study_name!r}: {failures_in_row} trials in a row failed (last: trial "
                 f"{trial.number}, {reason}); see their 'fail_reason' and 'traceback' user attrs"

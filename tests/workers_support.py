@@ -9,6 +9,7 @@ its study afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -130,3 +131,73 @@ def pg_study() -> Iterator[tuple[str, str]]:
         optuna.delete_study(study_name=name, storage=url)
     except KeyError:
         pass
+
+
+# ---- fresh databases and faults (issue 16) ---------------------------------------------------
+
+def _admin_engine(url: str):
+    import sqlalchemy
+
+    return sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
+
+
+def terminate_connections(admin_url: str, database: str) -> int:
+    """``pg_terminate_backend`` every connection to ``database`` (what a failover does)."""
+    import sqlalchemy
+
+    with _admin_engine(admin_url).connect() as conn:
+        return len(conn.execute(sqlalchemy.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"),
+            {"db": database}).fetchall())
+
+
+PROXY_APP = "hpo-storage-proxy"  # the application_name (PGAPPNAME) of start_proxy's connections
+
+
+def count_connections(admin_url: str, database: str, app: str | None = None) -> int:
+    """Connections to ``database`` (of application ``app`` only, if given)."""
+    import sqlalchemy
+
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = :db"
+    with _admin_engine(admin_url).connect() as conn:
+        return conn.execute(sqlalchemy.text(query + (" AND application_name = :app" if app else "")),
+                            {"db": database, "app": app}).scalar_one()
+
+
+@contextlib.contextmanager
+def new_database() -> Iterator[tuple[str, str, str]]:
+    """(URL of a new, empty database, its name, the admin URL); dropped afterwards. Faults
+    are injected only into such a database (other tests share the server's ``test`` one)."""
+    import sqlalchemy
+
+    admin = _postgres_url()
+    database = unique_name("hpo16")
+    with _admin_engine(admin).connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{database}"'))
+    try:
+        yield sqlalchemy.make_url(admin).set(database=database).render_as_string(hide_password=False), database, admin
+    finally:
+        with _admin_engine(admin).connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def fresh_pg() -> Iterator[tuple[str, str, str]]:
+    with new_database() as got:
+        yield got
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_proxy(storage: str, port: int, log: Path) -> subprocess.Popen:
+    """``python -m hpo storage-proxy`` on 127.0.0.1:``port`` (storage through HPO_STORAGE)."""
+    out = open(log, "a")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen([sys.executable, "-m", "hpo", "storage-proxy", "--port", str(port)], cwd=ROOT,
+                            env={**worker_env(), "HPO_STORAGE": storage, "PGAPPNAME": PROXY_APP}, stdout=out,
+                            stderr=subprocess.STDOUT)

@@ -69,7 +69,7 @@ class _Group(TyperGroup):
                 raise
             message = " ".join(str(exc).split())  # always exactly one line
             typer.echo(f"error: {message}", err=True)
-            raise typer.Exit(EXIT_USER_ERROR) from None
+            raise typer.Exit(getattr(exc, "exit_code", EXIT_USER_ERROR)) from None  # 75: storage gone
 
 
 app = typer.Typer(

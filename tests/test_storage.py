@@ -1,0 +1,217 @@
+"""Opening storages: a typo'd folder, a missing driver or gRPC extra, and storage calls that
+survive a lost connection (retry with backoff) or give up after the grace period."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import sqlalchemy.exc as sa_exc
+from optuna.storages import InMemoryStorage
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+import hpo.cli.worker
+from hourglass.errors import ConfigError
+from hpo.cli import app
+from hpo.storage import open_storage
+from hpo.storage_proxy import GRPC_EXTRA_HINT, parse_grpc_url
+from hpo.storage_retry import (
+    EXIT_STORAGE_UNAVAILABLE, HEARTBEAT_ATTR, RetryingStorage, StorageUnavailable, is_transient,
+)
+from tests.workers_support import write_preset
+
+runner = CliRunner()
+
+
+def _dropped() -> sa_exc.OperationalError:
+    return sa_exc.OperationalError("SELECT 1", {}, Exception("terminating connection due to administrator command"))
+
+
+class Flaky(InMemoryStorage):
+    """An in-memory storage whose ``fail[name]`` next calls of a method raise ``error``
+    (``after=True``: the call is done first, like a commit whose answer was lost)."""
+
+    def __init__(self, error=_dropped, after: bool = False) -> None:
+        super().__init__()
+        self.fail: dict[str, int] = {}
+        self.error, self.after, self.calls = error, after, 0
+
+    def __getattribute__(self, name):
+        attr = super().__getattribute__(name)
+        fail = super().__getattribute__("fail")
+        if not callable(attr) or fail.get(name, 0) <= 0:
+            return attr
+
+        def failing(*args, **kwargs):
+            fail[name] -= 1
+            if self.after:
+                attr(*args, **kwargs)
+            raise self.error()
+        return failing
+
+
+# ---- issue 13 items 3 and 5: honest errors, nothing created ------------------------------------
+
+@pytest.mark.parametrize("scheme", ["sqlite:///", "journal://"])
+def test_a_storage_in_a_missing_folder_exits_2_names_it_and_creates_nothing(tmp_path, monkeypatch, scheme):
+    preset = write_preset(tmp_path, trials=1, epochs=1)
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    url = f"{scheme}{tmp_path}/no/such/dir/x.db"
+    result = runner.invoke(app, ["run", str(preset), "--storage", url, "--n-trials", "1", "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"error: storage {url}: folder {tmp_path}/no/such/dir does not exist (create it, or fix the path)"]
+    assert sorted(tmp_path.rglob("*")) == before  # no database, no checkpoint folder, no studies/
+
+
+def test_the_default_studies_folder_is_created(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    open_storage("sqlite:///studies/x.db")
+    assert (tmp_path / "studies" / "x.db").is_file()
+
+
+def test_a_postgres_url_without_the_driver_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg -> ImportError
+    url = "postgresql+psycopg://hpo:hunter2-pw@127.0.0.1:1/db"
+    with pytest.raises(ConfigError, match=r'driver is not installed; pip install -e "\.\[postgres\]"'):
+        open_storage(url)
+    result = runner.invoke(app, ["worker", str(write_preset(tmp_path)), "--storage", url])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert 'pip install -e ".[postgres]"' in line and "cannot connect" not in line and "hunter2" not in line
+
+
+def test_a_grpc_url_without_grpcio_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "grpc", None)
+    with pytest.raises(ConfigError, match=r'grpcio and protobuf: pip install -e "\.\[grpc\]"') as err:
+        open_storage("grpc://127.0.0.1:13000")
+    assert str(err.value) == GRPC_EXTRA_HINT
+    result = runner.invoke(app, ["storage-proxy", "--storage", "sqlite:///x.db"])
+    assert result.exit_code == 2 and result.output.strip() == f"error: {GRPC_EXTRA_HINT}"
+
+
+def test_grpc_urls_are_host_and_port():
+    assert parse_grpc_url("grpc://10.0.0.5:13000") == ("10.0.0.5", 13000)
+    for bad in ("grpc://host", "grpc://:13000", "grpc://h:port", "grpc://h:1/db"):
+        with pytest.raises(ConfigError, match="expected grpc://host:port"):
+            parse_grpc_url(bad)
+
+
+# ---- retries ---------------------------------------------------------------------------------
+
+def _study(storage) -> int:
+    return storage.create_new_study([StudyDirection.MAXIMIZE], "s")
+
+
+def test_a_dropped_connection_costs_a_retry_not_the_call():
+    inner = Flaky()
+    storage = RetryingStorage(inner, grace_s=10)
+    sid = _study(storage)
+    tid = storage.create_new_trial(sid)
+    inner.fail["set_trial_user_attr"] = 3
+    storage.set_trial_user_attr(tid, "k", 1)
+    assert storage.get_trial(tid).user_attrs == {"k": 1} and storage.retries == 3 and not storage.gave_up
+
+
+def test_a_tell_that_was_committed_before_its_answer_was_lost_counts_as_done():
+    inner = Flaky(after=True)
+    storage = RetryingStorage(inner, grace_s=10)
+    tid = storage.create_new_trial(_study(storage))
+    inner.fail["set_trial_state_values"] = 1
+    assert storage.set_trial_state_values(tid, TrialState.COMPLETE, [1.0]) is True
+    assert storage.get_trial(tid).state == TrialState.COMPLETE
+
+
+def test_errors_that_are_not_about_the_connection_are_not_retried():
+    inner = Flaky(error=lambda: sa_exc.DataError("INSERT", {}, Exception("value too long")))
+    storage = RetryingStorage(inner, grace_s=10)
+    sid = _study(storage)
+    inner.fail["get_all_trials"] = 1
+    with pytest.raises(sa_exc.DataError):
+        storage.get_all_trials(sid)
+    assert storage.retries == 0 and not is_transient(KeyError("x"))
+
+
+def test_after_the_grace_period_the_worker_gives_up_with_exit_code_75(monkeypatch, tmp_path):
+    inner = Flaky()
+    storage = RetryingStorage(inner, grace_s=0.6)
+    sid = _study(storage)
+    inner.fail["get_all_trials"] = 10**6
+    with pytest.raises(StorageUnavailable, match=r"unreachable for \d+ s .*grace period 0.6 s.*get_all_trials"):
+        storage.get_all_trials(sid)
+    assert storage.gave_up == 1 and StorageUnavailable.exit_code == EXIT_STORAGE_UNAVAILABLE == 75
+
+    def unreachable(*args, **kwargs):
+        raise StorageUnavailable("storage unreachable for 60 s (grace period 60 s, HPO_STORAGE_GRACE_S)")
+
+    monkeypatch.setattr(hpo.cli.worker, "run_worker", unreachable)
+    result = runner.invoke(app, ["worker", str(write_preset(tmp_path)), "--storage", f"sqlite:///{tmp_path}/s.db"])
+    assert result.exit_code == 75
+    assert result.output.strip().splitlines() == ["error: storage unreachable for 60 s (grace period 60 s, "
+                                                  "HPO_STORAGE_GRACE_S)"]
+
+
+def test_a_failed_heartbeat_is_skipped_and_the_proxy_heartbeat_finds_stale_trials(monkeypatch):
+    inner = Flaky()
+    storage = RetryingStorage(inner, grace_s=10, heartbeat=(1, 5, None))
+    sid = _study(storage)
+    tid = storage.create_new_trial(sid)
+    inner.fail["set_trial_system_attr"] = 1
+    storage.record_heartbeat(tid)  # does not raise: Optuna's heartbeat thread lives on
+    assert HEARTBEAT_ATTR not in storage.get_trial(tid).system_attrs
+    storage.record_heartbeat(tid)
+    assert storage._get_stale_trial_ids(sid) == []
+    clock = storage.get_trial(tid).system_attrs[HEARTBEAT_ATTR]
+    monkeypatch.setattr("hpo.storage_retry.time.time", lambda: clock + 6)
+    assert storage._get_stale_trial_ids(sid) == [tid] and storage.get_heartbeat_interval() == 1
+
+
+# ---- the trial loop through outages --------------------------------------------------------
+
+def _study_on(storage):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    return optuna.create_study(storage=storage, study_name="loop")
+
+
+def test_a_trial_taken_over_by_another_worker_is_left_to_its_retry():
+    from hpo.trial_loop import SignalGuard, work
+
+    storage = RetryingStorage(Flaky(), grace_s=5)
+    study = _study_on(storage)
+
+    def objective(trial):
+        if trial.number == 0:  # meanwhile another worker declared this one dead
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        return 1.0
+
+    lines = []
+    work(study, objective, target=1, guard=SignalGuard(), echo=lines.append)
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert lines == ["trial id 0: taken over by another worker after missed heartbeats; going on"]
+
+
+def test_a_trial_whose_writes_gave_up_is_requeued_and_the_worker_leaves():
+    from hpo.trial_loop import SignalGuard, work
+
+    inner = Flaky()
+    storage = RetryingStorage(inner, grace_s=0.3)
+    study = _study_on(storage)
+
+    def objective(trial):
+        inner.fail["set_trial_user_attr"] = 10**6  # the database goes away mid-trial ...
+        try:
+            trial.set_user_attr("curve", [1])
+        finally:
+            inner.fail["set_trial_user_attr"] = 0  # ... and is back for the tell
+        return 1.0
+
+    with pytest.raises(StorageUnavailable, match="grace period 0.3 s.*; trial 0 re-queued"):
+        work(study, objective, target=1, guard=SignalGuard())
+    failed, retry = study.get_trials()
+    assert failed.state == TrialState.FAIL and retry.state == TrialState.WAITING
+    assert retry.system_attrs["failed_trial"] == 0
