@@ -93,7 +93,7 @@ def bench(
 ) -> None:
     """Images/s of ONE loader worker: HDF5 crop cache vs decoding a JPEG and cropping per sample."""
     from hourglass.data.augment import AugmentConfig
-    from hourglass.data.bench import benchmark_loader
+    from hpo.bench.loader import benchmark_loader
 
     check_int("--n", n, low=1)
     if input_size is not None:

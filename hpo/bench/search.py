@@ -75,8 +75,8 @@ from hpo.strategy import create_pruner
 from hpo.study import open_study
 
 __all__ = [
-    "METHODS", "EXTRA_METHODS", "OBJECTIVES", "BenchSettings", "StepCostModel", "Reference", "reference_point",
-    "method_preset", "run_method", "hv_at", "summarize", "run_bench", "write_html",
+    "METHODS", "EXTRA_METHODS", "OBJECTIVES", "SearchBenchSettings", "StepCostModel", "Reference", "reference_point",
+    "method_preset", "run_method", "hv_at", "summarize", "run_search_bench", "write_html",
 ]
 
 METHODS = ("random", "seed_grid", "nsga2", "tpe_mopruning", "nsga2_mopruning")
@@ -125,7 +125,7 @@ def _charge(model: StepCostModel, n_train: int, n_val: int, config: TrainConfig,
 
 
 @dataclass(frozen=True)
-class BenchSettings:
+class SearchBenchSettings:
     """One benchmark. ``None`` fields take the preset's value; the pruner fields override the
     preset's ``mo_halving`` settings for the two ``*_mopruning`` methods."""
 
@@ -181,14 +181,14 @@ class Reference:
 
 
 # ----------------------------------------------------------------------------- presets
-def _base_preset(s: BenchSettings) -> StudyPreset:
+def _base_preset(s: SearchBenchSettings) -> StudyPreset:
     preset = load_preset(s.preset)
     if tuple(preset.objectives) != OBJECTIVES:
         raise ConfigError(f"preset {s.preset}: objectives: the benchmark needs {list(OBJECTIVES)}, but got {list(preset.objectives)}")
     return preset
 
 
-def method_preset(base: StudyPreset, s: BenchSettings, method: str, seed: int, storage: str) -> StudyPreset:
+def method_preset(base: StudyPreset, s: SearchBenchSettings, method: str, seed: int, storage: str) -> StudyPreset:
     """The preset a (method, seed) study runs: the bench's data/schedule, the method's
     sampler and pruner, its own storage."""
     check_choice("method", method, METHODS + EXTRA_METHODS)
@@ -246,7 +246,7 @@ def _model_costs(model: dict[str, Any]) -> Costs:
     return costs(build_model_config(model))
 
 
-def reference_point(s: BenchSettings, cost_model: StepCostModel = StepCostModel(), *, progress: bool = True,
+def reference_point(s: SearchBenchSettings, cost_model: StepCostModel = StepCostModel(), *, progress: bool = True,
                     map_fn: Callable[..., Iterable[Any]] = map) -> Reference:
     """``P_ref``/``T_ref``: 1.1 x the largest params / charged time over :func:`_corner_models`
     (``map_fn``: e.g. a process pool's ``map``; counting costs takes ~0.5 s a design)."""
@@ -296,7 +296,7 @@ class _Tracker:
             study.stop()
 
 
-def run_method(s: BenchSettings, method: str, seed: int, reference: Reference,
+def run_method(s: SearchBenchSettings, method: str, seed: int, reference: Reference,
                cost_model: StepCostModel = StepCostModel()) -> dict[str, Any]:
     """Run one (method, seed) study until ``s.budget_epochs`` epochs are spent."""
     torch.set_num_threads(1)  # measured: 2 threads were ~40x slower on the loaded 2-core machine
@@ -310,7 +310,7 @@ def run_method(s: BenchSettings, method: str, seed: int, reference: Reference,
         optuna.logging.set_verbosity(verbosity)
 
 
-def _run_method(s: BenchSettings, base: StudyPreset, method: str, seed: int, reference: Reference,
+def _run_method(s: SearchBenchSettings, base: StudyPreset, method: str, seed: int, reference: Reference,
                 cost_model: StepCostModel, start: float) -> dict[str, Any]:
     designs: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hpo_bench_") as tmp:
@@ -381,7 +381,7 @@ def _rung_predictiveness(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             "spearman_by_epoch": {str(e + 1): _spearman([c[e] for c in curves], final) for e in range(full - 1)}}
 
 
-def summarize(runs: Iterable[Mapping[str, Any]], s: BenchSettings, reference: Reference) -> dict[str, Any]:
+def summarize(runs: Iterable[Mapping[str, Any]], s: SearchBenchSettings, reference: Reference) -> dict[str, Any]:
     """The JSON summary: per method the final hypervolume (mean, sample std over seeds), the
     epochs needed to reach random search's final hypervolume of the same seed (mean over the
     seeds that reached it; ``null`` if none did), trial counts; the win count of
@@ -442,7 +442,7 @@ def summarize(runs: Iterable[Mapping[str, Any]], s: BenchSettings, reference: Re
 
 
 # ----------------------------------------------------------------------------- driver
-def run_bench(s: BenchSettings, *, progress: bool = True) -> dict[str, Any]:
+def run_search_bench(s: SearchBenchSettings, *, progress: bool = True) -> dict[str, Any]:
     """The reference point, every (method, seed) run (``s.workers`` processes), then
     :func:`summarize`."""
     jobs = list(itertools.product(range(s.seeds), s.methods))

@@ -44,7 +44,7 @@ from hourglass.train import (
 )
 from hourglass.train import step_begin
 
-__all__ = ["BenchSettings", "bench_settings", "run_bench", "measure_data", "measure_train_with_data",
+__all__ = ["TrialCostSettings", "trial_cost_settings", "run_trial_cost_bench", "measure_data", "measure_train_with_data",
            "measure_bookkeeping", "SEED_SCHEDULE", "H200_BF16_PEAK", "bf16_spec_flops", "measure_matmul_flops",
            "compile_seconds"]
 
@@ -59,7 +59,7 @@ DATA_INPUT = 256  # the data pipeline is always timed at the real input size
 
 
 @dataclass(frozen=True)
-class BenchSettings:
+class TrialCostSettings:
     device: str = "cpu"
     designs: tuple[str, ...] = ()  # empty: every seed design
     input_size: int = 256
@@ -79,8 +79,8 @@ class BenchSettings:
     note: str = ""
 
 
-def bench_settings(device: str | None = None, *, quick: bool = False, designs: tuple[str, ...] = (),
-                   threads: int = 0, compile: bool | None = None, smoke: bool = False) -> BenchSettings:
+def trial_cost_settings(device: str | None = None, *, quick: bool = False, designs: tuple[str, ...] = (),
+                   threads: int = 0, compile: bool | None = None, smoke: bool = False) -> TrialCostSettings:
     """Sizes appropriate to the device: the real input and batch on a GPU, a reduced input
     (128, quick 64) and batch 8 on a CPU, where one full-size step takes many seconds.
     ``compile`` None: on where trials compile by default (CUDA)."""
@@ -92,18 +92,18 @@ def bench_settings(device: str | None = None, *, quick: bool = False, designs: t
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     common = dict(device=device, designs=tuple(designs), threads=threads, compile=compile, quick=quick or smoke)
     if torch.device(device).type == "cuda":
-        return BenchSettings(**common, input_size=256, batch_size=24, warmup=20 if compile else 5,
+        return TrialCostSettings(**common, input_size=256, batch_size=24, warmup=20 if compile else 5,
                              rounds=8 if quick else 30, duel_rounds=10 if quick else 30, eval_batch_size=64,
                              eval_rounds=5 if quick else 10, loader_rows=48 if quick else 200,
                              loader_repeats=1 if quick else 3, workers=min(8, cores),
                              prior_trials=20 if quick else 100,
                              note="full size: input 256, batch 24 (the seed schedule)")
     if smoke:  # every section once at toy sizes: for the CI run of scripts/gpu_acceptance.sh
-        return BenchSettings(**common, input_size=64, batch_size=2, warmup=1, rounds=2, duel_rounds=1,
+        return TrialCostSettings(**common, input_size=64, batch_size=2, warmup=1, rounds=2, duel_rounds=1,
                              eval_batch_size=2, eval_rounds=1, loader_rows=8, loader_repeats=1, workers=1,
                              prior_trials=3, note="smoke run: toy sizes, figures are not measurements")
     size = 64 if quick else 128
-    return BenchSettings(**common, input_size=size, batch_size=8, warmup=1, rounds=3 if quick else 4,
+    return TrialCostSettings(**common, input_size=size, batch_size=8, warmup=1, rounds=3 if quick else 4,
                          duel_rounds=5 if quick else 8, eval_batch_size=8 if quick else 16,
                          eval_rounds=1 if quick else 2, loader_rows=48 if quick else 100,
                          loader_repeats=2, workers=min(2, cores), prior_trials=20 if quick else 100,
@@ -133,7 +133,7 @@ class _Runner:
     peak_bytes: int = 0
 
 
-def _batch(settings: BenchSettings, device: torch.device, batch_size: int) -> dict[str, torch.Tensor]:
+def _batch(settings: TrialCostSettings, device: torch.device, batch_size: int) -> dict[str, torch.Tensor]:
     s, hm = settings.input_size, settings.input_size // 4
     g = torch.Generator().manual_seed(0)
     return {"image": torch.randn(batch_size, 3, s, s, generator=g).to(device),
@@ -141,7 +141,7 @@ def _batch(settings: BenchSettings, device: torch.device, batch_size: int) -> di
             "present": torch.ones(batch_size, 16, dtype=torch.bool, device=device)}
 
 
-def _ours(name: str, cfg: HourglassConfig, settings: BenchSettings, device: torch.device,
+def _ours(name: str, cfg: HourglassConfig, settings: TrialCostSettings, device: torch.device,
           compiled: bool = False) -> _Runner:
     """Our model exactly as a trial trains it (hourglass.train's step, optimizer and layout)."""
     torch.manual_seed(0)
@@ -170,7 +170,7 @@ def _ours(name: str, cfg: HourglassConfig, settings: BenchSettings, device: torc
     return _Runner(name, params, step, forward)
 
 
-def _reference(settings: BenchSettings, device: torch.device, layout: str = "newell") -> _Runner:
+def _reference(settings: TrialCostSettings, device: torch.device, layout: str = "newell") -> _Runner:
     """The textbook network (in the baseline's stem ``layout``) and step: fp32, NCHW, default
     Adam, no compile."""
     torch.manual_seed(0)
@@ -214,7 +214,7 @@ def _interleave(runners: list[_Runner], attr: str, warmup: int, rounds: int, dev
             bar.update(1)
 
 
-def _choose_threads(runner: _Runner, settings: BenchSettings) -> dict[str, Any]:
+def _choose_threads(runner: _Runner, settings: TrialCostSettings) -> dict[str, Any]:
     """On a CPU, time the baseline step with 1 thread and with every core; keep the faster.
 
     On a shared machine, OpenMP threads wait for each other at every op, so one thread
@@ -275,7 +275,7 @@ def _rate(batch: int, seconds: float) -> float:
     return batch / seconds if seconds > 0 else float("nan")
 
 
-def _summary(run: _Runner, settings: BenchSettings) -> dict[str, Any]:
+def _summary(run: _Runner, settings: TrialCostSettings) -> dict[str, Any]:
     return {
         "params": run.params,
         "train_img_s": _rate(settings.batch_size, min(run.times)),
@@ -303,14 +303,14 @@ def _time_batches(batches: Any, count: int, skip: int, device: torch.device) -> 
     return seen / (time.perf_counter() - start)
 
 
-def measure_data(settings: BenchSettings, device: torch.device, folder: Path) -> dict[str, Any]:
+def measure_data(settings: TrialCostSettings, device: torch.device, folder: Path) -> dict[str, Any]:
     """Loader throughput at the real input size: per worker (the data helper's
     ``benchmark_loader``: HDF5 row read, in-memory, JPEG decode-and-crop), with N DataLoader
     workers on the HDF5 cache, and device-resident batches (hourglass.data.gpu_data)."""
     from torch.utils.data import DataLoader
 
     from hourglass.data.augment import AugmentConfig
-    from hourglass.data.bench import benchmark_loader
+    from hpo.bench.loader import benchmark_loader
     from hourglass.data.cache import PoseArrays
     from hourglass.data.dataset import PoseDataset
     from hourglass.data.synthetic import make_synthetic
@@ -344,7 +344,7 @@ def measure_data(settings: BenchSettings, device: torch.device, folder: Path) ->
     }
 
 
-def measure_train_with_data(cfg: HourglassConfig, settings: BenchSettings, device: torch.device) -> dict[str, Any]:
+def measure_train_with_data(cfg: HourglassConfig, settings: TrialCostSettings, device: torch.device) -> dict[str, Any]:
     """The baseline's steady-state rate with its data made as a trial makes it on this device
     (GPU: device-resident batches; CPU: the albumentations DataLoader in the main process)."""
     from torch.utils.data import DataLoader
@@ -448,7 +448,7 @@ def measure_bookkeeping(folder: Path, prior_trials: int, epochs: int) -> dict[st
 # --- the run ----------------------------------------------------------------------------------
 
 
-def _designs(settings: BenchSettings, path: Path) -> dict[str, HourglassConfig]:
+def _designs(settings: TrialCostSettings, path: Path) -> dict[str, HourglassConfig]:
     all_designs = load_designs(path, input_size=settings.input_size)
     unknown = [d for d in settings.designs if d not in all_designs]
     if unknown:
@@ -473,7 +473,7 @@ def _device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
-def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGNS, progress: bool = True,
+def run_trial_cost_bench(settings: TrialCostSettings, *, designs_path: str | Path = SEED_DESIGNS, progress: bool = True,
               peak_flops: float | None = None) -> dict[str, Any]:
     """Run every measurement once and return the JSON-ready result (see the module doc).
 
