@@ -19,7 +19,7 @@ from torch import nn
 if TYPE_CHECKING:
     from hourglass.config import BlockConfig
 
-__all__ = ["BLOCKS", "BlockSpec", "create_block", "conv_unit", "register_block"]
+__all__ = ["BLOCKS", "BlockSpec", "create_block", "conv_unit"]
 
 
 def conv_unit(in_ch: int, out_ch: int, kernel: int, *, dilation: int = 1, separable: bool = False) -> nn.Sequential:
@@ -139,13 +139,6 @@ BLOCKS: dict[str, BlockSpec] = {
         summary="1x1 -> depthwise 3x3 at several dilation rates -> 1x1 (Kim & Lee 2020)",
     ),
 }
-
-
-def register_block(name: str, spec: BlockSpec) -> None:
-    """Add a design to the registry (for users' own blocks)."""
-    if name in BLOCKS:
-        raise ValueError(f"block {name!r} is already registered")
-    BLOCKS[name] = spec
 
 
 def create_block(block: str | Callable[[int, int, BlockConfig], nn.Module], in_ch: int, out_ch: int, cfg: BlockConfig) -> nn.Module:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hourglass._validate import check_choice, check_float, check_int, from_dict, to_dict
+from hourglass.validate import check_choice, check_float, check_int, from_dict, to_dict
 from hourglass.blocks import BLOCKS
 from hourglass.errors import ConfigError
 from hourglass.stems import LAYOUTS, STEMS

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hourglass.data.mpii import FLIP_PAIRS, JOINT_NAMES, read_annotations, read_predictions, tompson_val_pairs
+from hourglass.data.mpii import FLIP_PAIRS, JOINT_NAMES, flip_order, read_annotations, read_predictions, tompson_val_pairs
 from hourglass.errors import DataError
 
 __all__ = [
@@ -166,10 +166,7 @@ def flip_back(heatmaps: torch.Tensor, pairs: tuple[tuple[int, int], ...] = FLIP_
 def _flip_order(joints: int, pairs: tuple[tuple[int, int], ...], device: torch.device) -> torch.Tensor:
     """The joint order after a flip, as an index tensor made once per device: indexing with
     a Python list copies it to the device (a blocking copy) on every call."""
-    order = list(range(joints))
-    for a, b in pairs:
-        order[a], order[b] = b, a
-    return torch.tensor(order, device=device)
+    return torch.tensor(flip_order(joints, pairs), device=device)
 
 
 def heatmap_to_input(coords: Any, stride: float) -> Any:

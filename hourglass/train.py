@@ -28,86 +28,32 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from hourglass._validate import check_choice, check_float, check_int, from_dict, to_dict
-from hourglass.config import HourglassConfig
 from hourglass.data.augment import AugmentConfig
 from hourglass.data.dataset import PoseArrays, PoseDataset, load_pose_data
+from hourglass.data.gpu_data import GpuPoseData
 from hourglass.data.heatmaps import heatmap_loss
 from hourglass.errors import ConfigError
-from hourglass.gpu_data import GpuPoseData
 from hourglass.metrics import PCKhResult, decode_heatmaps, flip_back, pckh, to_image_coords
 from hourglass.model import build_model
 from hourglass.steptime import StepTimer, robust_seconds
-from hourglass.yamlio import load_yaml
+# the schema lives beside the model config; re-exported here for existing imports
+from hourglass.train_config import REFERENCE_SCHEDULE, ScheduleConfig, TrainConfig, load_train_config
+from hourglass.validate import check_choice
 
 __all__ = [
     "ScheduleConfig", "TrainConfig", "EpochMetrics", "TrainResult", "TrainingDiverged",
     "REFERENCE_SCHEDULE", "train", "evaluate", "pick_device", "load_train_config",
     "make_optimizer", "prepare_model", "train_step", "checkpoint_history", "COMPILE_MODES",
     "COMPILE_ENV", "compile_mode", "compile_model", "set_compile_default", "FINITE_CHECK_EVERY", "is_out_of_memory",
+    "step_begin",
 ]
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
 # How the training step is compiled: "off" (eager), "default" (torch.compile: fused kernels),
 # "reduce-overhead" (fused kernels replayed as CUDA graphs: no per-kernel launch cost).
 COMPILE_MODES = ("off", "default", "reduce-overhead")
 COMPILE_ENV = "HPO_COMPILE"  # overrides the default of every train() in this process (and its workers)
 # Steps between finiteness checks of the loss, each one host sync; the epoch's end checks too.
 FINITE_CHECK_EVERY = 100
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    """How to train. The defaults are the reference study's schedule: 20 epochs, batch 24,
-    Adam lr 1e-3 divided by 10 at epochs 15 and 17."""
-
-    epochs: int = 20
-    batch_size: int = 24
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    milestones: tuple[int, ...] = (15, 17)
-    gamma: float = 0.1
-    weight_decay: float = 0.0
-    sigma: float = 1.0  # Gaussian sigma of the targets, in heatmap pixels
-    augment: bool = True
-    seed: int = 0
-    eval_flip: bool = False  # average with the horizontally flipped input at evaluation
-    num_workers: int = 0
-
-    def __post_init__(self) -> None:
-        check_int("epochs", self.epochs, low=1)
-        check_int("batch_size", self.batch_size, low=1)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_float("lr", self.lr, positive=True)
-        check_float("gamma", self.gamma, positive=True)
-        check_float("weight_decay", self.weight_decay, low=0.0)
-        check_float("sigma", self.sigma, positive=True)
-        check_int("num_workers", self.num_workers, low=0)
-        for m in self.milestones:
-            check_int("milestones", m, low=1)
-
-
-REFERENCE_SCHEDULE = ScheduleConfig()
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One complete, reproducible training job: what ``hpo export`` writes, ``hpo train`` reads."""
-
-    model: HourglassConfig = field(default_factory=HourglassConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    data: str = "synthetic:2000:64:0"  # a pose-data spec, see hourglass.data.dataset.load_pose_data
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "") -> TrainConfig:
-        return from_dict(cls, data, where)
-
-    def to_dict(self) -> dict[str, Any]:
-        return to_dict(self)
-
-
-def load_train_config(path: str | Path) -> TrainConfig:
-    return TrainConfig.from_dict(load_yaml(path), where=f"{path}:")
 
 
 class TrainingDiverged(RuntimeError):
@@ -188,7 +134,7 @@ def _autocast(device: torch.device):
 # --- speed (see `hpo bench`) -------------------------------------------------------------
 # channels_last on every device: cuDNN/oneDNN run NHWC convolutions without layout copies;
 # on CPU `hpo bench` measured the baseline step ~10-15% faster than NCHW (BN forward and the
-# 3x3 convs), for every seed design. Batches come from hourglass.gpu_data on CUDA: the crops
+# 3x3 convs), for every seed design. Batches come from hourglass.data.gpu_data on CUDA: the crops
 # live in GPU memory and augmentation + targets run there for the whole batch.
 
 
@@ -225,7 +171,7 @@ def compile_model(model: torch.nn.Module, mode: str) -> torch.nn.Module:
     return torch.compile(model, mode=None if mode == "default" else mode, dynamic=False)
 
 
-def _step_begin(mode: str) -> None:
+def step_begin(mode: str) -> None:
     """Tell the CUDA-graph trees that a new iteration starts (the last one's outputs are dead)."""
     if mode == "reduce-overhead":
         torch.compiler.cudagraph_mark_step_begin()
@@ -286,7 +232,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
 def _last_stack(model: torch.nn.Module, images: torch.Tensor, mode: str) -> torch.Tensor:
     """The last stack's heatmaps (N, J, S/4, S/4) as a tensor of its own: a CUDA-graph
     replay overwrites its outputs, so they are copied before the next call."""
-    _step_begin(mode)
+    step_begin(mode)
     return model(images)[:, -1].float().clone()
 
 
@@ -416,7 +362,7 @@ def train(
     aug = AugmentConfig() if s.augment else None
     train_set: PoseDataset | GpuPoseData
     val_set: PoseDataset | GpuPoseData
-    if _uses_device_data(device):  # crops resident on the GPU, batches augmented there (hourglass.gpu_data)
+    if _uses_device_data(device):  # crops resident on the GPU, batches augmented there (hourglass.data.gpu_data)
         train_set = GpuPoseData(arrays, "train", size, sigma=s.sigma, augment=aug, device=device, seed=s.seed)
         val_set = GpuPoseData(arrays, "val", size, sigma=s.sigma, augment=None, device=device, seed=s.seed)
     else:
@@ -461,7 +407,7 @@ def train(
         bar = tqdm(loader, desc=f"epoch {epoch}/{s.epochs}", leave=False, disable=not progress, unit="batch")
         timer.mark()
         for i, batch in enumerate(bar, 1):
-            _step_begin(mode)
+            step_begin(mode)
             loss = train_step(net, optimizer, batch, weights, device)
             n = batch["image"].shape[0]
             total += loss * n  # on the device: no sync

@@ -15,11 +15,12 @@ from typing import Any
 
 import optuna
 
+# the objective's name (ms of one batch-1 forward pass, ONNX Runtime CPU, 1 thread) and the
+# cache key beside it, both trial attributes named in hpo.record
+from hpo.record import LATENCY, MODEL_HASH, get
+
 __all__ = ["LATENCY", "MODEL_HASH", "cached_latency_ms"]
 
-# Objective name and trial user attr: ms of one batch-1 forward pass, ONNX Runtime CPU, 1 thread.
-LATENCY = "latency"
-MODEL_HASH = "model_hash"  # user attr: config_hash of the trial's model section (the cache key)
 
 
 def cached_latency_ms(study: optuna.Study, model: dict[str, Any], where: str) -> tuple[str, float]:
@@ -31,7 +32,7 @@ def cached_latency_ms(study: optuna.Study, model: dict[str, Any], where: str) ->
 
     key = config_hash(model)
     for t in study.get_trials(deepcopy=False):
-        if t.user_attrs.get(MODEL_HASH) == key and t.user_attrs.get(LATENCY) is not None:
-            return key, float(t.user_attrs[LATENCY])
+        if get(t, MODEL_HASH) == key and get(t, LATENCY) is not None:
+            return key, float(get(t, LATENCY))
     config = HourglassConfig.from_dict(model, where=where)
     return key, measure_latency(config, all_threads=False, where=where).ort_1t_ms

@@ -1,7 +1,7 @@
 """Trials as stand-alone YAML configs that ``hpo train CONFIG`` retrains.
 
 A trial's ``config`` user attr holds the fully resolved ``model``/``schedule``/``data``
-sections (INTERFACES.md), so an export is that dict plus a comment header saying where it
+sections (hpo.record), so an export is that dict plus a comment header saying where it
 came from and what it scored. The model section is validated before anything is written:
 an export that would not rebuild the same network is an error, not a file. A CPU trial's
 export also says ``cpu_threads``: the intra-op thread count it trained with, which
@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial
 from hourglass.config import HourglassConfig
 from hourglass.errors import ConfigError
 from hourglass.extras import require_deploy
-from hpo.objective import CPU_THREADS
+from hpo.record import CONFIG, CPU_THREADS, get
 from hpo.pareto import objective_names, pareto_trials, trial_row
 
 __all__ = ["export_trials", "trial_document", "SECTIONS"]
@@ -42,7 +42,7 @@ def trial_document(study: optuna.Study, trial: FrozenTrial) -> dict:
     """``{"model", "schedule", "data"}`` of ``trial`` (and ``cpu_threads`` where the trial
     recorded it), checked; a one-line error if unusable."""
     where = f"study {study.study_name!r} trial {trial.number}"
-    config = trial.user_attrs.get("config")
+    config = get(trial, CONFIG)
     if not isinstance(config, dict):
         raise ConfigError(f"{where}: expected a 'config' user attr (a mapping), but got {config!r}")
     missing = [s for s in ("model", "schedule") if not isinstance(config.get(s), dict)]
@@ -53,8 +53,8 @@ def trial_document(study: optuna.Study, trial: FrozenTrial) -> dict:
     HourglassConfig.from_dict(config["model"], where=f"{where}: config.model")
     # JSON round trip: storages hand back plain data, but never let a tuple reach safe_dump.
     doc = {s: config[s] for s in SECTIONS}
-    if isinstance(trial.user_attrs.get(CPU_THREADS), int):
-        doc[CPU_THREADS] = trial.user_attrs[CPU_THREADS]
+    if isinstance(get(trial, CPU_THREADS), int):
+        doc[CPU_THREADS] = get(trial, CPU_THREADS)
     return json.loads(json.dumps(doc))
 
 

@@ -1,9 +1,9 @@
 """The study's objective: trial -> design -> costs -> short training -> objective values.
 
-Everything a trial learns is stored on it (see "Trial bookkeeping" in the README): static
-costs, the per-epoch learning curve (user attr ``curve``, since ``Trial.report`` is not
-available in multi-objective studies), the full resolved config for export, and for pruned
-or failed trials the reason. A trial's checkpoints live in a folder keyed by the hash of its
+Everything a trial learns is stored on it, in the trial record of :mod:`hpo.record`:
+static costs, the per-epoch learning curve (``curve``, since ``Trial.report`` is not
+available in multi-objective studies), the full resolved config for export, the training
+time so far (pruned and failed trials too), and for pruned or failed trials the reason. A trial's checkpoints live in a folder keyed by the hash of its
 resolved config and the first trial of its retry chain (``<hash>-t<N>``), next to the study,
 so a retried trial (same params, Optuna system attr ``failed_trial`` = N) resumes where its
 worker died and inherits the curve so far, while two workers that happen to draw the same
@@ -31,20 +31,15 @@ from hourglass.train import (
     EpochMetrics, TrainConfig, TrainingDiverged, checkpoint_history, is_out_of_memory, pick_device, train,
 )
 from hourglass.yamlio import deep_merge
-from hpo.deploy import LATENCY, MODEL_HASH, cached_latency_ms
+from hpo import record as rec
+from hpo.deploy import cached_latency_ms
 from hpo.preset import StudyPreset
-from hpo.pruning import ParetoHalvingPruner
 from hpo.space import SearchSpace
-from hpo.table import PCKH_JOINTS
+from hpo.strategy import Pruning
+from hpo.record import COMPILE_S as COMPILE_S_ATTR, CPU_THREADS, LATENCY, TRAIN_TIME_S as TRAIN_TIME_S_ATTR
 
 __all__ = ["Objective", "config_hash", "TrialOutOfMemory", "COMPILE_S_ATTR", "TRAIN_TIME_S_ATTR", "CPU_THREADS"]
 
-COMPILE_S_ATTR = "compile_s"  # user attr: compile/capture seconds the trial paid (in its train_time)
-TRAIN_TIME_S_ATTR = "train_time_s"  # user attr: the charged train_time, beside the measured wall_time_s
-
-# User attr: torch's intra-op thread count a CPU trial trained with. Float sums differ with
-# it, so `hpo train` on an export uses the same count to reproduce the trial's PCKh.
-CPU_THREADS = "cpu_threads"
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -80,7 +75,7 @@ class Objective:
     arrays: PoseArrays
     checkpoint_root: Path
     device: str | None = None
-    pruner: optuna.pruners.BasePruner | None = None  # multi-objective: consulted here, per rung
+    pruner: optuna.pruners.BasePruner | None = None  # multi-objective: consulted per rung (hpo.strategy.Pruning)
     progress: bool = True
     on_epoch: Callable[[optuna.Trial, EpochMetrics], None] | None = None  # e.g. a log line per epoch
     # What the train_time objective charges for a design's first `epoch` epochs. None: the
@@ -107,37 +102,37 @@ class Objective:
         ``exception`` (with its ``traceback``); the checkpoint of a FAIL trial stays for a retry."""
         config = self.resolve(trial)
         resolved = config.to_dict()
-        if "design" in trial.params and "design" not in trial.user_attrs:  # a designs space (grid)
-            trial.set_user_attr("design", trial.params["design"])  # named like a warm-start trial
+        if "design" in trial.params and rec.get(trial, rec.DESIGN) is None:  # a designs space (grid)
+            rec.put(trial, rec.DESIGN, trial.params["design"])  # named like a warm-start trial
         # a retry (Optuna's RetryHeartbeatStaleTrialCallback) names the chain's first attempt
-        chain = trial.storage.get_trial_system_attrs(trial._trial_id).get("failed_trial", trial.number)
+        chain = trial.storage.get_trial_system_attrs(trial._trial_id).get(rec.FAILED_TRIAL, trial.number)
         if chain != trial.number:
-            trial.set_user_attr("retry_of", chain)
+            rec.put(trial, rec.RETRY_OF, chain)
         ckpt_dir = self.checkpoint_root / f"{config_hash(resolved)}-t{chain}"
         # a retry resumes after the last checkpointed epoch: its curve starts with those epochs
         curve: list[dict[str, float]] = [_curve_point(m) for m in checkpoint_history(ckpt_dir)]
-        trial.set_user_attr("resumed_from_epoch", len(curve))
-        trial.set_user_attr("curve", curve)
+        rec.put_all(trial, {rec.RESUMED_FROM_EPOCH: len(curve), rec.CURVE: curve})
         out_of_memory = False
         try:
             return self._run(trial, config, ckpt_dir, curve)
         except optuna.TrialPruned:
+            rec.put_all(trial, rec.times_so_far(curve))  # a pruned trial keeps its time so far
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             raise
         except TrainingDiverged as exc:
-            trial.set_user_attr("prune_reason", "diverged")
-            trial.set_user_attr("pruned_at_epoch", len(curve) + 1)
+            rec.put_all(trial, {rec.PRUNE_REASON: "diverged", rec.PRUNED_AT_EPOCH: len(curve) + 1,
+                                **rec.times_so_far(curve)})
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             raise optuna.TrialPruned(f"diverged: {exc}") from None
         except Exception as exc:
             if not is_out_of_memory(exc):  # cuDNN/cuBLAS allocation failures are OOM too
-                trial.set_user_attr("fail_reason", "exception")
-                trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+                rec.put_all(trial, {rec.FAIL_REASON: "exception", rec.TRACEBACK: traceback.format_exc()[-4000:],
+                                    **rec.times_so_far(curve)})
                 raise
             out_of_memory = True  # handled below, once the exception and its frames are gone
         if out_of_memory:
             _release_memory()
-            trial.set_user_attr("fail_reason", "oom")
+            rec.put_all(trial, {rec.FAIL_REASON: "oom", **rec.times_so_far(curve)})
             raise TrialOutOfMemory(f"trial {trial.number}: out of memory on {self.device or 'the default device'} "
                                    f"(batch {config.schedule.batch_size}); memory released")
         raise AssertionError("unreachable")  # every branch above returns or raises
@@ -148,18 +143,16 @@ class Objective:
         c = costs(config.model, time_steps=3 if "step_latency" in self.preset.objectives else 0,
                   device=pick_device(self.device))  # the device the trial trains on (auto: the GPU)
         static = {"params": c.params, "flops": c.flops, "step_latency": c.step_time_s or 0.0}
-        for key, value in {"params": c.params, "flops": c.flops, "layers": c.layers,
-                           "ops_per_step": c.ops_per_step, "config": resolved,
-                           "config_hash": config_hash(resolved)}.items():
-            trial.set_user_attr(key, value)
+        rec.put_all(trial, {rec.PARAMS: c.params, rec.FLOPS: c.flops, rec.LAYERS: c.layers,
+                            rec.OPS_PER_STEP: c.ops_per_step, rec.CONFIG: resolved,
+                            rec.CONFIG_HASH: config_hash(resolved)})
         if c.step_time_s is not None:
-            trial.set_user_attr("step_latency", c.step_time_s)
+            rec.put(trial, rec.STEP_LATENCY, c.step_time_s)
         if LATENCY in self.preset.objectives:
             key, static[LATENCY] = cached_latency_ms(trial.study, resolved["model"], f"trial {trial.number}")
-            trial.set_user_attr(MODEL_HASH, key)
-            trial.set_user_attr(LATENCY, static[LATENCY])
+            rec.put_all(trial, {rec.MODEL_HASH: key, LATENCY: static[LATENCY]})
         multi = len(self.preset.objectives) > 1
-        study = trial.study
+        pruning = Pruning(self.pruner, multi)
 
         def charged(m: EpochMetrics) -> float:
             if self.time_model is None:
@@ -169,39 +162,32 @@ class Objective:
         def on_epoch_end(m: EpochMetrics) -> None:
             curve.append({**_curve_point(m), "time_s": charged(m)})
             if m.compile_s:  # paid once per process, in its first epoch; pruned trials keep it too
-                trial.set_user_attr(COMPILE_S_ATTR, m.compile_s)
-            trial.set_user_attr("curve", curve)
-            trial.set_user_attr("epochs_run", m.epoch)
+                rec.put(trial, rec.COMPILE_S, m.compile_s)
+            rec.put_all(trial, {rec.CURVE: curve, rec.EPOCHS_RUN: m.epoch})
             if self.on_epoch is not None:
                 self.on_epoch(trial, m)
             if m.epoch >= config.schedule.epochs:
                 return
-            if multi:
-                prune = isinstance(self.pruner, ParetoHalvingPruner) and self.pruner.should_prune(
-                    study, trial.number, m.epoch, self._values(static, m.pckh, charged(m)), study.directions
-                )
-            else:
-                trial.report(m.pckh, m.epoch)
-                prune = trial.should_prune()
-            if prune:
-                trial.set_user_attr("pruned_at_epoch", m.epoch)
-                trial.set_user_attr("prune_reason", "mo_rung" if multi else "optuna_pruner")
+            if pruning.should_stop(trial, m.epoch, m.pckh, self._values(static, m.pckh, charged(m))):
+                rec.put_all(trial, {rec.PRUNED_AT_EPOCH: m.epoch, rec.PRUNE_REASON: pruning.reason})
                 raise optuna.TrialPruned(f"pruned at epoch {m.epoch} (PCKh {m.pckh:.1f})")
 
         result = train(config, self.arrays, device=self.device, on_epoch_end=on_epoch_end,
                        checkpoint_dir=ckpt_dir, progress=self.progress)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the export retrains from the config
-        trial.set_user_attr("epochs_run", len(result.history))
-        trial.set_user_attr("epochs_trained", len(result.history) - result.resumed_from_epoch)
-        trial.set_user_attr("wall_time_s", result.wall_time_s)
-        trial.set_user_attr(TRAIN_TIME_S_ATTR, charged(result.history[-1]))
-        trial.set_user_attr(COMPILE_S_ATTR, result.compile_s)
-        trial.set_user_attr("train_img_s", sum(m.train_img_s for m in result.history) / max(len(result.history), 1))
-        trial.set_user_attr("device", result.device)
+        rec.put_all(trial, {
+            rec.EPOCHS_RUN: len(result.history),
+            rec.EPOCHS_TRAINED: len(result.history) - result.resumed_from_epoch,
+            rec.WALL_TIME_S: result.wall_time_s,
+            rec.TRAIN_TIME_S: charged(result.history[-1]),
+            rec.COMPILE_S: result.compile_s,
+            rec.TRAIN_IMG_S: sum(m.train_img_s for m in result.history) / max(len(result.history), 1),
+            rec.DEVICE: result.device,
+            rec.RESUMED_FROM_EPOCH: result.resumed_from_epoch,
+        })
         if result.device == "cpu":
-            trial.set_user_attr(CPU_THREADS, torch.get_num_threads())
-        trial.set_user_attr("resumed_from_epoch", result.resumed_from_epoch)
+            rec.put(trial, rec.CPU_THREADS, torch.get_num_threads())
         if result.final is not None:  # the final per-joint table (Table 1); the curve keeps the Mean
-            trial.set_user_attr(PCKH_JOINTS, {k: float(v) for k, v in result.final.per_joint.items()})
+            rec.put(trial, rec.PCKH_JOINTS, {k: float(v) for k, v in result.final.per_joint.items()})
         values = self._values(static, result.history[-1].pckh, charged(result.history[-1]))
         return values if multi else values[0]

@@ -1,8 +1,8 @@
 """The Pareto set of a study as trials and table rows, and the hypervolume it dominates.
 
-Everything here reads the trial bookkeeping of :mod:`hpo.objective` (INTERFACES.md):
-objective values in the study's objective order, and costs, curve and the resolved config
-in the trial's user attrs. Only COMPLETE trials have values, so only they can be on the
+Everything here reads the trial record (:mod:`hpo.record`) that :mod:`hpo.objective`
+writes: objective values in the study's objective order, and costs, curve and the resolved
+config in the trial's attributes. Only COMPLETE trials have values, so only they can be on the
 front; pruned and failed trials still show up in :func:`trial_rows` for ``--all`` exports.
 """
 
@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import moocore
 import numpy as np
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError
-from hpo.deploy import LATENCY
+from hpo import record as rec
 from hpo.space_param import leaves
 
 __all__ = [
@@ -38,18 +39,10 @@ __all__ = [
     "hypervolume_history",
 ]
 
-# Value of an objective for a trial without values (pruned, failed): what it measured so far.
-_FALLBACK = {
-    "params": lambda attrs: attrs.get("params"),
-    "train_time": lambda attrs: attrs.get("wall_time_s"),
-    "pckh": lambda attrs: (attrs.get("curve") or [{}])[-1].get("pckh"),
-    LATENCY: lambda attrs: attrs.get(LATENCY),
-}
-
 
 def objective_names(study: optuna.Study) -> list[str]:
-    """The study's objective names (``metric_names``, else ``user_attrs["objectives"]``)."""
-    names = study.metric_names or study.user_attrs.get("objectives")
+    """The study's objective names (``metric_names``, else the study attr ``objectives``)."""
+    names = study.metric_names or rec.study_get(study, rec.STUDY_OBJECTIVES)
     if names and len(names) == len(study.directions):
         return [str(n) for n in names]
     return [f"objective_{i}" for i in range(len(study.directions))]
@@ -80,23 +73,22 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 def trial_row(trial: FrozenTrial, names: Sequence[str]) -> dict[str, Any]:
     """One flat row: objectives, measured costs and the config knobs that tell designs apart."""
-    attrs = trial.user_attrs
-    model = (attrs.get("config") or {}).get("model") or {}
-    block, stem = model.get("block") or {}, model.get("stem") or {}
-    row: dict[str, Any] = {"number": trial.number, "state": trial.state.name, "design": attrs.get("design")}
+    r = rec.TrialRecord.of(trial)
+    model, block, stem = r.model, r.block, r.stem
+    row: dict[str, Any] = {"number": trial.number, "state": trial.state.name, "design": r.design}
     for i, name in enumerate(names):
         if trial.values is not None:
             row[name] = trial.values[i]
-        else:
-            row[name] = _FALLBACK[name](attrs) if name in _FALLBACK else None
-        if isinstance(row[name], float) and row[name].is_integer() and isinstance(attrs.get(name), int):
+        else:  # pruned or failed: what it measured so far
+            row[name] = rec.value_so_far(trial.user_attrs, name)
+        if isinstance(row[name], float) and row[name].is_integer() and isinstance(rec.get(trial, name), int):
             row[name] = int(row[name])  # storages keep values as floats; a count reads better as int
     row.update(
-        flops=attrs.get("flops"),
-        layers=attrs.get("layers"),
-        ops_per_step=attrs.get("ops_per_step"),
-        epochs=attrs.get("epochs_run"),
-        wall_time_s=attrs.get("wall_time_s"),
+        flops=r.flops,
+        layers=r.layers,
+        ops_per_step=r.ops_per_step,
+        epochs=r.epochs_run,
+        wall_time_s=r.wall_s_so_far,
         stacks=model.get("stacks"),
         features=model.get("features"),
         depth=model.get("depth"),
@@ -107,13 +99,13 @@ def trial_row(trial: FrozenTrial, names: Sequence[str]) -> dict[str, Any]:
         stem=stem.get("name"),
     )
     if trial.state == TrialState.PRUNED:
-        row.update(pruned_at_epoch=attrs.get("pruned_at_epoch"), prune_reason=attrs.get("prune_reason"))
+        row.update(pruned_at_epoch=r.pruned_at_epoch, prune_reason=r.prune_reason)
     return row
 
 
 def _config_leaves(trial: FrozenTrial) -> dict[str, Any]:
     """The trial's resolved ``model`` and ``schedule`` as dotted paths (``schedule.lr``)."""
-    config = trial.user_attrs.get("config") or {}
+    config = rec.get(trial, rec.CONFIG) or {}
     return leaves({k: config[k] for k in ("model", "schedule") if isinstance(config.get(k), dict)})
 
 
@@ -168,45 +160,19 @@ def _as_minimization(values: np.ndarray, directions: Sequence[StudyDirection]) -
 
 
 def nondominated(points: np.ndarray) -> np.ndarray:
-    """Mask of the rows of ``points`` (n, d), all minimized, that no other row dominates."""
+    """Mask of the rows of ``points`` (n, d), all minimized, that no other row dominates
+    (equal points are all kept)."""
     points = np.asarray(points, dtype=float)
-    le = (points[:, None, :] <= points[None, :, :]).all(-1)  # le[j, i]: j no worse than i everywhere
-    lt = (points[:, None, :] < points[None, :, :]).any(-1)
-    return ~(le & lt).any(0)
-
-
-def _hv_min(points: np.ndarray, ref: np.ndarray) -> float:
-    """Exact hypervolume of minimized, mutually non-dominated points strictly below ``ref``.
-
-    Slicing along the last axis (HSO): between consecutive values of the last coordinate,
-    the dominated region is the (d-1)-dimensional volume of the points already passed.
-    O(n^2 log n) in 3-D, which is nothing for fronts of a few hundred trials.
-    """
     if len(points) == 0:
-        return 0.0
-    if points.shape[1] == 1:
-        return float(ref[0] - points[:, 0].min())
-    if points.shape[1] == 2:
-        p = points[np.argsort(points[:, 0], kind="stable")]
-        best_y = np.minimum.accumulate(p[:, 1])
-        widths = np.diff(np.append(p[:, 0], ref[0]))
-        return float(np.sum(widths * (ref[1] - best_y)))
-    p = points[np.argsort(points[:, -1], kind="stable")]
-    heights = np.diff(np.append(p[:, -1], ref[-1]))
-    total = 0.0
-    for i, h in enumerate(heights):
-        if h > 0:
-            prefix = p[: i + 1, :-1]
-            total += h * _hv_min(prefix[nondominated(prefix)], ref[:-1])
-    return total
+        return np.zeros(0, dtype=bool)
+    return moocore.is_nondominated(points, keep_weakly=True)
 
 
 def hypervolume(values: np.ndarray, reference_point: Sequence[float],
                 directions: Sequence[StudyDirection]) -> float:
-    """Volume between ``reference_point`` and the points ``values`` (n, d) dominate.
-
-    Directions say which objectives are maximized; points not strictly better than the
-    reference on every objective add nothing.
+    """Volume between ``reference_point`` and the points ``values`` (n, d) dominate, exact
+    (moocore). Directions say which objectives are maximized; points not strictly better
+    than the reference on every objective add nothing.
     """
     values = np.asarray(values, dtype=float).reshape(-1, len(directions))
     pts = _as_minimization(values, directions)
@@ -214,7 +180,7 @@ def hypervolume(values: np.ndarray, reference_point: Sequence[float],
     pts = pts[(pts < ref).all(1)]
     if len(pts) == 0:
         return 0.0
-    return _hv_min(pts[nondominated(pts)], ref)
+    return float(moocore.hypervolume(pts, ref=ref))
 
 
 def default_reference_point(study: optuna.Study) -> list[float]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,34 +34,26 @@ from types import MappingProxyType
 from typing import Any
 
 import optuna
-from optuna.exceptions import ExperimentalWarning
 
-from hourglass._validate import check_choice, check_float, check_int, from_dict, to_dict
+from hourglass.validate import check_choice, check_float, check_int, from_dict, to_dict
 from hourglass.errors import ConfigError
 from hourglass.extras import require_deploy
 from hourglass.yamlio import deep_merge, load_yaml
-from hpo.deploy import LATENCY
+from hpo.record import LATENCY, OBJECTIVES as OBJECTIVE_SPECS
 from hpo.space import SPACES_DIR, SearchSpace
 from hpo.space_param import leaves, schedule_class, schema_defaults
 from hpo.storage import default_storage_url
 
 __all__ = [
     "StudyPreset", "SamplerConfig", "PrunerConfig", "BudgetConfig", "OBJECTIVES", "SAMPLERS",
-    "PRUNERS", "STUDIES_DIR", "load_preset", "list_presets", "create_sampler", "resolve_file",
+    "PRUNERS", "STUDIES_DIR", "load_preset", "list_presets", "resolve_file", "SAMPLER_DEFAULTS",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STUDIES_DIR = REPO_ROOT / "studies"
 
-# objective name -> direction; how each is measured is the objective's business
-OBJECTIVES: dict[str, str] = {
-    "pckh": "maximize",
-    "params": "minimize",
-    "train_time": "minimize",
-    "flops": "minimize",
-    "step_latency": "minimize",
-    LATENCY: "minimize",
-}
+# objective name -> direction, from the objective registry (hpo.record)
+OBJECTIVES: dict[str, str] = {name: spec.direction for name, spec in OBJECTIVE_SPECS.items()}
 SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
     "nsga2": optuna.samplers.NSGAIISampler,
@@ -73,7 +64,7 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
 }
 # TPE over a conditional space: model the params jointly, grouped by which ones co-occur
 # (Optuna 5 turns multivariate off by default for multi-objective studies)
-_SAMPLER_DEFAULTS: dict[str, dict[str, Any]] = {"tpe": {"multivariate": True, "group": True}}
+SAMPLER_DEFAULTS: dict[str, dict[str, Any]] = {"tpe": {"multivariate": True, "group": True}}
 PRUNERS = ("mo_halving", "median", "successive_halving", "hyperband", "none")
 SINGLE_OBJECTIVE_PRUNERS = ("median", "successive_halving", "hyperband")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -252,15 +243,3 @@ def _check_against_space(preset: StudyPreset, given_schedule: Mapping[str, Any],
     for path in leaves(dict(space.base)):
         if path.startswith("schedule.") and path.removeprefix("schedule.") in given_schedule:
             raise ConfigError(f"{path}: fixed both in the preset and in the space {space.source}; keep one")
-
-
-def create_sampler(preset: StudyPreset, seed: int | None = None, *, space: SearchSpace | None = None) -> optuna.samplers.BaseSampler:
-    """The preset's sampler, seeded (``seed`` defaults to the preset's)."""
-    seed = preset.seed if seed is None else seed
-    cfg = preset.sampler
-    kwargs = {**_SAMPLER_DEFAULTS.get(cfg.name, {}), **dict(cfg.kwargs)}
-    if cfg.name == "grid":
-        kwargs["search_space"] = (space or preset.search_space()).grid()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)  # group=True, GP, NSGA-III are "experimental"
-        return SAMPLERS[cfg.name](seed=seed, **kwargs)

@@ -10,31 +10,32 @@ inside the front that gets cut, as in NSGA-II, so the survivors stay spread alon
 instead of bunching at its cheap end. Trials that were pruned or are still running count
 as long as they reached the rung: the rung compares like with like.
 
-The other trials' values are read from their user attributes (the objective stores them):
-``curve`` = list of ``{"epoch", "pckh", "loss", "time_s"}`` (epoch 1-based, time cumulative)
-and the static costs ``params``, ``flops``, ``step_latency``, ``latency``.
+The other trials' values are read from their trial record (:mod:`hpo.record`): where each
+objective's value after an epoch comes from is its entry in the objective registry.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+import moocore
+import numpy as np
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError
-from hpo.deploy import LATENCY
+from hpo import record as rec
 
 __all__ = [
-    "ParetoHalvingPruner", "create_pruner", "rung_values", "nondominated_ranks",
+    "ParetoHalvingPruner", "rung_values", "nondominated_ranks",
     "crowding_distance", "survivors", "survives", "CURVE_KEYS", "STATIC_ATTRS",
 ]
 
-CURVE_KEYS = {"pckh": "pckh", "train_time": "time_s"}  # objectives read from the curve point
-STATIC_ATTRS = ("params", "flops", "step_latency", LATENCY)  # objectives read from trial.user_attrs
+# objectives read from the curve point, and those read from a static trial attribute
+CURVE_KEYS = {n: s.curve_key for n, s in rec.OBJECTIVES.items() if s.curve_key}
+STATIC_ATTRS = tuple(n for n, s in rec.OBJECTIVES.items() if not s.curve_key)
 _STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
 
@@ -57,37 +58,13 @@ def _as_losses(values: Sequence[Sequence[float]], directions: Sequence[str | Stu
     return out
 
 
-def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
-
-
 def nondominated_ranks(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[int]:
-    """Front index of every point: 0 = Pareto front, 1 = the front once 0 is removed, ..."""
+    """Front index of every point: 0 = Pareto front, 1 = the front once 0 is removed, ...
+    (moocore's non-dominated sorting; equal points share a front)."""
     losses = _as_losses(values, directions)
-    n = len(losses)
-    beaten_by = [0] * n  # how many points dominate i
-    beats: list[list[int]] = [[] for _ in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if _dominates(losses[i], losses[j]):
-                beats[i].append(j)
-                beaten_by[j] += 1
-            elif _dominates(losses[j], losses[i]):
-                beats[j].append(i)
-                beaten_by[i] += 1
-    ranks = [-1] * n
-    front = [i for i in range(n) if beaten_by[i] == 0]
-    rank = 0
-    while front:
-        nxt = []
-        for i in front:
-            ranks[i] = rank
-            for j in beats[i]:
-                beaten_by[j] -= 1
-                if beaten_by[j] == 0:
-                    nxt.append(j)
-        front, rank = nxt, rank + 1
-    return ranks
+    if not losses:
+        return []
+    return [int(r) for r in moocore.pareto_rank(np.array(losses, dtype=float))]
 
 
 def crowding_distance(values: Sequence[Sequence[float]]) -> list[float]:
@@ -143,21 +120,7 @@ def survives(own: Sequence[float], others: Sequence[Sequence[float]], directions
 def rung_values(trial: FrozenTrial, epoch: int, objectives: Sequence[str]) -> list[float] | None:
     """``trial``'s objective values as they stood after ``epoch`` epochs, or None if it did
     not reach that epoch or lacks one of them."""
-    point = next((p for p in trial.user_attrs.get("curve") or () if p.get("epoch") == epoch), None)
-    if point is None:
-        return None
-    out = []
-    for name in objectives:
-        if name in CURVE_KEYS:
-            value = point.get(CURVE_KEYS[name])
-        elif name in STATIC_ATTRS:
-            value = trial.user_attrs.get(name)
-        else:
-            raise ValueError(f"unknown objective {name!r}; expected one of {[*CURVE_KEYS, *STATIC_ATTRS]}")
-        if value is None:
-            return None
-        out.append(float(value))
-    return out
+    return rec.rung_values(trial.user_attrs, epoch, objectives)
 
 
 class ParetoHalvingPruner(optuna.pruners.BasePruner):
@@ -209,7 +172,7 @@ class ParetoHalvingPruner(optuna.pruners.BasePruner):
     def _objectives(self, study: optuna.Study) -> tuple[str, ...]:
         if self.objectives is not None:
             return self.objectives
-        names = study.user_attrs.get("objectives") or study.metric_names
+        names = rec.study_get(study, rec.STUDY_OBJECTIVES) or study.metric_names
         if not names:
             raise ConfigError(f"study {study.study_name!r}: the pruner needs the objective names "
                               "(study user attr 'objectives'), but the study has none")
@@ -247,24 +210,3 @@ class ParetoHalvingPruner(optuna.pruners.BasePruner):
         if len(others) + 1 < self.min_trials_at_rung:
             return False
         return not survives(values, others, directions, self.eta)
-
-
-def create_pruner(preset: Any) -> optuna.pruners.BasePruner:
-    """The preset's pruner: :class:`ParetoHalvingPruner` for ``mo_halving`` (any number of
-    objectives), else an Optuna pruner, valid for single-objective studies only. In a
-    single-objective study every one of them goes to ``study.pruner`` and the objective
-    reports PCKh per epoch; in a multi-objective one the objective calls
-    ``ParetoHalvingPruner.should_prune`` itself."""
-    cfg = preset.pruner
-    if cfg.name == "mo_halving":
-        return ParetoHalvingPruner(cfg.min_epochs, cfg.eta, cfg.min_trials, objectives=preset.objectives)
-    if cfg.name == "none":
-        return optuna.pruners.NopPruner()
-    if len(preset.objectives) > 1:  # load_preset refuses this already; guard direct callers
-        raise ConfigError(f"pruner.name: {cfg.name!r} needs a single-objective study, but got objectives {list(preset.objectives)}")
-    if cfg.name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=cfg.min_trials, n_warmup_steps=cfg.min_epochs)
-    if cfg.name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=cfg.min_epochs, reduction_factor=cfg.eta)
-    epochs = preset.schedule["epochs"] if isinstance(preset.schedule, Mapping) else "auto"
-    return optuna.pruners.HyperbandPruner(min_resource=cfg.min_epochs, max_resource=epochs, reduction_factor=cfg.eta)

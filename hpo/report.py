@@ -24,7 +24,7 @@ from plotly.subplots import make_subplots
 from scipy.stats import spearmanr
 
 from hourglass.errors import ConfigError
-from hpo.deploy import LATENCY
+from hpo.record import CURVE, EPOCHS_RUN, LATENCY, WALL_TIME_S, TrialRecord, get
 from hpo.pareto import (
     complete_trials,
     default_reference_point,
@@ -69,8 +69,8 @@ def _label(name: str, direction: StudyDirection) -> str:
 
 
 def _hover(trial: FrozenTrial) -> str:
-    design = trial.user_attrs.get("design")
-    block = ((trial.user_attrs.get("config") or {}).get("model") or {}).get("block") or {}
+    record = TrialRecord.of(trial)
+    design, block = record.design, record.block
     parts = [f"trial {trial.number}"] + ([design] if design else []) + ([block["name"]] if "name" in block else [])
     return " · ".join(parts)
 
@@ -154,7 +154,7 @@ def learning_curves_figure(study: optuna.Study) -> go.Figure:
     fig = go.Figure()
     shown: set[str] = set()
     for t in study.get_trials(deepcopy=False):
-        curve = t.user_attrs.get("curve") or []
+        curve = get(t, CURVE) or []
         if not curve:
             continue
         dash, opacity, colour = STATE_STYLE.get(t.state, _OTHER_STYLE)
@@ -198,12 +198,12 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def _epoch_seconds(t: FrozenTrial) -> float | None:
-    """Seconds per epoch: the finished run's wall time, else (a pruned trial, which never
-    gets ``wall_time_s``) its learning curve's last clock reading."""
-    wall, epochs = t.user_attrs.get("wall_time_s"), t.user_attrs.get("epochs_run")
+    """Seconds per epoch: the run's wall time so far, else (a pruned trial of a study from
+    before pruned trials recorded ``wall_time_s``) its learning curve's last clock reading."""
+    wall, epochs = get(t, WALL_TIME_S), get(t, EPOCHS_RUN)
     if wall is not None and epochs:
         return wall / epochs
-    last = (t.user_attrs.get("curve") or [{}])[-1]
+    last = (get(t, CURVE) or [{}])[-1]
     seconds = last.get("wall_s", last.get("time_s"))
     return seconds / last["epoch"] if seconds is not None and last.get("epoch") else None
 
@@ -229,7 +229,7 @@ def cost_model_figure(study: optuna.Study, height: int = 600, *,
     trials = [t for t in study.get_trials(deepcopy=False) if measure(t) is not None]
     titles, columns, rhos = [], [], {}
     for key, label in axes.items():
-        pts = [(t.user_attrs[key], measure(t), t) for t in trials if t.user_attrs.get(key) is not None]
+        pts = [(get(t, key), measure(t), t) for t in trials if get(t, key) is not None]
         rho = rhos[key] = spearman([p[0] for p in pts], [p[1] for p in pts])
         titles.append(f"{key}: ρ = {rho:.2f} (n={len(pts)})" if rho == rho else f"{key}: ρ n/a (n={len(pts)})")
         columns.append((key, label, pts))
@@ -261,7 +261,7 @@ def latency_figure(study: optuna.Study, height: int = 600) -> go.Figure:
     and layers: FLOPs and params are the proxies people quote; depthwise convolutions have
     few FLOPs and many layers, and this shows which proxy the runtime follows."""
     return cost_model_figure(
-        study, height, measure=lambda t: t.user_attrs.get(LATENCY), unit=f"{LATENCY} ms",
+        study, height, measure=lambda t: get(t, LATENCY), unit=f"{LATENCY} ms",
         axes={k: COST_AXES[k] for k in ("params", "flops", "layers")},
         title="Deployment latency (ONNX Runtime CPU, batch 1, 1 thread) vs counted costs (Spearman ρ)",
     )
@@ -278,7 +278,7 @@ def build_report(study: optuna.Study, reference_point: Sequence[float] | None = 
     figures["learning_curves"] = learning_curves_figure(study)
     figures["hypervolume"] = hypervolume_figure(study, reference_point)
     figures["cost_model"] = cost_model_figure(study)
-    if any(t.user_attrs.get(LATENCY) is not None for t in study.get_trials(deepcopy=False)):
+    if any(get(t, LATENCY) is not None for t in study.get_trials(deepcopy=False)):
         figures["latency"] = latency_figure(study)
     return figures
 

@@ -61,8 +61,8 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution
 
-from hourglass._validate import _convert as check_type  # the one type checker; see from_dict
-from hourglass._validate import check_choice, from_dict
+from hourglass.validate import convert as check_type  # the one type checker; see from_dict
+from hourglass.validate import check_choice, from_dict
 from hourglass.config import HourglassConfig
 from hourglass.designs import design_overrides
 from hourglass.errors import ConfigError

@@ -15,14 +15,15 @@ validates every trial's model and names the space file if it does).
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import is_dataclass
 from functools import cache
 from typing import Any
 
 from hourglass.config import HourglassConfig
 from hourglass.errors import ConfigError
-from hpo.space_param import Param, _hints, encode_choice, fit_block_knobs, set_path
+from hpo.space_param import Param, encode_choice, fit_block_knobs, set_path
 
 __all__ = ["build_model_config", "check_combinations", "count_combinations", "MAX_COMBINATIONS", "SAMPLES"]
 
@@ -32,7 +33,7 @@ SAMPLES = 3_000
 
 @cache
 def _nested(cls: type) -> dict[str, type]:
-    return {k: tp for k, tp in _hints(cls).items() if is_dataclass(tp)}
+    return {k: tp for k, tp in typing.get_type_hints(cls).items() if is_dataclass(tp)}
 
 
 def _build(cls: type, data: Mapping[str, Any]) -> Any:
@@ -77,6 +78,32 @@ def _apply(config: Mapping[str, Any], p: Param, value: Any) -> dict[str, Any]:
     return out
 
 
+def walk_combinations(params: Sequence[Param], base: Mapping[str, Any],
+                      values: Callable[[int, Param], Sequence[Any]]) -> Iterator[tuple[dict[str, Any], list[tuple[int, Any]]]]:
+    """Every combination of the active params' ``values(i, param)``, depth first, as
+    ``(config, chosen)``: the config with those values written (a copy of ``base``; inactive
+    params are skipped) and the ``(param index, value)`` pairs chosen. The one walk over a
+    space's combinations (the space check and the benchmark's corner designs use it)."""
+
+    def walk(i: int, config: dict[str, Any], chosen: list[tuple[int, Any]]) -> Iterator[tuple[dict[str, Any], list[tuple[int, Any]]]]:
+        if i == len(params):
+            yield config, chosen
+            return
+        p = params[i]
+        if not p.active(config):
+            yield from walk(i + 1, config, chosen)
+            return
+        for v in values(i, p):
+            yield from walk(i + 1, _apply(config, p, v), chosen + [(i, v)])
+
+    yield from walk(0, _copy(base), [])
+
+
+def written_paths(params: Sequence[Param], chosen: Sequence[tuple[int, Any]]) -> set[str]:
+    """The config paths the chosen values wrote (what a trial's knob repair must respect)."""
+    return {path for i, v in chosen for path in params[i].overrides(v)}
+
+
 def count_combinations(params: Sequence[Param], base: Mapping[str, Any]) -> int:
     """How many model-relevant combinations a trial can produce. Only params that some
     condition reads are branched on; every other active param multiplies the count."""
@@ -108,7 +135,7 @@ def check_combinations(params: Sequence[Param], base: Mapping[str, Any], source:
     def leaf(config: dict[str, Any], chosen: list[tuple[int, Any]]) -> None:
         nonlocal checked
         checked += 1
-        written = {path for i, v in chosen for path in params[i].overrides(v)}
+        written = written_paths(params, chosen)
         model = {k: dict(v) if type(v) is dict else v for k, v in config["model"].items()}
         fit_block_knobs(model, written)  # the same knob repair a trial gets
         try:
@@ -117,19 +144,9 @@ def check_combinations(params: Sequence[Param], base: Mapping[str, Any], source:
             combo = ", ".join(f"{params[i].name}={encode_choice(v)!r}" for i, v in chosen) or "the base alone"
             raise ConfigError(f"{source}: params: {combo} gives a model the config rejects: {exc}") from None
 
-    def walk(i: int, config: dict[str, Any], chosen: list[tuple[int, Any]]) -> None:
-        if i == len(params):
-            leaf(config, chosen)
-            return
-        p = params[i]
-        if not p.active(config):
-            walk(i + 1, config, chosen)
-            return
-        for v in values[i]:
-            walk(i + 1, _apply(config, p, v), chosen + [(i, v)])
-
     if count_combinations(params, base) <= limit:
-        walk(0, _copy(base), [])
+        for config, chosen in walk_combinations(params, base, lambda i, p: values[i]):
+            leaf(config, chosen)
         return checked
     rng = random.Random(0)
     for _ in range(SAMPLES):

@@ -18,11 +18,11 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from hourglass._validate import to_dict
+from hourglass.validate import to_dict
 from hourglass.blocks import BLOCKS
 from hourglass.config import BlockConfig, HourglassConfig
 from hourglass.errors import ConfigError
-from hourglass.train import ScheduleConfig
+from hourglass.train_config import ScheduleConfig
 
 __all__ = [
     "Param", "BLOCK_KNOBS", "schedule_class", "schema_types", "schema_defaults", "get_path",

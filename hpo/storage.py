@@ -31,6 +31,7 @@ from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCal
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from hourglass.errors import ConfigError
+from hpo import record as rec
 from hpo.storage_retry import HEARTBEAT_ATTR, RetryingStorage, exception_chain, is_transient, storage_grace_s
 
 __all__ = [
@@ -48,7 +49,7 @@ HEARTBEAT_S = 10  # a running trial's worker writes a heartbeat this often (env 
 GRACE_S = 30  # ... and is declared dead this long after its last one (env HPO_GRACE_S)
 MAX_RETRY = 3  # a trial whose worker died is re-queued at most this often (env HPO_MAX_RETRY)
 # user attrs about one attempt (how it ended, who ran it): a retry starts clean without them
-FAILURE_ATTRS = ("fail_reason", "traceback", "pruned_at_epoch", "prune_reason", "worker")
+FAILURE_ATTRS = (rec.FAIL_REASON, rec.TRACEBACK, rec.PRUNED_AT_EPOCH, rec.PRUNE_REASON, rec.WORKER)
 
 _PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)[^@]*(?P<tail>@)")
 

@@ -20,10 +20,11 @@ from hourglass.data.dataset import load_pose_data
 from hourglass.errors import ConfigError
 from hourglass.train import EpochMetrics, pick_device
 from hpo.objective import Objective
-from hpo.preset import StudyPreset, create_sampler, resolve_file
-from hpo.pruning import create_pruner
+from hpo.preset import StudyPreset, resolve_file
+from hpo import record as rec
 from hpo.space import SPACES_DIR, SearchSpace, seed_trials
 from hpo.storage import creation_lock, open_storage, redact_url
+from hpo.strategy import Pruning, create_sampler
 from hpo.trial_loop import SignalGuard, study_counts, work
 
 __all__ = ["open_study", "prepare_study", "run_study", "checkpoint_root", "RunSummary"]
@@ -55,8 +56,8 @@ def open_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | None
     )
     if study.metric_names is None:
         study.set_metric_names(list(preset.objectives))
-        study.set_user_attr("objectives", list(preset.objectives))
-        study.set_user_attr("preset", {**preset.to_dict(), "storage": redact_url(preset.storage)})
+        rec.study_put(study, rec.STUDY_OBJECTIVES, list(preset.objectives))
+        rec.study_put(study, rec.STUDY_PRESET, {**preset.to_dict(), "storage": redact_url(preset.storage)})
     return study
 
 
@@ -74,33 +75,33 @@ def prepare_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | N
 
 def _warm_start(study: optuna.Study, space: SearchSpace, designs: str | Path) -> int:
     """Enqueue the seed designs once per study (a resumed study does not enqueue again)."""
-    if study.user_attrs.get("warm_started"):
+    if rec.study_get(study, rec.STUDY_WARM_STARTED):
         return 0
     path = resolve_file(str(designs), near=None, folder=SPACES_DIR, what="warm_start")
     seeds = seed_trials(space, path)
     for name, params in seeds:
-        study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
-    study.set_user_attr("warm_started", str(path))
+        study.enqueue_trial(params, user_attrs=rec.seed_attrs(name), skip_if_exists=True)
+    rec.study_put(study, rec.STUDY_WARM_STARTED, str(path))
     return len(seeds)
 
 
 def describe_trial(trial: optuna.trial.FrozenTrial) -> str:
     """One line of at most 80 columns per finished trial (Optuna's own log line lists every
     parameter): state, PCKh, parameters, seconds or the epoch it was cut at, then the design."""
-    a = trial.user_attrs
-    cfg = a.get("config", {}).get("model", {})
-    block = cfg.get("block", {})
-    design = a.get("design") or f"{block.get('name', '?')}/{cfg.get('stem', {}).get('name', '?')} {cfg.get('features', '?')}x{cfg.get('stacks', '?')}"
-    curve = a.get("curve") or [{}]
+    r = rec.TrialRecord.of(trial)
+    cfg, block = r.model, r.block
+    design = r.design or f"{block.get('name', '?')}/{r.stem.get('name', '?')} {cfg.get('features', '?')}x{cfg.get('stacks', '?')}"
+    curve = r.curve or [{}]
     head = f"trial {trial.number:3d} {trial.state.name.lower():8s}"
     if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
-        return f"{head} {a.get('fail_reason', 'failed')}  {design}"
+        return f"{head} {r.fail_reason or 'failed'}  {design}"
     if trial.state == optuna.trial.TrialState.COMPLETE:
-        when = f"{a.get('wall_time_s', 0.0):7.1f} s"
+        when = f"{r.wall_time_s or 0.0:7.1f} s"
     else:
-        reason = a.get("prune_reason")
-        when = f"epoch {a.get('pruned_at_epoch', '?')!s:<3}" + (f" ({reason})" if reason not in (None, "mo_rung") else "")
-    return f"{head} PCKh {curve[-1].get('pckh', float('nan')):5.1f} {a.get('params', 0):>7,} params {when}  {design}"
+        reason = r.prune_reason
+        at = "?" if r.pruned_at_epoch is None else r.pruned_at_epoch
+        when = f"epoch {at!s:<3}" + (f" ({reason})" if reason not in (None, "mo_rung") else "")
+    return f"{head} PCKh {curve[-1].get('pckh', float('nan')):5.1f} {r.params or 0:>7,} params {when}  {design}"
 
 
 def _check_device(device: str | None) -> None:
@@ -144,17 +145,15 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     arrays = load_pose_data(preset.data)  # once per process, shared by every trial; before the study exists
     study, enqueued = prepare_study(preset, heartbeat=heartbeat, seed=seed, warm_start=warm_start)
     space = preset.search_space()
-    pruner = create_pruner(preset)
+    pruning = Pruning.for_preset(preset)
     def epoch_line(trial: optuna.Trial, m: EpochMetrics) -> None:
-        epochs = trial.user_attrs.get("config", {}).get("schedule", {}).get("epochs", "?")  # a space may search it
+        epochs = (rec.get(trial, rec.CONFIG) or {}).get("schedule", {}).get("epochs", "?")  # a space may search it
         echo(f"trial {trial.number:3d} epoch {m.epoch:2d}/{epochs}  PCKh {m.pckh:5.1f}  loss {m.loss:.2e}  "
              f"{m.epoch_time_s:6.1f} s")
 
     objective = Objective(preset, space, arrays, checkpoint_dir or checkpoint_root(preset), device=device,
-                          pruner=pruner if preset.multi_objective else None, progress=progress,
-                          on_epoch=epoch_line if verbose else None)
-    if not preset.multi_objective:
-        study.pruner = pruner  # single objective: trial.report/should_prune go through Optuna
+                          pruner=pruning.pruner, progress=progress, on_epoch=epoch_line if verbose else None)
+    pruning.attach(study)  # single objective: trial.report/should_prune go through Optuna
     n = n_trials if n_trials is not None else preset.budget.trials
     timeout = timeout_s if timeout_s is not None else preset.budget.timeout_s
     finished = study_counts(study).finished

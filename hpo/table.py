@@ -18,24 +18,23 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError
+from hpo.record import DESIGN, PARAMS, PCKH_JOINTS, WALL_TIME_S, get
 
 __all__ = ["PCKH_JOINTS", "JOINT_COLUMNS", "table_rows", "format_table", "write_table"]
 
-# user attr: the final validation PCKh@0.5 table of a trial, {"Head": .., ..., "Ankle": .., "Mean": ..}
-PCKH_JOINTS = "pckh_joints"
 # the table columns of hourglass.metrics.TABLE_COLUMNS (kept literal: no torch import here)
 JOINT_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
 _SHORT = {"Shoulder": "Sho", "Elbow": "Elb", "Wrist": "Wri", "Ankle": "Ank"}
 
 
 def _design(trial: FrozenTrial) -> str:
-    return str(trial.user_attrs.get("design") or trial.params.get("design") or f"trial {trial.number}")
+    return str(get(trial, DESIGN) or trial.params.get("design") or f"trial {trial.number}")
 
 
 def _time(trial: FrozenTrial, names: Sequence[str]) -> float | None:
     if "train_time" in names and trial.values is not None:
         return float(trial.values[list(names).index("train_time")])
-    t = trial.user_attrs.get("wall_time_s")
+    t = get(trial, WALL_TIME_S)
     return None if t is None else float(t)
 
 
@@ -61,13 +60,13 @@ def table_rows(study: optuna.Study, *, published: bool = False) -> list[dict[str
     trials = sorted(trials, key=lambda t: (order.get(_design(t), len(order)), t.number))
     rows: list[dict[str, Any]] = []
     for t in trials:
-        joints = t.user_attrs.get(PCKH_JOINTS) or {}
+        joints = get(t, PCKH_JOINTS) or {}
         row: dict[str, Any] = {"design": _design(t), "trial": t.number}
         for col in JOINT_COLUMNS:
             row[col] = joints.get(col)
         if row["Mean"] is None and "pckh" in names:  # a study from before per-joint results
             row["Mean"] = float(t.values[names.index("pckh")])
-        row["params"] = t.user_attrs.get("params")
+        row["params"] = get(t, PARAMS)
         row["train_time_s"] = _time(t, names)
         rows.append(row)
     base = next((r["train_time_s"] for r in rows if r["design"] == "baseline" and r["train_time_s"]), None)

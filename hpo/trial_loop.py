@@ -38,6 +38,7 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import HourglassError
+from hpo import record as rec
 from hpo.storage import RetryStaleTrial, heartbeat_settings
 from hpo.storage_retry import StorageUnavailable
 
@@ -118,7 +119,7 @@ def study_counts(study: optuna.Study) -> StudyCounts:
     return StudyCounts(
         finished=sum(t.state in FINISHED for t in trials),
         running=sum(t.state == TrialState.RUNNING for t in trials),
-        retries_waiting=sum(t.state == TrialState.WAITING and "failed_trial" in t.system_attrs for t in trials),
+        retries_waiting=sum(t.state == TrialState.WAITING and rec.system_get(t, rec.FAILED_TRIAL) is not None for t in trials),
         failed=sum(t.state == TrialState.FAIL for t in trials),
     )
 
@@ -148,14 +149,14 @@ class _Guarded:
 
     def __call__(self, trial: optuna.Trial) -> Any:
         self.trial_id = trial._trial_id
-        trial.set_user_attr("worker", WORKER_ID)
+        rec.put(trial, rec.WORKER, WORKER_ID)
         try:
             with self.guard.armed():
                 return self.objective(trial)
         except Interrupted:
             # Optuna logs a failed trial with a traceback; an interrupt is not a failure of the design
             optuna.logging.set_verbosity(optuna.logging.ERROR)
-            trial.set_user_attr("fail_reason", "interrupted")
+            rec.put(trial, rec.FAIL_REASON, "interrupted")
             raise
 
 
@@ -170,7 +171,7 @@ def _fail_silent_trials(study: optuna.Study, grace_s: float) -> int:
     now = datetime.datetime.now()
     failed = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if "worker" in t.user_attrs or t.datetime_start is None:
+        if rec.get(t, rec.WORKER) is not None or t.datetime_start is None:
             continue
         if (now - t.datetime_start).total_seconds() <= 2 * grace_s:
             continue
@@ -200,7 +201,7 @@ def _settle_interrupted(study: optuna.Study, trial_id: int | None) -> None:
         with contextlib.suppress(UpdateFinishedTrialError):
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
         trial = storage.get_trial(trial_id)
-    if trial.state == TrialState.FAIL and trial.user_attrs.get("fail_reason") == "interrupted":
+    if trial.state == TrialState.FAIL and rec.get(trial, rec.FAIL_REASON) == "interrupted":
         retry_trial(study, trial)
 
 
@@ -282,7 +283,7 @@ def work(
         ran.append(trial)
         failures_in_row = failures_in_row + 1 if trial.state == TrialState.FAIL else 0
         if failures_in_row >= max_failures:
-            reason = trial.user_attrs.get("fail_reason", "failed")
+            reason = rec.get(trial, rec.FAIL_REASON, "failed")
             raise TooManyFailures(
                 f"study {study.study_name!r}: {failures_in_row} trials in a row failed (last: trial "
                 f"{trial.number}, {reason}); see their 'fail_reason' and 'traceback' user attrs"

@@ -31,9 +31,10 @@ from pathlib import Path
 import optuna
 import torch
 
-from hourglass._validate import from_dict
+from hourglass.validate import from_dict
 from hourglass.errors import ConfigError
 from hpo import STORAGE_ENV
+from hpo import record as rec
 from hpo.preset import STUDIES_DIR, StudyPreset, list_presets, load_preset
 from hpo.storage import is_sqlite, open_storage, redact_url
 from hpo.study import RunSummary, checkpoint_root, prepare_study, run_study
@@ -59,7 +60,7 @@ def _preset_from_study(name: str, url: str) -> StudyPreset:
             f"{name!r}: neither a preset (in {STUDIES_DIR}: {', '.join(list_presets()) or 'none'}; or a YAML path) "
             f"nor a study in {redact_url(url)} (found: {', '.join(studies) or 'none'})"
         ) from None
-    stored = study.user_attrs.get("preset")
+    stored = rec.study_get(study, rec.STUDY_PRESET)
     if not isinstance(stored, dict):
         raise ConfigError(f"study {name!r} in {redact_url(url)}: it has no stored preset (not created by hpo); pass the preset YAML")
     preset = from_dict(StudyPreset, {**stored, "storage": url}, f"study {name!r}")
@@ -278,20 +279,24 @@ class StudyAudit:
 def audit_study(study: optuna.Study) -> StudyAudit:
     trials = study.get_trials(deepcopy=False)
     state = optuna.trial.TrialState
-    retried_numbers = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    retried_numbers = {n for t in trials for n in rec.system_get(t, rec.RETRY_HISTORY, [])}
     done = [t for t in trials if t.state in (state.COMPLETE, state.PRUNED)]
-    retries = [t for t in trials if "failed_trial" in t.system_attrs]
+
+    def is_retry(t: optuna.trial.FrozenTrial) -> bool:
+        return rec.system_get(t, rec.FAILED_TRIAL) is not None
+
+    retries = [t for t in trials if is_retry(t)]
     unretried_fails = [t for t in trials if t.state == state.FAIL and t.number not in retried_numbers]
-    design_fails = [t for t in unretried_fails if t.user_attrs.get("fail_reason") in ("exception", "oom")]
+    design_fails = [t for t in unretried_fails if rec.get(t, rec.FAIL_REASON) in ("exception", "oom")]
     chains: dict[int, int] = {}
     for t in done:
-        root = t.system_attrs.get("failed_trial", t.number)
+        root = rec.system_get(t, rec.FAILED_TRIAL, t.number)
         chains[root] = chains.get(root, 0) + 1
-    resumed = [t for t in done if "failed_trial" in t.system_attrs and t.user_attrs.get("resumed_from_epoch", 0) > 0]
+    resumed = [t for t in done if is_retry(t) and rec.get(t, rec.RESUMED_FROM_EPOCH, 0) > 0]
     return StudyAudit(
         finished=len(done), retried=len(retries), resumed=len(resumed),
-        epochs_saved=sum(t.user_attrs["resumed_from_epoch"] for t in resumed), failed=len(design_fails),
+        epochs_saved=sum(rec.get(t, rec.RESUMED_FROM_EPOCH) for t in resumed), failed=len(design_fails),
         lost=len(unretried_fails) - len(design_fails) + sum(t.state == state.RUNNING for t in trials),
-        pending=sum(t.state == state.WAITING and "failed_trial" in t.system_attrs for t in trials),
+        pending=sum(t.state == state.WAITING and is_retry(t) for t in trials),
         duplicated=sum(n - 1 for n in chains.values()),
     )

@@ -1,4 +1,4 @@
-"""Real Optuna studies (SQLite) filled the way hpo.objective fills them (INTERFACES.md).
+"""Real Optuna studies (SQLite) filled the way hpo.objective fills them (hpo.record).
 
 Costs come from the real model family (tiny designs at 64 px), so exported configs can be
 checked against them; accuracies and times are made up but shaped like a real study.
@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 
 from hourglass.config import HourglassConfig
 from hourglass.costs import costs
+from hpo import record as rec
 
 OBJECTIVES = ["pckh", "params", "train_time"]
 DIRECTIONS = ["maximize", "minimize", "minimize"]
@@ -70,15 +71,15 @@ def trial_attrs(overrides: dict, pckh: float | None, epochs: int, state: str) ->
         for e in range(1, epochs + 1)
     ]
     attrs = {
-        "params": c.params, "flops": c.flops, "layers": c.layers, "ops_per_step": c.ops_per_step,
-        "epochs_run": epochs, "wall_time_s": epoch_s * epochs, "train_img_s": 400.0 / epoch_s,
-        "device": "cpu",
-        "config": {"model": model, "schedule": {"epochs": 6, "lr": 1e-3, "batch_size": 8},
-                   "data": "synthetic:64:64:0"},
-        "curve": curve,
+        rec.PARAMS: c.params, rec.FLOPS: c.flops, rec.LAYERS: c.layers, rec.OPS_PER_STEP: c.ops_per_step,
+        rec.EPOCHS_RUN: epochs, rec.WALL_TIME_S: epoch_s * epochs, rec.TRAIN_IMG_S: 400.0 / epoch_s,
+        rec.DEVICE: "cpu",
+        rec.CONFIG: {"model": model, "schedule": {"epochs": 6, "lr": 1e-3, "batch_size": 8},
+                     "data": "synthetic:64:64:0"},
+        rec.CURVE: curve,
     }
     if state == "PRUNED":
-        attrs.update(pruned_at_epoch=epochs, prune_reason="mo_rung")
+        attrs.update({rec.PRUNED_AT_EPOCH: epochs, rec.PRUNE_REASON: "mo_rung"})
     return attrs, epoch_s * epochs
 
 
@@ -89,14 +90,14 @@ def make_study(tmp_path: Path, name: str = "demo", trials=TRIALS) -> tuple[optun
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(OBJECTIVES)
-    study.set_user_attr("objectives", OBJECTIVES)
-    study.set_user_attr("preset", {"name": "tiny", "epochs": 6})
+    rec.study_put(study, rec.STUDY_OBJECTIVES, OBJECTIVES)
+    rec.study_put(study, rec.STUDY_PRESET, {"name": "tiny", "epochs": 6})
     for design, over, pckh, state, epochs in trials:
         attrs, seconds = trial_attrs(over, pckh, epochs, state)
         if design:
-            attrs["design"] = design
-        values = [pckh, attrs["params"], seconds] if state == "COMPLETE" else None
-        model = attrs["config"]["model"]
+            attrs[rec.DESIGN] = design
+        values = [pckh, attrs[rec.PARAMS], seconds] if state == "COMPLETE" else None
+        model = attrs[rec.CONFIG]["model"]
         params = {"stacks": model["stacks"], "features": model["features"], "block": model["block"]["name"],
                   "separable": model["block"]["separable"], "dilation": model["block"]["dilation"]}
         study.add_trial(optuna.trial.create_trial(state=TrialState[state], values=values, user_attrs=attrs,

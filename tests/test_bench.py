@@ -8,7 +8,8 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-from hpo.bench import SEED_SCHEDULE, bench_settings, measure_bookkeeping
+from hpo.bench.trial_cost import SEED_SCHEDULE, measure_bookkeeping
+from hpo.bench.trial_cost import trial_cost_settings as bench_settings
 from hpo.cli import app
 
 
@@ -89,7 +90,7 @@ def test_thread_probe_keeps_the_faster_count():
 
     import torch
 
-    from hpo.bench import _choose_threads, _Runner
+    from hpo.bench.trial_cost import _choose_threads, _Runner
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     before = torch.get_num_threads()
@@ -108,7 +109,7 @@ def test_thread_probe_keeps_the_faster_count():
 
 
 def test_compile_seconds_are_the_warm_up_over_the_steady_median():
-    from hpo.bench import bf16_spec_flops, compile_seconds
+    from hpo.bench.trial_cost import bf16_spec_flops, compile_seconds
 
     assert compile_seconds([30.0, 0.2, 0.1], [0.1, 0.1, 0.12]) == pytest.approx(29.9 + 0.1)
     assert compile_seconds([0.05], [0.1, 0.1]) == 0.0 and compile_seconds([1.0], []) == 0.0

@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 from hourglass.config import HourglassConfig
 from hourglass.costs import Costs, costs
 from hourglass.errors import ConfigError
-from hpo.bench_search import (
-    METHODS, BenchSettings, Reference, StepCostModel, _corner_models, epochs_to_reach, hv_at, method_preset,
+from hpo.bench.search import SearchBenchSettings as BenchSettings
+from hpo.bench.search import (
+    METHODS, Reference, StepCostModel, _corner_models, epochs_to_reach, hv_at, method_preset,
     summarize,
 )
 from hpo.cli import app

@@ -20,7 +20,7 @@ import hourglass.blocks
 from hourglass.config import HourglassConfig, StemConfig
 from hourglass.data.augment import AugmentConfig
 from hourglass.data.synthetic import make_synthetic
-from hourglass.gpu_data import GpuPoseData, sample_affine
+from hourglass.data.gpu_data import GpuPoseData, sample_affine
 from hourglass.train import COMPILE_ENV, ScheduleConfig, TrainConfig, train
 from hpo.preset import load_preset
 from hpo.study import prepare_study, run_study

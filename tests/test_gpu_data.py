@@ -12,7 +12,7 @@ from hourglass.data.dataset import PoseDataset
 from hourglass.data.mpii import FLIP_PAIRS
 from hourglass.data.synthetic import make_synthetic
 from hourglass.errors import ConfigError
-from hourglass.gpu_data import (
+from hourglass.data.gpu_data import (
     AffineParams, GpuPoseData, color_jitter, crop_to_input_matrices, flip_permutation, sample_affine,
     transform_keypoints, warp_images,
 )
@@ -206,7 +206,7 @@ def test_a_split_is_uploaded_once_per_device_and_data_set(synth):
     """Trial after trial on one data set reuses the resident crops; another data set replaces them
     (the meta device stands in for a GPU: same bookkeeping, no memory)."""
     from hourglass.data.synthetic import make_synthetic
-    from hourglass.gpu_data import _RESIDENT, resident_split
+    from hourglass.data.gpu_data import _RESIDENT, resident_split
 
     meta = torch.device("meta")
     first = resident_split(synth, "train", meta)

@@ -5,13 +5,14 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hourglass._validate import from_dict
+from hourglass.validate import from_dict
 from hourglass.designs import SEED_DESIGNS, load_designs
 from hourglass.errors import ConfigError
 from hpo.preset import (
-    OBJECTIVES, STUDIES_DIR, StudyPreset, create_sampler, list_presets, load_preset,
+    OBJECTIVES, STUDIES_DIR, StudyPreset, list_presets, load_preset,
 )
-from hpo.pruning import ParetoHalvingPruner, create_pruner
+from hpo.pruning import ParetoHalvingPruner
+from hpo.strategy import create_pruner, create_sampler
 from hpo.space import SPACES_DIR
 from hpo.space_param import schema_defaults
 

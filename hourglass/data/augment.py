@@ -28,8 +28,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from albumentations.core.transforms_interface import DualTransform  # noqa: E402
 
-from hourglass._validate import check_float, from_dict, to_dict  # noqa: E402
-from hourglass.data.mpii import FLIP_PAIRS  # noqa: E402
+from hourglass.validate import check_float, from_dict, to_dict  # noqa: E402
+from hourglass.data.mpii import FLIP_PAIRS, flip_order  # noqa: E402
 from hourglass.errors import ConfigError  # noqa: E402
 
 __all__ = ["AugmentConfig", "PoseAugmenter", "Augmented", "crop_to_input_matrix", "invert_affine", "compose_affine",
@@ -225,10 +225,7 @@ class PoseAugmenter:
         self._pipeline.set_random_seed(seed)
 
     def swap_permutation(self, joints: int) -> np.ndarray:
-        perm = np.arange(joints)
-        for a, b in self.flip_pairs:
-            perm[a], perm[b] = b, a
-        return perm
+        return np.array(flip_order(joints, tuple(self.flip_pairs)))
 
     def __call__(
         self, image: np.ndarray, keypoints: np.ndarray, present: np.ndarray, pre: np.ndarray | None = None

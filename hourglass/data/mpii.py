@@ -31,7 +31,7 @@ from scipy.io.matlab import MatReadError
 from hourglass.errors import DataError
 
 __all__ = [
-    "JOINT_NAMES", "FLIP_PAIRS", "HEAD_SIZE_FACTOR", "PoseAnnotations", "read_annotations",
+    "JOINT_NAMES", "FLIP_PAIRS", "flip_order", "HEAD_SIZE_FACTOR", "PoseAnnotations", "read_annotations",
     "read_json", "read_h5", "read_detections_mat", "read_release_mat", "tompson_val_pairs",
     "read_predictions", "write_predictions",
 ]
@@ -41,6 +41,15 @@ JOINT_NAMES = ("r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelv
 FLIP_PAIRS = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))  # left/right swap under horizontal flip
 HEAD_SIZE_FACTOR = 0.6  # PCKh unit = 0.6 x head-box diagonal (SC_BIAS of the published evaluation)
 NUM_JOINTS = len(JOINT_NAMES)
+
+
+def flip_order(joints: int, pairs: tuple[tuple[int, int], ...] = FLIP_PAIRS) -> tuple[int, ...]:
+    """Joint ids after a horizontal flip: left and right partners exchange slots (the one
+    flip permutation; augmentation, GPU batches and flip-test evaluation all use it)."""
+    order = list(range(joints))
+    for a, b in pairs:
+        order[a], order[b] = b, a
+    return tuple(order)
 
 # valid.h5 stores the reference training code's crop adjustment (measured against the JSON:
 # scale x 1.25 and centre moved down by 15 x scale px, "so cropping keeps the feet"); undone

@@ -1,21 +1,18 @@
-"""The ``hpo`` command line: one module per command group, all registered on one app."""
+"""The ``hpo`` command line: one module per command group, each with its own typer app,
+registered on the root app here, explicitly and in help order (typer's ``add_typer``; an
+app added without a name contributes its commands directly)."""
 
 from __future__ import annotations
 
+from hpo.cli import (
+    bench, bench_search, data, designs, evaluate, results, storage_proxy, study, table, train, worker,
+)
 from hpo.cli._app import app
-from hpo.cli import bench  # noqa: F401  (registers commands)
-from hpo.cli import designs  # noqa: F401  (registers commands)
-from hpo.cli import evaluate  # noqa: F401
-from hpo.cli import results  # noqa: F401
-from hpo.cli import study  # noqa: F401
-from hpo.cli import train  # noqa: F401
-from hpo.cli import data  # noqa: F401
-from hpo.cli import worker  # noqa: F401
-from hpo.cli import storage_proxy  # noqa: F401
-from hpo.cli import bench_search  # noqa: F401
-from hpo.cli import table  # noqa: F401
 
 __all__ = ["app", "main"]
+
+for _module in (bench, designs, evaluate, results, study, train, data, worker, storage_proxy, bench_search, table):
+    app.add_typer(_module.app)
 
 
 def main() -> None:

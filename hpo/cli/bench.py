@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hpo.cli._app import app, show_progress
+from hpo.cli._app import show_progress
+
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 
 def _gib(n: int | None) -> str:
@@ -91,11 +93,11 @@ def bench(
     and GPU-resident batches), Optuna bookkeeping per trial, and peak memory. On a CPU the
     model input is reduced (the JSON says so); the data pipeline always runs at 256 px.
     """
-    from hpo.bench import bench_settings, run_bench
+    from hpo.bench.trial_cost import run_trial_cost_bench, trial_cost_settings
 
     names = tuple(n.strip() for n in designs.split(",") if n.strip()) if designs else ()
-    settings = bench_settings(device, quick=quick, designs=names, threads=threads, compile=compile_, smoke=smoke)
-    result = run_bench(settings, progress=show_progress(json_file is not None and str(json_file) == "-"))
+    settings = trial_cost_settings(device, quick=quick, designs=names, threads=threads, compile=compile_, smoke=smoke)
+    result = run_trial_cost_bench(settings, progress=show_progress(json_file is not None and str(json_file) == "-"))
     if json_file is not None and str(json_file) == "-":
         typer.echo(json.dumps(result, indent=2))
         return

@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hpo.cli._app import app, show_progress
+from hpo.cli._app import show_progress
+
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -61,14 +63,14 @@ def bench_search(
 
     Training time is charged by a deterministic cost model (operator calls and FLOPs per step), not wall time, so that a loaded machine does not decide the comparison.
     """
-    from hpo.bench_search import METHODS, BenchSettings, run_bench, write_html
+    from hpo.bench.search import METHODS, SearchBenchSettings, run_search_bench, write_html
 
-    settings = BenchSettings(
+    settings = SearchBenchSettings(
         preset=preset, budget_epochs=budget_epochs, seeds=seeds, epochs_per_trial=epochs_per_trial, data=data,
         batch_size=batch_size, population_size=population_size, min_epochs=min_epochs, eta=eta,
         min_trials=min_trials, methods=_methods(methods) if methods is not None else METHODS, workers=workers,
     )
-    summary = run_bench(settings, progress=show_progress(quiet))
+    summary = run_search_bench(settings, progress=show_progress(quiet))
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     print_summary(summary)

@@ -9,8 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from hourglass._validate import check_choice, check_float, check_int
-from hpo.cli._app import app
+from hourglass.validate import check_choice, check_float, check_int
+
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 data_app = typer.Typer(
     help="Pose data: the synthetic set, the MPII crop cache (HDF5), loader throughput.",
@@ -92,7 +93,7 @@ def bench(
 ) -> None:
     """Images/s of ONE loader worker: HDF5 crop cache vs decoding a JPEG and cropping per sample."""
     from hourglass.data.augment import AugmentConfig
-    from hourglass.data.bench import benchmark_loader
+    from hpo.bench.loader import benchmark_loader
 
     check_int("--n", n, low=1)
     if input_size is not None:

@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hpo.cli._app import app
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
+
 
 if TYPE_CHECKING:
     from hourglass.config import HourglassConfig

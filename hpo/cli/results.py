@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hourglass.errors import ConfigError
-from hpo.cli._app import app
+
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 if TYPE_CHECKING:
     import optuna
@@ -20,7 +21,7 @@ StorageOpt = Annotated[
 ]
 
 
-def _open(name: str, storage: str | None) -> tuple[optuna.Study, str]:
+def open_existing_study(name: str, storage: str | None) -> tuple[optuna.Study, str]:
     """The study and its storage URL; a missing SQLite file is an error, not a new empty study."""
     from hpo.storage import default_storage_url, load_study, redact_url
 
@@ -86,7 +87,7 @@ def pareto(
     from hpo.pareto import pareto_rows, trial_rows, write_rows
     from hpo.report import write_report
 
-    st, _ = _open(study, storage)
+    st, _ = open_existing_study(study, storage)
     reference = _reference(ref, st)
     rows = pareto_rows(st)
     print_pareto_table(st, rows, wide=wide, columns=columns)
@@ -115,7 +116,7 @@ def export(
         raise ConfigError("export: expected exactly one of --trial N (repeatable) or --pareto")
     from hpo.export import export_trials
 
-    st, _ = _open(study, storage)
+    st, _ = open_existing_study(study, storage)
     for path in export_trials(st, None if pareto_set else trial, out, onnx=onnx):
         typer.echo(str(path))
 
@@ -134,7 +135,7 @@ def dashboard(
     from hpo.dashboard import make_server, publish_figures, study_url
     from hpo.storage import redact_url
 
-    st, url = _open(study, storage)
+    st, url = open_existing_study(study, storage)
     if publish:
         typer.echo(f"published figures: {', '.join(publish_figures(st))}")
     server = make_server(url, host, port)

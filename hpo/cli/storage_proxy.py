@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hpo.cli._app import app
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 
 @app.command("storage-proxy")

@@ -8,8 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from hpo.cli._app import app, show_progress
+from hpo.cli._app import show_progress
 from hpo.cli.results import ColumnsOpt, WideOpt, print_pareto_table
+
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 # Where `hpo export` puts a study's files unless told otherwise (README: "A study, start to finish").
 EXPORT_DIR = "exported"

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from hpo.cli._app import app
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
+
 
 
 @app.command()
@@ -29,10 +30,10 @@ def table(
     One row per COMPLETE trial: PCKh@0.5 of Head, Shoulder, Elbow, Wrist, Hip, Knee, Ankle
     and Mean (final epoch, table convention), parameters, and training time, absolute and
     relative to the design named baseline."""
-    from hpo.cli.results import _open
+    from hpo.cli.results import open_existing_study
     from hpo.table import format_table, table_rows, write_table
 
-    st, _ = _open(study, storage)
+    st, _ = open_existing_study(study, storage)
     rows = table_rows(st, published=compare_published)
     typer.echo(f"Table 1 of study {study!r}: PCKh@0.5 on the validation split")
     typer.echo(format_table(rows))

@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from hpo.cli._app import app, show_progress
+from hpo.cli._app import show_progress
+
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 
 @app.command("train")
@@ -34,12 +36,12 @@ def train_command(
     """
     import torch
 
-    from hourglass._validate import _convert as check_type
-    from hourglass._validate import check_int
+    from hourglass.validate import convert as check_type
+    from hourglass.validate import check_int
     from hourglass.metrics import format_table
     from hourglass.train import EpochMetrics, TrainConfig, pick_device, set_compile_default, train
     from hourglass.yamlio import load_yaml
-    from hpo.objective import CPU_THREADS
+    from hpo.record import CPU_THREADS
 
     doc = load_yaml(config)
     recorded = doc.pop(CPU_THREADS, None) if isinstance(doc, dict) else None

@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from hpo import STORAGE_ENV
-from hpo.cli._app import app, show_progress
+from hpo.cli._app import show_progress
+
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 
 @app.command()

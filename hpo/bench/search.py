@@ -59,23 +59,24 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
-from hourglass._validate import check_choice, check_int
 from hourglass.costs import Costs, costs
 from hourglass.data.dataset import PoseArrays, load_pose_data
 from hourglass.errors import ConfigError
-from hourglass.train import TrainConfig
+from hourglass.train_config import TrainConfig
+from hourglass.validate import check_choice, check_int
 from hpo.objective import Objective
 from hpo.pareto import hypervolume
 from hpo.preset import PrunerConfig, SamplerConfig, StudyPreset, load_preset, resolve_file
-from hpo.pruning import create_pruner
+from hpo.record import TrialRecord, seed_attrs
 from hpo.space import SPACES_DIR, SearchSpace, plan_seed_trials
-from hpo.space_check import build_model_config
-from hpo.space_param import fit_block_knobs, set_path
+from hpo.space_check import build_model_config, walk_combinations, written_paths
+from hpo.space_param import Param, fit_block_knobs
+from hpo.strategy import create_pruner
 from hpo.study import open_study
 
 __all__ = [
-    "METHODS", "EXTRA_METHODS", "OBJECTIVES", "BenchSettings", "StepCostModel", "Reference", "reference_point",
-    "method_preset", "run_method", "hv_at", "summarize", "run_bench", "write_html",
+    "METHODS", "EXTRA_METHODS", "OBJECTIVES", "SearchBenchSettings", "StepCostModel", "Reference", "reference_point",
+    "method_preset", "run_method", "hv_at", "summarize", "run_search_bench", "write_html",
 ]
 
 METHODS = ("random", "seed_grid", "nsga2", "tpe_mopruning", "nsga2_mopruning")
@@ -124,7 +125,7 @@ def _charge(model: StepCostModel, n_train: int, n_val: int, config: TrainConfig,
 
 
 @dataclass(frozen=True)
-class BenchSettings:
+class SearchBenchSettings:
     """One benchmark. ``None`` fields take the preset's value; the pruner fields override the
     preset's ``mo_halving`` settings for the two ``*_mopruning`` methods."""
 
@@ -180,14 +181,14 @@ class Reference:
 
 
 # ----------------------------------------------------------------------------- presets
-def _base_preset(s: BenchSettings) -> StudyPreset:
+def _base_preset(s: SearchBenchSettings) -> StudyPreset:
     preset = load_preset(s.preset)
     if tuple(preset.objectives) != OBJECTIVES:
         raise ConfigError(f"preset {s.preset}: objectives: the benchmark needs {list(OBJECTIVES)}, but got {list(preset.objectives)}")
     return preset
 
 
-def method_preset(base: StudyPreset, s: BenchSettings, method: str, seed: int, storage: str) -> StudyPreset:
+def method_preset(base: StudyPreset, s: SearchBenchSettings, method: str, seed: int, storage: str) -> StudyPreset:
     """The preset a (method, seed) study runs: the bench's data/schedule, the method's
     sampler and pruner, its own storage."""
     check_choice("method", method, METHODS + EXTRA_METHODS)
@@ -217,32 +218,21 @@ def _corner_models(space: SearchSpace) -> list[dict[str, Any]]:
     :data:`COST_FREE` knobs at their default."""
     out: dict[str, dict[str, Any]] = {}
 
-    def walk(i: int, config: dict[str, Any], written: set[str]) -> None:
-        if i == len(space.params):
-            model = {k: dict(v) if isinstance(v, dict) else v for k, v in config["model"].items()}
-            fit_block_knobs(model, written)
-            out.setdefault(repr(sorted(model.items(), key=str)), model)
-            return
-        p = space.params[i]
-        if not p.active(config):
-            walk(i + 1, config, written)
-            return
+    def corner_values(i: int, p: Param) -> list[Any]:
         structural = p.path is None or (p.path.startswith("model.") and p.path not in COST_FREE)
         if not structural:
-            values = [p.default]
-        elif p.kind != "categorical":
-            values = [p.high]
-        elif all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p.choices):
-            values = [max(p.choices)]
-        else:
-            values = list(p.choices)
-        for v in values:
-            nxt = {part: {k: dict(x) if isinstance(x, dict) else x for k, x in sec.items()} for part, sec in config.items()}
-            for path, value in p.overrides(v).items():
-                set_path(nxt, path, value)
-            walk(i + 1, nxt, written | set(p.overrides(v)))
+            return [p.default]
+        if p.kind != "categorical":
+            return [p.high]
+        if all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p.choices):
+            return [max(p.choices)]
+        return list(p.choices)
 
-    walk(0, {"model": dict(space.base["model"]), "schedule": dict(space.base["schedule"])}, set())
+    base = {"model": space.base["model"], "schedule": space.base["schedule"]}
+    for config, chosen in walk_combinations(space.params, base, corner_values):
+        model = {k: dict(v) if isinstance(v, dict) else v for k, v in config["model"].items()}
+        fit_block_knobs(model, written_paths(space.params, chosen))
+        out.setdefault(repr(sorted(model.items(), key=str)), model)
     return list(out.values())
 
 
@@ -256,7 +246,7 @@ def _model_costs(model: dict[str, Any]) -> Costs:
     return costs(build_model_config(model))
 
 
-def reference_point(s: BenchSettings, cost_model: StepCostModel = StepCostModel(), *, progress: bool = True,
+def reference_point(s: SearchBenchSettings, cost_model: StepCostModel = StepCostModel(), *, progress: bool = True,
                     map_fn: Callable[..., Iterable[Any]] = map) -> Reference:
     """``P_ref``/``T_ref``: 1.1 x the largest params / charged time over :func:`_corner_models`
     (``map_fn``: e.g. a process pool's ``map``; counting costs takes ~0.5 s a design)."""
@@ -275,8 +265,8 @@ def reference_point(s: BenchSettings, cost_model: StepCostModel = StepCostModel(
 # ----------------------------------------------------------------------------- one run
 def _epochs_trained(trial: FrozenTrial) -> int:
     """Epochs a trial trained: its curve, plus the epoch a divergence interrupted."""
-    n = len(trial.user_attrs.get("curve") or ())
-    return max(n, int(trial.user_attrs.get("pruned_at_epoch", 0))) if trial.user_attrs.get("prune_reason") == "diverged" else n
+    r = TrialRecord.of(trial)
+    return max(len(r.curve), int(r.pruned_at_epoch or 0)) if r.prune_reason == "diverged" else len(r.curve)
 
 
 @dataclass
@@ -296,17 +286,17 @@ class _Tracker:
         if complete:
             self.points.append(self.reference.normalise(trial.values))
         hv = hypervolume(np.array(self.points), [0.0, 1.0, 1.0], DIRECTIONS) if self.points else 0.0
+        r = TrialRecord.of(trial)
         self.records.append({
             "trial": trial.number, "state": trial.state.name.lower(), "epochs": epochs, "spent": self.spent,
             "hv": hv, "values": list(trial.values) if complete else None,
-            "wall_s": trial.user_attrs.get("wall_time_s"), "design": trial.user_attrs.get("design"),
-            "pckh_curve": [p["pckh"] for p in trial.user_attrs.get("curve") or ()],
+            "wall_s": r.wall_time_s, "design": r.design, "pckh_curve": [p["pckh"] for p in r.curve],
         })
         if self.spent >= self.budget:
             study.stop()
 
 
-def run_method(s: BenchSettings, method: str, seed: int, reference: Reference,
+def run_method(s: SearchBenchSettings, method: str, seed: int, reference: Reference,
                cost_model: StepCostModel = StepCostModel()) -> dict[str, Any]:
     """Run one (method, seed) study until ``s.budget_epochs`` epochs are spent."""
     torch.set_num_threads(1)  # measured: 2 threads were ~40x slower on the loaded 2-core machine
@@ -320,7 +310,7 @@ def run_method(s: BenchSettings, method: str, seed: int, reference: Reference,
         optuna.logging.set_verbosity(verbosity)
 
 
-def _run_method(s: BenchSettings, base: StudyPreset, method: str, seed: int, reference: Reference,
+def _run_method(s: SearchBenchSettings, base: StudyPreset, method: str, seed: int, reference: Reference,
                 cost_model: StepCostModel, start: float) -> dict[str, Any]:
     designs: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hpo_bench_") as tmp:
@@ -335,7 +325,7 @@ def _run_method(s: BenchSettings, base: StudyPreset, method: str, seed: int, ref
         if method == "seed_grid":  # the designs the space can express, in file order
             plan = plan_seed_trials(space, resolve_file(s.designs, near=None, folder=SPACES_DIR, what="designs"))
             for name, params in plan.trials:
-                study.enqueue_trial(params, user_attrs={"design": name})
+                study.enqueue_trial(params, user_attrs=seed_attrs(name))
             designs, n_trials = [name for name, _ in plan.trials], len(plan.trials)
         tracker = _Tracker(s.budget_epochs, reference)
         study.optimize(objective, n_trials=n_trials, callbacks=[tracker], catch=(Exception,), gc_after_trial=True)
@@ -391,7 +381,7 @@ def _rung_predictiveness(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             "spearman_by_epoch": {str(e + 1): _spearman([c[e] for c in curves], final) for e in range(full - 1)}}
 
 
-def summarize(runs: Iterable[Mapping[str, Any]], s: BenchSettings, reference: Reference) -> dict[str, Any]:
+def summarize(runs: Iterable[Mapping[str, Any]], s: SearchBenchSettings, reference: Reference) -> dict[str, Any]:
     """The JSON summary: per method the final hypervolume (mean, sample std over seeds), the
     epochs needed to reach random search's final hypervolume of the same seed (mean over the
     seeds that reached it; ``null`` if none did), trial counts; the win count of
@@ -452,7 +442,7 @@ def summarize(runs: Iterable[Mapping[str, Any]], s: BenchSettings, reference: Re
 
 
 # ----------------------------------------------------------------------------- driver
-def run_bench(s: BenchSettings, *, progress: bool = True) -> dict[str, Any]:
+def run_search_bench(s: SearchBenchSettings, *, progress: bool = True) -> dict[str, Any]:
     """The reference point, every (method, seed) run (``s.workers`` processes), then
     :func:`summarize`."""
     jobs = list(itertools.product(range(s.seeds), s.methods))

@@ -40,6 +40,7 @@ from hourglass.data.augment import AugmentConfig
 from hourglass.data.cache import PoseArrays
 from hourglass.data.dataset import IMAGE_MEAN, IMAGE_STD, STRIDE
 from hourglass.data.heatmaps import render_heatmaps
+from hourglass.data.mpii import flip_order
 from hourglass.errors import ConfigError
 from hourglass.metrics import input_to_heatmap
 
@@ -141,10 +142,7 @@ def warp_images(crops: torch.Tensor, matrices: torch.Tensor, input_size: int,
 
 def flip_permutation(joints: int, flip_pairs: tuple[tuple[int, int], ...]) -> torch.Tensor:
     """Joint ids after a horizontal flip: left and right partners exchange slots."""
-    perm = torch.arange(joints)
-    for a, b in flip_pairs:
-        perm[a], perm[b] = b, a
-    return perm
+    return torch.tensor(flip_order(joints, tuple(flip_pairs)))
 
 
 def transform_keypoints(keypoints: torch.Tensor, present: torch.Tensor, matrices: torch.Tensor,

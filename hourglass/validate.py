@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from hourglass.errors import ConfigError
 
-__all__ = ["from_dict", "to_dict", "check_choice", "check_int", "check_float"]
+__all__ = ["from_dict", "to_dict", "convert", "check_choice", "check_int", "check_float"]
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 
 
-def _convert(tp: Any, value: Any, path: str) -> Any:
+def convert(tp: Any, value: Any, path: str) -> Any:
     """Check ``value`` against the annotation ``tp`` and convert lists to tuples."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -63,7 +63,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         errors = []
         for arg in inner:
             try:
-                return _convert(arg, value, path)
+                return convert(arg, value, path)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: expected {' or '.join(map(_type_name, inner))}, but got {value!r}")
@@ -76,7 +76,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{path}: expected a list, but got {value!r}")
         item_tp = args[0]
-        return tuple(_convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value))
+        return tuple(convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value))
     if origin is typing.Literal:
         check_choice(path, value, typing.get_args(tp))
         return value
@@ -117,7 +117,7 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
             f"{label}: unknown key {unknown[0]!r} (allowed: {_fmt(fields)})"
         )
     prefix = f"{where} " if where.endswith(":") else f"{where}." if where else ""
-    kwargs = {k: _convert(hints[k], v, f"{prefix}{k}") for k, v in data.items()}
+    kwargs = {k: convert(hints[k], v, f"{prefix}{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)
     except ConfigError as exc:

@@ -5,7 +5,7 @@ found that data loading and kernel launches, not parameters, set its training ti
 run measures every part of a trial on the same machine at the same moment: the training
 step of each seed design (forward + backward + optimizer, steady state), evaluation, the
 data pipeline (HDF5 crop cache vs JPEG decode-and-crop, one worker and N workers, and the
-device-resident batches of :mod:`hourglass.gpu_data`), the Optuna bookkeeping a trial does
+device-resident batches of :mod:`hourglass.data.gpu_data`), the Optuna bookkeeping a trial does
 (storage writes and pruning decisions on a real SQLite study), and peak memory.
 
 Every model figure is also a ratio to :mod:`hourglass.reference`, the textbook network,
@@ -42,9 +42,9 @@ from hourglass.reference import ReferenceHourglass, reference_train_step
 from hourglass.train import (
     ScheduleConfig, compile_model, compile_mode, make_optimizer, prepare_model, train_step,
 )
-from hourglass.train import _step_begin as step_begin
+from hourglass.train import step_begin
 
-__all__ = ["BenchSettings", "bench_settings", "run_bench", "measure_data", "measure_train_with_data",
+__all__ = ["TrialCostSettings", "trial_cost_settings", "run_trial_cost_bench", "measure_data", "measure_train_with_data",
            "measure_bookkeeping", "SEED_SCHEDULE", "H200_BF16_PEAK", "bf16_spec_flops", "measure_matmul_flops",
            "compile_seconds"]
 
@@ -59,7 +59,7 @@ DATA_INPUT = 256  # the data pipeline is always timed at the real input size
 
 
 @dataclass(frozen=True)
-class BenchSettings:
+class TrialCostSettings:
     device: str = "cpu"
     designs: tuple[str, ...] = ()  # empty: every seed design
     input_size: int = 256
@@ -79,8 +79,8 @@ class BenchSettings:
     note: str = ""
 
 
-def bench_settings(device: str | None = None, *, quick: bool = False, designs: tuple[str, ...] = (),
-                   threads: int = 0, compile: bool | None = None, smoke: bool = False) -> BenchSettings:
+def trial_cost_settings(device: str | None = None, *, quick: bool = False, designs: tuple[str, ...] = (),
+                   threads: int = 0, compile: bool | None = None, smoke: bool = False) -> TrialCostSettings:
     """Sizes appropriate to the device: the real input and batch on a GPU, a reduced input
     (128, quick 64) and batch 8 on a CPU, where one full-size step takes many seconds.
     ``compile`` None: on where trials compile by default (CUDA)."""
@@ -92,18 +92,18 @@ def bench_settings(device: str | None = None, *, quick: bool = False, designs: t
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     common = dict(device=device, designs=tuple(designs), threads=threads, compile=compile, quick=quick or smoke)
     if torch.device(device).type == "cuda":
-        return BenchSettings(**common, input_size=256, batch_size=24, warmup=20 if compile else 5,
+        return TrialCostSettings(**common, input_size=256, batch_size=24, warmup=20 if compile else 5,
                              rounds=8 if quick else 30, duel_rounds=10 if quick else 30, eval_batch_size=64,
                              eval_rounds=5 if quick else 10, loader_rows=48 if quick else 200,
                              loader_repeats=1 if quick else 3, workers=min(8, cores),
                              prior_trials=20 if quick else 100,
                              note="full size: input 256, batch 24 (the seed schedule)")
     if smoke:  # every section once at toy sizes: for the CI run of scripts/gpu_acceptance.sh
-        return BenchSettings(**common, input_size=64, batch_size=2, warmup=1, rounds=2, duel_rounds=1,
+        return TrialCostSettings(**common, input_size=64, batch_size=2, warmup=1, rounds=2, duel_rounds=1,
                              eval_batch_size=2, eval_rounds=1, loader_rows=8, loader_repeats=1, workers=1,
                              prior_trials=3, note="smoke run: toy sizes, figures are not measurements")
     size = 64 if quick else 128
-    return BenchSettings(**common, input_size=size, batch_size=8, warmup=1, rounds=3 if quick else 4,
+    return TrialCostSettings(**common, input_size=size, batch_size=8, warmup=1, rounds=3 if quick else 4,
                          duel_rounds=5 if quick else 8, eval_batch_size=8 if quick else 16,
                          eval_rounds=1 if quick else 2, loader_rows=48 if quick else 100,
                          loader_repeats=2, workers=min(2, cores), prior_trials=20 if quick else 100,
@@ -133,7 +133,7 @@ class _Runner:
     peak_bytes: int = 0
 
 
-def _batch(settings: BenchSettings, device: torch.device, batch_size: int) -> dict[str, torch.Tensor]:
+def _batch(settings: TrialCostSettings, device: torch.device, batch_size: int) -> dict[str, torch.Tensor]:
     s, hm = settings.input_size, settings.input_size // 4
     g = torch.Generator().manual_seed(0)
     return {"image": torch.randn(batch_size, 3, s, s, generator=g).to(device),
@@ -141,7 +141,7 @@ def _batch(settings: BenchSettings, device: torch.device, batch_size: int) -> di
             "present": torch.ones(batch_size, 16, dtype=torch.bool, device=device)}
 
 
-def _ours(name: str, cfg: HourglassConfig, settings: BenchSettings, device: torch.device,
+def _ours(name: str, cfg: HourglassConfig, settings: TrialCostSettings, device: torch.device,
           compiled: bool = False) -> _Runner:
     """Our model exactly as a trial trains it (hourglass.train's step, optimizer and layout)."""
     torch.manual_seed(0)
@@ -170,7 +170,7 @@ def _ours(name: str, cfg: HourglassConfig, settings: BenchSettings, device: torc
     return _Runner(name, params, step, forward)
 
 
-def _reference(settings: BenchSettings, device: torch.device, layout: str = "newell") -> _Runner:
+def _reference(settings: TrialCostSettings, device: torch.device, layout: str = "newell") -> _Runner:
     """The textbook network (in the baseline's stem ``layout``) and step: fp32, NCHW, default
     Adam, no compile."""
     torch.manual_seed(0)
@@ -214,7 +214,7 @@ def _interleave(runners: list[_Runner], attr: str, warmup: int, rounds: int, dev
             bar.update(1)
 
 
-def _choose_threads(runner: _Runner, settings: BenchSettings) -> dict[str, Any]:
+def _choose_threads(runner: _Runner, settings: TrialCostSettings) -> dict[str, Any]:
     """On a CPU, time the baseline step with 1 thread and with every core; keep the faster.
 
     On a shared machine, OpenMP threads wait for each other at every op, so one thread
@@ -275,7 +275,7 @@ def _rate(batch: int, seconds: float) -> float:
     return batch / seconds if seconds > 0 else float("nan")
 
 
-def _summary(run: _Runner, settings: BenchSettings) -> dict[str, Any]:
+def _summary(run: _Runner, settings: TrialCostSettings) -> dict[str, Any]:
     return {
         "params": run.params,
         "train_img_s": _rate(settings.batch_size, min(run.times)),
@@ -303,18 +303,18 @@ def _time_batches(batches: Any, count: int, skip: int, device: torch.device) -> 
     return seen / (time.perf_counter() - start)
 
 
-def measure_data(settings: BenchSettings, device: torch.device, folder: Path) -> dict[str, Any]:
+def measure_data(settings: TrialCostSettings, device: torch.device, folder: Path) -> dict[str, Any]:
     """Loader throughput at the real input size: per worker (the data helper's
     ``benchmark_loader``: HDF5 row read, in-memory, JPEG decode-and-crop), with N DataLoader
-    workers on the HDF5 cache, and device-resident batches (hourglass.gpu_data)."""
+    workers on the HDF5 cache, and device-resident batches (hourglass.data.gpu_data)."""
     from torch.utils.data import DataLoader
 
     from hourglass.data.augment import AugmentConfig
-    from hourglass.data.bench import benchmark_loader
+    from hpo.bench.loader import benchmark_loader
     from hourglass.data.cache import PoseArrays
     from hourglass.data.dataset import PoseDataset
     from hourglass.data.synthetic import make_synthetic
-    from hourglass.gpu_data import GpuPoseData
+    from hourglass.data.gpu_data import GpuPoseData
 
     runs = [benchmark_loader(n=settings.loader_rows, input_size=DATA_INPUT) for _ in range(settings.loader_repeats)]
     per_worker = {k: max(run[k] for run in runs) for k in ("hdf5_img_s", "memory_img_s", "jpeg_img_s")}
@@ -344,7 +344,7 @@ def measure_data(settings: BenchSettings, device: torch.device, folder: Path) ->
     }
 
 
-def measure_train_with_data(cfg: HourglassConfig, settings: BenchSettings, device: torch.device) -> dict[str, Any]:
+def measure_train_with_data(cfg: HourglassConfig, settings: TrialCostSettings, device: torch.device) -> dict[str, Any]:
     """The baseline's steady-state rate with its data made as a trial makes it on this device
     (GPU: device-resident batches; CPU: the albumentations DataLoader in the main process)."""
     from torch.utils.data import DataLoader
@@ -352,7 +352,7 @@ def measure_train_with_data(cfg: HourglassConfig, settings: BenchSettings, devic
     from hourglass.data.augment import AugmentConfig
     from hourglass.data.dataset import PoseDataset
     from hourglass.data.synthetic import make_synthetic
-    from hourglass.gpu_data import GpuPoseData
+    from hourglass.data.gpu_data import GpuPoseData
 
     bs, count = settings.batch_size, settings.rounds
     arrays = make_synthetic(bs * (count + settings.warmup + 1), settings.input_size, seed=2)
@@ -389,6 +389,7 @@ def measure_bookkeeping(folder: Path, prior_trials: int, epochs: int) -> dict[st
     curve + epochs_run writes and the Pareto-halving pruning decision, and the final tell."""
     import optuna
 
+    from hpo import record as rec
     from hpo.pruning import ParetoHalvingPruner
     from hpo.storage import open_storage
 
@@ -400,7 +401,7 @@ def measure_bookkeeping(folder: Path, prior_trials: int, epochs: int) -> dict[st
         study = optuna.create_study(study_name="bench", storage=storage,
                                     directions=["maximize", "minimize", "minimize"])
         study.set_metric_names(names)
-    study.set_user_attr("objectives", names)
+    rec.study_put(study, rec.STUDY_OBJECTIVES, names)
     rng = np.random.default_rng(0)
     config = {"model": HourglassConfig().to_dict(), "schedule": asdict(ScheduleConfig()), "data": "synthetic:2000:64:0"}
     prior = []
@@ -408,32 +409,29 @@ def measure_bookkeeping(folder: Path, prior_trials: int, epochs: int) -> dict[st
         curve = [{"epoch": e, "pckh": float(80 * e / epochs * rng.uniform(0.8, 1)), "loss": 1e-3, "time_s": 60.0 * e}
                  for e in range(1, epochs + 1)]
         values = [curve[-1]["pckh"], int(rng.integers(1e6, 2e7)), curve[-1]["time_s"]]
-        prior.append(optuna.trial.create_trial(values=values, user_attrs={"curve": curve, "config": config,
-                                                                          "params": values[1]}))
+        prior.append(optuna.trial.create_trial(values=values, user_attrs={rec.CURVE: curve, rec.CONFIG: config,
+                                                                          rec.PARAMS: values[1]}))
     study.add_trials(prior)
     pruner = ParetoHalvingPruner()
     trial = study.ask()
     start = time.perf_counter()
-    for key, value in {"params": 6_570_400, "flops": 16_672_000_000, "layers": 198, "ops_per_step": 6252,
-                       "config": config, "config_hash": "0123456789abcdef"}.items():
-        trial.set_user_attr(key, value)
+    rec.put_all(trial, {rec.PARAMS: 6_570_400, rec.FLOPS: 16_672_000_000, rec.LAYERS: 198, rec.OPS_PER_STEP: 6252,
+                        rec.CONFIG: config, rec.CONFIG_HASH: "0123456789abcdef"})
     static_s = time.perf_counter() - start
     curve, writes, prune = [], [], []
     for epoch in range(1, epochs + 1):
         pckh = 70.0 * epoch / epochs
         start = time.perf_counter()
         curve.append({"epoch": epoch, "pckh": pckh, "loss": 1e-3, "time_s": 60.0 * epoch})
-        trial.set_user_attr("curve", curve)
-        trial.set_user_attr("epochs_run", epoch)
+        rec.put_all(trial, {rec.CURVE: curve, rec.EPOCHS_RUN: epoch})
         mid = time.perf_counter()
         if epoch < epochs:
             pruner.should_prune(study, trial.number, epoch, [pckh, 6_570_400, 60.0 * epoch], study.directions)
         prune.append(time.perf_counter() - mid)
         writes.append(mid - start)
     start = time.perf_counter()
-    for key, value in {"epochs_run": epochs, "wall_time_s": 60.0 * epochs, "train_img_s": 100.0, "device": "cpu",
-                       "resumed_from_epoch": 0}.items():
-        trial.set_user_attr(key, value)
+    rec.put_all(trial, {rec.EPOCHS_RUN: epochs, rec.WALL_TIME_S: 60.0 * epochs, rec.TRAIN_IMG_S: 100.0,
+                        rec.DEVICE: "cpu", rec.RESUMED_FROM_EPOCH: 0})
     study.tell(trial, [pckh, 6_570_400, 60.0 * epochs])
     final_s = time.perf_counter() - start
     return {
@@ -450,7 +448,7 @@ def measure_bookkeeping(folder: Path, prior_trials: int, epochs: int) -> dict[st
 # --- the run ----------------------------------------------------------------------------------
 
 
-def _designs(settings: BenchSettings, path: Path) -> dict[str, HourglassConfig]:
+def _designs(settings: TrialCostSettings, path: Path) -> dict[str, HourglassConfig]:
     all_designs = load_designs(path, input_size=settings.input_size)
     unknown = [d for d in settings.designs if d not in all_designs]
     if unknown:
@@ -475,7 +473,7 @@ def _device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
-def run_bench(settings: BenchSettings, *, designs_path: str | Path = SEED_DESIGNS, progress: bool = True,
+def run_trial_cost_bench(settings: TrialCostSettings, *, designs_path: str | Path = SEED_DESIGNS, progress: bool = True,
               peak_flops: float | None = None) -> dict[str, Any]:
     """Run every measurement once and return the JSON-ready result (see the module doc).
 
