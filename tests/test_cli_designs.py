@@ -29,6 +29,16 @@ def test_designs_table_and_timing(tmp_path):
     assert "tiny" in result.output and "step s" in result.output
 
 
+
+def test_designs_table_fits_80_columns_with_every_number_in_full():
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["designs"])
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80, result.output
+    rows = {r["name"]: r for r in json.loads(runner.invoke(app, ["designs", "--json"]).output)}
+    for name, row in rows.items():
+        assert name in result.output and f"{row['params']:,}" in result.output, name
+    assert "…" not in result.output
+
 def test_bad_design_is_one_line_and_exit_2(tmp_path):
     space = tmp_path / "bad.yaml"
     space.write_text("base: {}\ndesigns:\n  x: {block: {name: nope}}\n")
@@ -56,8 +66,10 @@ def _three(tmp_path):
 def test_designs_latency_and_onnx(tmp_path):
     space = _three(tmp_path)
     args = ["designs", "--space", str(space), "--input-size", "32", "--latency", "--runs", "2", "--onnx", str(tmp_path / "o")]
-    result = runner.invoke(app, args)
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(app, [*args, "--time", "1"])
     assert result.exit_code == 0, result.output
+    # every measured column fits 80 columns, no figure cut short
+    assert max(len(line) for line in result.output.splitlines()) <= 80 and "…" not in result.output, result.output
     assert "ORT 1t" in result.output and "torch" in result.output and "load average" in result.output
     assert "Spearman rho (n=3) vs params / flops / layers:" in result.output
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["dw.onnx", "p4.onnx", "plain.onnx"]

@@ -77,9 +77,13 @@ def designs(
         typer.echo(json.dumps(rows, indent=2))
         return
     measured = [k for k in _MEASURED if k in rows[0]]
-    table = Table(title=f"designs in {space} at {input_size}x{input_size}")
+    # No borders and one space between columns, headers on two lines: every column of
+    # --time --latency fits 80 columns with no number cut (rich would cut, not wrap, them).
+    table = Table(title=f"designs in {space} at {input_size}x{input_size}", box=None, pad_edge=False,
+                  collapse_padding=True, show_edge=False)
     for col in ("name", "params", "GFLOPs", "layers", "ops/step", *(_MEASURED[k] for k in measured)):
-        table.add_column(col, justify="left" if col == "name" else "right")
+        header = col.replace("/", "/\n") if col == "ops/step" else col.replace(" ", "\n", 1)
+        table.add_column(header, justify="left" if col == "name" else "right", no_wrap=True)
     for r in rows:
         cells = [r["name"], f"{r['params']:,}", f"{r['flops'] / 1e9:.2f}", str(r["layers"]), str(r["ops_per_step"])]
         cells += [f"{r[k]:.3f}" if k == "step_time_s" else f"{r[k]:.2f}" for k in measured]
@@ -87,8 +91,8 @@ def designs(
     console = Console()
     console.print(table)
     if latency:
-        typer.echo(f"latency: batch 1, median of {runs} runs after 3 warm-up; torch on {device}, {threads} "
-                   f"thread(s); load average {os.getloadavg()[0]:.2f}")
+        typer.echo(f"latency: batch 1, median of {runs} runs after 3 warm-up;\n"
+                   f"torch on {device}, {threads} thread(s); load average {os.getloadavg()[0]:.2f}")
     if measured:
         _print_rho(rows, measured)
 
