@@ -178,7 +178,7 @@ def step_begin(mode: str) -> None:
 
 
 _OOM_MARKS = ("out of memory", "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED",
-              "CUDNN_STATUS_NOT_ENOUGH_WORKSPACE", "CUDA error: out of memory")
+              "CUDNN_STATUS_NOT_ENOUGH_WORKSPACE")  # "out of memory" also covers "CUDA error: out of memory"
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

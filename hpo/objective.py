@@ -36,10 +36,9 @@ from hpo.deploy import cached_latency_ms
 from hpo.preset import StudyPreset
 from hpo.space import SearchSpace
 from hpo.strategy import Pruning
-from hpo.record import COMPILE_S as COMPILE_S_ATTR, CPU_THREADS, LATENCY, TRAIN_TIME_S as TRAIN_TIME_S_ATTR
+from hpo.record import LATENCY
 
-__all__ = ["Objective", "config_hash", "TrialOutOfMemory", "COMPILE_S_ATTR", "TRAIN_TIME_S_ATTR", "CPU_THREADS"]
-
+__all__ = ["Objective", "config_hash", "TrialOutOfMemory"]
 
 
 def config_hash(config: dict[str, Any]) -> str:
