@@ -29,7 +29,7 @@ from hourglass.errors import ConfigError
 from hpo import record as rec
 
 __all__ = [
-    "ParetoHalvingPruner", "rung_values", "nondominated_ranks",
+    "RungPruner", "ParetoHalvingPruner", "rung_values", "nondominated_ranks",
     "crowding_distance", "survivors", "survives", "CURVE_KEYS", "STATIC_ATTRS",
 ]
 
@@ -123,7 +123,21 @@ def rung_values(trial: FrozenTrial, epoch: int, objectives: Sequence[str]) -> li
     return rec.rung_values(trial.user_attrs, epoch, objectives)
 
 
-class ParetoHalvingPruner(optuna.pruners.BasePruner):
+class RungPruner(optuna.pruners.BasePruner):
+    """A pruner that ranks a trial's several objective values after an epoch: what a
+    multi-objective study can consult (:class:`hpo.strategy.Pruning`). Subclasses decide in
+    :meth:`should_prune`; the benchmark's outside baselines (:mod:`hpo.bench.baselines`) are
+    ones too."""
+
+    def should_prune(self, study: optuna.Study, trial_number: int, epoch: int, values: Sequence[float],
+                     directions: Sequence[str | StudyDirection] | None = None) -> bool:
+        raise NotImplementedError
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        return False  # single-objective studies: only ParetoHalvingPruner takes part
+
+
+class ParetoHalvingPruner(RungPruner):
     """Successive halving on Pareto rank, for studies of any number of objectives.
 
     Multi-objective studies cannot use Optuna's pruning API, so there the objective calls

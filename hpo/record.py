@@ -25,7 +25,7 @@ __all__ = [
     "STEP_LATENCY", "LATENCY", "MODEL_HASH", "EPOCHS_RUN", "EPOCHS_TRAINED", "WALL_TIME_S",
     "TRAIN_TIME_S", "COMPILE_S", "TRAIN_IMG_S", "DEVICE", "CPU_THREADS", "RESUMED_FROM_EPOCH",
     "PCKH_JOINTS", "PRUNED_AT_EPOCH", "PRUNE_REASON", "FAIL_REASON", "TRACEBACK", "RETRY_OF", "WORKER", "FAILED_TRIAL", "RETRY_HISTORY",
-    "STUDY_OBJECTIVES", "STUDY_PRESET", "STUDY_WARM_STARTED",
+    "STUDY_OBJECTIVES", "STUDY_PRESET", "STUDY_WARM_STARTED", "STUDY_TABLE_PLANNED",
     "ObjectiveSpec", "OBJECTIVES", "objective_spec", "get", "put", "put_all", "study_get",
     "study_put", "system_get", "seed_attrs", "curve_point", "rung_values", "value_so_far", "times_so_far",
     "TrialRecord",
@@ -70,6 +70,7 @@ RETRY_HISTORY = "retry_history"  # on a retry: the numbers of the attempts befor
 STUDY_OBJECTIVES = "objectives"  # the objective names, in value order
 STUDY_PRESET = "preset"  # the preset as a dict (storage URL redacted)
 STUDY_WARM_STARTED = "warm_started"  # the seed-designs file enqueued once
+STUDY_TABLE_PLANNED = "table_planned"  # hpo bench-table: how many grid trials were enqueued, once
 
 
 @dataclass(frozen=True)

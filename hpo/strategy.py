@@ -19,7 +19,7 @@ from optuna.exceptions import ExperimentalWarning
 
 from hourglass.errors import ConfigError
 from hpo.preset import SAMPLER_DEFAULTS, SAMPLERS, StudyPreset
-from hpo.pruning import ParetoHalvingPruner
+from hpo.pruning import ParetoHalvingPruner, RungPruner
 from hpo.space import SearchSpace
 
 __all__ = ["create_sampler", "create_pruner", "Pruning"]
@@ -63,7 +63,7 @@ class Pruning:
     """Whether a trial stops after an epoch, one call for both kinds of study.
 
     ``pruner`` is what the objective consults in a multi-objective study (only a
-    :class:`ParetoHalvingPruner` can rank several objectives; anything else never prunes
+    :class:`hpo.pruning.RungPruner` can rank several objectives; anything else never prunes
     there); a single-objective study asks Optuna, whose pruner :meth:`attach` installed.
     """
 
@@ -89,7 +89,7 @@ class Pruning:
         ``values`` ranked at the rung (multi-objective)."""
         if self.multi:
             study = trial.study
-            return isinstance(self.pruner, ParetoHalvingPruner) and self.pruner.should_prune(
+            return isinstance(self.pruner, RungPruner) and self.pruner.should_prune(
                 study, trial.number, epoch, values, study.directions)
         trial.report(pckh, epoch)
         return trial.should_prune()

@@ -142,6 +142,7 @@ class SearchBenchSettings:
     methods: tuple[str, ...] = METHODS
     designs: str = "seed_designs"
     workers: int = 1
+    table: str | None = None  # a recorded table (hpo bench-table): replay instead of training
 
     def __post_init__(self) -> None:
         check_int("budget_epochs", self.budget_epochs, low=1)
@@ -153,10 +154,11 @@ class SearchBenchSettings:
                 check_int(name, getattr(self, name), low=1)
         if self.eta is not None:
             check_int("eta", self.eta, low=2)
+        allowed = table_methods() if self.table else METHODS + EXTRA_METHODS
         if not self.methods:
-            raise ConfigError(f"methods: expected some of {', '.join(METHODS)}, but got none")
+            raise ConfigError(f"methods: expected some of {', '.join(allowed)}, but got none")
         for m in self.methods:
-            check_choice("methods", m, METHODS + EXTRA_METHODS)
+            check_choice("methods" + (" (with --table)" if self.table else ""), m, allowed)
         object.__setattr__(self, "methods", tuple(dict.fromkeys(self.methods)))
 
 
@@ -180,6 +182,34 @@ class Reference:
                 "normalisation": "pckh/100 (max), params/params_ref (min), train_time/time_s_ref (min)"}
 
 
+def budget_for(budget_epochs: int | None, budget_trials: float | None, table: str | Path | None, preset: str,
+               epochs_per_trial: int | None = None) -> int:
+    """The budget in epochs: ``budget_epochs``, or ``budget_trials`` full trials (the table's
+    epochs, else the preset's), by default 40 epochs live and 30 full trials on a table."""
+    if budget_epochs is not None and budget_trials is not None:
+        raise ConfigError("--budget-epochs and --budget-trials: expected one of them, but got both")
+    if budget_epochs is not None:
+        return budget_epochs
+    if budget_trials is None and table is None:
+        return 40
+    trials = 30.0 if budget_trials is None else float(budget_trials)
+    if not trials > 0:
+        raise ConfigError(f"--budget-trials: expected a number > 0, but got {budget_trials}")
+    if table is not None:
+        from hpo.bench.replay import cached_table
+
+        epochs = cached_table(str(table)).epochs
+    else:
+        epochs = epochs_per_trial or int(load_preset(preset).schedule["epochs"])
+    return max(1, round(trials * epochs))
+
+
+def table_methods() -> tuple[str, ...]:
+    from hpo.bench.replay import TABLE_METHODS
+
+    return TABLE_METHODS
+
+
 # ----------------------------------------------------------------------------- presets
 def _base_preset(s: SearchBenchSettings) -> StudyPreset:
     preset = load_preset(s.preset)
@@ -191,7 +221,7 @@ def _base_preset(s: SearchBenchSettings) -> StudyPreset:
 def method_preset(base: StudyPreset, s: SearchBenchSettings, method: str, seed: int, storage: str) -> StudyPreset:
     """The preset a (method, seed) study runs: the bench's data/schedule, the method's
     sampler and pruner, its own storage."""
-    check_choice("method", method, METHODS + EXTRA_METHODS)
+    check_choice("method", method, METHODS + EXTRA_METHODS)  # the live methods (a replay maps its baselines)
     schedule = {**dict(base.schedule), "seed": seed}
     if s.epochs_per_trial is not None:
         schedule["epochs"] = s.epochs_per_trial
@@ -278,6 +308,7 @@ class _Tracker:
     spent: int = 0
     points: list[list[float]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
+    stops_study: bool = True  # a replay drives ask/tell itself and stops at the budget
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         epochs = _epochs_trained(trial)
@@ -292,7 +323,7 @@ class _Tracker:
             "hv": hv, "values": list(trial.values) if complete else None,
             "wall_s": r.wall_time_s, "design": r.design, "pckh_curve": [p["pckh"] for p in r.curve],
         })
-        if self.spent >= self.budget:
+        if self.spent >= self.budget and self.stops_study:
             study.stop()
 
 
@@ -331,6 +362,23 @@ def _run_method(s: SearchBenchSettings, base: StudyPreset, method: str, seed: in
         study.optimize(objective, n_trials=n_trials, callbacks=[tracker], catch=(Exception,), gc_after_trial=True)
     return {"method": method, "seed": seed, "records": tracker.records, "spent": tracker.spent,
             "wall_s": time.perf_counter() - start, **({"designs": designs} if method == "seed_grid" else {})}
+
+
+def table_reference_point(s: SearchBenchSettings) -> Reference:
+    """The table's :class:`Reference`: 1.1 x its largest params and full training time."""
+    from hpo.bench.replay import cached_table, table_reference
+
+    table = cached_table(s.table)
+    r = table_reference(table)
+    return Reference(REFERENCE_MARGIN * r["largest_params"], REFERENCE_MARGIN * r["largest_time_s"], r["designs"],
+                     r["largest_params"], r["largest_time_s"], table.epochs)
+
+
+def replay_job(s: SearchBenchSettings, method: str, seed: int, reference: Reference) -> dict[str, Any]:
+    """One (method, seed) replayed against ``s.table`` (:mod:`hpo.bench.replay`)."""
+    from hpo.bench.replay import replay_method
+
+    return replay_method(s, method, seed, reference)
 
 
 # ----------------------------------------------------------------------------- summary
@@ -456,18 +504,22 @@ def run_search_bench(s: SearchBenchSettings, *, progress: bool = True) -> dict[s
         bar.write(f"{run['method']:16s} seed {run['seed']}: HV {final:.4f}  {len(run['records'])} trials, "
                   f"{run['spent']} epochs, {run['wall_s']:.0f} s")
 
+    run = replay_job if s.table else run_method
     with contextlib.ExitStack() as stack:
         pool = None
         if s.workers > 1:
             ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads is unsafe
             pool = stack.enter_context(ProcessPoolExecutor(max_workers=s.workers, mp_context=ctx))
-        reference = reference_point(s, progress=progress, map_fn=pool.map if pool else map)
+        if s.table:
+            reference = table_reference_point(s)
+        else:
+            reference = reference_point(s, progress=progress, map_fn=pool.map if pool else map)
         bar = stack.enter_context(tqdm(total=len(jobs), desc="bench-search", unit="run", disable=not progress))
         if pool is None:
             for seed, method in jobs:
-                done(run_method(s, method, seed, reference))
+                done(run(s, method, seed, reference))
         else:
-            for f in as_completed([pool.submit(run_method, s, method, seed, reference) for seed, method in jobs]):
+            for f in as_completed([pool.submit(run, s, method, seed, reference) for seed, method in jobs]):
                 done(f.result())
     return summarize(runs, s, reference)
 

@@ -41,7 +41,9 @@ def print_summary(summary: dict) -> None:
 
 @app.command("bench-search")
 def bench_search(
-    budget_epochs: Annotated[int, typer.Option("--budget-epochs", help="Training epochs each method gets per seed (pruned trials count what they trained).")] = 40,
+    budget_epochs: Annotated[Optional[int], typer.Option("--budget-epochs", help="Training epochs each method gets per seed (pruned trials count what they trained). Default: 40, or --budget-trials full trials with --table.", show_default=False)] = None,
+    budget_trials: Annotated[Optional[float], typer.Option("--budget-trials", help="The budget as this many full trials' epochs (instead of --budget-epochs). Default with --table: 30.", show_default=False)] = None,
+    table: Annotated[Optional[Path], typer.Option(help="A recorded table (hpo bench-table): replay every method against it in seconds instead of training.", show_default=False)] = None,
     seeds: Annotated[int, typer.Option(help="Seeds (each seeds the samplers and the training).")] = 5,
     json_path: Annotated[Path, typer.Option("--json", help="Summary and per-seed curves, JSON.")] = Path("reports/bench_search.json"),
     html: Annotated[Path, typer.Option(help="Plot of hypervolume vs epochs spent (mean ± std per method).")] = Path("reports/bench_search.html"),
@@ -53,7 +55,7 @@ def bench_search(
     min_epochs: Annotated[Optional[int], typer.Option("--min-epochs", help="Pruner: first rung (default: the preset's).", show_default=False)] = None,
     eta: Annotated[Optional[int], typer.Option(help="Pruner: rung spacing and keep 1/eta (default: the preset's).", show_default=False)] = None,
     min_trials: Annotated[Optional[int], typer.Option("--min-trials", help="Pruner: trials a rung needs before it prunes (default: the preset's).", show_default=False)] = None,
-    methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods (default: random,seed_grid,nsga2,tpe_mopruning,nsga2_mopruning); 'tpe' (TPE without pruning) may be added as a control.", show_default=False)] = None,
+    methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods (default: random,seed_grid,nsga2,tpe_mopruning,nsga2_mopruning; with --table also tpe, moasha, hub_multi_metric); 'tpe' (TPE without pruning) may be added as a control.", show_default=False)] = None,
     workers: Annotated[int, typer.Option(help="Processes running (method, seed) studies at once (one CPU thread each).")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
@@ -61,14 +63,17 @@ def bench_search(
     pruning the same budget of training epochs on the preset's (synthetic) data and compare
     the hypervolume of their (PCKh, params, training time) fronts against epochs spent.
 
-    Training time is charged by a deterministic cost model (operator calls and FLOPs per step), not wall time, so that a loaded machine does not decide the comparison.
+    Live, training time is charged by a deterministic cost model (operator calls and FLOPs per step), not wall time, so that a loaded machine does not decide the comparison. With --table, each trial's curve (one of the point's recorded seeds, drawn per trial) and its measured training time come from the table; the outside baselines MOASHA (moasha) and OptunaHub's multi_metric_pruner (hub_multi_metric) join.
     """
-    from hpo.bench.search import METHODS, SearchBenchSettings, run_search_bench, write_html
+    from hpo.bench.search import METHODS, SearchBenchSettings, budget_for, run_search_bench, table_methods, write_html
 
+    default_methods = table_methods() if table is not None else METHODS
     settings = SearchBenchSettings(
-        preset=preset, budget_epochs=budget_epochs, seeds=seeds, epochs_per_trial=epochs_per_trial, data=data,
+        preset=preset, budget_epochs=budget_for(budget_epochs, budget_trials, table, preset, epochs_per_trial),
+        seeds=seeds, epochs_per_trial=epochs_per_trial, data=data,
         batch_size=batch_size, population_size=population_size, min_epochs=min_epochs, eta=eta,
-        min_trials=min_trials, methods=_methods(methods) if methods is not None else METHODS, workers=workers,
+        min_trials=min_trials, methods=_methods(methods) if methods is not None else default_methods, workers=workers,
+        table=str(table) if table is not None else None,
     )
     summary = run_search_bench(settings, progress=show_progress(quiet))
     json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,255 @@
+"""The recorded benchmark: every point of a discrete space trained once per training seed.
+
+Why. A live comparison of search methods costs minutes per seed, so it cannot have the 20-50
+seeds that the seed-to-seed spread needs. Recorded benchmarks (NAS-Bench-201, LCBench, YAHPO)
+train every point once, keeping its whole learning curve, and replay any search method against
+the record in seconds (:mod:`hpo.bench.replay`).
+
+How. ``hpo bench-table`` runs an ordinary study of the project (preset
+``studies/bench_table_tiny.yaml``): the space has only ``choices`` and searches
+``schedule.seed``, so its combinations are exactly (point x training seed). They are
+enqueued once (:func:`plan_table`) and trained without pruning by the project's workers, so
+the table resumes where it stopped and several workers share it. :func:`export_table` then
+turns the study's trial records into one compact file: per point its params, its full
+resolved config (retrain it with ``hpo train``), its counted costs, and per seed the curve of
+PCKh, loss, charged training time and wall time after each epoch.
+
+The file (``.json.gz``, see :data:`TABLE_KIND`) is checked on load (:func:`load_table`); a
+malformed one is refused in one line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hourglass.errors import ConfigError
+from hpo import record as rec
+from hpo.objective import config_hash
+from hpo.preset import StudyPreset
+from hpo.space import SearchSpace
+from hpo.space_check import walk_combinations
+
+__all__ = [
+    "TABLE_KIND", "TABLE_VERSION", "SEED_PARAM", "BenchTable", "TablePoint", "grid_trials", "plan_table",
+    "export_table", "write_table", "load_table", "point_key",
+]
+
+TABLE_KIND = "hourglass-hpo bench table"
+TABLE_VERSION = 1
+SEED_PARAM = "schedule.seed"  # the space param that is the training seed, not a design choice
+_DIGITS = 5  # decimals kept for the curves (PCKh in percent, seconds, loss ~1e-3)
+
+
+def grid_trials(space: SearchSpace) -> list[dict[str, Any]]:
+    """Every combination of the space's choices as Optuna params (encoded), in a fixed order:
+    training seed outermost, so that a partial run has whole seeds. Refuses a space that is
+    not a finite grid or has no ``schedule.seed`` param."""
+    for p in space.params:
+        if p.kind != "categorical":
+            raise ConfigError(f"{space.source}: {p.name}: the bench table needs a space of `choices` only, "
+                              f"but got a {p.kind} range")
+    names = [p.name for p in space.params]
+    if SEED_PARAM not in names:
+        raise ConfigError(f"{space.source}: the bench table needs a {SEED_PARAM} param (the training seeds), "
+                          f"but the space searches {', '.join(names)}")
+    order = [p for p in space.params if p.name == SEED_PARAM] + [p for p in space.params if p.name != SEED_PARAM]
+    base = {"model": space.base["model"], "schedule": space.base["schedule"]}
+    out = []
+    for _, chosen in walk_combinations(order, base, lambda i, p: p.grid_values()):
+        values = {order[i].name: order[i].encode(v) for i, v in chosen}
+        out.append({p.name: values[p.name] for p in space.params if p.name in values})  # the space's order
+    return out
+
+
+def plan_table(study: Any, space: SearchSpace) -> int:
+    """Enqueue the grid once per study (a resumed study keeps its queue); returns how many
+    trials were enqueued now. Call it under :func:`hpo.storage.creation_lock`."""
+    if rec.study_get(study, rec.STUDY_TABLE_PLANNED):
+        return 0
+    trials = grid_trials(space)
+    for params in trials:
+        study.enqueue_trial(params, skip_if_exists=True)
+    rec.study_put(study, rec.STUDY_TABLE_PLANNED, len(trials))
+    return len(trials)
+
+
+def point_key(config: Mapping[str, Any]) -> str:
+    """The identity of a design point: its model and schedule, the training seed left out."""
+    schedule = {k: v for k, v in (config.get("schedule") or {}).items() if k != "seed"}
+    return config_hash({"model": config.get("model") or {}, "schedule": schedule})
+
+
+@dataclass(frozen=True)
+class TablePoint:
+    """One point: its params (without the seed), resolved config (seed 0), counted costs, and
+    per training seed its curves (one value per epoch)."""
+
+    params: dict[str, Any]
+    config: dict[str, Any]
+    costs: dict[str, int]
+    runs: dict[int, dict[str, tuple[float, ...]]]  # seed -> {"pckh", "loss", "time_s", "wall_s"}
+
+    @property
+    def key(self) -> str:
+        return point_key(self.config)
+
+
+@dataclass(frozen=True)
+class BenchTable:
+    """A loaded table (see the module docstring)."""
+
+    source: str
+    space: dict[str, Any]  # the space document the table was made from (seed param included)
+    preset: dict[str, Any]
+    epochs: int
+    seeds: tuple[int, ...]
+    points: tuple[TablePoint, ...]
+
+    def search_space(self) -> SearchSpace:
+        """The space a replayed search samples: the table's space without the seed param."""
+        doc = dict(self.space)
+        doc["params"] = {k: v for k, v in (doc.get("params") or {}).items() if k != SEED_PARAM}
+        return SearchSpace.from_dict(doc, source=f"{self.source} (space)")
+
+    def by_params(self) -> dict[str, TablePoint]:
+        """Points keyed by :func:`params_key` of their Optuna params."""
+        return {params_key(p.params): p for p in self.points}
+
+
+def params_key(params: Mapping[str, Any]) -> str:
+    return json.dumps(dict(params), sort_keys=True)
+
+
+# ----------------------------------------------------------------------------- export
+def _round(xs: Sequence[float]) -> list[float]:
+    return [round(float(x), _DIGITS) for x in xs]
+
+
+def export_table(study: Any, preset: StudyPreset, space: SearchSpace) -> dict[str, Any]:
+    """The table document of a bench-table study: every point with all of its seeds
+    complete (a point missing a seed is left out; ``missing`` counts them)."""
+    import optuna
+
+    epochs = int(preset.schedule["epochs"])
+    grid = grid_trials(space)
+    seeds = sorted({int(t[SEED_PARAM]) for t in grid})
+    points: dict[str, dict[str, Any]] = {}
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        r = rec.TrialRecord.of(t)
+        if len(r.curve) != epochs or not r.config:
+            continue
+        seed = int(r.config["schedule"]["seed"])
+        config = {**r.config, "schedule": {**r.config["schedule"], "seed": 0}}
+        entry = points.setdefault(point_key(config), {
+            "params": {k: v for k, v in t.params.items() if k != SEED_PARAM}, "config": config,
+            "costs": {"params": r.params, "flops": r.flops, "ops_per_step": r.ops_per_step, "layers": r.layers},
+            "runs": {},
+        })
+        entry["runs"].setdefault(str(seed), {  # a duplicate (a retried trial) keeps the first
+            key: _round([p[key] for p in r.curve]) for key in ("pckh", "loss", "time_s", "wall_s")
+        })
+    n_points = len({params_key({k: v for k, v in t.items() if k != SEED_PARAM}) for t in grid})
+    complete = [p for p in points.values() if len(p["runs"]) == len(seeds)]
+    return {
+        "kind": TABLE_KIND, "version": TABLE_VERSION, "study": study.study_name,
+        "space": dict(space.doc), "preset": {**preset.to_dict(), "storage": None},
+        "epochs": epochs, "seeds": seeds, "grid_points": n_points, "missing": n_points - len(complete),
+        "points": sorted(complete, key=lambda p: params_key(p["params"])),
+    }
+
+
+def write_table(doc: Mapping[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = json.dumps(doc, separators=(",", ":"), sort_keys=False).encode()
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:
+        f.write(blob)  # no name or time in the header: the same table gives the same bytes
+    return path
+
+
+# ----------------------------------------------------------------------------- load
+def _fail(path: Path, what: str) -> ConfigError:
+    return ConfigError(f"{path}: not a bench table: {what}")
+
+
+def load_table(path: str | Path) -> BenchTable:
+    """Read and check a table file; a malformed one raises a one-line ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such bench table (make one with `hpo bench-table`)")
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
+            doc = json.loads(f.read())
+    except (OSError, EOFError, ValueError) as exc:
+        raise _fail(path, f"cannot read it as (gzipped) JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    if not isinstance(doc, dict) or doc.get("kind") != TABLE_KIND:
+        raise _fail(path, f"expected kind {TABLE_KIND!r}")
+    if doc.get("version") != TABLE_VERSION:
+        raise _fail(path, f"expected version {TABLE_VERSION}, but got {doc.get('version')!r}")
+    epochs, seeds = doc.get("epochs"), doc.get("seeds")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise _fail(path, f"epochs: expected an integer >= 1, but got {epochs!r}")
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise _fail(path, f"seeds: expected a non-empty list of integers, but got {seeds!r}")
+    if not isinstance(doc.get("space"), dict) or not isinstance(doc.get("points"), list) or not doc["points"]:
+        raise _fail(path, "expected a 'space' mapping and a non-empty 'points' list")
+    points = []
+    for i, p in enumerate(doc["points"]):
+        where = f"points[{i}]"
+        if not isinstance(p, dict) or not all(isinstance(p.get(k), dict) for k in ("params", "config", "costs", "runs")):
+            raise _fail(path, f"{where}: expected params, config, costs and runs mappings")
+        runs: dict[int, dict[str, tuple[float, ...]]] = {}
+        for seed in seeds:
+            run = p["runs"].get(str(seed))
+            if not isinstance(run, dict):
+                raise _fail(path, f"{where}: no run for seed {seed}")
+            curves = {}
+            for key in ("pckh", "loss", "time_s", "wall_s"):
+                xs = run.get(key)
+                if not isinstance(xs, list) or len(xs) != epochs or not all(
+                        isinstance(x, (int, float)) and math.isfinite(x) for x in xs):
+                    raise _fail(path, f"{where}: runs[{seed}].{key}: expected {epochs} finite numbers")
+                curves[key] = tuple(float(x) for x in xs)
+            runs[seed] = curves
+        if not isinstance(p["costs"].get("params"), int):
+            raise _fail(path, f"{where}: costs.params: expected an integer")
+        points.append(TablePoint(dict(p["params"]), dict(p["config"]), dict(p["costs"]), runs))
+    table = BenchTable(str(path), doc["space"], doc.get("preset") or {}, epochs, tuple(seeds), tuple(points))
+    if len(table.by_params()) != len(points):
+        raise _fail(path, "two points have the same params")
+    return table
+
+
+# ----------------------------------------------------------------------------- generate
+def generate_table(preset: StudyPreset, ref: str, *, workers: int = 1, device: str | None = None,
+                   progress: bool = True, echo: Any = print) -> Any:
+    """Enqueue the grid once and train it to the end (``workers`` local processes on a
+    shared storage, else this one); returns the study. Running it again resumes."""
+    from hpo.storage import creation_lock, open_storage
+    from hpo.study import open_study, run_study
+    from hpo.trial_loop import study_counts
+    from hpo.workers import check_workers, run_workers
+
+    check_workers(preset.storage, workers)
+    space = preset.search_space()
+    total = len(grid_trials(space))
+    storage = open_storage(preset.storage)
+    with creation_lock(preset.storage):
+        study = open_study(preset, storage=storage)
+        enqueued = plan_table(study, space)
+    finished = study_counts(study).finished
+    echo(f"bench table {preset.name!r}: {total} trials (points x seeds), {finished} finished, {enqueued} enqueued now")
+    if finished >= total:
+        return study
+    if workers > 1:
+        summary = run_workers(preset, ref, workers, n_trials=total - finished, device=device, echo=echo)
+        if summary.failed_workers:
+            raise ConfigError(f"bench table {preset.name!r}: workers {summary.failed_workers} failed; run again to resume")
+        return summary.study
+    return run_study(preset, total_trials=total, device=device, progress=progress).study

@@ -1,0 +1,48 @@
+"""``hpo bench-table``: the recorded benchmark, every point of a discrete space trained once per seed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hpo.cli._app import show_progress
+
+app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
+
+
+@app.command("bench-table")
+def bench_table(
+    preset: Annotated[str, typer.Argument(help="Study preset whose space has only choices and a schedule.seed param.")] = "bench_table_tiny",
+    out: Annotated[Path, typer.Option(help="The table file (gzipped JSON) written when the grid is done.")] = Path("benchmarks/tiny_table.json.gz"),
+    storage: Annotated[Optional[str], typer.Option(help="Storage URL (default: the preset's); several workers need journal:///path.log or PostgreSQL.", show_default=False)] = None,
+    workers: Annotated[int, typer.Option(help="Local worker processes training the grid at once.")] = 1,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N (default: the preset's).", show_default=False)] = None,
+    export_only: Annotated[bool, typer.Option("--export-only", help="Write the table from the trials finished so far; train nothing.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Train every point of the preset's space under each of its training seeds for the
+    preset's epochs, with no pruning, and write the table that `hpo bench-search --table`
+    replays: per point its params, full config (for `hpo train`), counted costs, and per
+    seed PCKh, loss and training time after every epoch.
+
+    The grid runs as a study on the preset's storage: run the command again to resume, or
+    start more workers (`hpo worker PRESET`) on a shared storage.
+    """
+    from hpo.bench.table import export_table, generate_table, write_table
+    from hpo.preset import load_preset
+    from hpo.study import open_study
+
+    p = load_preset(preset)
+    if storage is not None:
+        p = replace(p, storage=storage)
+    if export_only:
+        study = open_study(p)
+    else:
+        study = generate_table(p, preset, workers=workers, device=device, progress=show_progress(quiet), echo=typer.echo)
+    doc = export_table(study, p, p.search_space())
+    path = write_table(doc, out)
+    typer.echo(f"table: {path} ({len(doc['points'])} of {doc['grid_points']} points complete, "
+               f"{len(doc['seeds'])} seeds, {doc['epochs']} epochs, {path.stat().st_size / 1e3:.0f} kB)")
