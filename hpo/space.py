@@ -196,6 +196,11 @@ class SearchSpace:
         _check_schedule(config["schedule"], f"{self.source}: schedule")
         return {"model": model.to_dict(), "schedule": config["schedule"]}
 
+    def suggest_params(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Ask the trial for its params as :meth:`suggest` does, without building the model
+        config: a replay against a recorded table only needs the params (and is 2x faster)."""
+        return self._resolve(lambda p, cfg: p.suggest(trial))[1]
+
     def params_for(self, config: Mapping[str, Any], *, prefer: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The Optuna params (encoded) under which :meth:`suggest` reproduces ``config``.
 

@@ -151,14 +151,14 @@ class HubMultiMetricRule(RungPruner):
             return False
         directions = list(study.directions if directions is None else directions)
         trials = study.get_trials(deepcopy=False)
-        me = next(t for t in trials if t.number == trial_number)
+        me = next((t for t in trials if t.number == trial_number), None)
         finished = [t for t in trials if t.state.is_finished() and t.number != trial_number]
         if len(finished) < self.n_startup_trials:
             return False
         best = math.inf
         at_epoch: list[float] = []
         for e in range(1, epoch + 1):
-            own = list(values) if e == epoch else rec.rung_values(me.user_attrs, e, self.objectives)
+            own = list(values) if e == epoch else me and rec.rung_values(me.user_attrs, e, self.objectives)
             if own is None:
                 continue
             reporters = [t for t in trials if t.number != trial_number

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from hpo import record as rec
 from hpo.bench.baselines import HubMultiMetricRule, MoashaRule
-from hpo.bench.search import _base_preset, _Tracker, method_preset
+from hpo.bench.search import _Tracker, base_preset, method_preset
 from hpo.bench.table import BenchTable, TablePoint, load_table, params_key
 from hpo.pruning import RungPruner
 from hpo.space import SPACES_DIR, SearchSpace, plan_seed_trials
@@ -76,7 +76,7 @@ def replay_method(s: Any, method: str, seed: int, reference: Any) -> dict[str, A
     start = time.perf_counter()
     table = cached_table(s.table)
     look = _lookup(s.table)
-    base = _base_preset(s)  # the preset whose sampler and pruner settings apply
+    base = base_preset(s.preset)  # the preset whose sampler and pruner settings apply
     preset = method_preset(base, s, _AS_LIVE.get(method, method), seed, "sqlite:///unused.db")
     if method in _AS_LIVE:  # the baselines take the rung settings of our pruner (first rung, eta)
         preset = replace(preset, pruner=method_preset(base, s, "tpe_mopruning", seed, "sqlite:///unused.db").pruner)
@@ -97,8 +97,7 @@ def replay_method(s: Any, method: str, seed: int, reference: Any) -> dict[str, A
         n = 0
         while track.spent < s.budget_epochs and (method != "seed_grid" or n < len(designs)):
             trial = study.ask()
-            look.space.suggest(trial)
-            point = look.points.get(params_key(trial.params))
+            point = look.points.get(params_key(look.space.suggest_params(trial)))
             if point is None:
                 raise KeyError(f"{s.table}: no point for params {trial.params}")  # a table/space mismatch: a bug
             run = point.runs[table.seeds[int(rng.integers(len(table.seeds)))]]
