@@ -150,3 +150,24 @@ def test_bench_table_trains_the_grid_once_resumes_and_exports(tmp_path):
     again = runner.invoke(app, ["bench-table", str(preset), "--out", str(out), "--quiet"])
     assert again.exit_code == 0, again.output
     assert "4 trials (points x seeds), 4 finished, 0 enqueued now" in again.output
+
+
+def test_check_transfer_retrains_points_and_compares(tmp_path):
+    (tmp_path / "space.yaml").write_text(SPACE)
+    preset = tmp_path / "grid.yaml"
+    preset.write_text(PRESET + f"storage: sqlite:///{tmp_path / 'grid.db'}\n")
+    space_doc = {"base": {"model": {"stacks": 1, "features": 16, "depth": 2, "joints": 16, "input_size": 64,
+                                    "block": {"name": "conv2"}, "stem": {"name": "patch4", "channels": 8}}},
+                 "params": {"model.block.skip": {"choices": [True, False]}, "model.features": {"choices": [16, 24]},
+                            SEED_PARAM: {"choices": [0, 1]}}}
+    (tmp_path / "space.yaml").write_text(json.dumps(space_doc))  # JSON is YAML
+    out = tmp_path / "table.json.gz"
+    assert runner.invoke(app, ["bench-table", str(preset), "--out", str(out), "--quiet"]).exit_code == 0
+    check = tmp_path / "transfer.json"
+    result = runner.invoke(app, ["bench-table", str(preset), "--out", str(out), "--check-transfer", "3",
+                                 "--check-json", str(check), "--quiet"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(check.read_text())
+    assert doc["seed"] == 2 and doc["n"] == 3 and len(doc["points"]) == 3
+    assert all(len(r["table_final"]) == 2 and 0.0 <= r["live_final"] <= 100.0 for r in doc["points"])
+    assert f"over 3 points" in result.output

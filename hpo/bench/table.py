@@ -253,3 +253,40 @@ def generate_table(preset: StudyPreset, ref: str, *, workers: int = 1, device: s
             raise ConfigError(f"bench table {preset.name!r}: workers {summary.failed_workers} failed; run again to resume")
         return summary.study
     return run_study(preset, total_trials=total, device=device, progress=progress).study
+
+
+# ----------------------------------------------------------------------------- transfer
+def check_transfer(table: BenchTable, n: int = 10, *, seed: int | None = None, sample_seed: int = 0,
+                   device: str | None = None, progress: bool = True, echo: Any = print) -> dict[str, Any]:
+    """Retrain ``n`` random points live (training seed ``seed``, by default one the table
+    does not hold) and compare their final PCKh with the table's: Spearman over the points,
+    and whether each lands within its seeds' range widened by 3 PCKh points."""
+    import numpy as np
+    import torch
+    from scipy.stats import spearmanr
+
+    from hourglass.data.dataset import load_pose_data
+    from hourglass.train import train
+    from hourglass.train_config import TrainConfig
+
+    if not 3 <= n <= len(table.points):
+        raise ConfigError(f"--check-transfer: expected 3 to {len(table.points)} points, but got {n}")
+    seed = max(table.seeds) + 1 if seed is None else seed
+    picks = np.random.default_rng(sample_seed).choice(len(table.points), size=n, replace=False)
+    torch.set_num_threads(1)  # as the table's workers trained
+    rows = []
+    arrays = None
+    for i in sorted(int(x) for x in picks):
+        p = table.points[i]
+        config = TrainConfig.from_dict({**p.config, "schedule": {**p.config["schedule"], "seed": seed}})
+        arrays = arrays if arrays is not None else load_pose_data(config.data)
+        live = train(config, arrays, device=device, progress=progress).history[-1].pckh
+        finals = [run["pckh"][-1] for run in p.runs.values()]
+        lo, hi = min(finals) - 3.0, max(finals) + 3.0
+        rows.append({"point": i, "params": p.params, "table_final": finals, "live_final": round(live, 3),
+                     "within": bool(lo <= live <= hi)})
+        echo(f"point {i:3d}: live {live:5.1f}  table {', '.join(f'{x:.1f}' for x in finals)}  "
+             f"{'ok' if rows[-1]['within'] else 'OUTSIDE'}")
+    rho = float(spearmanr([r["live_final"] for r in rows], [float(np.mean(r["table_final"])) for r in rows]).statistic)
+    return {"seed": seed, "points": rows, "spearman": rho, "within": sum(r["within"] for r in rows), "n": n,
+            "rule": "Spearman(live, table mean) >= 0.8; each live final within [min - 3, max + 3] of the table's seeds"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -21,6 +22,8 @@ def bench_table(
     workers: Annotated[int, typer.Option(help="Local worker processes training the grid at once.")] = 1,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N (default: the preset's).", show_default=False)] = None,
     export_only: Annotated[bool, typer.Option("--export-only", help="Write the table from the trials finished so far; train nothing.")] = False,
+    check_transfer: Annotated[Optional[int], typer.Option("--check-transfer", help="Instead: retrain this many random points of the table (--out) live with a new seed and compare their final PCKh with the table's.", show_default=False)] = None,
+    check_json: Annotated[Path, typer.Option("--check-json", help="Where --check-transfer writes its result.")] = Path("benchmarks/tiny_table_transfer.json"),
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Train every point of the preset's space under each of its training seeds for the
@@ -31,9 +34,17 @@ def bench_table(
     The grid runs as a study on the preset's storage: run the command again to resume, or
     start more workers (`hpo worker PRESET`) on a shared storage.
     """
-    from hpo.bench.table import export_table, generate_table, write_table
+    from hpo.bench.table import check_transfer as check, export_table, generate_table, load_table, write_table
     from hpo.preset import load_preset
     from hpo.study import open_study
+
+    if check_transfer is not None:
+        result = check(load_table(out), check_transfer, device=device, progress=show_progress(quiet), echo=typer.echo)
+        check_json.parent.mkdir(parents=True, exist_ok=True)
+        check_json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        typer.echo(f"transfer: Spearman {result['spearman']:.2f} over {result['n']} points, {result['within']} within "
+                   f"their seeds' range +- 3 PCKh; {check_json}")
+        return
 
     p = load_preset(preset)
     if storage is not None:
