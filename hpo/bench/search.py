@@ -14,6 +14,13 @@ records, after each trial, (epochs spent so far, hypervolume of the COMPLETE tri
 - ``tpe`` (only when asked for): TPE without pruning, to tell the sampler's share of
   ``tpe_mopruning``'s result from the pruner's.
 
+With ``table`` set (``--table``, a file of ``hpo bench-table``), nothing is trained: every
+(method, seed) is replayed against the recorded curves in an in-memory study
+(:mod:`hpo.bench.replay`), ``train_time`` is the table's measured time, and three more
+methods join: ``tpe``, ``moasha`` (Syne Tune's MOASHA over random search) and
+``hub_multi_metric`` (OptunaHub's multi-metric rule over a median pruner, with TPE); see
+:mod:`hpo.bench.baselines`. The rest of this docstring is about the live mode.
+
 Each (method, seed) is its own study in a temporary SQLite file, run by the real
 :class:`hpo.objective.Objective` (the study's own training, costs and pruning). Epochs spent
 = epochs actually trained, pruned trials included. The bench seed seeds the sampler and the
@@ -139,6 +146,7 @@ class SearchBenchSettings:
     min_epochs: int | None = None
     eta: int | None = None
     min_trials: int | None = None
+    n_startup_trials: int | None = None  # TPE's random start (default: the preset's)
     methods: tuple[str, ...] = METHODS
     designs: str = "seed_designs"
     workers: int = 1
@@ -149,7 +157,7 @@ class SearchBenchSettings:
         check_int("seeds", self.seeds, low=1)
         check_int("population_size", self.population_size, low=2)
         check_int("workers", self.workers, low=1)
-        for name in ("epochs_per_trial", "batch_size", "min_epochs", "min_trials"):
+        for name in ("epochs_per_trial", "batch_size", "min_epochs", "min_trials", "n_startup_trials"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), low=1)
         if self.eta is not None:
@@ -231,6 +239,8 @@ def method_preset(base: StudyPreset, s: SearchBenchSettings, method: str, seed: 
         schedule["batch_size"] = s.batch_size
     nsga2 = SamplerConfig("nsga2", {"population_size": s.population_size})
     tpe = base.sampler if base.sampler.name == "tpe" else SamplerConfig("tpe")
+    if s.n_startup_trials is not None:
+        tpe = SamplerConfig("tpe", {**dict(tpe.kwargs), "n_startup_trials": s.n_startup_trials})
     sampler = {"random": SamplerConfig("random"), "seed_grid": SamplerConfig("random"), "nsga2": nsga2,
                "tpe_mopruning": tpe, "nsga2_mopruning": nsga2, "tpe": tpe}[method]
     pruner = base.pruner if base.pruner.name == "mo_halving" else PrunerConfig()
