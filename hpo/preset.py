@@ -38,6 +38,7 @@ import optuna
 from hourglass.validate import check_choice, check_float, check_int, from_dict, to_dict
 from hourglass.errors import ConfigError
 from hourglass.extras import require_deploy
+from hourglass.train_config import ScheduleConfig, TrainConfig
 from hourglass.yamlio import deep_merge, load_yaml
 from hpo.record import LATENCY, OBJECTIVES as OBJECTIVE_SPECS
 from hpo.space import SPACES_DIR, SearchSpace
@@ -175,6 +176,7 @@ class StudyPreset:
         object.__setattr__(self, "schedule", MappingProxyType(to_dict(full)))
         if self.storage is None:
             object.__setattr__(self, "storage", default_storage_url(self.name))
+        object.__setattr__(self, "_train_schedule", full)  # not a field: not in to_dict, ==, repr
 
     @property
     def directions(self) -> list[str]:
@@ -183,6 +185,18 @@ class StudyPreset:
     @property
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
+
+    @property
+    def train_schedule(self) -> ScheduleConfig:
+        """The full schedule, typed (``schedule`` is its plain-data form, as stored in the study)."""
+        return self._train_schedule
+
+    def train_config(self, suggested: Mapping[str, Any], where: str = "") -> TrainConfig:
+        """What a trial trains: the ``model`` its space suggested, this schedule with the
+        schedule values the space suggested on top (a space may search ``schedule.lr``), and
+        this data. The one place the preset's and the space's schedules meet."""
+        schedule = deep_merge(dict(self.schedule), suggested.get("schedule", {}))
+        return TrainConfig.from_dict({"model": suggested["model"], "schedule": schedule, "data": self.data}, where=where)
 
     def search_space(self) -> SearchSpace:
         space = SearchSpace.load(self.space)

@@ -282,7 +282,7 @@ def reference_point(s: SearchBenchSettings, cost_model: StepCostModel = StepCost
     (``map_fn``: e.g. a process pool's ``map``; counting costs takes ~0.5 s a design)."""
     preset = method_preset(_base_preset(s), s, "random", 0, "sqlite:///unused.db")
     charge = cost_model.for_data(_arrays(preset.data))
-    config = TrainConfig.from_dict({"schedule": dict(preset.schedule), "data": preset.data})
+    config = TrainConfig(schedule=preset.train_schedule, data=preset.data)
     epochs = config.schedule.epochs
     models = _corner_models(preset.search_space())
     found = list(tqdm(map_fn(_model_costs, models), total=len(models), desc="reference point", unit="design",
