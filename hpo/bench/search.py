@@ -236,8 +236,8 @@ def method_preset(base: StudyPreset, s: SearchBenchSettings, method: str, seed: 
     if s.min_trials is not None:
         overrides["min_trials"] = s.min_trials
     pruner = replace(pruner, **overrides) if method.endswith("_mopruning") else PrunerConfig("none")
-    return replace(base, name=f"bench_{method}_s{seed}", sampler=sampler, pruner=pruner, seed=seed,
-                   schedule=schedule, data=s.data or base.data, storage=storage, warm_start=None)
+    return base.replace(name=f"bench_{method}_s{seed}", sampler=sampler, pruner=pruner, seed=seed,
+                        schedule=schedule, data=s.data or base.data, storage=storage, warm_start=None)
 
 
 # ----------------------------------------------------------------------------- reference point
