@@ -30,7 +30,6 @@ from hourglass.data.dataset import PoseArrays
 from hourglass.train import (
     EpochMetrics, TrainConfig, TrainingDiverged, checkpoint_history, is_out_of_memory, pick_device, train,
 )
-from hourglass.yamlio import deep_merge
 from hpo import record as rec
 from hpo.deploy import cached_latency_ms
 from hpo.preset import StudyPreset
@@ -84,12 +83,7 @@ class Objective:
     time_model: Callable[[TrainConfig, Costs, int], float] | None = None
 
     def resolve(self, trial: optuna.Trial) -> TrainConfig:
-        suggested = self.space.suggest(trial)
-        schedule = deep_merge(dict(self.preset.schedule), suggested.get("schedule", {}))
-        return TrainConfig.from_dict(
-            {"model": suggested["model"], "schedule": schedule, "data": self.preset.data},
-            where=f"trial {trial.number}",
-        )
+        return self.preset.train_config(self.space.suggest(trial), where=f"trial {trial.number}")
 
     def _values(self, static: dict[str, float], pckh: float, time_s: float) -> list[float]:
         known = {**static, "pckh": pckh, "train_time": time_s}

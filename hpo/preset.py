@@ -21,6 +21,11 @@ the full ``schedule``, loads the space (so a broken space fails here) and checks
 combinations that cannot work: an Optuna single-objective pruner on several objectives, a
 grid sampler over a space that is not a finite grid, sampler kwargs the sampler does not take,
 a preset schedule value that the space also searches.
+
+The preset it returns is the study's plan: everything after it (the study, the sampler, the
+objective, each trial's training config) reads the space, the warm-start designs and the
+schedule from it. The space and the designs are loaded and checked once, on first use, and
+kept; :meth:`StudyPreset.replace` keeps them across changes that do not touch them.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ import optuna
 from hourglass.validate import check_choice, check_float, check_int, from_dict, to_dict
 from hourglass.errors import ConfigError
 from hourglass.extras import require_deploy
+from hourglass.train_config import ScheduleConfig, TrainConfig
 from hourglass.yamlio import deep_merge, load_yaml
 from hpo.record import LATENCY, OBJECTIVES as OBJECTIVE_SPECS
-from hpo.space import SPACES_DIR, SearchSpace
+from hpo.space import SPACES_DIR, SearchSpace, seed_trials
 from hpo.space_param import leaves, schedule_class, schema_defaults
 from hpo.storage import default_storage_url
 
@@ -70,6 +76,7 @@ SINGLE_OBJECTIVE_PRUNERS = ("median", "successive_halving", "hyperband")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _SYNTHETIC = re.compile(r"^synthetic:\d+(:\d+(:\d+)?)?$")
+_SPACE = ("space",)  # StudyPreset._loaded keys: _SPACE, ("file", ref), ("trials", path)
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,10 @@ class StudyPreset:
         object.__setattr__(self, "schedule", MappingProxyType(to_dict(full)))
         if self.storage is None:
             object.__setattr__(self, "storage", default_storage_url(self.name))
+        # not fields (so not in to_dict, ==, repr): the typed schedule, and what search_space()
+        # and warm_start_trials() loaded, kept for the next call
+        object.__setattr__(self, "_train_schedule", full)
+        object.__setattr__(self, "_loaded", {})
 
     @property
     def directions(self) -> list[str]:
@@ -184,9 +195,55 @@ class StudyPreset:
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
 
+    @property
+    def train_schedule(self) -> ScheduleConfig:
+        """The full schedule, typed (``schedule`` is its plain-data form, as stored in the study)."""
+        return self._train_schedule
+
+    def train_config(self, suggested: Mapping[str, Any], where: str = "") -> TrainConfig:
+        """What a trial trains: the ``model`` its space suggested, this schedule with the
+        schedule values the space suggested on top (a space may search ``schedule.lr``), and
+        this data. The one place the preset's and the space's schedules meet."""
+        schedule = deep_merge(dict(self.schedule), suggested.get("schedule", {}))
+        return TrainConfig.from_dict({"model": suggested["model"], "schedule": schedule, "data": self.data}, where=where)
+
     def search_space(self) -> SearchSpace:
-        space = SearchSpace.load(self.space)
-        return space.rebased({"model": dict(self.model)}) if self.model else space
+        """The space with ``model`` merged into its base: loaded and checked on the first
+        call, then the same object (a study, its sampler and its objective share one)."""
+        if _SPACE not in self._loaded:
+            space = SearchSpace.load(self.space)
+            self._loaded[_SPACE] = space.rebased({"model": dict(self.model)}) if self.model else space
+        return self._loaded[_SPACE]
+
+    def warm_start_file(self, designs: str | None = None) -> Path | None:
+        """The designs file to enqueue first: ``designs`` (a name in search_spaces/ or a path,
+        e.g. ``--warm-start``) or else ``warm_start``; None without either. Resolved once
+        (:func:`load_preset` resolves ``warm_start`` already)."""
+        ref = designs or self.warm_start
+        if not ref:
+            return None
+        if ("file", ref) not in self._loaded:
+            self._loaded["file", ref] = resolve_file(str(ref), near=None, folder=SPACES_DIR, what="warm_start")
+        return self._loaded["file", ref]
+
+    def warm_start_trials(self, designs: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """``(name, params)`` of each design of :meth:`warm_start_file` that the space can
+        express (:func:`hpo.space.seed_trials`), mapped once."""
+        path = self.warm_start_file(designs)
+        if path is None:
+            return []
+        if ("trials", path) not in self._loaded:
+            self._loaded["trials", path] = seed_trials(self.search_space(), path)
+        return list(self._loaded["trials", path])
+
+    def replace(self, **changes: Any) -> StudyPreset:
+        """``dataclasses.replace`` that keeps what was loaded: the resolved designs files,
+        and the space and its warm-start trials unless ``space`` or ``model`` change.
+        (``dataclasses.replace`` works too, and loads them again when asked.)"""
+        new = replace(self, **changes)
+        same_space = (new.space, new.model) == (self.space, self.model)
+        new._loaded.update((k, v) for k, v in self._loaded.items() if same_space or k[0] == "file")
+        return new
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
@@ -224,8 +281,10 @@ def load_preset(name_or_path: str | Path) -> StudyPreset:
     try:
         preset = from_dict(StudyPreset, doc)
         space_file = resolve_file(preset.space, near=path.parent, folder=SPACES_DIR, what="space")
-        warm = preset.warm_start and str(resolve_file(preset.warm_start, near=path.parent, folder=SPACES_DIR, what="warm_start"))
-        preset = replace(preset, space=str(space_file), warm_start=warm or None)
+        warm = resolve_file(preset.warm_start, near=path.parent, folder=SPACES_DIR, what="warm_start") if preset.warm_start else None
+        preset = replace(preset, space=str(space_file), warm_start=str(warm) if warm else None)
+        if warm:
+            preset._loaded["file", preset.warm_start] = warm  # resolved: warm_start_file need not again
         space = preset.search_space()
         _check_against_space(preset, doc.get("schedule") or {}, space)
     except ConfigError as exc:

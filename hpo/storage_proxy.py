@@ -43,9 +43,10 @@ def parse_grpc_url(url: str) -> tuple[str, int]:
 
 
 def _require_grpc() -> None:
+    """Optuna imports grpc and protobuf lazily, deep inside the first call; ask here."""
     try:
         import grpc  # noqa: F401
-        from optuna.storages._grpc.auto_generated import api_pb2  # noqa: F401  (needs protobuf)
+        import google.protobuf  # noqa: F401  (Optuna's proxy messages)
     except ImportError:
         raise ConfigError(GRPC_EXTRA_HINT) from None
 

@@ -35,7 +35,7 @@ import optuna
 import sqlalchemy.exc as sa_exc
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
-from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.storages._heartbeat import BaseHeartbeat  # not exported, but Optuna runs heartbeats only on its subclasses
 from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError, HourglassError

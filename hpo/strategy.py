@@ -11,7 +11,7 @@ with the objective values at the rung. :class:`Pruning` hides that split.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import optuna
@@ -54,7 +54,7 @@ def create_pruner(preset: StudyPreset) -> optuna.pruners.BasePruner:
         return optuna.pruners.MedianPruner(n_startup_trials=cfg.min_trials, n_warmup_steps=cfg.min_epochs)
     if cfg.name == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=cfg.min_epochs, reduction_factor=cfg.eta)
-    epochs = preset.schedule["epochs"] if isinstance(preset.schedule, Mapping) else "auto"
+    epochs = preset.train_schedule.epochs
     return optuna.pruners.HyperbandPruner(min_resource=cfg.min_epochs, max_resource=epochs, reduction_factor=cfg.eta)
 
 

@@ -9,7 +9,7 @@ study goes on; a worker that dies or is interrupted leaves its trial to be retri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -20,9 +20,8 @@ from hourglass.data.dataset import load_pose_data
 from hourglass.errors import ConfigError
 from hourglass.train import EpochMetrics, pick_device
 from hpo.objective import Objective
-from hpo.preset import StudyPreset, resolve_file
+from hpo.preset import StudyPreset
 from hpo import record as rec
-from hpo.space import SPACES_DIR, SearchSpace, seed_trials
 from hpo.storage import creation_lock, open_storage, redact_url
 from hpo.strategy import Pruning, create_sampler
 from hpo.trial_loop import SignalGuard, study_counts, work
@@ -69,16 +68,16 @@ def prepare_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | N
     storage = open_storage(preset.storage, heartbeat=heartbeat)  # creates the schema (under the lock too)
     with creation_lock(preset.storage):
         study = open_study(preset, seed=seed, storage=storage)
-        warm = warm_start or preset.warm_start
-        return study, (_warm_start(study, preset.search_space(), warm) if warm else 0)
+        return study, (_warm_start(study, preset, warm_start) if warm_start or preset.warm_start else 0)
 
 
-def _warm_start(study: optuna.Study, space: SearchSpace, designs: str | Path) -> int:
-    """Enqueue the seed designs once per study (a resumed study does not enqueue again)."""
+def _warm_start(study: optuna.Study, preset: StudyPreset, designs: str | None) -> int:
+    """Enqueue the seed designs (``designs``, else the preset's) once per study (a resumed
+    study does not enqueue again)."""
     if rec.study_get(study, rec.STUDY_WARM_STARTED):
         return 0
-    path = resolve_file(str(designs), near=None, folder=SPACES_DIR, what="warm_start")
-    seeds = seed_trials(space, path)
+    path = preset.warm_start_file(designs)
+    seeds = preset.warm_start_trials(designs)
     for name, params in seeds:
         study.enqueue_trial(params, user_attrs=rec.seed_attrs(name), skip_if_exists=True)
     rec.study_put(study, rec.STUDY_WARM_STARTED, str(path))
@@ -135,7 +134,7 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"{flag}: expected an integer >= 1, but got {value!r}")
     if device is not None:
-        preset = replace(preset, device=device)  # checks the spelling: cpu, cuda, cuda:N, mps
+        preset = preset.replace(device=device)  # checks the spelling: cpu, cuda, cuda:N, mps
     device = None if preset.device == "auto" else preset.device
     _check_device(device)
     if pick_device(device).type == "cpu":

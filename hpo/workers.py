@@ -25,7 +25,7 @@ import sys
 import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -75,7 +75,7 @@ def resolve_worker_preset(ref: str, storage: str | None = None) -> StudyPreset:
     used: a worker on another machine then needs only the study name and the URL."""
     is_file = Path(ref).is_file() or (STUDIES_DIR / f"{ref}.yaml").is_file()
     preset = load_preset(ref) if is_file or storage is None else _preset_from_study(ref, storage)
-    return replace(preset, storage=storage) if storage else preset
+    return preset.replace(storage=storage) if storage else preset
 
 
 def worker_seed(preset_seed: int, seed: int | None = None) -> int:

@@ -248,8 +248,8 @@ def method_preset(base: StudyPreset, s: SearchBenchSettings, method: str, seed: 
     if s.min_trials is not None:
         overrides["min_trials"] = s.min_trials
     pruner = replace(pruner, **overrides) if method.endswith("_mopruning") else PrunerConfig("none")
-    return replace(base, name=f"bench_{method}_s{seed}", sampler=sampler, pruner=pruner, seed=seed,
-                   schedule=schedule, data=s.data or base.data, storage=storage, warm_start=None)
+    return base.replace(name=f"bench_{method}_s{seed}", sampler=sampler, pruner=pruner, seed=seed,
+                        schedule=schedule, data=s.data or base.data, storage=storage, warm_start=None)
 
 
 # ----------------------------------------------------------------------------- reference point
@@ -294,7 +294,7 @@ def reference_point(s: SearchBenchSettings, cost_model: StepCostModel = StepCost
     (``map_fn``: e.g. a process pool's ``map``; counting costs takes ~0.5 s a design)."""
     preset = method_preset(base_preset(s.preset), s, "random", 0, "sqlite:///unused.db")
     charge = cost_model.for_data(_arrays(preset.data))
-    config = TrainConfig.from_dict({"schedule": dict(preset.schedule), "data": preset.data})
+    config = TrainConfig(schedule=preset.train_schedule, data=preset.data)
     epochs = config.schedule.epochs
     models = _corner_models(preset.search_space())
     found = list(tqdm(map_fn(_model_costs, models), total=len(models), desc="reference point", unit="design",

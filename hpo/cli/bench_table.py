@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -48,7 +47,7 @@ def bench_table(
 
     p = load_preset(preset)
     if storage is not None:
-        p = replace(p, storage=storage)
+        p = p.replace(storage=storage)
     if export_only:
         study = open_study(p)
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -51,7 +50,7 @@ def run(
 
     cfg = load_preset(preset)
     if storage is not None:
-        cfg = replace(cfg, storage=storage)
+        cfg = cfg.replace(storage=storage)
     from hourglass.train import set_compile_default
 
     set_compile_default(compile_)  # the workers started below inherit it
