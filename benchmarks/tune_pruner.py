@@ -1,6 +1,6 @@
 """Which pruner and sampler settings make the search pay? Replays against the recorded table.
 
-For each setting (first rung, eta, trials a rung needs, TPE's random start) this replays
+For each setting (first rung, eta, the front-gain rule, TPE's random start) this replays
 ``random`` and ``tpe_mopruning`` for ``--seeds`` seeds at ``--budget-trials`` full trials
 (``hpo bench-search --table``) and prints, per setting, the share of seeds in which TPE with
 our pruner reached random search's final hypervolume within a third of the budget, and both
@@ -12,13 +12,15 @@ methods' median final hypervolume. The presets' pruner defaults come from this t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import itertools
 import json
 from pathlib import Path
 
 from hpo.bench.search import SearchBenchSettings, budget_for, run_search_bench
 
-GRID = {"min_epochs": (1, 2, 3), "eta": (2, 3, 4), "min_trials": (3, 6), "n_startup_trials": (5, 10)}
+GRID = {"min_epochs": (1, 2), "eta": (2, 3), "min_gain": (-1.0, 0.005), "n_startup_trials": (2, 5)}  # min_gain < 0: off
 
 
 def main() -> None:
@@ -35,7 +37,8 @@ def main() -> None:
         knobs = dict(zip(GRID, values))
         s = SearchBenchSettings(table=args.table, seeds=args.seeds, budget_epochs=budget, workers=args.workers,
                                 methods=("random", "tpe_mopruning"), **knobs)
-        out = run_search_bench(s, progress=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # one line per setting, not per run
+            out = run_search_bench(s, progress=False)
         ours, rnd = out["methods"]["tpe_mopruning"], out["methods"]["random"]
         rows.append({**knobs, "within_third": ours["random_final_within_third_share"],
                      "median_hv": ours["final_hv_median"], "random_median_hv": rnd["final_hv_median"],

@@ -110,12 +110,20 @@ class PrunerConfig:
     min_epochs: int = 1
     eta: int = 3
     min_trials: int = 5
+    # mo_halving only: once trials complete, a rung keeps a trial only if its predicted final
+    # values would add this share of the front's hypervolume (hpo.pruning; None: halving only)
+    min_gain: float | None = None
 
     def __post_init__(self) -> None:
         check_choice("name", self.name, PRUNERS)
         check_int("min_epochs", self.min_epochs, low=1)
         check_int("eta", self.eta, low=2)
         check_int("min_trials", self.min_trials, low=1)
+        if self.min_gain is not None:
+            check_float("min_gain", self.min_gain, low=0.0)
+            if self.min_gain >= 1.0 or self.name != "mo_halving":
+                raise ConfigError(f"min_gain: expected a share in [0, 1) with pruner mo_halving, but got "
+                                  f"{self.min_gain!r} with {self.name!r}")
 
 
 @dataclass(frozen=True)

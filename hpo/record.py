@@ -24,10 +24,10 @@ __all__ = [
     "DESIGN", "CONFIG", "CONFIG_HASH", "CURVE", "PARAMS", "FLOPS", "LAYERS", "OPS_PER_STEP",
     "STEP_LATENCY", "LATENCY", "MODEL_HASH", "EPOCHS_RUN", "EPOCHS_TRAINED", "WALL_TIME_S",
     "TRAIN_TIME_S", "COMPILE_S", "TRAIN_IMG_S", "DEVICE", "CPU_THREADS", "RESUMED_FROM_EPOCH",
-    "PCKH_JOINTS", "PRUNED_AT_EPOCH", "PRUNE_REASON", "FAIL_REASON", "TRACEBACK", "RETRY_OF", "WORKER", "FAILED_TRIAL", "RETRY_HISTORY",
+    "PCKH_JOINTS", "PRUNED_AT_EPOCH", "PRUNE_REASON", "FAIL_REASON", "TRACEBACK", "RETRY_OF", "COPIED_FROM", "WORKER", "FAILED_TRIAL", "RETRY_HISTORY",
     "STUDY_OBJECTIVES", "STUDY_PRESET", "STUDY_WARM_STARTED", "STUDY_TABLE_PLANNED",
     "ObjectiveSpec", "OBJECTIVES", "objective_spec", "get", "put", "put_all", "study_get",
-    "study_put", "system_get", "seed_attrs", "curve_point", "rung_values", "value_so_far", "times_so_far",
+    "study_put", "system_get", "seed_attrs", "copy_of", "COPIED_ATTRS", "curve_point", "rung_values", "value_so_far", "times_so_far",
     "TrialRecord",
 ]
 
@@ -60,6 +60,9 @@ PRUNE_REASON = "prune_reason"  # "mo_rung", "optuna_pruner" or "diverged"
 FAIL_REASON = "fail_reason"  # "oom" or "exception"
 TRACEBACK = "traceback"
 RETRY_OF = "retry_of"  # number of the first trial of a retry chain
+# the completed trial whose resolved config (seed included) this one repeated: its record and
+# values were copied instead of training the same thing again (nothing trained here)
+COPIED_FROM = "copied_from"
 WORKER = "worker"  # id of the worker process that ran the trial
 
 # --- trial system attributes Optuna writes (its retry callback), read by the workers
@@ -134,6 +137,17 @@ def study_put(study: Any, key: str, value: Any) -> None:
     study.set_user_attr(key, value)
 
 
+# what a repeat of a completed design copies from it (hpo.objective, hpo.bench.replay)
+COPIED_ATTRS = (PARAMS, FLOPS, LAYERS, OPS_PER_STEP, STEP_LATENCY, LATENCY, MODEL_HASH, CONFIG, CONFIG_HASH, CURVE,
+                EPOCHS_RUN, TRAIN_TIME_S, PCKH_JOINTS, DEVICE, CPU_THREADS)
+
+
+def copy_of(twin: Any) -> dict[str, Any]:
+    """The attrs of a trial that repeats the completed trial ``twin`` (see :data:`COPIED_FROM`)."""
+    attrs = {k: twin.user_attrs[k] for k in COPIED_ATTRS if k in twin.user_attrs}
+    return {**attrs, COPIED_FROM: twin.number, EPOCHS_TRAINED: 0, WALL_TIME_S: 0.0}
+
+
 def seed_attrs(design: str) -> dict[str, Any]:
     """User attrs of an enqueued seed design (``study.enqueue_trial(params, user_attrs=...)``)."""
     return {DESIGN: design}
@@ -201,6 +215,7 @@ class TrialRecord:
     pruned_at_epoch: int | None
     prune_reason: str | None
     fail_reason: str | None
+    copied_from: int | None = None
 
     @classmethod
     def of(cls, trial: Any) -> TrialRecord:
@@ -210,7 +225,7 @@ class TrialRecord:
             curve=list(a.get(CURVE) or ()), params=a.get(PARAMS), flops=a.get(FLOPS), layers=a.get(LAYERS),
             ops_per_step=a.get(OPS_PER_STEP), epochs_run=a.get(EPOCHS_RUN), wall_time_s=a.get(WALL_TIME_S),
             train_time_s=a.get(TRAIN_TIME_S), pruned_at_epoch=a.get(PRUNED_AT_EPOCH),
-            prune_reason=a.get(PRUNE_REASON), fail_reason=a.get(FAIL_REASON),
+            prune_reason=a.get(PRUNE_REASON), fail_reason=a.get(FAIL_REASON), copied_from=a.get(COPIED_FROM),
         )
 
     @property

@@ -45,7 +45,8 @@ def create_pruner(preset: StudyPreset) -> optuna.pruners.BasePruner:
     ``ParetoHalvingPruner.should_prune`` itself (see :class:`Pruning`)."""
     cfg = preset.pruner
     if cfg.name == "mo_halving":
-        return ParetoHalvingPruner(cfg.min_epochs, cfg.eta, cfg.min_trials, objectives=preset.objectives)
+        return ParetoHalvingPruner(cfg.min_epochs, cfg.eta, cfg.min_trials, objectives=preset.objectives,
+                                   min_gain=cfg.min_gain)
     if cfg.name == "none":
         return optuna.pruners.NopPruner()
     if len(preset.objectives) > 1:  # load_preset refuses this already; guard direct callers

@@ -1,6 +1,8 @@
 import math
 
 import optuna
+
+from hpo import record as rec
 import pytest
 from hypothesis import given, settings, strategies as st
 from optuna.trial import TrialState, create_trial
@@ -254,3 +256,52 @@ def test_single_objective_study_uses_it_as_an_optuna_pruner():
     # trial 2 (q=1) is the worst of 3 at rung 1: cut; q=3 then is worst of 5 at rung 1
     assert state[1] == state[3] == TrialState.PRUNED
     assert state[9] == state[8] == state[5] == TrialState.COMPLETE
+
+
+# ----------------------------------------------------------------------------- min_gain
+def _complete_study(rows, epochs=3):
+    """rows: (pckh curve, params, time per epoch); complete trials with those curves."""
+    from optuna.trial import create_trial
+
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for curve, n_params, per_epoch in rows:
+        points = [{"epoch": e + 1, "pckh": p, "time_s": per_epoch * (e + 1), "loss": 0.0} for e, p in enumerate(curve)]
+        study.add_trial(create_trial(state=TrialState.COMPLETE, values=[curve[-1], n_params, per_epoch * len(curve)],
+                                     user_attrs={rec.CURVE: points, rec.PARAMS: n_params}))
+    return study
+
+
+def test_predict_final_fits_the_completed_curves():
+    from hpo.pruning import predict_final
+
+    rows = [([10.0, 20.0, 30.0], 100, 1.0), ([20.0, 30.0, 50.0], 200, 2.0), ([30.0, 40.0, 70.0], 300, 3.0)]
+    study = _complete_study(rows)
+    pred = predict_final(study.trials, 1, [25.0, 150, 1.5], ("pckh", "params", "train_time"))
+    assert pred[0] == pytest.approx(60.0, abs=1e-6)  # final = 2 x pckh@1 - 10 exactly, no residual
+    assert pred[1] == 150 and pred[2] == pytest.approx(4.5)  # static as is; time x 3 (final/epoch-1 ratio)
+
+
+def test_front_gain_prunes_what_cannot_move_the_front():
+    from hpo.pruning import ParetoHalvingPruner, front_gain
+
+    rows = [([10.0, 20.0, 30.0], 100, 1.0), ([20.0, 30.0, 50.0], 200, 2.0), ([30.0, 40.0, 70.0], 300, 3.0)]
+    study = _complete_study(rows)
+    objectives, directions = ("pckh", "params", "train_time"), ["maximize", "minimize", "minimize"]
+    dominated = [10.0, 400, 4.0]  # predicted final 10 PCKh at the largest cost
+    better = [40.0, 100, 1.0]  # predicted final 70 PCKh at the smallest cost
+    assert front_gain(study.trials, 1, dominated, objectives, directions) == 0.0
+    assert front_gain(study.trials, 1, better, objectives, directions) > 0.5
+    pruner = ParetoHalvingPruner(1, 3, 1, objectives=objectives, min_gain=0.01)
+    assert pruner.should_prune(study, 99, 1, dominated, directions)
+    assert not pruner.should_prune(study, 99, 1, better, directions)
+    assert not pruner.should_prune(study, 99, 2, dominated, directions)  # not a rung
+    with pytest.raises(ValueError, match="min_gain"):
+        ParetoHalvingPruner(min_gain=1.5)
+
+
+def test_min_gain_waits_for_completed_trials_and_halves_before():
+    from hpo.pruning import ParetoHalvingPruner
+
+    study = _complete_study([([10.0, 20.0, 30.0], 100, 1.0)])  # one complete trial: not enough for the rule
+    pruner = ParetoHalvingPruner(1, 3, 5, objectives=("pckh", "params", "train_time"), min_gain=0.01)
+    assert not pruner.should_prune(study, 99, 1, [0.0, 10**6, 100.0], ["maximize", "minimize", "minimize"])

@@ -5,7 +5,9 @@ table answers epoch by epoch with the curve of one of the point's training seeds
 trial; after each epoch the trial record gets that epoch (:mod:`hpo.record`, exactly what
 :class:`hpo.objective.Objective` writes) and the method's pruner decides through
 :class:`hpo.strategy.Pruning`, the call the live objective makes. Epochs trained are
-charged; ``train_time`` is the table's measured training time. A run is a list of the same
+charged; ``train_time`` is the table's measured training time. A design that already
+completed is copied at no cost, as :func:`hpo.objective.completed_twin` does live (the live
+study trains with one seed, so a repeat would train to the same result). A run is a list of the same
 records as a live one (:func:`hpo.bench.search.summarize` reads both).
 """
 
@@ -94,15 +96,23 @@ def replay_method(s: Any, method: str, seed: int, reference: Any) -> dict[str, A
             designs = [name for name, _ in plan.trials]
         track = _Tracker(s.budget_epochs, reference, stops_study=False)
         rng = np.random.default_rng([seed, 7919])
+        twins: dict[str, optuna.trial.FrozenTrial] = {}
         n = 0
         while track.spent < s.budget_epochs and (method != "seed_grid" or n < len(designs)):
             trial = study.ask()
             point = look.points.get(params_key(look.space.suggest_params(trial)))
             if point is None:
                 raise KeyError(f"{s.table}: no point for params {trial.params}")  # a table/space mismatch: a bug
-            run = point.runs[table.seeds[int(rng.integers(len(table.seeds)))]]
-            state, values = _play(trial, point, run, table.epochs, pruning)
+            twin = twins.get(params_key(point.params))
+            if twin is not None:  # as the live objective: a completed design is copied, not retrained
+                rec.put_all(trial, rec.copy_of(twin))
+                state, values = TrialState.COMPLETE, list(twin.values)
+            else:
+                run = point.runs[table.seeds[int(rng.integers(len(table.seeds)))]]
+                state, values = _play(trial, point, run, table.epochs, pruning)
             frozen = study.tell(trial, values=values, state=state)
+            if state == TrialState.COMPLETE:
+                twins.setdefault(params_key(point.params), frozen)
             track(study, frozen)
             n += 1
     finally:

@@ -147,6 +147,7 @@ class SearchBenchSettings:
     eta: int | None = None
     min_trials: int | None = None
     n_startup_trials: int | None = None  # TPE's random start (default: the preset's)
+    min_gain: float | None = None  # the pruner's front-gain rule (default: the preset's; < 0: off)
     methods: tuple[str, ...] = METHODS
     designs: str = "seed_designs"
     workers: int = 1
@@ -247,6 +248,8 @@ def method_preset(base: StudyPreset, s: SearchBenchSettings, method: str, seed: 
     overrides = {k: getattr(s, k) for k in ("min_epochs", "eta") if getattr(s, k) is not None}
     if s.min_trials is not None:
         overrides["min_trials"] = s.min_trials
+    if s.min_gain is not None:
+        overrides["min_gain"] = s.min_gain if s.min_gain >= 0 else None
     pruner = replace(pruner, **overrides) if method.endswith("_mopruning") else PrunerConfig("none")
     return base.replace(name=f"bench_{method}_s{seed}", sampler=sampler, pruner=pruner, seed=seed,
                         schedule=schedule, data=s.data or base.data, storage=storage, warm_start=None)
@@ -308,6 +311,8 @@ def reference_point(s: SearchBenchSettings, cost_model: StepCostModel = StepCost
 def _epochs_trained(trial: FrozenTrial) -> int:
     """Epochs a trial trained: its curve, plus the epoch a divergence interrupted."""
     r = TrialRecord.of(trial)
+    if r.copied_from is not None:
+        return 0  # a repeat of a completed design, copied (hpo.objective.completed_twin)
     return max(len(r.curve), int(r.pruned_at_epoch or 0)) if r.prune_reason == "diverged" else len(r.curve)
 
 

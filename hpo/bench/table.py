@@ -221,8 +221,19 @@ def load_table(path: str | Path) -> BenchTable:
             raise _fail(path, f"{where}: costs.params: expected an integer")
         points.append(TablePoint(dict(p["params"]), dict(p["config"]), dict(p["costs"]), runs))
     table = BenchTable(str(path), doc["space"], doc.get("preset") or {}, epochs, tuple(seeds), tuple(points))
-    if len(table.by_params()) != len(points):
+    by_params = table.by_params()
+    if len(by_params) != len(points):
         raise _fail(path, "two points have the same params")
+    try:
+        space = table.search_space()
+    except ConfigError as exc:
+        raise _fail(path, f"space: {exc}") from None
+    wanted = {params_key({k: v for k, v in t.items() if k != SEED_PARAM}) for t in grid_trials(
+        SearchSpace.from_dict(doc["space"], source=f"{path} (space)"))}
+    missing = sorted(wanted - set(by_params))
+    if missing:  # a replay may ask for any point of the space
+        raise _fail(path, f"{len(missing)} of the space's {len(wanted)} points have no curves (e.g. {missing[0]}); "
+                          "finish the grid with `hpo bench-table`")
     return table
 
 
