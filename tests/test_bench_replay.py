@@ -45,7 +45,7 @@ def test_replay_is_deterministic_per_seed(table_path, method):
 
 
 def test_replay_charges_epochs_and_times_from_the_table(table_path):
-    s = SearchBenchSettings(table=table_path, seeds=1, budget_epochs=45, methods=("tpe_mopruning",))
+    s = SearchBenchSettings(table=table_path, seeds=1, budget_epochs=120, methods=("tpe_mopruning",))
     run = replay_method(s, "tpe_mopruning", 0, table_reference_point(s))
     table = cached_table(table_path)
     points = table.by_params()

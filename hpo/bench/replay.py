@@ -97,6 +97,7 @@ def replay_method(s: Any, method: str, seed: int, reference: Any) -> dict[str, A
         track = _Tracker(s.budget_epochs, reference, stops_study=False)
         rng = np.random.default_rng([seed, 7919])
         twins: dict[str, optuna.trial.FrozenTrial] = {}
+        free_in_row = 0
         n = 0
         while track.spent < s.budget_epochs and (method != "seed_grid" or n < len(designs)):
             trial = study.ask()
@@ -111,6 +112,9 @@ def replay_method(s: Any, method: str, seed: int, reference: Any) -> dict[str, A
                 run = point.runs[table.seeds[int(rng.integers(len(table.seeds)))]]
                 state, values = _play(trial, point, run, table.epochs, pruning)
             frozen = study.tell(trial, values=values, state=state)
+            free_in_row = free_in_row + 1 if twin is not None else 0
+            if free_in_row >= 10 * len(table.points):
+                break  # the sampler only proposes designs it has completed: the space is spent
             if state == TrialState.COMPLETE:
                 twins.setdefault(params_key(point.params), frozen)
             track(study, frozen)

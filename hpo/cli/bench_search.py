@@ -47,7 +47,8 @@ def bench_search(
     table: Annotated[Optional[Path], typer.Option(help="A recorded table (hpo bench-table): replay every method against it in seconds instead of training.", show_default=False)] = None,
     seeds: Annotated[int, typer.Option(help="Seeds (each seeds the samplers and the training).")] = 5,
     json_path: Annotated[Path, typer.Option("--json", help="Summary and per-seed curves, JSON.")] = Path("reports/bench_search.json"),
-    html: Annotated[Path, typer.Option(help="Plot of hypervolume vs epochs spent (mean ± std per method).")] = Path("reports/bench_search.html"),
+    html: Annotated[Path, typer.Option(help="Plot of hypervolume vs epochs spent (mean and 95 % interval per method).")] = Path("reports/bench_search.html"),
+    svg: Annotated[Optional[Path], typer.Option(help="The same plot as a small static SVG (e.g. for a README).", show_default=False)] = None,
     preset: Annotated[str, typer.Option(help="Study preset (space, schedule, data, TPE and pruner settings).")] = "quickstart",
     epochs_per_trial: Annotated[Optional[int], typer.Option("--epochs-per-trial", help="Epochs of an unpruned trial (default: the preset's).", show_default=False)] = None,
     data: Annotated[Optional[str], typer.Option(help="Pose data, e.g. synthetic:400:64:0 (default: the preset's).", show_default=False)] = None,
@@ -66,7 +67,9 @@ def bench_search(
 
     Live, training time is charged by a deterministic cost model (operator calls and FLOPs per step), not wall time, so that a loaded machine does not decide the comparison. With --table, each trial's curve (one of the point's recorded seeds, drawn per trial) and its measured training time come from the table; the outside baselines MOASHA (moasha) and OptunaHub's multi_metric_pruner (hub_multi_metric) join.
     """
-    from hpo.bench.search import METHODS, SearchBenchSettings, budget_for, run_search_bench, table_methods, write_html
+    from hpo.bench.search import (
+        METHODS, SearchBenchSettings, budget_for, run_search_bench, table_methods, write_html, write_svg,
+    )
 
     default_methods = table_methods() if table is not None else METHODS
     settings = SearchBenchSettings(
@@ -82,3 +85,5 @@ def bench_search(
     print_summary(summary)
     typer.echo(f"json: {json_path}")
     typer.echo(f"plot: {write_html(summary, html)}")
+    if svg is not None:
+        typer.echo(f"plot: {write_svg(summary, svg)}")
