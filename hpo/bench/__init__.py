@@ -5,5 +5,9 @@
   network (:class:`TrialCostSettings`, :func:`run_trial_cost_bench`).
 - :mod:`hpo.bench.search` (``hpo bench-search``): does the search pay? Hypervolume per
   training epoch against baselines (:class:`SearchBenchSettings`, :func:`run_search_bench`).
+- :mod:`hpo.bench.table` (``hpo bench-table``): the recorded benchmark, every point of a
+  discrete space trained once per seed, its file and its loader; :mod:`hpo.bench.replay`
+  (``hpo bench-search --table``) replays a method against it, with the outside baselines of
+  :mod:`hpo.bench.baselines` (MOASHA, OptunaHub's multi-metric rule).
 - :mod:`hpo.bench.loader` (``hpo data bench``): data-loader throughput (:func:`benchmark_loader`).
 """

@@ -7,14 +7,14 @@ trial; after each epoch the trial record gets that epoch (:mod:`hpo.record`, exa
 :class:`hpo.strategy.Pruning`, the call the live objective makes. Epochs trained are
 charged; ``train_time`` is the table's measured training time. A design that already
 completed is copied at no cost, as :func:`hpo.objective.completed_twin` does live (the live
-study trains with one seed, so a repeat would train to the same result). A run is a list of the same
-records as a live one (:func:`hpo.bench.search.summarize` reads both).
+study trains with one seed, so a repeat would train to the same result). A run is a list of
+the same records as a live one (:func:`hpo.bench.search.summarize` reads both).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -26,15 +26,20 @@ from hpo import record as rec
 from hpo.bench.baselines import HubMultiMetricRule, MoashaRule
 from hpo.bench.search import _Tracker, base_preset, method_preset
 from hpo.bench.table import BenchTable, TablePoint, load_table, params_key
+from hpo.preset import resolve_file
 from hpo.pruning import RungPruner
 from hpo.space import SPACES_DIR, SearchSpace, plan_seed_trials
 from hpo.strategy import Pruning, create_pruner, create_sampler
 
 __all__ = ["TABLE_METHODS", "table_reference", "replay_method", "cached_table"]
 
-# method -> (sampler of method_preset's choice or "random", pruner kind)
+# the live methods (hpo.bench.search.METHODS and "tpe") and the two outside baselines
 TABLE_METHODS = ("random", "seed_grid", "nsga2", "tpe", "tpe_mopruning", "nsga2_mopruning", "moasha", "hub_multi_metric")
 _AS_LIVE = {"moasha": "random", "hub_multi_metric": "tpe"}  # whose sampler the baseline uses
+# A run stops once its sampler has proposed this many times the table's points in designs it
+# had completed (copied at no cost). Why: TPE late in a 100-trial budget proposes little else,
+# each ask costs more as the study grows, and the front no longer moves.
+COPY_LIMIT = 5
 
 
 @lru_cache(maxsize=4)
@@ -69,7 +74,7 @@ def _pruner(method: str, preset: Any, epochs: int, objectives: tuple[str, ...]) 
         return MoashaRule(objectives, epochs, grace_period=preset.pruner.min_epochs, eta=preset.pruner.eta)
     if method == "hub_multi_metric":
         return HubMultiMetricRule(objectives)
-    return None
+    return None  # no pruning
 
 
 def replay_method(s: Any, method: str, seed: int, reference: Any) -> dict[str, Any]:
@@ -81,7 +86,7 @@ def replay_method(s: Any, method: str, seed: int, reference: Any) -> dict[str, A
     base = base_preset(s.preset)  # the preset whose sampler and pruner settings apply
     preset = method_preset(base, s, _AS_LIVE.get(method, method), seed, "sqlite:///unused.db")
     if method in _AS_LIVE:  # the baselines take the rung settings of our pruner (first rung, eta)
-        preset = replace(preset, pruner=method_preset(base, s, "tpe_mopruning", seed, "sqlite:///unused.db").pruner)
+        preset = preset.replace(pruner=method_preset(base, s, "tpe_mopruning", seed, "sqlite:///unused.db").pruner)
     pruning = Pruning(_pruner(method, preset, table.epochs, tuple(preset.objectives)), multi=True)
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -90,14 +95,14 @@ def replay_method(s: Any, method: str, seed: int, reference: Any) -> dict[str, A
         rec.study_put(study, rec.STUDY_OBJECTIVES, list(preset.objectives))
         designs: list[str] = []
         if method == "seed_grid":
-            plan = plan_seed_trials(look.space, SPACES_DIR / f"{s.designs}.yaml" if "/" not in s.designs else s.designs)
+            plan = plan_seed_trials(look.space, resolve_file(s.designs, near=None, folder=SPACES_DIR, what="designs"))
             for name, params in plan.trials:
                 study.enqueue_trial(params, user_attrs=rec.seed_attrs(name))
             designs = [name for name, _ in plan.trials]
         track = _Tracker(s.budget_epochs, reference, stops_study=False)
         rng = np.random.default_rng([seed, 7919])
         twins: dict[str, optuna.trial.FrozenTrial] = {}
-        free_in_row = 0
+        copies = 0
         n = 0
         while track.spent < s.budget_epochs and (method != "seed_grid" or n < len(designs)):
             trial = study.ask()
@@ -112,13 +117,13 @@ def replay_method(s: Any, method: str, seed: int, reference: Any) -> dict[str, A
                 run = point.runs[table.seeds[int(rng.integers(len(table.seeds)))]]
                 state, values = _play(trial, point, run, table.epochs, pruning)
             frozen = study.tell(trial, values=values, state=state)
-            free_in_row = free_in_row + 1 if twin is not None else 0
-            if free_in_row >= 10 * len(table.points):
-                break  # the sampler only proposes designs it has completed: the space is spent
             if state == TrialState.COMPLETE:
                 twins.setdefault(params_key(point.params), frozen)
             track(study, frozen)
             n += 1
+            copies += twin is not None
+            if copies >= COPY_LIMIT * len(table.points):
+                break  # the sampler has settled on designs it completed (TPE late in a long budget)
     finally:
         optuna.logging.set_verbosity(verbosity)
     return {"method": method, "seed": seed, "records": track.records, "spent": track.spent,
