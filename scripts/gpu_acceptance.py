@@ -56,7 +56,9 @@ def _study_files(out: Path, name: str, device: str, quick: bool, trials: int, ep
         Path(space).write_text(yaml.safe_dump({
             "description": "acceptance --quick: toy designs",
             "base": {"model": {"stacks": 1, "features": 16, "depth": 1, "input_size": 32, "stem": {"channels": 8}}},
-            "params": {"model.block.name": {"choices": ["bottleneck", "conv2", "multidilated"]}},
+            # a float lr too: 4 trials are 4 distinct configs (a repeat would be copied, not trained)
+            "params": {"model.block.name": {"choices": ["bottleneck", "conv2", "multidilated"]},
+                       "schedule.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}},
         }))
         data = "synthetic:60:32:0"
     preset = {
