@@ -39,7 +39,7 @@ from hourglass.errors import ConfigError
 from hpo import record as rec
 
 __all__ = [
-    "RungPruner", "ParetoHalvingPruner", "rung_values", "nondominated_ranks",
+    "RungPruner", "ParetoHalvingPruner", "as_losses", "rung_values", "nondominated_ranks",
     "crowding_distance", "survivors", "survives", "CURVE_KEYS", "STATIC_ATTRS", "predict_final", "front_gain",
 ]
 
@@ -59,7 +59,7 @@ def _maximize(direction: str | StudyDirection) -> bool:
     return direction == "maximize"
 
 
-def _as_losses(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[list[float]]:
+def as_losses(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[list[float]]:
     """Every objective turned into "smaller is better"; NaN (a diverged run) is the worst."""
     signs = [-1.0 if _maximize(d) else 1.0 for d in directions]
     out = []
@@ -73,7 +73,7 @@ def _as_losses(values: Sequence[Sequence[float]], directions: Sequence[str | Stu
 def nondominated_ranks(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[int]:
     """Front index of every point: 0 = Pareto front, 1 = the front once 0 is removed, ...
     (moocore's non-dominated sorting; equal points share a front)."""
-    losses = _as_losses(values, directions)
+    losses = as_losses(values, directions)
     if not losses:
         return []
     return [int(r) for r in moocore.pareto_rank(np.array(losses, dtype=float))]
@@ -107,7 +107,7 @@ def survivors(values: Sequence[Sequence[float]], directions: Sequence[str | Stud
     crowding-distant points of the front that does not fit. Ties go to ``favour`` (the trial
     asking: pruning cannot be undone), then to the earlier index."""
     ranks = nondominated_ranks(values, directions)
-    losses = _as_losses(values, directions)
+    losses = as_losses(values, directions)
     kept: set[int] = set()
     for rank in range(max(ranks, default=-1) + 1):
         front = [i for i, r in enumerate(ranks) if r == rank]
@@ -276,7 +276,7 @@ def front_gain(complete: Sequence[FrozenTrial], epoch: int, values: Sequence[flo
     as a share of that front's hypervolume (reference point: 10 % beyond the worst value of
     each objective over the front and the candidate)."""
     predicted = predict_final(complete, epoch, values, objectives)
-    losses = np.array(_as_losses([list(t.values) for t in complete] + [predicted], directions), dtype=float)
+    losses = np.array(as_losses([list(t.values) for t in complete] + [predicted], directions), dtype=float)
     losses[~np.isfinite(losses)] = np.nan
     if np.isnan(losses[-1]).any():
         return 0.0  # a diverged candidate adds nothing

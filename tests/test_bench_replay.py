@@ -15,7 +15,7 @@ from hpo import objective as objective_module
 from hpo import record as rec
 from hpo.bench.baselines import HubMultiMetricRule, MoashaRule, epsilon_net_order
 from hpo.bench.replay import TABLE_METHODS, cached_table, replay_method
-from hpo.bench.search import SearchBenchSettings, base_preset, _Tracker, method_preset, run_search_bench, table_reference_point
+from hpo.bench.search import SearchBenchSettings, base_preset, Tracker, method_preset, run_search_bench, table_reference_point
 from hpo.bench.table import params_key
 from hpo.objective import Objective
 from hpo.strategy import create_pruner, create_sampler
@@ -98,7 +98,7 @@ def test_replayed_pruner_decides_as_the_live_objective(table_path, tmp_path, mon
     rec.study_put(study, rec.STUDY_OBJECTIVES, list(preset.objectives))
     objective = Objective(preset, table.search_space(), None, tmp_path / "ckpt", device="cpu",
                           pruner=create_pruner(preset), progress=False)
-    tracker = _Tracker(s.budget_epochs, reference)
+    tracker = Tracker(s.budget_epochs, reference)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=200, callbacks=[tracker])
 

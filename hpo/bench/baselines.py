@@ -34,7 +34,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from hpo import record as rec
-from hpo.pruning import RungPruner, _as_losses, nondominated_ranks
+from hpo.pruning import RungPruner, as_losses, nondominated_ranks
 
 __all__ = ["MoashaRule", "HubMultiMetricRule", "epsilon_net_order", "hv_contribution_order"]
 
@@ -110,7 +110,7 @@ class MoashaRule(RungPruner):
         if not recorded:
             return False
         directions = list(study.directions if directions is None else directions)
-        losses = np.array(_as_losses([list(values), *recorded], directions), dtype=float)
+        losses = np.array(as_losses([list(values), *recorded], directions), dtype=float)
         losses[~np.isfinite(losses)] = np.nanmax(np.where(np.isfinite(losses), losses, np.nan)) + 1.0
         ranks = nondominated_ranks(losses.tolist(), ["minimize"] * losses.shape[1])
         scaled = _scaled(losses)
@@ -132,7 +132,7 @@ class HubMultiMetricRule(RungPruner):
     def _synthetic(self, own: Sequence[float], others: list[list[float]],
                    directions: Sequence[str | StudyDirection]) -> list[float]:
         """Synthetic values (lower is better) of ``[own, *others]`` at one epoch."""
-        losses = np.array(_as_losses([list(own), *others], directions), dtype=float)
+        losses = np.array(as_losses([list(own), *others], directions), dtype=float)
         finite = np.isfinite(losses)
         losses[~finite] = np.nanmax(np.where(finite, losses, np.nan)) + 1.0
         scaled = _scaled(losses)

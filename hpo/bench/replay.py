@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 
 from hpo import record as rec
 from hpo.bench.baselines import HubMultiMetricRule, MoashaRule
-from hpo.bench.search import _Tracker, base_preset, method_preset
+from hpo.bench.search import Tracker, base_preset, method_preset
 from hpo.bench.table import BenchTable, TablePoint, load_table, params_key
 from hpo.preset import resolve_file
 from hpo.pruning import RungPruner
@@ -99,7 +99,7 @@ def replay_method(s: Any, method: str, seed: int, reference: Any) -> dict[str, A
             for name, params in plan.trials:
                 study.enqueue_trial(params, user_attrs=rec.seed_attrs(name))
             designs = [name for name, _ in plan.trials]
-        track = _Tracker(s.budget_epochs, reference, stops_study=False)
+        track = Tracker(s.budget_epochs, reference, stops_study=False)
         rng = np.random.default_rng([seed, 7919])
         twins: dict[str, optuna.trial.FrozenTrial] = {}
         copies = 0

@@ -84,6 +84,7 @@ from hpo.study import open_study
 __all__ = [
     "METHODS", "EXTRA_METHODS", "OBJECTIVES", "SearchBenchSettings", "StepCostModel", "Reference", "reference_point",
     "method_preset", "run_method", "hv_at", "summarize", "run_search_bench", "write_html", "write_svg", "hv_bands",
+    "Tracker", "base_preset", "budget_for", "table_methods", "table_reference_point", "replay_job",
 ]
 
 METHODS = ("random", "seed_grid", "nsga2", "tpe_mopruning", "nsga2_mopruning")
@@ -317,7 +318,7 @@ def _epochs_trained(trial: FrozenTrial) -> int:
 
 
 @dataclass
-class _Tracker:
+class Tracker:
     """Study callback: one record per finished trial; stops the study at the budget."""
 
     budget: int
@@ -375,7 +376,7 @@ def _run_method(s: SearchBenchSettings, base: StudyPreset, method: str, seed: in
             for name, params in plan.trials:
                 study.enqueue_trial(params, user_attrs=seed_attrs(name))
             designs, n_trials = [name for name, _ in plan.trials], len(plan.trials)
-        tracker = _Tracker(s.budget_epochs, reference)
+        tracker = Tracker(s.budget_epochs, reference)
         study.optimize(objective, n_trials=n_trials, callbacks=[tracker], catch=(Exception,), gc_after_trial=True)
     return {"method": method, "seed": seed, "records": tracker.records, "spent": tracker.spent,
             "wall_s": time.perf_counter() - start, **({"designs": designs} if method == "seed_grid" else {})}
