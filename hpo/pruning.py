@@ -40,7 +40,7 @@ from hpo import record as rec
 
 __all__ = [
     "RungPruner", "ParetoHalvingPruner", "as_losses", "rung_values", "nondominated_ranks",
-    "crowding_distance", "survivors", "survives", "CURVE_KEYS", "STATIC_ATTRS", "predict_final", "front_gain",
+    "crowding_distance", "survivors", "survives", "CURVE_KEYS", "STATIC_ATTRS", "predict_final", "front_gain", "rung_population",
 ]
 
 # objectives read from the curve point, and those read from a static trial attribute
@@ -135,6 +135,19 @@ def rung_values(trial: FrozenTrial, epoch: int, objectives: Sequence[str]) -> li
     return rec.rung_values(trial.user_attrs, epoch, objectives)
 
 
+def rung_population(study: optuna.Study, trial_number: int, epoch: int,
+                    objectives: Sequence[str]) -> list[list[float]]:
+    """The ``objectives`` of every trial but ``trial_number`` (complete, pruned or running)
+    as they stood after ``epoch`` epochs, for those that reached it."""
+    out = []
+    for t in study.get_trials(deepcopy=False, states=_STATES):
+        if t.number != trial_number:
+            values = rung_values(t, epoch, objectives)
+            if values is not None:
+                out.append(values)
+    return out
+
+
 class RungPruner(optuna.pruners.BasePruner):
     """A pruner that ranks a trial's several objective values after an epoch: what a
     multi-objective study can consult (:class:`hpo.strategy.Pruning`). Subclasses decide in
@@ -210,14 +223,7 @@ class ParetoHalvingPruner(RungPruner):
 
     def rung_population(self, study: optuna.Study, trial_number: int, epoch: int) -> list[list[float]]:
         """The values of every other trial (complete, pruned or running) at ``epoch``."""
-        objectives = self._objectives(study)
-        out = []
-        for t in study.get_trials(deepcopy=False, states=_STATES):
-            if t.number != trial_number:
-                values = rung_values(t, epoch, objectives)
-                if values is not None:
-                    out.append(values)
-        return out
+        return rung_population(study, trial_number, epoch, self._objectives(study))
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         """Optuna's pruner hook (single-objective studies): the same rule as :meth:`should_prune`."""

@@ -31,15 +31,11 @@ import moocore
 import numpy as np
 import optuna
 from optuna.study import StudyDirection
-from optuna.trial import TrialState
 
 from hpo import record as rec
-from hpo.pruning import RungPruner, as_losses, nondominated_ranks
+from hpo.pruning import RungPruner, as_losses, nondominated_ranks, rung_population
 
 __all__ = ["MoashaRule", "HubMultiMetricRule", "epsilon_net_order", "hv_contribution_order"]
-
-_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-
 
 def _scaled(losses: np.ndarray) -> np.ndarray:
     lo, hi = losses.min(0), losses.max(0)
@@ -73,15 +69,12 @@ def hv_contribution_order(points: np.ndarray, ref: np.ndarray) -> list[int]:
     return sorted(range(len(points)), key=lambda i: (-contrib[i], i))
 
 
-def _population(study: optuna.Study, trial_number: int, epoch: int, objectives: Sequence[str],
-                states: Sequence[TrialState] = _STATES) -> list[list[float]]:
-    out = []
-    for t in study.get_trials(deepcopy=False, states=tuple(states)):
-        if t.number != trial_number:
-            values = rec.rung_values(t.user_attrs, epoch, objectives)
-            if values is not None:
-                out.append(values)
-    return out
+def _finite_losses(rows: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> np.ndarray:
+    """The rows as losses (smaller is better), a diverged (NaN) value one worse than the worst."""
+    losses = np.array(as_losses(rows, directions), dtype=float)
+    finite = np.isfinite(losses)
+    losses[~finite] = np.nanmax(np.where(finite, losses, np.nan)) + 1.0
+    return losses
 
 
 class MoashaRule(RungPruner):
@@ -106,12 +99,11 @@ class MoashaRule(RungPruner):
                      directions: Sequence[str | StudyDirection] | None = None) -> bool:
         if epoch not in self.rungs():
             return False
-        recorded = _population(study, trial_number, epoch, self.objectives)
+        recorded = rung_population(study, trial_number, epoch, self.objectives)
         if not recorded:
             return False
         directions = list(study.directions if directions is None else directions)
-        losses = np.array(as_losses([list(values), *recorded], directions), dtype=float)
-        losses[~np.isfinite(losses)] = np.nanmax(np.where(np.isfinite(losses), losses, np.nan)) + 1.0
+        losses = _finite_losses([list(values), *recorded], directions)
         ranks = nondominated_ranks(losses.tolist(), ["minimize"] * losses.shape[1])
         scaled = _scaled(losses)
         order: list[int] = []
@@ -132,10 +124,7 @@ class HubMultiMetricRule(RungPruner):
     def _synthetic(self, own: Sequence[float], others: list[list[float]],
                    directions: Sequence[str | StudyDirection]) -> list[float]:
         """Synthetic values (lower is better) of ``[own, *others]`` at one epoch."""
-        losses = np.array(as_losses([list(own), *others], directions), dtype=float)
-        finite = np.isfinite(losses)
-        losses[~finite] = np.nanmax(np.where(finite, losses, np.nan)) + 1.0
-        scaled = _scaled(losses)
+        scaled = _scaled(_finite_losses([list(own), *others], directions))
         ranks = nondominated_ranks(scaled.tolist(), ["minimize"] * scaled.shape[1])
         out = [0.0] * len(ranks)
         ref = np.full(scaled.shape[1], 1.1)
@@ -161,13 +150,12 @@ class HubMultiMetricRule(RungPruner):
             own = list(values) if e == epoch else me and rec.rung_values(me.user_attrs, e, self.objectives)
             if own is None:
                 continue
-            reporters = [t for t in trials if t.number != trial_number
-                         and rec.rung_values(t.user_attrs, e, self.objectives) is not None]
-            others = [rec.rung_values(t.user_attrs, e, self.objectives) for t in reporters]
-            synthetic = self._synthetic(own, others, directions)
+            reported = [(t, rec.rung_values(t.user_attrs, e, self.objectives)) for t in trials if t.number != trial_number]
+            reported = [(t, v) for t, v in reported if v is not None]
+            synthetic = self._synthetic(own, [v for _, v in reported], directions)
             best = min(best, synthetic[0])
             if e == epoch:
-                at_epoch = [s for t, s in zip(reporters, synthetic[1:]) if t.state.is_finished()]
+                at_epoch = [s for (t, _), s in zip(reported, synthetic[1:]) if t.state.is_finished()]
         if not at_epoch:
             return False
         return best > float(np.median(at_epoch))
