@@ -110,7 +110,7 @@ class Objective:
         twin = completed_twin(trial.study, config_hash(resolved))
         if twin is not None:  # the same config and seed trains to the same result: copy it
             rec.put_all(trial, rec.copy_of(twin))
-            return list(twin.values) if len(self.preset.objectives) > 1 else twin.values[0]
+            return list(twin.values) if self.preset.multi_objective else twin.values[0]
         if "design" in trial.params and rec.get(trial, rec.DESIGN) is None:  # a designs space (grid)
             rec.put(trial, rec.DESIGN, trial.params["design"])  # named like a warm-start trial
         # a retry (Optuna's RetryHeartbeatStaleTrialCallback) names the chain's first attempt

@@ -31,7 +31,7 @@ from hpo.pruning import RungPruner
 from hpo.space import SPACES_DIR, SearchSpace, plan_seed_trials
 from hpo.strategy import Pruning, create_pruner, create_sampler
 
-__all__ = ["TABLE_METHODS", "table_reference", "replay_method", "cached_table"]
+__all__ = ["TABLE_METHODS", "replay_method", "cached_table"]
 
 # the live methods (hpo.bench.search.METHODS and "tpe") and the two outside baselines
 TABLE_METHODS = ("random", "seed_grid", "nsga2", "tpe", "tpe_mopruning", "nsga2_mopruning", "moasha", "hub_multi_metric")
@@ -57,14 +57,6 @@ class _Lookup:
 def _lookup(path: str) -> _Lookup:
     table = cached_table(path)
     return _Lookup(table.search_space(), table.by_params())
-
-
-def table_reference(table: BenchTable) -> dict[str, float]:
-    """``params``/``time_s`` of the fixed reference point: 1.1 x the largest parameter count
-    and the largest full-length training time of any point and seed in the table."""
-    largest_p = max(p.costs["params"] for p in table.points)
-    largest_t = max(run["time_s"][-1] for p in table.points for run in p.runs.values())
-    return {"largest_params": largest_p, "largest_time_s": largest_t, "designs": len(table.points)}
 
 
 def _pruner(method: str, preset: Any, epochs: int, objectives: tuple[str, ...]) -> RungPruner | None:

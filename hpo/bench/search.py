@@ -383,13 +383,15 @@ def _run_method(s: SearchBenchSettings, base: StudyPreset, method: str, seed: in
 
 
 def table_reference_point(s: SearchBenchSettings) -> Reference:
-    """The table's :class:`Reference`: 1.1 x its largest params and full training time."""
-    from hpo.bench.replay import cached_table, table_reference
+    """The table's :class:`Reference`: 1.1 x the largest parameter count and the largest
+    full-length training time of any point and seed in the table."""
+    from hpo.bench.replay import cached_table
 
     table = cached_table(s.table)
-    r = table_reference(table)
-    return Reference(REFERENCE_MARGIN * r["largest_params"], REFERENCE_MARGIN * r["largest_time_s"], r["designs"],
-                     r["largest_params"], r["largest_time_s"], table.epochs)
+    largest_p = max(p.costs["params"] for p in table.points)
+    largest_t = max(run["time_s"][-1] for p in table.points for run in p.runs.values())
+    return Reference(REFERENCE_MARGIN * largest_p, REFERENCE_MARGIN * largest_t, len(table.points),
+                     largest_p, largest_t, table.epochs)
 
 
 def table_rung_predictiveness(path: str) -> dict[str, Any]:
@@ -397,11 +399,7 @@ def table_rung_predictiveness(path: str) -> dict[str, Any]:
     of the table: what a rung at that epoch can know."""
     from hpo.bench.replay import cached_table
 
-    table = cached_table(path)
-    curves = [run["pckh"] for p in table.points for run in p.runs.values()]
-    final = [c[-1] for c in curves]
-    return {"trials": len(curves), "final_epoch": table.epochs,
-            "spearman_by_epoch": {str(e + 1): _spearman([c[e] for c in curves], final) for e in range(table.epochs - 1)}}
+    return _predictiveness([run["pckh"] for p in cached_table(path).points for run in p.runs.values()])
 
 
 def replay_job(s: SearchBenchSettings, method: str, seed: int, reference: Reference) -> dict[str, Any]:
@@ -449,7 +447,12 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
 def _rung_predictiveness(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """How well PCKh after ``e`` epochs ranks the final PCKh, over the unpruned trials of
     every run (Spearman per epoch ``e``): what a rung at ``e`` can know."""
-    curves = [x["pckh_curve"] for r in runs for x in r["records"] if x["state"] == "complete" and x.get("pckh_curve")]
+    return _predictiveness([x["pckh_curve"] for r in runs for x in r["records"]
+                            if x["state"] == "complete" and x.get("pckh_curve")])
+
+
+def _predictiveness(curves: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """Spearman of each epoch's PCKh against the final one, over the full-length ``curves``."""
     if not curves:
         return {"trials": 0, "spearman_by_epoch": {}}
     full = max(len(c) for c in curves)
@@ -574,16 +577,12 @@ def write_html(summary: Mapping[str, Any], path: str | Path) -> Path:
     import plotly.graph_objects as go
     from plotly.colors import hex_to_rgb, qualitative
 
-    budget = summary["budget_epochs"]
-    grid = np.arange(0, budget + 1)
     fig = go.Figure()
-    for i, (m, per_seed) in enumerate(summary["curves"].items()):
-        curves = np.array([[hv_at(recs, e) for e in grid] for recs in per_seed.values()])
-        mean = curves.mean(0)
-        std = 1.96 * curves.std(0, ddof=1) / np.sqrt(len(curves)) if len(curves) > 1 else np.zeros_like(mean)
+    for i, (m, b) in enumerate(hv_bands(summary).items()):
+        grid, mean = b["epochs"], b["mean"]
         color = qualitative.Plotly[i % len(qualitative.Plotly)]
         band = "rgba({}, {}, {}, 0.15)".format(*hex_to_rgb(color))
-        fig.add_trace(go.Scatter(x=np.r_[grid, grid[::-1]], y=np.r_[mean + std, (mean - std)[::-1]], fill="toself",
+        fig.add_trace(go.Scatter(x=grid + grid[::-1], y=b["high"] + b["low"][::-1], fill="toself",
                                  fillcolor=band, line={"width": 0}, hoverinfo="skip",
                                  legendgroup=m, showlegend=False))
         fig.add_trace(go.Scatter(x=grid, y=mean, mode="lines", name=m, legendgroup=m, line={"color": color, "shape": "hv"}))

@@ -67,12 +67,12 @@ def grid_trials(space: SearchSpace) -> list[dict[str, Any]]:
     return out
 
 
-def plan_table(study: Any, space: SearchSpace) -> int:
-    """Enqueue the grid once per study (a resumed study keeps its queue); returns how many
-    trials were enqueued now. Call it under :func:`hpo.storage.creation_lock`."""
+def plan_table(study: Any, trials: Sequence[Mapping[str, Any]]) -> int:
+    """Enqueue the grid (:func:`grid_trials`) once per study (a resumed study keeps its
+    queue); returns how many trials were enqueued now. Call it under
+    :func:`hpo.storage.creation_lock`."""
     if rec.study_get(study, rec.STUDY_TABLE_PLANNED):
         return 0
-    trials = grid_trials(space)
     for params in trials:
         study.enqueue_trial(params, skip_if_exists=True)
     rec.study_put(study, rec.STUDY_TABLE_PLANNED, len(trials))
@@ -225,11 +225,10 @@ def load_table(path: str | Path) -> BenchTable:
     if len(by_params) != len(points):
         raise _fail(path, "two points have the same params")
     try:
-        space = table.search_space()
+        grid = grid_trials(SearchSpace.from_dict(doc["space"], source=f"{path} (space)"))
     except ConfigError as exc:
         raise _fail(path, f"space: {exc}") from None
-    wanted = {params_key({k: v for k, v in t.items() if k != SEED_PARAM}) for t in grid_trials(
-        SearchSpace.from_dict(doc["space"], source=f"{path} (space)"))}
+    wanted = {params_key({k: v for k, v in t.items() if k != SEED_PARAM}) for t in grid}
     missing = sorted(wanted - set(by_params))
     if missing:  # a replay may ask for any point of the space
         raise _fail(path, f"{len(missing)} of the space's {len(wanted)} points have no curves (e.g. {missing[0]}); "
@@ -248,12 +247,12 @@ def generate_table(preset: StudyPreset, ref: str, *, workers: int = 1, device: s
     from hpo.workers import check_workers, run_workers
 
     check_workers(preset.storage, workers)
-    space = preset.search_space()
-    total = len(grid_trials(space))
+    trials = grid_trials(preset.search_space())
+    total = len(trials)
     storage = open_storage(preset.storage)
     with creation_lock(preset.storage):
         study = open_study(preset, storage=storage)
-        enqueued = plan_table(study, space)
+        enqueued = plan_table(study, trials)
     finished = study_counts(study).finished
     echo(f"bench table {preset.name!r}: {total} trials (points x seeds), {finished} finished, {enqueued} enqueued now")
     if finished >= total:
