@@ -505,23 +505,6 @@ def summarize(runs: Iterable[Mapping[str, Any]], s: SearchBenchSettings, referen
     if {"tpe_mopruning", "nsga2"} <= set(s.methods):
         wins = sum(bool(final[("tpe_mopruning", seed)] > final[("nsga2", seed)]) for seed in seeds
                    if ("tpe_mopruning", seed) in final and ("nsga2", seed) in final)
-    if s.table:
-        time_objective: dict[str, Any] = {"kind": "table", "measured": "the table's recorded training time (hourglass.steptime)"}
-        return _summary(by, seeds, s, reference, methods, wins, time_objective)
-    charged, wall = [], []
-    for r in by.values():
-        for x in r["records"]:
-            if x["values"] is not None and x["wall_s"] is not None:
-                charged.append(x["values"][2])
-                wall.append(x["wall_s"])
-    time_objective = {"kind": "charged", "model": asdict(StepCostModel()),
-                      "spearman_charged_vs_wall": _spearman(charged, wall), "trials": len(charged)}
-    return _summary(by, seeds, s, reference, methods, wins, time_objective)
-
-
-def _summary(by: Mapping[tuple[str, int], Mapping[str, Any]], seeds: list[int], s: SearchBenchSettings,
-             reference: Reference, methods: dict[str, Any], wins: int | None, time_objective: dict[str, Any]) -> dict[str, Any]:
-    budget = s.budget_epochs
     return {
         "seeds": len(seeds), "budget_epochs": budget, "methods": methods, "wins_vs_nsga2_nopruning": wins,
         "rung_predictiveness": table_rung_predictiveness(s.table) if s.table else _rung_predictiveness(by.values()),
@@ -530,10 +513,24 @@ def _summary(by: Mapping[tuple[str, int], Mapping[str, Any]], seeds: list[int], 
                  "tpe_mopruning_within_third_share": methods.get("tpe_mopruning", {}).get("random_final_within_third_share")},
         "seed_grid_designs": next((r["designs"] for r in by.values() if "designs" in r), None),
         "reference": reference.to_dict(),
-        "time_objective": time_objective,
+        "time_objective": _time_objective(by.values(), table=bool(s.table)),
         "settings": asdict(s),
         "curves": {m: {str(seed): by[(m, seed)]["records"] for seed in seeds if (m, seed) in by} for m in s.methods},
     }
+
+
+def _time_objective(runs: Iterable[Mapping[str, Any]], *, table: bool) -> dict[str, Any]:
+    """How ``train_time`` was measured; live, how well the charge ranks the wall time."""
+    if table:
+        return {"kind": "table", "measured": "the table's recorded training time (hourglass.steptime)"}
+    charged, wall = [], []
+    for r in runs:
+        for x in r["records"]:
+            if x["values"] is not None and x["wall_s"] is not None:
+                charged.append(x["values"][2])
+                wall.append(x["wall_s"])
+    return {"kind": "charged", "model": asdict(StepCostModel()),
+            "spearman_charged_vs_wall": _spearman(charged, wall), "trials": len(charged)}
 
 
 # ----------------------------------------------------------------------------- driver
