@@ -11,27 +11,19 @@ methods' median final hypervolume. The presets' pruner defaults come from this t
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import itertools
 import json
-from pathlib import Path
 
-from hpo.bench.search import SearchBenchSettings, budget_for, run_search_bench
+from benchmarks.table_args import table_bench_args
+from hpo.bench.search import SearchBenchSettings, run_search_bench
 
 GRID = {"min_epochs": (1, 2), "eta": (2, 3), "min_gain": (-1.0, 0.005), "n_startup_trials": (2, 5)}  # min_gain < 0: off
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--table", default="benchmarks/tiny_table.json.gz")
-    ap.add_argument("--seeds", type=int, default=30)
-    ap.add_argument("--budget-trials", type=float, default=30)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--json", type=Path, default=Path("reports/tune_pruner.json"))
-    args = ap.parse_args()
-    budget = budget_for(None, args.budget_trials, args.table, "quickstart")
+    args, budget = table_bench_args(__doc__, "reports/tune_pruner.json")
     rows = []
     for values in itertools.product(*GRID.values()):
         knobs = dict(zip(GRID, values))

@@ -1,0 +1,105 @@
+"""What could any pruner do? Oracle bounds on a recorded table.
+
+Why. The benchmark's goal is random search's final hypervolume within a third of the
+budget. A pruner can only save epochs on designs its sampler proposes, so two questions
+tell whether the goal is a pruning problem or a sampling one:
+
+- :func:`fewest_designs`: how many fully trained designs, chosen knowing every final
+  value, reach a target. If a handful do, the goal is possible in principle.
+- :func:`screening_oracle`: proposals in random order (each design once, one training seed
+  drawn per design, as the random sampler with repeats copied), every proposal trained for
+  ``first_rung`` epochs, then - knowing every screened design's *final* values - the best
+  ``k`` of them completed, with ``n`` screened and ``k`` completed fitting the epochs:
+  ``n * first_rung + k * (E - first_rung) <= epochs``, for the best ``n``. No pruner over
+  the same proposals can do better: it pays at least the first rung for every design it
+  looks at and the rest of the schedule for every design it completes, and it chooses
+  knowing less. The share of seeds in which the oracle reaches the target is therefore an
+  upper bound for every pruning rule over random proposals; what lies above it needs a
+  sampler that proposes better designs than random ones from its first few trials.
+
+Subsets are searched exactly over the non-dominated points (dominated ones add no
+hypervolume); past :data:`EXACT_LIMIT` subsets the search is greedy, a lower estimate.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from hpo.bench.search import Reference
+from hpo.bench.table import BenchTable
+from hpo.pareto import hypervolume
+from hpo.pruning import nondominated_ranks
+
+__all__ = ["EXACT_LIMIT", "best_subset_hv", "fewest_designs", "screening_oracle", "final_values"]
+
+EXACT_LIMIT = 20_000  # subsets tried exactly before the greedy fallback
+_DIRECTIONS = ("maximize", "minimize", "minimize")  # normalised (PCKh / 100, params, time)
+_REF = (0.0, 1.0, 1.0)
+
+
+def _hv(points: np.ndarray) -> float:
+    from optuna.study import StudyDirection
+
+    dirs = [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
+    return hypervolume(points, _REF, dirs) if len(points) else 0.0
+
+
+def best_subset_hv(points: Sequence[Sequence[float]], k: int) -> float:
+    """The largest hypervolume of at most ``k`` of the normalised ``points``
+    (``(PCKh / 100, params / P_ref, time / T_ref)``, reference ``(0, 1, 1)``)."""
+    if k < 1 or not len(points):
+        return 0.0
+    pts = np.asarray(points, dtype=float).reshape(-1, 3)
+    front = pts[[r == 0 for r in nondominated_ranks(pts.tolist(), _DIRECTIONS)]]
+    front = np.unique(front, axis=0)
+    if len(front) <= k:
+        return _hv(front)
+    if math.comb(len(front), k) <= EXACT_LIMIT:
+        return max(_hv(front[list(c)]) for c in itertools.combinations(range(len(front)), k))
+    chosen: list[int] = []  # greedy: a lower estimate
+    for _ in range(k):
+        rest = [i for i in range(len(front)) if i not in chosen]
+        chosen.append(max(rest, key=lambda i: _hv(front[chosen + [i]])))
+    return _hv(front[chosen])
+
+
+def final_values(table: BenchTable, point: int, seed: int, reference: Reference) -> list[float]:
+    """Point ``point``'s normalised final (PCKh, params, train_time) under training seed ``seed``."""
+    p = table.points[point]
+    run = p.runs[seed]
+    return reference.normalise((run["pckh"][-1], p.costs["params"], run["time_s"][-1]))
+
+
+def fewest_designs(table: BenchTable, reference: Reference, target: float, max_k: int = 6) -> int | None:
+    """The fewest designs whose final values (mean over the table's seeds) reach hypervolume
+    ``target``, or None if ``max_k`` do not."""
+    pts = np.mean([[final_values(table, i, s, reference) for i in range(len(table.points))] for s in table.seeds], axis=0)
+    for k in range(1, max_k + 1):
+        if best_subset_hv(pts, k) >= target - 1e-12:
+            return k
+    return None
+
+
+def screening_oracle(table: BenchTable, reference: Reference, target: float, epochs: int, seed: int,
+                     first_rung: int = 1) -> int | None:
+    """Epochs the screening oracle (module docstring) needs to reach hypervolume ``target``
+    within ``epochs``, on the random proposal order of ``seed``; None if it cannot."""
+    if not 1 <= first_rung < table.epochs:
+        raise ValueError(f"first_rung must be in [1, {table.epochs - 1}], but got {first_rung=}")
+    rng = np.random.default_rng([seed, 4242])
+    rest = table.epochs - first_rung
+    screened: list[list[float]] = []
+    for n, i in enumerate(rng.permutation(len(table.points)), start=1):
+        screened.append(final_values(table, int(i), table.seeds[int(rng.integers(len(table.seeds)))], reference))
+        k = (epochs - n * first_rung) // rest
+        if k < 1:
+            return None
+        if n > 1 and nondominated_ranks(screened, _DIRECTIONS)[-1] != 0:
+            continue  # a dominated design leaves the front, and k only shrinks: still short
+        if best_subset_hv(screened, k) >= target - 1e-12:
+            return n * first_rung + k * rest
+    return None
