@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hpo.bench.search import Reference
+from hpo.bench.search import DIRECTIONS, Reference
 from hpo.bench.table import BenchTable
 from hpo.pareto import hypervolume
 from hpo.pruning import nondominated_ranks
@@ -37,15 +37,11 @@ from hpo.pruning import nondominated_ranks
 __all__ = ["EXACT_LIMIT", "best_subset_hv", "fewest_designs", "screening_oracle", "final_values"]
 
 EXACT_LIMIT = 20_000  # subsets tried exactly before the greedy fallback
-_DIRECTIONS = ("maximize", "minimize", "minimize")  # normalised (PCKh / 100, params, time)
-_REF = (0.0, 1.0, 1.0)
+_REF = (0.0, 1.0, 1.0)  # of the normalised (PCKh / 100, params / P_ref, time / T_ref)
 
 
 def _hv(points: np.ndarray) -> float:
-    from optuna.study import StudyDirection
-
-    dirs = [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
-    return hypervolume(points, _REF, dirs) if len(points) else 0.0
+    return hypervolume(points, _REF, DIRECTIONS) if len(points) else 0.0
 
 
 def best_subset_hv(points: Sequence[Sequence[float]], k: int) -> float:
@@ -54,7 +50,7 @@ def best_subset_hv(points: Sequence[Sequence[float]], k: int) -> float:
     if k < 1 or not len(points):
         return 0.0
     pts = np.asarray(points, dtype=float).reshape(-1, 3)
-    front = pts[[r == 0 for r in nondominated_ranks(pts.tolist(), _DIRECTIONS)]]
+    front = pts[[r == 0 for r in nondominated_ranks(pts.tolist(), DIRECTIONS)]]
     front = np.unique(front, axis=0)
     if len(front) <= k:
         return _hv(front)
@@ -74,14 +70,13 @@ def final_values(table: BenchTable, point: int, seed: int, reference: Reference)
     return reference.normalise((run["pckh"][-1], p.costs["params"], run["time_s"][-1]))
 
 
-def fewest_designs(table: BenchTable, reference: Reference, target: float, max_k: int = 6) -> int | None:
-    """The fewest designs whose final values (mean over the table's seeds) reach hypervolume
-    ``target``, or None if ``max_k`` do not."""
+def fewest_designs(table: BenchTable, reference: Reference, targets: Sequence[float], max_k: int = 6) -> list[int | None]:
+    """Per target hypervolume, the fewest designs whose final values (mean over the table's
+    seeds) reach it, or None if ``max_k`` do not. The best front of each size is searched
+    once for all targets."""
     pts = np.mean([[final_values(table, i, s, reference) for i in range(len(table.points))] for s in table.seeds], axis=0)
-    for k in range(1, max_k + 1):
-        if best_subset_hv(pts, k) >= target - 1e-12:
-            return k
-    return None
+    best = [best_subset_hv(pts, k) for k in range(1, max_k + 1)]
+    return [next((k for k, hv in enumerate(best, start=1) if hv >= target - 1e-12), None) for target in targets]
 
 
 def screening_oracle(table: BenchTable, reference: Reference, target: float, epochs: int, seed: int,
@@ -98,7 +93,7 @@ def screening_oracle(table: BenchTable, reference: Reference, target: float, epo
         k = (epochs - n * first_rung) // rest
         if k < 1:
             return None
-        if n > 1 and nondominated_ranks(screened, _DIRECTIONS)[-1] != 0:
+        if n > 1 and nondominated_ranks(screened, DIRECTIONS)[-1] != 0:
             continue  # a dominated design leaves the front, and k only shrinks: still short
         if best_subset_hv(screened, k) >= target - 1e-12:
             return n * first_rung + k * rest

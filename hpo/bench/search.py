@@ -82,7 +82,7 @@ from hpo.strategy import create_pruner
 from hpo.study import open_study
 
 __all__ = [
-    "METHODS", "EXTRA_METHODS", "OBJECTIVES", "SearchBenchSettings", "StepCostModel", "Reference", "reference_point",
+    "METHODS", "EXTRA_METHODS", "OBJECTIVES", "DIRECTIONS", "SearchBenchSettings", "StepCostModel", "Reference", "reference_point",
     "method_preset", "run_method", "hv_at", "summarize", "run_search_bench", "write_html", "write_svg", "hv_bands",
     "Tracker", "base_preset", "budget_for", "table_methods", "table_reference_point", "replay_job",
 ]
