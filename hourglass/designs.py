@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,22 @@ from hourglass.yamlio import deep_merge, load_yaml
 
 __all__ = ["SEED_DESIGNS", "load_designs", "design_overrides"]
 
-# The shipped file, found next to the package in a source checkout or an editable install.
-SEED_DESIGNS = Path(__file__).resolve().parent.parent / "search_spaces" / "seed_designs.yaml"
+
+
+def _shipped(name: str) -> Path:
+    """A file of the shipped search spaces: ``search_spaces/`` of a source checkout, else
+    the installed package data (``hpo.spaces``, a data-only package: importing it runs no
+    Optuna code). hpo.locations does the same for every lookup, the user's folders first."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "search_spaces" / name).is_file():
+        return root / "search_spaces" / name
+    try:
+        return Path(importlib.resources.files("hpo.spaces").joinpath(name))  # type: ignore[arg-type]
+    except ModuleNotFoundError:
+        return root / "search_spaces" / name
+
+
+SEED_DESIGNS = _shipped("seed_designs.yaml")
 
 
 def design_overrides(path: str | Path = SEED_DESIGNS) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:

@@ -46,17 +46,17 @@ from hourglass.extras import require_deploy
 from hourglass.train_config import ScheduleConfig, TrainConfig
 from hourglass.yamlio import deep_merge, load_yaml
 from hpo.record import LATENCY, OBJECTIVES as OBJECTIVE_SPECS
+from hpo.locations import SPACES, STUDIES as _STUDIES, find_named, listing, search_dirs, shipped_dir
 from hpo.space import SPACES_DIR, SearchSpace, seed_trials
 from hpo.space_param import leaves, schedule_class, schema_defaults
 from hpo.storage import default_storage_url
 
 __all__ = [
     "StudyPreset", "SamplerConfig", "PrunerConfig", "BudgetConfig", "OBJECTIVES", "SAMPLERS",
-    "PRUNERS", "STUDIES_DIR", "load_preset", "list_presets", "resolve_file", "SAMPLER_DEFAULTS",
+    "PRUNERS", "STUDIES_DIR", "load_preset", "list_presets", "find_preset", "resolve_file", "SAMPLER_DEFAULTS",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-STUDIES_DIR = REPO_ROOT / "studies"
+STUDIES_DIR = shipped_dir(_STUDIES)  # the shipped presets (hpo.locations: the user's come first)
 
 # objective name -> direction, from the objective registry (hpo.record)
 OBJECTIVES: dict[str, str] = {name: spec.direction for name, spec in OBJECTIVE_SPECS.items()}
@@ -258,11 +258,17 @@ class StudyPreset:
 
 
 def resolve_file(ref: str, *, near: Path | None, folder: Path, what: str) -> Path:
-    """``ref`` as a path (absolute, next to ``near``, from the repo root) or as a bare name
-    in ``folder`` (``tiny`` -> ``search_spaces/tiny.yaml``)."""
+    """``ref`` as a path (absolute, next to ``near``, from the working directory) or as a
+    bare name looked up like a preset's space (``tiny`` -> ``search_spaces/tiny.yaml`` of
+    $HPO_HOME, the working directory, then the package: :mod:`hpo.locations`). ``folder``
+    is the package's folder of that kind, searched last."""
     path = Path(ref)
+    dirs = [d for _, d in search_dirs(SPACES)] if folder.resolve() == SPACES_DIR.resolve() else [folder]
+    # "search_spaces/tiny.yaml" (written from a checkout's root) names the shipped file too
+    inner = Path(*path.parts[1:]) if len(path.parts) > 1 and path.parts[0] == SPACES else None
     candidates = [path] if path.is_absolute() else [
-        *([near / path] if near else []), REPO_ROOT / path, folder / path, folder / f"{ref}.yaml",
+        *([near / path] if near else []), path,
+        *(c for d in dirs for c in (d / path, d / f"{ref}.yaml", *([d / inner] if inner else []))),
     ]
     for c in candidates:
         if c.is_file():
@@ -271,17 +277,31 @@ def resolve_file(ref: str, *, near: Path | None, folder: Path, what: str) -> Pat
 
 
 def list_presets() -> list[str]:
-    return sorted(p.stem for p in STUDIES_DIR.glob("*.yaml"))
+    """Preset names, the user's and the shipped ones (``hpo presets`` says which is which)."""
+    return [f.name for f in listing(_STUDIES)]
+
+
+def find_preset(ref: str) -> Path | None:
+    """The preset file ``ref`` names: an existing YAML path, else ``<ref>.yaml`` in the
+    first folder that has it (:func:`hpo.locations.search_dirs`); None if neither."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    if path.suffix in (".yaml", ".yml") or "/" in ref:
+        return None
+    return find_named(_STUDIES, ref)
 
 
 def load_preset(name_or_path: str | Path) -> StudyPreset:
-    """A preset by name (``quickstart`` -> ``studies/quickstart.yaml``) or path, fully checked."""
+    """A preset by name (``quickstart`` -> ``studies/quickstart.yaml``, the user's first)
+    or path, fully checked."""
     ref = str(name_or_path)
-    path = Path(ref)
-    if not path.is_file() and path.suffix not in (".yaml", ".yml") and "/" not in ref:
-        path = STUDIES_DIR / f"{ref}.yaml"
-        if not path.is_file():
-            raise ConfigError(f"preset {ref!r}: no such preset in {STUDIES_DIR} (found: {', '.join(list_presets()) or 'none'})")
+    path = find_preset(ref)
+    if path is None:
+        if Path(ref).suffix in (".yaml", ".yml") or "/" in ref:
+            raise ConfigError(f"preset {ref!r}: no such file")
+        where = ", ".join(str(d) for _, d in search_dirs(_STUDIES))
+        raise ConfigError(f"preset {ref!r}: no such preset in {where} (found: {', '.join(list_presets()) or 'none'})")
     doc = load_yaml(path)
     if not isinstance(doc, Mapping):
         raise ConfigError(f"{path}: expected a mapping of preset fields, but got {doc!r}")

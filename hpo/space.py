@@ -67,6 +67,7 @@ from hourglass.config import HourglassConfig
 from hourglass.designs import design_overrides
 from hourglass.errors import ConfigError
 from hourglass.yamlio import deep_merge, load_yaml
+from hpo.locations import SPACES, shipped_dir
 from hpo.space_param import (
     BLOCK_KNOBS, Param, encode_choice, fit_block_knobs, knob_accepts, knob_applies, leaves, same_value,
     schedule_class, schema_defaults, schema_types, set_path,
@@ -77,7 +78,7 @@ __all__ = ["SearchSpace", "SPACES_DIR", "seed_trials", "plan_seed_trials", "Seed
 
 log = logging.getLogger(__name__)
 
-SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+SPACES_DIR = shipped_dir(SPACES)  # the shipped spaces (hpo.locations: the user's come first)
 _BLOCK_NAME = "model.block.name"
 
 

@@ -35,7 +35,7 @@ from hourglass.validate import from_dict
 from hourglass.errors import ConfigError
 from hpo import STORAGE_ENV
 from hpo import record as rec
-from hpo.preset import STUDIES_DIR, StudyPreset, list_presets, load_preset
+from hpo.preset import StudyPreset, find_preset, list_presets, load_preset
 from hpo.storage import is_sqlite, open_storage, redact_url
 from hpo.study import RunSummary, checkpoint_root, prepare_study, run_study
 from hpo.trial_loop import Interrupted, SignalGuard, study_counts
@@ -57,7 +57,7 @@ def _preset_from_study(name: str, url: str) -> StudyPreset:
     except KeyError:
         studies = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         raise ConfigError(
-            f"{name!r}: neither a preset (in {STUDIES_DIR}: {', '.join(list_presets()) or 'none'}; or a YAML path) "
+            f"{name!r}: neither a preset ({', '.join(list_presets()) or 'none'}; see hpo presets; or a YAML path) "
             f"nor a study in {redact_url(url)} (found: {', '.join(studies) or 'none'})"
         ) from None
     stored = rec.study_get(study, rec.STUDY_PRESET)
@@ -73,7 +73,7 @@ def resolve_worker_preset(ref: str, storage: str | None = None) -> StudyPreset:
     """``ref`` as a preset (a name in ``studies/`` or a YAML path) or, when no such file
     exists and ``storage`` is given, as the name of a study there, whose stored preset is
     used: a worker on another machine then needs only the study name and the URL."""
-    is_file = Path(ref).is_file() or (STUDIES_DIR / f"{ref}.yaml").is_file()
+    is_file = find_preset(ref) is not None
     preset = load_preset(ref) if is_file or storage is None else _preset_from_study(ref, storage)
     return preset.replace(storage=storage) if storage else preset
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperGroup, TyperOption
@@ -90,5 +91,15 @@ def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the full traceback instead of a one-line error.")
     ] = False,
+    home: Annotated[
+        Optional[Path], typer.Option("--home", help="A folder whose studies/ and search_spaces/ come before "
+                                     "./studies, ./search_spaces and the shipped ones (also $HPO_HOME).", show_default=False)
+    ] = None,
 ) -> None:
     """Search stacked-hourglass pose networks with Optuna."""
+    if home is not None:
+        if not home.is_dir():
+            raise typer.BadParameter(f"{home}: no such folder", param_hint="--home")
+        from hpo.locations import HOME_ENV
+
+        os.environ[HOME_ENV] = str(home.resolve())  # worker processes started later inherit it

@@ -22,13 +22,18 @@ StorageOpt = Annotated[
 
 
 def open_existing_study(name: str, storage: str | None) -> tuple[optuna.Study, str]:
-    """The study and its storage URL; a missing SQLite file is an error, not a new empty study."""
-    from hpo.storage import default_storage_url, load_study, redact_url
+    """The study and its storage URL; a missing SQLite file is an error, not a new empty study.
+    Says on stderr which storage it opened and how many finished trials the study holds."""
+    from hpo.storage import default_storage_url, load_study
+    from hpo.study_location import finished_in, shown_storage
 
     url = storage or default_storage_url(name)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        raise ConfigError(f"storage {redact_url(url)}: no such file (run the study first, or pass --storage)")
-    return load_study(name, url), url
+        raise ConfigError(f"storage {shown_storage(url)}: no such file (run the study first from the folder "
+                          f"that holds studies/, or pass --storage)")
+    study = load_study(name, url)
+    typer.echo(f"study {name!r} in {shown_storage(url)}: {finished_in(study)} finished trials", err=True)
+    return study, url
 
 
 def _reference(text: str | None, study: optuna.Study) -> list[float] | None:

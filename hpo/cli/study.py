@@ -61,6 +61,9 @@ def run(
         check_workers(cfg.storage, workers)
         count = len(worker_devices(workers, device or (None if cfg.device == "auto" else cfg.device), gpu_ids))
     check_workers(cfg.storage, count)
+    from hpo.study_location import finished_trials, opening_line
+
+    typer.echo(opening_line(cfg.name, cfg.storage, finished_trials(cfg.name, cfg.storage)))
     if count > 1:
         summary = run_workers(cfg, preset, workers or 1, n_trials=n_trials, timeout_s=timeout, device=device,
                               warm_start=warm_start, checkpoint_dir=checkpoint_dir, echo=typer.echo, gpus=gpu_ids)

@@ -43,6 +43,9 @@ def worker(
 
     set_compile_default(compile_)
     cfg = resolve_worker_preset(study, storage)
+    from hpo.study_location import finished_trials, opening_line
+
+    typer.echo(opening_line(cfg.name, cfg.storage, finished_trials(cfg.name, cfg.storage, wait=True)))
     summary = run_worker(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, parse_gpus(gpus)), seed=seed,
                          checkpoint_dir=checkpoint_dir, progress=show_progress(quiet))
     c = study_counts(summary.study)

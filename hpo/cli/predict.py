@@ -1,0 +1,1 @@
+app = __import__("typer").Typer()
