@@ -12,7 +12,7 @@ import importlib.util
 
 from hourglass.errors import ConfigError
 
-__all__ = ["DEPLOY_MODULES", "require_deploy"]
+__all__ = ["DEPLOY_MODULES", "require_deploy", "deploy_available"]
 
 DEPLOY_MODULES = ("onnx", "onnxruntime")  # what `pip install -e ".[deploy]"` provides
 
@@ -24,3 +24,8 @@ def require_deploy(what: str = "ONNX export") -> None:
         raise ConfigError(
             f"{what} needs the deploy extra (missing: {', '.join(missing)}): pip install -e \".[deploy]\""
         )
+
+
+def deploy_available() -> bool:
+    """Whether onnx and onnxruntime are both installed (for things done only when they are)."""
+    return all(importlib.util.find_spec(m) is not None for m in DEPLOY_MODULES)

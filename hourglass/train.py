@@ -336,13 +336,15 @@ def train(
     checkpoint_dir: str | Path | None = None,
     progress: bool = True,
     compile: str | None = None,
+    on_epoch_result: Callable[[EpochMetrics, PCKhResult, torch.nn.Module], None] | None = None,
 ) -> TrainResult:
     """Train ``config`` and evaluate PCKh on the validation split after every epoch.
 
     ``arrays`` (already loaded pose data) saves re-loading ``config.data`` for every trial.
     With ``checkpoint_dir``, an existing ``last.pt`` there is resumed from. ``compile``: one
     of :data:`COMPILE_MODES` (default: :func:`compile_mode`); its seconds are measured and
-    charged in ``train_time_s``.
+    charged in ``train_time_s``. ``on_epoch_result`` gets, after ``on_epoch_end``, the
+    epoch's full PCKh and the (uncompiled) model, e.g. to save them (``hpo train --out``).
 
     The loop makes no host sync per step: losses are summed on the device and checked for
     NaN/Inf every :data:`FINITE_CHECK_EVERY` steps and at the end of every epoch.
@@ -441,6 +443,8 @@ def train(
             })
         if on_epoch_end is not None:
             on_epoch_end(metrics)
+        if on_epoch_result is not None:
+            on_epoch_result(metrics, result, model)
     if result is None and history:  # resumed after the last epoch: score the restored weights
         result = evaluate(model, val_set, arrays, batch_size=eval_batch, flip=s.eval_flip, device=device)
     params = sum(p.numel() for p in model.parameters())
