@@ -6,6 +6,11 @@ came from and what it scored. The model section is validated before anything is 
 an export that would not rebuild the same network is an error, not a file. A CPU trial's
 export also says ``cpu_threads``: the intra-op thread count it trained with, which
 ``hpo train`` uses again (float sums, hence the PCKh, depend on it).
+
+The schedule to retrain with (:func:`retrain_schedule`): as the trial trained (``trial``),
+the reference study's (``reference``: 20 epochs, lr steps at 15 and 17), or a preset's
+``retrain:`` (else its ``schedule:``); by default the study's own preset's ``retrain:``
+when it has one, else the trial's. The chosen values are merged over the trial's schedule.
 """
 
 from __future__ import annotations
@@ -21,12 +26,37 @@ from optuna.trial import FrozenTrial
 from hourglass.config import HourglassConfig
 from hourglass.errors import ConfigError
 from hourglass.extras import require_deploy
+from hourglass.train_config import ScheduleConfig, TrainConfig
+from hourglass.validate import to_dict
+from hourglass.yamlio import deep_merge
+from hpo import record as rec
 from hpo.record import CONFIG, CPU_THREADS, get
 from hpo.pareto import objective_names, pareto_trials, trial_row
 
-__all__ = ["export_trials", "trial_document", "SECTIONS"]
+__all__ = ["export_trials", "trial_document", "retrain_schedule", "SECTIONS", "SCHEDULES"]
 
 SECTIONS = ("model", "schedule", "data")
+SCHEDULES = ("trial", "reference")  # or a preset name / YAML path
+
+
+def retrain_schedule(study: optuna.Study, choice: str | None = None) -> tuple[str, dict]:
+    """``(label, schedule values)`` to merge over each exported trial's schedule:
+    ``trial`` (none), ``reference`` (the reference study's whole schedule), a preset (its
+    ``retrain:``, else its ``schedule:``); None: the study's preset's ``retrain:`` if any."""
+    if choice is None:
+        stored = rec.study_get(study, rec.STUDY_PRESET)
+        retrain = stored.get("retrain") if isinstance(stored, dict) else None
+        return ("the study preset's retrain:", dict(retrain)) if retrain else ("trial", {})
+    if choice == "trial":
+        return "trial", {}
+    if choice == "reference":
+        return "reference", to_dict(ScheduleConfig())
+    from hpo.preset import load_preset
+
+    preset = load_preset(choice)
+    if preset.retrain:
+        return f"preset {preset.name}'s retrain:", dict(preset.retrain)
+    return f"preset {preset.name}'s schedule:", dict(preset.schedule)
 
 
 def _by_number(study: optuna.Study, numbers: Sequence[int]) -> list[FrozenTrial]:
@@ -58,7 +88,15 @@ def trial_document(study: optuna.Study, trial: FrozenTrial) -> dict:
     return json.loads(json.dumps(doc))
 
 
-def _header(study: optuna.Study, trial: FrozenTrial, filename: str) -> str:
+def _with_schedule(doc: dict, label: str, values: dict, where: str) -> dict:
+    if not values:
+        return doc
+    out = {**doc, "schedule": deep_merge(doc["schedule"], values)}
+    TrainConfig.from_dict({s: out[s] for s in SECTIONS}, where=f"{where} with schedule {label}")
+    return out
+
+
+def _header(study: optuna.Study, trial: FrozenTrial, filename: str, schedule: str = "trial") -> str:
     row = trial_row(trial, objective_names(study))
     design = f" (design {row['design']})" if row.get("design") else ""
     lines = [f"hourglass-hpo export: study {study.study_name!r}, trial {trial.number}{design}, {trial.state.name}"]
@@ -67,7 +105,8 @@ def _header(study: optuna.Study, trial: FrozenTrial, filename: str) -> str:
     values = ", ".join(f"{n} = {_fmt(row.get(n))}" for n in objective_names(study))
     lines.append(values)
     lines.append(f"flops = {_fmt(row.get('flops'))}, layers = {_fmt(row.get('layers'))}, epochs run = {_fmt(row.get('epochs'))}")
-    lines.append(f"retrain: hpo train {filename}")
+    lines.append(f"schedule: {schedule}" if schedule == "trial" else f"schedule: {schedule} (not the trial's own)")
+    lines.append(f"retrain: hpo train {filename} --out {filename.rsplit('.', 1)[0]}/")
     return "".join(f"# {line}\n" for line in lines)
 
 
@@ -80,8 +119,9 @@ def _fmt(value: object) -> str:
 
 
 def _onnx(study: optuna.Study, trial: FrozenTrial, doc: dict):
-    """The trial's network as checked ONNX (fresh weights: a trial keeps its config, not its
-    weights; ``hpo train`` retrains them), static 1x3xSxS input, last stack's heatmaps."""
+    """The trial's network as checked ONNX, UNTRAINED (fresh weights: a trial keeps its
+    config, not its weights; ``hpo train --out`` writes the trained network's model.onnx),
+    static 1x3xSxS input, last stack's heatmaps."""
     from hourglass.onnx_export import export_onnx
 
     where = f"study {study.study_name!r} trial {trial.number}"
@@ -89,9 +129,10 @@ def _onnx(study: optuna.Study, trial: FrozenTrial, doc: dict):
 
 
 def export_trials(study: optuna.Study, numbers: Sequence[int] | None, out_dir: str | Path, *,
-                  onnx: bool = False) -> list[Path]:
-    """Write ``trial_<N>.yaml`` per trial (``numbers``; ``None`` = the Pareto set), and with
-    ``onnx`` also ``trial_<N>.onnx`` beside it.
+                  onnx: bool = False, schedule: str | None = None) -> list[Path]:
+    """Write ``trial_<N>.yaml`` per trial (``numbers``; ``None`` = the Pareto set), with the
+    schedule :func:`retrain_schedule` picks for ``schedule``, and with ``onnx`` also
+    ``trial_<N>.onnx`` beside it: the architecture with fresh, UNTRAINED weights.
 
     Every trial is checked (and exported to ONNX) before the first file is written, so a bad
     one leaves no half-finished export behind.
@@ -99,14 +140,16 @@ def export_trials(study: optuna.Study, numbers: Sequence[int] | None, out_dir: s
     if onnx:
         require_deploy("export --onnx")
     trials = pareto_trials(study) if numbers is None else _by_number(study, numbers)
-    docs = [(t, trial_document(study, t)) for t in trials]
+    label, values = retrain_schedule(study, schedule)
+    docs = [(t, _with_schedule(trial_document(study, t), label, values, f"study {study.study_name!r} trial {t.number}"))
+            for t in trials]
     models = [_onnx(study, t, doc) if onnx else None for t, doc in docs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for (trial, doc), model in zip(docs, models):
         path = out / f"trial_{trial.number}.yaml"
-        path.write_text(_header(study, trial, path.name) + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None), encoding="utf-8")
+        path.write_text(_header(study, trial, path.name, label) + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None), encoding="utf-8")
         paths.append(path)
         if model is not None:
             paths.append(model.save(path.with_suffix(".onnx")))

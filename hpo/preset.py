@@ -15,6 +15,8 @@
     seed: 0
     warm_start: seed_designs              # optional: enqueue these designs first
     device: auto                          # auto|cpu|cuda|cuda:N|mps
+    retrain: {epochs: 20, milestones: [15, 17]}  # optional: what `hpo export` writes to retrain
+                                          # with, merged over each trial's own schedule
 
 :func:`load_preset` resolves ``space`` and ``warm_start`` to paths, fills ``storage`` and
 the full ``schedule``, loads the space (so a broken space fails here) and checks the
@@ -157,6 +159,7 @@ class StudyPreset:
     seed: int = 0
     warm_start: str | None = None
     device: str = "auto"
+    retrain: Any = None  # schedule values merged over a trial's schedule by `hpo export` (None: as trained)
 
     def __post_init__(self) -> None:
         if self.name is None or not _NAME.match(self.name):
@@ -188,6 +191,11 @@ class StudyPreset:
             raise ConfigError(f"schedule: expected a mapping, but got {schedule!r}")
         full = from_dict(schedule_class(), deep_merge(schema_defaults()["schedule"], dict(schedule)), "schedule")
         object.__setattr__(self, "schedule", MappingProxyType(to_dict(full)))
+        if self.retrain is not None:
+            if not isinstance(self.retrain, Mapping):
+                raise ConfigError(f"retrain: expected a mapping of schedule values, but got {self.retrain!r}")
+            from_dict(schedule_class(), deep_merge(dict(self.schedule), dict(self.retrain)), "retrain")
+            object.__setattr__(self, "retrain", MappingProxyType(dict(self.retrain)))
         if self.storage is None:
             object.__setattr__(self, "storage", default_storage_url(self.name))
         # not fields (so not in to_dict, ==, repr): the typed schedule, and what search_space()

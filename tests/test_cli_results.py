@@ -66,7 +66,8 @@ def test_user_errors_are_one_line_and_exit_2(demo, tmp_path, monkeypatch, args, 
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, [a.replace("{url}", demo[1]) for a in args])
     assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
+    # besides the line saying which study it opened (hpo.study_location), one error line
+    lines = [line for line in result.output.strip().splitlines() if not line.startswith("study 'demo' in ")]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
     assert not (tmp_path / "studies").exists()  # a typo must not create an empty study database
 
@@ -85,7 +86,8 @@ def test_export_pareto_and_single_trials(demo, tmp_path):
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == sorted(f"trial_{t.number}.yaml" for t in pareto_trials(study))
     result = runner.invoke(app, ["export", "demo", "--storage", url, "--trial", "0", "--trial", "6", "--out", str(tmp_path / "t")])
     assert result.exit_code == 0, result.output
-    assert result.output.split() == [str(tmp_path / "t" / "trial_0.yaml"), str(tmp_path / "t" / "trial_6.yaml")]
+    assert result.stdout.split() == [str(tmp_path / "t" / "trial_0.yaml"), str(tmp_path / "t" / "trial_6.yaml")]
+    assert f"study 'demo' in {demo[1]}: " in result.stderr  # which storage it read
     assert yaml.safe_load((tmp_path / "t" / "trial_0.yaml").read_text())["model"]["stem"]["channels"] == 8
 
 
@@ -116,7 +118,7 @@ def test_pareto_at_80_columns_prints_every_number_in_full_and_the_searched_lr(tm
     result = CliRunner(env={"COLUMNS": "80"}).invoke(
         app, ["pareto", "demo", "--storage", url, "--html", str(tmp_path / "r.html"), "--csv", str(tmp_path / "p.csv")])
     assert result.exit_code == 0, result.output
-    lines = result.output.split("\nwrote ")[0].splitlines()  # the table (paths below may be long)
+    lines = result.stdout.split("\nwrote ")[0].splitlines()  # the table (paths below may be long)
     assert max(len(line) for line in lines) <= 80, result.output
     for t in pareto_trials(study):
         assert f"{t.values[0]:.2f}" in result.output and f"{t.user_attrs['params']:,}" in result.output
@@ -134,7 +136,7 @@ def test_pareto_wide_and_columns(demo, tmp_path):
 
     def header(result):
         assert result.exit_code == 0, result.output
-        return result.output.splitlines()[1].split()
+        return result.stdout.splitlines()[1].split()
 
     assert "GFLOPs" not in header(narrow.invoke(app, args))
     assert "GFLOPs" in header(narrow.invoke(app, [*args, "--wide"]))
@@ -150,7 +152,8 @@ def test_export_onnx_writes_a_checked_network_beside_each_yaml(demo, tmp_path):
     out = tmp_path / "o"
     result = runner.invoke(app, ["export", "demo", "--storage", url, "--trial", "0", "--trial", "4", "--out", str(out), "--onnx"])
     assert result.exit_code == 0, result.output
-    assert result.output.split() == [str(out / f"trial_{n}.{ext}") for n in (0, 4) for ext in ("yaml", "onnx")]
+    assert result.stdout.split() == [str(out / f"trial_{n}.{ext}") for n in (0, 4) for ext in ("yaml", "onnx")]
+    assert "UNTRAINED" in result.stderr
     session = ort.InferenceSession(str(out / "trial_4.onnx"), providers=["CPUExecutionProvider"])
     (inp,) = session.get_inputs()
     assert inp.shape == [1, 3, 64, 64]
@@ -163,5 +166,5 @@ def test_export_onnx_without_the_deploy_extra_is_one_line(demo, tmp_path, monkey
     study, url = demo
     result = runner.invoke(app, ["export", "demo", "--storage", url, "--trial", "0", "--out", str(tmp_path / "x"), "--onnx"])
     assert result.exit_code == 2
-    assert result.output.strip() == 'error: export --onnx needs the deploy extra (missing: onnxruntime): pip install -e ".[deploy]"'
+    assert result.output.strip().splitlines()[-1] == 'error: export --onnx needs the deploy extra (missing: onnxruntime): pip install -e ".[deploy]"'
     assert not (tmp_path / "x").exists()

@@ -32,7 +32,7 @@ def test_header_says_where_it_came_from_and_how_to_retrain(study, tmp_path):
     assert "study 'demo', trial 0 (design baseline), COMPLETE" in header[0]
     assert f"pckh = {study.trials[0].values[0]:.2f}" in header[1]
     assert f"params = {study.trials[0].user_attrs['params']:,}" in header[1]
-    assert header[-1] == "# retrain: hpo train trial_0.yaml"
+    assert header[-2:] == ["# schedule: trial", "# retrain: hpo train trial_0.yaml --out trial_0/"]
 
 
 def test_a_pruned_trial_can_be_exported_and_says_so(study, tmp_path):
@@ -59,3 +59,37 @@ def test_a_broken_config_fails_before_any_file_is_written(tmp_path):
     with pytest.raises(ConfigError, match=r"trial 2: expected a 'config' user attr"):
         export_trials(study, [2], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_schedule_choices_are_merged_over_the_trials_schedule(study, tmp_path):
+    from hpo import record as rec
+
+    trained = study.trials[0].user_attrs["config"]["schedule"]
+    (trial,) = export_trials(study, [0], tmp_path / "t", schedule="trial")
+    assert yaml.safe_load(trial.read_text())["schedule"] == trained
+    (ref,) = export_trials(study, [0], tmp_path / "r", schedule="reference")
+    doc = yaml.safe_load(ref.read_text())
+    assert doc["schedule"]["epochs"] == 20 and doc["schedule"]["milestones"] == [15, 17]
+    assert "# schedule: reference (not the trial's own)" in ref.read_text()
+    # a preset: its retrain: if it has one, else its whole schedule
+    preset = tmp_path / "long.yaml"
+    preset.write_text("space: tiny\nschedule: {epochs: 3, batch_size: 8}\nretrain: {epochs: 12, milestones: [9]}\n")
+    (long,) = export_trials(study, [0], tmp_path / "p", schedule=str(preset))
+    assert yaml.safe_load(long.read_text())["schedule"] == {**trained, "epochs": 12, "milestones": [9]}
+    # default: the study's own preset's retrain:, else as trained
+    assert yaml.safe_load(export_trials(study, [0], tmp_path / "d")[0].read_text())["schedule"] == trained
+    rec.study_put(study, rec.STUDY_PRESET, {"name": "demo", "retrain": {"epochs": 30}})
+    try:
+        (default,) = export_trials(study, [0], tmp_path / "d2")
+    finally:
+        rec.study_put(study, rec.STUDY_PRESET, None)
+    assert yaml.safe_load(default.read_text())["schedule"] == {**trained, "epochs": 30}
+
+
+def test_a_bad_retrain_schedule_is_a_one_line_error(study, tmp_path):
+    preset = tmp_path / "bad.yaml"
+    preset.write_text("space: tiny\nretrain: {epochs: 0}\n")
+    with pytest.raises(ConfigError, match="retrain.*epochs"):
+        export_trials(study, [0], tmp_path / "x", schedule=str(preset))
+    with pytest.raises(ConfigError, match="no such"):
+        export_trials(study, [0], tmp_path / "x", schedule="nosuch_preset")

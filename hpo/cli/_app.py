@@ -99,7 +99,7 @@ def _root(
     """Search stacked-hourglass pose networks with Optuna."""
     if home is not None:
         if not home.is_dir():
-            raise typer.BadParameter(f"{home}: no such folder", param_hint="--home")
+            raise HourglassError(f"--home: {home}: no such folder")
         from hpo.locations import HOME_ENV
 
         os.environ[HOME_ENV] = str(home.resolve())  # worker processes started later inherit it

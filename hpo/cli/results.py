@@ -24,13 +24,13 @@ StorageOpt = Annotated[
 def open_existing_study(name: str, storage: str | None) -> tuple[optuna.Study, str]:
     """The study and its storage URL; a missing SQLite file is an error, not a new empty study.
     Says on stderr which storage it opened and how many finished trials the study holds."""
-    from hpo.storage import default_storage_url, load_study
+    from hpo.storage import default_storage_url, load_study, redact_url
     from hpo.study_location import finished_in, shown_storage
 
     url = storage or default_storage_url(name)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        raise ConfigError(f"storage {shown_storage(url)}: no such file (run the study first from the folder "
-                          f"that holds studies/, or pass --storage)")
+        raise ConfigError(f"storage {redact_url(url)}: no such file {shown_storage(url).removeprefix(redact_url(url)).strip()}"
+                          f" (run the study first from the folder that holds studies/, or pass --storage)")
     study = load_study(name, url)
     typer.echo(f"study {name!r} in {shown_storage(url)}: {finished_in(study)} finished trials", err=True)
     return study, url
@@ -107,23 +107,45 @@ def pareto(
 
 @app.command()
 def export(
-    study: StudyArg,
+    study: Annotated[str, typer.Argument(help="Study name, or a folder written by hpo train --out (with --onnx).",
+                                         show_default=False)],
     out: Annotated[Path, typer.Option("--out", help="Folder for the trial_<N>.yaml files.", show_default=False)],
     trial: Annotated[list[int] | None, typer.Option("--trial", help="Trial number (repeatable).", show_default=False)] = None,
     pareto_set: Annotated[bool, typer.Option("--pareto", help="Export every trial of the Pareto set.")] = False,
     storage: StorageOpt = None,
-    onnx: Annotated[bool, typer.Option("--onnx", help="Also write trial_<N>.onnx (checked against PyTorch; "
-                                       "needs the deploy extra).")] = False,
+    onnx: Annotated[bool, typer.Option("--onnx", help="Also write trial_<N>.onnx: the architecture, UNTRAINED "
+                                       "(checked against PyTorch; needs the deploy extra). Of a trained folder: "
+                                       "its trained network.")] = False,
+    schedule: Annotated[str | None, typer.Option(
+        "--schedule", help="Schedule to retrain with: trial (as trained), reference (20 epochs), or a preset's "
+                           "retrain: (else schedule:) (default: the study preset's retrain: if any, else trial).",
+        show_default=False)] = None,
 ) -> None:
-    """Write trials as YAML configs ({model, schedule, data}) that `hpo train FILE` retrains,
-    and with --onnx the network itself (1x3xSxS -> last stack's heatmaps, opset 17)."""
+    """Write trials as YAML configs ({model, schedule, data}) that `hpo train FILE --out DIR`
+    retrains into a model, and with --onnx the untrained network (1x3xSxS -> last stack's
+    heatmaps, opset 17). `hpo export DIR --onnx --out X` exports a trained folder's weights."""
+    run = Path(study)
+    if run.is_dir() and (run / "model.pt").is_file():
+        if not onnx or trial or pareto_set or schedule:
+            raise ConfigError(f"export: {run} is a trained model folder: only --onnx --out apply to it")
+        from hourglass.model_file import load_model
+        from hourglass.onnx_export import export_onnx
+
+        saved = load_model(run / "model.pt")
+        path = export_onnx(saved.model, saved.config.model.input_size, where=str(run / "model.pt")).save(out / "model.onnx")
+        typer.echo(f"{path}  (trained weights of {run / 'model.pt'}, epoch {saved.epoch})")
+        return
     if bool(trial) == pareto_set:
         raise ConfigError("export: expected exactly one of --trial N (repeatable) or --pareto")
     from hpo.export import export_trials
 
     st, _ = open_existing_study(study, storage)
-    for path in export_trials(st, None if pareto_set else trial, out, onnx=onnx):
+    paths = export_trials(st, None if pareto_set else trial, out, onnx=onnx, schedule=schedule)
+    for path in paths:
         typer.echo(str(path))
+    if onnx:
+        typer.echo("the .onnx files are UNTRAINED (a study keeps configs, not weights): "
+                   "hpo train trial_<N>.yaml --out DIR writes the trained DIR/model.onnx", err=True)
 
 
 @app.command()
