@@ -28,7 +28,7 @@ def shown_storage(url: str) -> str:
     return shown
 
 
-def finished_trials(name: str, url: str, *, wait: bool = False) -> int | None:
+def finished_trials(name: str, url: str, *, wait: bool | None = None) -> int | None:
     """Finished (complete or pruned) trials of study ``name`` in ``url``, or None when there
     is no such study; a missing SQLite file is not created."""
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
