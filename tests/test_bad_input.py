@@ -149,7 +149,8 @@ def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, monkeypatch, make_ar
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     result = runner.invoke(app, args)
-    lines = result.output.strip().splitlines()
+    # besides the line saying which study a command opened (hpo.study_location), one error line
+    lines = [line for line in result.output.strip().splitlines() if not line.startswith("study '")]
     assert result.exit_code == 2, result.output
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert expected in lines[0]
