@@ -28,8 +28,10 @@ def predict(
                               "in each image, by file name.", show_default=False)] = None,
     threads: Annotated[int, typer.Option(help="CPU threads.")] = 1,
 ) -> None:
-    """Write the joints MODEL finds in each image as JSON (16 MPII joints, x/y in original
-    image pixels, heatmap peak as score) and a PNG with the skeleton drawn.
+    """Find the 16 joints in images: a JSON and a PNG with the skeleton per image.
+
+    The JSON holds the MPII joints in original image pixels, each with its heatmap peak
+    as a score. MODEL is a model.pt (PyTorch) or model.onnx (ONNX Runtime).
 
     The person is cropped as in training: by default the image's centred square (a person
     roughly centred, about 80 % of the longer side); --center/--scale or --annotations give

@@ -13,10 +13,10 @@ app = typer.Typer()  # this module's commands; hpo.cli registers it on the root 
 def presets(
     spaces: Annotated[bool, typer.Option("--spaces", help="Also list the search spaces.")] = False,
 ) -> None:
-    """List the study presets (and with --spaces the search spaces) by name, with the file
-    each name resolves to: $HPO_HOME (or hpo --home) first, then ./studies and
-    ./search_spaces, then the ones shipped with the package. A name found in several
-    places uses the first; the others are marked as shadowed."""
+    """List the study presets (--spaces: and search spaces) and where each comes from.
+
+    A name is looked up in $HPO_HOME (or hpo --home) first, then in ./studies and
+    ./search_spaces, then in the package; the first match wins and shadows the others."""
     from hpo.locations import SPACES, STUDIES, listing, search_dirs
 
     for kind in (STUDIES, SPACES) if spaces else (STUDIES,):

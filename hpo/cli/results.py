@@ -121,9 +121,11 @@ def export(
                            "retrain: (else schedule:) (default: the study preset's retrain: if any, else trial).",
         show_default=False)] = None,
 ) -> None:
-    """Write trials as YAML configs ({model, schedule, data}) that `hpo train FILE --out DIR`
-    retrains into a model, and with --onnx the untrained network (1x3xSxS -> last stack's
-    heatmaps, opset 17). `hpo export DIR --onnx --out X` exports a trained folder's weights."""
+    """Write trials as YAML configs that `hpo train FILE --out DIR` retrains.
+
+    Each file is {model, schedule, data}; --schedule picks the schedule to retrain with.
+    With --onnx also the untrained network (1x3xSxS -> last stack's heatmaps, opset 17);
+    `hpo export DIR --onnx --out X` exports the trained weights of a `hpo train --out` DIR."""
     run = Path(study)
     if run.is_dir() and (run / "model.pt").is_file():
         if not onnx or trial or pareto_set or schedule:

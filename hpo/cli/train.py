@@ -95,7 +95,9 @@ def train_command(
     typer.echo(f"{cfg.model.block.name}/{cfg.model.stem.name}: {result.params:,} parameters on {result.device}")
     if result.final is not None:
         typer.echo(format_table(result.final))
-    if folder is not None:
+    if folder is None:
+        typer.echo("the trained weights were not kept: pass --out DIR for model.pt and model.onnx")
+    else:
         onnx = "model.onnx" if folder.onnx else "no model.onnx (needs the deploy extra)"
         curve = folder.curve_path.name if folder.curve_path else "curve"
         typer.echo(f"wrote {out}/: model.pt, {onnx}, metrics.json, pckh.txt, {curve}, predictions/")
