@@ -85,7 +85,7 @@ class Objective:
     arrays: PoseArrays
     checkpoint_root: Path
     device: str | None = None
-    pruner: optuna.pruners.BasePruner | None = None  # multi-objective: consulted per rung (hpo.strategy.Pruning)
+    pruning: Pruning | None = None  # the study's (Pruning.for_preset); None: trials are never pruned
     progress: bool = True
     on_epoch: Callable[[optuna.Trial, EpochMetrics], None] | None = None  # e.g. a log line per epoch
     # What the train_time objective charges for a design's first `epoch` epochs. None: the
@@ -160,8 +160,8 @@ class Objective:
         if LATENCY in self.preset.objectives:
             key, static[LATENCY] = cached_latency_ms(trial.study, resolved["model"], f"trial {trial.number}")
             rec.put_all(trial, {rec.MODEL_HASH: key, LATENCY: static[LATENCY]})
-        multi = len(self.preset.objectives) > 1
-        pruning = Pruning(self.pruner, multi)
+        multi = self.preset.multi_objective
+        pruning = self.pruning or Pruning(None, multi)
 
         def charged(m: EpochMetrics) -> float:
             if self.time_model is None:

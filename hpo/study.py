@@ -151,7 +151,7 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
              f"{m.epoch_time_s:6.1f} s")
 
     objective = Objective(preset, space, arrays, checkpoint_dir or checkpoint_root(preset), device=device,
-                          pruner=pruning.pruner, progress=progress, on_epoch=epoch_line if verbose else None)
+                          pruning=pruning, progress=progress, on_epoch=epoch_line if verbose else None)
     pruning.attach(study)  # single objective: trial.report/should_prune go through Optuna
     n = n_trials if n_trials is not None else preset.budget.trials
     timeout = timeout_s if timeout_s is not None else preset.budget.timeout_s

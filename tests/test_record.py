@@ -13,7 +13,7 @@ from hourglass.train import TrainConfig
 from hpo import record as rec
 from hpo.cli import app
 from hpo.objective import Objective
-from hpo.preset import OBJECTIVES
+from hpo.preset import StudyPreset
 from tests.study_factory import make_study, trial_attrs
 
 CURVE = [{"epoch": 1, "pckh": 10.0, "loss": 0.1, "time_s": 2.0, "wall_s": 2.5},
@@ -21,10 +21,22 @@ CURVE = [{"epoch": 1, "pckh": 10.0, "loss": 0.1, "time_s": 2.0, "wall_s": 2.5},
 
 
 def test_registry_is_where_directions_come_from():
-    assert OBJECTIVES == {name: spec.direction for name, spec in rec.OBJECTIVES.items()}
-    assert OBJECTIVES["pckh"] == "maximize" and OBJECTIVES[rec.LATENCY] == "minimize"
+    preset = StudyPreset(name="p", objectives=("pckh", "params", "flops"))
+    assert preset.directions == [rec.OBJECTIVES[o].direction for o in preset.objectives]
+    assert rec.OBJECTIVES["pckh"].direction == "maximize" and rec.OBJECTIVES[rec.LATENCY].direction == "minimize"
     with pytest.raises(ValueError, match="unknown objective 'speed'"):
         rec.objective_spec("speed")
+
+
+def test_rung_values_of_a_trial_read_the_curve_and_the_static_costs():
+    t = create_trial(state=TrialState.PRUNED, user_attrs={
+        "curve": [{"epoch": e, "pckh": p, "time_s": s} for e, (p, s) in enumerate([(10.0, 5.0), (20.0, 9.5)], 1)],
+        "params": 1234, "flops": 99, "step_latency": 0.02,
+    })
+    assert rec.rung_values(t.user_attrs, 2, ("pckh", "params", "train_time")) == [20.0, 1234.0, 9.5]
+    assert rec.rung_values(t.user_attrs, 2, ("flops", "step_latency")) == [99.0, 0.02]
+    assert rec.rung_values(t.user_attrs, 3, ("pckh",)) is None  # never got there
+    assert rec.rung_values(create_trial(state=TrialState.RUNNING).user_attrs, 1, ("pckh",)) is None
 
 
 def test_rung_values_read_the_curve_point_and_the_static_attrs():
