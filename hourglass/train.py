@@ -31,9 +31,9 @@ from tqdm.auto import tqdm
 from hourglass.data.augment import AugmentConfig
 from hourglass.data.dataset import PoseArrays, PoseDataset, load_pose_data
 from hourglass.data.gpu_data import GpuPoseData
-from hourglass.data.heatmaps import heatmap_loss
+from hourglass.data.heatmaps import decode_heatmaps, flip_back, heatmap_loss, to_image_coords
 from hourglass.errors import ConfigError
-from hourglass.metrics import PCKhResult, decode_heatmaps, flip_back, pckh, to_image_coords
+from hourglass.metrics import PCKhResult, pckh
 from hourglass.model import build_model
 from hourglass.steptime import StepTimer, robust_seconds
 # the schema lives beside the model config; re-exported here for existing imports

@@ -13,8 +13,6 @@ params never train into one folder.
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import shutil
 import traceback
 from collections.abc import Callable, Sequence
@@ -37,25 +35,17 @@ from hpo.space import SearchSpace
 from hpo.strategy import Pruning
 from hpo.record import LATENCY
 
-__all__ = ["Objective", "config_hash", "completed_twin", "TrialOutOfMemory"]
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    """A stable short hash of a resolved trial config (key order does not matter)."""
-    blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+__all__ = ["Objective", "completed_twin", "TrialOutOfMemory"]
 
 
 def completed_twin(study: optuna.Study, key: str) -> optuna.trial.FrozenTrial | None:
-    """The first completed trial of ``study`` whose resolved config hashes to ``key``.
+    """The first completed trial of ``study`` whose resolved config hashes to ``key`` (never
+    a copy: a copy is created after the trial it copies, so it comes later).
 
-    Why: a sampler over a discrete space proposes designs it has already seen (TPE did in 1 of
-    4 trials on the recorded benchmark), and with the study's one training seed they train to
-    the same result, so the repeat copies the record instead of spending the epochs again."""
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        if rec.get(t, rec.CONFIG_HASH) == key and rec.get(t, rec.COPIED_FROM) is None:
-            return t
-    return None
+    Why: a sampler over a discrete space proposes designs it has already seen, and with the
+    study's one training seed they train to the same result, so the repeat copies the record
+    instead of spending the epochs again."""
+    return rec.find_trial(study, rec.CONFIG_HASH, key, states=(optuna.trial.TrialState.COMPLETE,))
 
 
 class TrialOutOfMemory(RuntimeError):
@@ -107,7 +97,7 @@ class Objective:
         ``exception`` (with its ``traceback``); the checkpoint of a FAIL trial stays for a retry."""
         config = self.resolve(trial)
         resolved = config.to_dict()
-        twin = completed_twin(trial.study, config_hash(resolved))
+        twin = completed_twin(trial.study, rec.config_hash(resolved))
         if twin is not None:  # the same config and seed trains to the same result: copy it
             rec.put_all(trial, rec.copy_of(twin))
             return list(twin.values) if self.preset.multi_objective else twin.values[0]
@@ -117,7 +107,7 @@ class Objective:
         chain = trial.storage.get_trial_system_attrs(trial._trial_id).get(rec.FAILED_TRIAL, trial.number)
         if chain != trial.number:
             rec.put(trial, rec.RETRY_OF, chain)
-        ckpt_dir = self.checkpoint_root / f"{config_hash(resolved)}-t{chain}"
+        ckpt_dir = self.checkpoint_root / f"{rec.config_hash(resolved)}-t{chain}"
         # a retry resumes after the last checkpointed epoch: its curve starts with those epochs
         curve: list[dict[str, float]] = [_curve_point(m) for m in checkpoint_history(ckpt_dir)]
         rec.put_all(trial, {rec.RESUMED_FROM_EPOCH: len(curve), rec.CURVE: curve})
@@ -154,7 +144,7 @@ class Objective:
         static = {"params": c.params, "flops": c.flops, "step_latency": c.step_time_s or 0.0}
         rec.put_all(trial, {rec.PARAMS: c.params, rec.FLOPS: c.flops, rec.LAYERS: c.layers,
                             rec.OPS_PER_STEP: c.ops_per_step, rec.CONFIG: resolved,
-                            rec.CONFIG_HASH: config_hash(resolved)})
+                            rec.CONFIG_HASH: rec.config_hash(resolved)})
         if c.step_time_s is not None:
             rec.put(trial, rec.STEP_LATENCY, c.step_time_s)
         if LATENCY in self.preset.objectives:

@@ -16,7 +16,9 @@ and failed ones included. This module imports neither torch nor optuna.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+import json
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,7 @@ __all__ = [
     "TRAIN_TIME_S", "COMPILE_S", "TRAIN_IMG_S", "DEVICE", "CPU_THREADS", "RESUMED_FROM_EPOCH",
     "PCKH_JOINTS", "PRUNED_AT_EPOCH", "PRUNE_REASON", "FAIL_REASON", "TRACEBACK", "RETRY_OF", "COPIED_FROM", "WORKER", "FAILED_TRIAL", "RETRY_HISTORY",
     "STUDY_OBJECTIVES", "STUDY_PRESET", "STUDY_WARM_STARTED", "STUDY_TABLE_PLANNED",
-    "ObjectiveSpec", "OBJECTIVES", "objective_spec", "get", "put", "put_all", "study_get",
+    "ObjectiveSpec", "OBJECTIVES", "objective_spec", "config_hash", "find_trial", "get", "put", "put_all", "study_get",
     "study_put", "system_get", "seed_attrs", "copy_of", "COPIED_ATTRS", "curve_point", "rung_values", "value_so_far", "times_so_far",
     "TrialRecord",
 ]
@@ -34,7 +36,7 @@ __all__ = [
 # --- trial user attributes -------------------------------------------------------------
 DESIGN = "design"  # name of a seed design (warm start) or of a designs-space choice
 CONFIG = "config"  # the resolved TrainConfig as a dict (what `hpo export` writes)
-CONFIG_HASH = "config_hash"  # hpo.objective.config_hash of CONFIG
+CONFIG_HASH = "config_hash"  # config_hash(CONFIG)
 CURVE = "curve"  # the learning curve (module doc)
 PARAMS = "params"  # counted costs (hourglass.costs)
 FLOPS = "flops"
@@ -127,6 +129,25 @@ def put_all(trial: Any, values: Mapping[str, Any]) -> None:
 def system_get(trial: Any, key: str, default: Any = None) -> Any:
     """A trial's system attribute (Optuna's own bookkeeping, e.g. :data:`FAILED_TRIAL`)."""
     return trial.system_attrs.get(key, default)
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """A stable short hash of a resolved config or one of its sections (key order does not
+    matter): what :data:`CONFIG_HASH` and :data:`MODEL_HASH` hold."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def find_trial(study: Any, attr: str, key: Any, *, states: Container[Any] | None = None,
+               having: str | None = None) -> Any:
+    """The first trial of ``study`` (number order; ``states`` as in ``Study.get_trials``)
+    whose user attr ``attr`` equals ``key`` and, with ``having``, that recorded that attr
+    too; None if there is none. A study is its own cache: what one trial measured for a
+    design (its result, its latency) a later trial of the same design finds here."""
+    for t in study.get_trials(deepcopy=False, states=states):
+        if get(t, attr) == key and (having is None or get(t, having) is not None):
+            return t
+    return None
 
 
 def study_get(study: Any, key: str, default: Any = None) -> Any:

@@ -127,7 +127,7 @@ def test_cost_model_counts_pruned_trials_by_their_curve(tmp_path):
 
 
 def test_latency_panel_shows_latency_against_params_flops_layers():
-    from hpo.deploy import LATENCY
+    from hpo.record import LATENCY
 
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.set_user_attr("objectives", ["pckh", LATENCY])

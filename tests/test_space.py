@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from hourglass.blocks import BLOCKS
-from hourglass.config import DILATIONS, SEPARABLE, HourglassConfig
+from hourglass.blocks import DILATIONS, SEPARABLE
+from hourglass.config import HourglassConfig
 from hourglass.designs import SEED_DESIGNS, design_overrides, load_designs
 from hourglass.errors import ConfigError
 from hpo.space import SPACES_DIR, SearchSpace, plan_seed_trials, seed_trials

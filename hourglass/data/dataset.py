@@ -17,9 +17,8 @@ from torch.utils.data import Dataset
 
 from hourglass.data.augment import AugmentConfig, Augmented, PoseAugmenter
 from hourglass.data.cache import PoseArrays
-from hourglass.data.heatmaps import render_heatmaps
+from hourglass.data.heatmaps import input_to_heatmap, render_heatmaps
 from hourglass.errors import ConfigError, DataError
-from hourglass.metrics import input_to_heatmap
 
 __all__ = ["PoseDataset", "load_pose_data", "make_sample", "IMAGE_MEAN", "IMAGE_STD", "STRIDE"]
 
