@@ -32,7 +32,7 @@ from hourglass.data.augment import AugmentConfig
 from hourglass.data.dataset import PoseArrays, PoseDataset, load_pose_data
 from hourglass.data.gpu_data import GpuPoseData
 from hourglass.data.heatmaps import decode_heatmaps, flip_back, heatmap_loss, to_image_coords
-from hourglass.errors import ConfigError
+from hourglass.errors import ConfigError, exception_chain
 from hourglass.metrics import PCKhResult, pckh
 from hourglass.model import build_model
 from hourglass.steptime import StepTimer, robust_seconds
@@ -188,15 +188,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
     allocate their own workspaces and report failure as a plain ``RuntimeError`` naming
     their status, and compiled code may wrap either in another exception.
     """
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
-            return True
-        if isinstance(exc, RuntimeError) and any(m in str(exc) for m in _OOM_MARKS):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return any(isinstance(e, (torch.cuda.OutOfMemoryError, MemoryError))
+               or (isinstance(e, RuntimeError) and any(m in str(e) for m in _OOM_MARKS))
+               for e in exception_chain(exc))
 
 
 def _uses_device_data(device: torch.device) -> bool:

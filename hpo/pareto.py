@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError
 from hpo import record as rec
+from hpo.directions import as_losses
 from hpo.space_param import leaves
 
 __all__ = [
@@ -154,9 +155,10 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def _as_minimization(values: np.ndarray, directions: Sequence[StudyDirection]) -> np.ndarray:
-    signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
-    return np.asarray(values, dtype=float) * signs
+def _losses(values: np.ndarray, directions: Sequence[StudyDirection]) -> np.ndarray:
+    """Rows of ``values`` (n, d) as losses (:func:`hpo.directions.as_losses`), shape kept."""
+    values = np.asarray(values, dtype=float).reshape(-1, len(directions))
+    return np.array(as_losses(values.tolist(), directions), dtype=float).reshape(-1, len(directions))
 
 
 def nondominated(points: np.ndarray) -> np.ndarray:
@@ -175,8 +177,8 @@ def hypervolume(values: np.ndarray, reference_point: Sequence[float],
     than the reference on every objective add nothing.
     """
     values = np.asarray(values, dtype=float).reshape(-1, len(directions))
-    pts = _as_minimization(values, directions)
-    ref = _as_minimization(np.asarray(reference_point, dtype=float)[None], directions)[0]
+    pts = _losses(values, directions)
+    ref = _losses(np.asarray(reference_point, dtype=float)[None], directions)[0]
     pts = pts[(pts < ref).all(1)]
     if len(pts) == 0:
         return 0.0
@@ -216,6 +218,6 @@ def hypervolume_history(study: optuna.Study, reference_point: Sequence[float]) -
 
 
 def _improves(front: np.ndarray, v: np.ndarray, directions: Sequence[StudyDirection]) -> bool:
-    pts = _as_minimization(front, directions)
-    p = _as_minimization(v[None], directions)[0]
+    pts = _losses(front, directions)
+    p = _losses(v[None], directions)[0]
     return not ((pts <= p).all(1)).any()

@@ -39,6 +39,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hourglass.errors import ConfigError
 from hourglass.validate import check_choice, check_float, check_int
 from hpo import record as rec
+from hpo.directions import as_losses
 
 __all__ = [
     "RungPruner", "ParetoHalvingPruner", "PrunerConfig", "PrunerEntry", "PRUNERS", "rung_population",
@@ -52,25 +53,6 @@ STATIC_ATTRS = tuple(n for n, s in rec.OBJECTIVES.items() if not s.curve_key)
 _STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 MIN_COMPLETE = 2  # completed trials the min_gain rule needs (a front and a prediction)
 OPTIMISM_FALLBACK = 5.0  # PCKh points added to a prediction made from fewer than 3 curves
-
-
-def _maximize(direction: str | StudyDirection) -> bool:
-    if isinstance(direction, StudyDirection):
-        return direction == StudyDirection.MAXIMIZE
-    if direction not in ("maximize", "minimize"):
-        raise ValueError(f"direction must be 'maximize' or 'minimize', but got {direction=}")
-    return direction == "maximize"
-
-
-def as_losses(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[list[float]]:
-    """Every objective turned into "smaller is better"; NaN (a diverged run) is the worst."""
-    signs = [-1.0 if _maximize(d) else 1.0 for d in directions]
-    out = []
-    for row in values:
-        if len(row) != len(signs):
-            raise ValueError(f"each point needs one value per direction ({len(signs)}), but got {row=}")
-        out.append([math.inf if math.isnan(v) else s * v for s, v in zip(signs, map(float, row))])
-    return out
 
 
 def nondominated_ranks(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[int]:

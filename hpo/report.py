@@ -24,6 +24,7 @@ from plotly.subplots import make_subplots
 from scipy.stats import spearmanr
 
 from hourglass.errors import ConfigError
+from hpo.directions import as_losses
 from hpo.record import CURVE, EPOCHS_RUN, LATENCY, WALL_TIME_S, TrialRecord, get
 from hpo.pareto import (
     complete_trials,
@@ -109,8 +110,7 @@ def pareto_2d_figure(study: optuna.Study) -> go.Figure:
 
 
 def _front_2d(points: np.ndarray, dirs: Sequence[StudyDirection]) -> np.ndarray:
-    signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in dirs])
-    front = points[nondominated(points * signs)]
+    front = points[nondominated(np.array(as_losses(points.tolist(), dirs), dtype=float).reshape(-1, 2))]
     return front[np.argsort(front[:, 0], kind="stable")]
 
 

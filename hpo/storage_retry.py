@@ -38,7 +38,7 @@ from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # not exported, but Optuna runs heartbeats only on its subclasses
 from optuna.trial import FrozenTrial, TrialState
 
-from hourglass.errors import ConfigError, HourglassError
+from hourglass.errors import ConfigError, HourglassError, exception_chain
 
 __all__ = ["RetryingStorage", "StorageUnavailable", "is_transient", "storage_grace_s",
            "STORAGE_GRACE_S", "EXIT_STORAGE_UNAVAILABLE", "HEARTBEAT_ATTR"]
@@ -77,14 +77,6 @@ def storage_grace_s(value: float | None = None) -> float:
     if not value >= 0:
         raise ConfigError(f"{where}: expected a number of seconds >= 0")
     return float(value)
-
-
-def exception_chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    while exc is not None and exc not in seen:
-        seen.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    return seen
 
 
 def is_transient(exc: BaseException) -> bool:
