@@ -18,6 +18,7 @@ import optuna_dashboard
 from optuna.storages import BaseStorage
 
 from hourglass.errors import ConfigError
+from hpo import optuna_compat
 from hpo.pareto import complete_trials
 from hpo.report import cost_model_figure, hypervolume_figure, learning_curves_figure
 from hpo.storage import open_storage
@@ -56,7 +57,7 @@ def make_server(storage: str | BaseStorage, host: str = "127.0.0.1", port: int =
 
 def study_url(server: WSGIServer, study: optuna.Study, host: str | None = None) -> str:
     """The dashboard page of ``study`` on ``server`` (its top page shows the Pareto front)."""
-    study_id = study._storage.get_study_id_from_name(study.study_name)
+    study_id = optuna_compat.study_id(study)
     return f"http://{host or server.server_address[0]}:{server.server_port}/dashboard/studies/{study_id}"
 
 

@@ -29,6 +29,7 @@ from hourglass.train import (
 )
 from hpo import record as rec
 from hpo.deploy import cached_latency_ms
+from hpo import optuna_compat as compat
 from hpo.preset import StudyPreset
 from hpo.space import SearchSpace
 from hpo.strategy import Pruning
@@ -103,7 +104,7 @@ class Objective:
         if "design" in trial.params and rec.get(trial, rec.DESIGN) is None:  # a designs space (grid)
             rec.put(trial, rec.DESIGN, trial.params["design"])  # named like a warm-start trial
         # a retry (Optuna's RetryHeartbeatStaleTrialCallback) names the chain's first attempt
-        chain = trial.storage.get_trial_system_attrs(trial._trial_id).get(rec.FAILED_TRIAL, trial.number)
+        chain = compat.study_storage(trial.study).get_trial_system_attrs(compat.trial_id(trial)).get(rec.FAILED_TRIAL, trial.number)
         if chain != trial.number:
             rec.put(trial, rec.RETRY_OF, chain)
         ckpt_dir = self.checkpoint_root / f"{rec.config_hash(resolved)}-t{chain}"
