@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from optuna.study import StudyDirection
 
-__all__ = ["maximized", "as_losses"]
+__all__ = ["maximized", "signs", "as_losses"]
 
 
 def maximized(direction: str | StudyDirection) -> bool:
@@ -24,12 +24,17 @@ def maximized(direction: str | StudyDirection) -> bool:
     return direction == "maximize"
 
 
+def signs(directions: Sequence[str | StudyDirection]) -> list[float]:
+    """-1 for a maximized objective, 1 for a minimized one: ``sign * value`` is a loss."""
+    return [-1.0 if maximized(d) else 1.0 for d in directions]
+
+
 def as_losses(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[list[float]]:
     """Every objective turned into "smaller is better"; NaN (a diverged run) is the worst."""
-    signs = [-1.0 if maximized(d) else 1.0 for d in directions]
+    flip = signs(directions)
     out = []
     for row in values:
-        if len(row) != len(signs):
-            raise ValueError(f"each point needs one value per direction ({len(signs)}), but got {row=}")
-        out.append([math.inf if math.isnan(v) else s * v for s, v in zip(signs, map(float, row))])
+        if len(row) != len(flip):
+            raise ValueError(f"each point needs one value per direction ({len(flip)}), but got {row=}")
+        out.append([math.inf if math.isnan(v) else s * v for s, v in zip(flip, map(float, row))])
     return out

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from optuna.study import StudyDirection
 
-from hpo.directions import as_losses, maximized
+from hpo.directions import as_losses, maximized, signs
 from hpo.pareto import hypervolume
 from hpo.pruning import nondominated_ranks
 
@@ -30,3 +30,9 @@ def test_the_pruner_and_the_hypervolume_agree_on_which_point_is_better():
     ref = [0.0, 30.0]
     assert hypervolume(np.array([good]), ref, dirs) == pytest.approx(80.0 * 20.0)
     assert hypervolume(np.array([good]), ref, dirs) > hypervolume(np.array([bad]), ref, dirs)
+
+
+def test_signs_make_losses_as_as_losses_does():
+    dirs = [StudyDirection.MAXIMIZE, "minimize"]
+    values = [[70.0, 5.0], [3.0, 2.0]]
+    assert (np.array(values) * np.array(signs(dirs))).tolist() == as_losses(values, dirs)
