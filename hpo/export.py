@@ -21,27 +21,28 @@ from optuna.trial import FrozenTrial
 from hourglass.config import HourglassConfig
 from hourglass.errors import ConfigError
 from hourglass.extras import require_deploy
+from hourglass.onnx_export import OnnxModel, export_onnx
 from hpo.record import CONFIG, CPU_THREADS, get
-from hpo.pareto import objective_names, pareto_trials, trial_row
+from hpo.pareto import StudySnapshot, pareto_trials, snapshot, trial_row
 
 __all__ = ["export_trials", "trial_document", "SECTIONS"]
 
 SECTIONS = ("model", "schedule", "data")
 
 
-def _by_number(study: optuna.Study, numbers: Sequence[int]) -> list[FrozenTrial]:
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+def _by_number(snap: StudySnapshot, numbers: Sequence[int]) -> list[FrozenTrial]:
+    trials = {t.number: t for t in snap.trials}
     for n in numbers:
         if n not in trials:
             span = f"0..{max(trials)}" if trials else "none"
-            raise ConfigError(f"study {study.study_name!r}: no trial number {n} (trials: {span})")
+            raise ConfigError(f"study {snap.study_name!r}: no trial number {n} (trials: {span})")
     return [trials[n] for n in numbers]
 
 
-def trial_document(study: optuna.Study, trial: FrozenTrial) -> dict:
+def trial_document(source: StudySnapshot | optuna.Study, trial: FrozenTrial) -> dict:
     """``{"model", "schedule", "data"}`` of ``trial`` (and ``cpu_threads`` where the trial
     recorded it), checked; a one-line error if unusable."""
-    where = f"study {study.study_name!r} trial {trial.number}"
+    where = f"study {source.study_name!r} trial {trial.number}"
     config = get(trial, CONFIG)
     if not isinstance(config, dict):
         raise ConfigError(f"{where}: expected a 'config' user attr (a mapping), but got {config!r}")
@@ -58,13 +59,13 @@ def trial_document(study: optuna.Study, trial: FrozenTrial) -> dict:
     return json.loads(json.dumps(doc))
 
 
-def _header(study: optuna.Study, trial: FrozenTrial, filename: str) -> str:
-    row = trial_row(trial, objective_names(study))
+def _header(snap: StudySnapshot, trial: FrozenTrial, filename: str) -> str:
+    row = trial_row(trial, snap.names)
     design = f" (design {row['design']})" if row.get("design") else ""
-    lines = [f"hourglass-hpo export: study {study.study_name!r}, trial {trial.number}{design}, {trial.state.name}"]
+    lines = [f"hourglass-hpo export: study {snap.study_name!r}, trial {trial.number}{design}, {trial.state.name}"]
     if trial.state.name == "PRUNED":
         lines.append(f"pruned at epoch {row.get('pruned_at_epoch')} ({row.get('prune_reason')}); values so far:")
-    values = ", ".join(f"{n} = {_fmt(row.get(n))}" for n in objective_names(study))
+    values = ", ".join(f"{n} = {_fmt(row.get(n))}" for n in snap.names)
     lines.append(values)
     lines.append(f"flops = {_fmt(row.get('flops'))}, layers = {_fmt(row.get('layers'))}, epochs run = {_fmt(row.get('epochs'))}")
     lines.append(f"retrain: hpo train {filename}")
@@ -79,16 +80,14 @@ def _fmt(value: object) -> str:
     return "n/a" if value is None else str(value)
 
 
-def _onnx(study: optuna.Study, trial: FrozenTrial, doc: dict):
+def _onnx(snap: StudySnapshot, trial: FrozenTrial, doc: dict) -> OnnxModel:
     """The trial's network as checked ONNX (fresh weights: a trial keeps its config, not its
     weights; ``hpo train`` retrains them), static 1x3xSxS input, last stack's heatmaps."""
-    from hourglass.onnx_export import export_onnx
-
-    where = f"study {study.study_name!r} trial {trial.number}"
+    where = f"study {snap.study_name!r} trial {trial.number}"
     return export_onnx(HourglassConfig.from_dict(doc["model"], where=where), where=where)
 
 
-def export_trials(study: optuna.Study, numbers: Sequence[int] | None, out_dir: str | Path, *,
+def export_trials(source: StudySnapshot | optuna.Study, numbers: Sequence[int] | None, out_dir: str | Path, *,
                   onnx: bool = False) -> list[Path]:
     """Write ``trial_<N>.yaml`` per trial (``numbers``; ``None`` = the Pareto set), and with
     ``onnx`` also ``trial_<N>.onnx`` beside it.
@@ -98,15 +97,16 @@ def export_trials(study: optuna.Study, numbers: Sequence[int] | None, out_dir: s
     """
     if onnx:
         require_deploy("export --onnx")
-    trials = pareto_trials(study) if numbers is None else _by_number(study, numbers)
-    docs = [(t, trial_document(study, t)) for t in trials]
-    models = [_onnx(study, t, doc) if onnx else None for t, doc in docs]
+    snap = snapshot(source)
+    trials = pareto_trials(snap) if numbers is None else _by_number(snap, numbers)
+    docs = [(t, trial_document(snap, t)) for t in trials]
+    models = [_onnx(snap, t, doc) if onnx else None for t, doc in docs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for (trial, doc), model in zip(docs, models):
         path = out / f"trial_{trial.number}.yaml"
-        path.write_text(_header(study, trial, path.name) + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None), encoding="utf-8")
+        path.write_text(_header(snap, trial, path.name) + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None), encoding="utf-8")
         paths.append(path)
         if model is not None:
             paths.append(model.save(path.with_suffix(".onnx")))
