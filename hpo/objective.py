@@ -24,9 +24,8 @@ import torch
 
 from hourglass.costs import Costs, costs
 from hourglass.data.dataset import PoseArrays
-from hourglass.train import (
-    EpochMetrics, TrainConfig, TrainingDiverged, checkpoint_history, is_out_of_memory, pick_device, train,
-)
+from hourglass.train import EpochMetrics, TrainingDiverged, checkpoint_history, is_out_of_memory, pick_device, train
+from hourglass.train_config import TrainConfig
 from hpo import record as rec
 from hpo.deploy import cached_latency_ms
 from hpo import optuna_compat as compat
@@ -62,9 +61,8 @@ def _release_memory() -> None:
 
 def _curve_point(m: EpochMetrics) -> dict[str, float]:
     """One epoch of the curve: ``time_s`` is what train_time charges (the noise-robust time,
-    see hourglass.steptime; the wall time for checkpoints written before it existed),
-    ``wall_s`` the clock."""
-    return {"epoch": m.epoch, "pckh": m.pckh, "loss": m.loss, "time_s": m.train_time_s or m.time_s,
+    see hourglass.steptime), ``wall_s`` the clock."""
+    return {"epoch": m.epoch, "pckh": m.pckh, "loss": m.loss, "time_s": m.train_time_s,
             "wall_s": m.time_s}
 
 
@@ -155,7 +153,7 @@ class Objective:
 
         def charged(m: EpochMetrics) -> float:
             if self.time_model is None:
-                return m.train_time_s or m.time_s
+                return m.train_time_s
             return float(self.time_model(config, c, m.epoch))
 
         def on_epoch_end(m: EpochMetrics) -> None:

@@ -17,8 +17,7 @@ residual standard deviation of optimism; the training time scaled by the complet
 ratio of final to this-epoch time; static costs as they are) must add at least ``min_gain``
 of the completed trials' hypervolume. Why: the study is judged by the hypervolume of its
 completed trials, and halving keeps a fixed share of each rung whether or not it can move the
-front; on the recorded benchmark (``hpo bench-search --table``) the rule gave a better front
-at every budget (README, "Does the search pay?").
+front (``hpo bench-search --table`` measures what each rule buys).
 
 The other trials' values are read from their trial record (:mod:`hpo.record`): where each
 objective's value after an epoch comes from is its entry in the objective registry.

@@ -194,18 +194,11 @@ def rung_values(attrs: Mapping[str, Any], epoch: int, objectives: Sequence[str])
 
 
 def value_so_far(attrs: Mapping[str, Any], name: str) -> Any:
-    """What a trial without values (pruned, failed) measured of objective ``name`` by its
-    last epoch: its last curve point or static attribute; training time from the recorded
-    ``train_time_s``, else the curve, else the clock (studies from before the curve had it)."""
+    """What a trial without values (pruned, failed, running) measured of objective ``name``
+    by its last epoch: its last curve point or static attribute."""
     if name not in OBJECTIVES:
         return None
-    last = (attrs.get(CURVE) or [{}])[-1]
-    if name == "train_time":
-        for value in (attrs.get(TRAIN_TIME_S), last.get("time_s"), attrs.get(WALL_TIME_S)):
-            if value is not None:
-                return value
-        return None
-    return OBJECTIVES[name].at(attrs, last)
+    return OBJECTIVES[name].at(attrs, (attrs.get(CURVE) or [{}])[-1])
 
 
 def times_so_far(curve: Sequence[Mapping[str, Any]]) -> dict[str, float]:
@@ -251,12 +244,12 @@ class TrialRecord:
 
     @property
     def wall_s_so_far(self) -> float | None:
-        """The clock so far: ``wall_time_s``, else the curve's last reading (pruned trials
-        of studies from before they recorded their time)."""
+        """The clock so far: ``wall_time_s`` of a trial that stopped, else the curve's last
+        reading (a trial still running)."""
         if self.wall_time_s is not None:
             return self.wall_time_s
         last = self.curve[-1] if self.curve else {}
-        return last.get("wall_s", last.get("time_s"))  # curves before wall_s: time_s was the clock
+        return last.get("wall_s")
 
     @property
     def model(self) -> dict[str, Any]:

@@ -197,13 +197,13 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def _epoch_seconds(t: FrozenTrial) -> float | None:
-    """Seconds per epoch: the run's wall time so far, else (a pruned trial of a study from
-    before pruned trials recorded ``wall_time_s``) its learning curve's last clock reading."""
+    """Seconds per epoch: the run's wall time so far (a stopped trial), else its learning
+    curve's last clock reading (a trial still running)."""
     wall, epochs = get(t, WALL_TIME_S), get(t, EPOCHS_RUN)
     if wall is not None and epochs:
         return wall / epochs
     last = (get(t, CURVE) or [{}])[-1]
-    seconds = last.get("wall_s", last.get("time_s"))
+    seconds = last.get("wall_s")
     return seconds / last["epoch"] if seconds is not None and last.get("epoch") else None
 
 

@@ -139,7 +139,7 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     _check_device(device)
     if pick_device(device).type == "cpu":
         # One intra-op thread per worker: the small CPU-sized models gain little from more,
-        # and on a loaded machine OpenMP spinning made 2 threads ~40x slower than 1 (measured).
+        # and on a loaded machine OpenMP threads spin and wait for each other.
         torch.set_num_threads(cpu_threads)
     arrays = load_pose_data(preset.data)  # once per process, shared by every trial; before the study exists
     study, enqueued = prepare_study(preset, heartbeat=heartbeat, seed=seed, warm_start=warm_start)

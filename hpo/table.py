@@ -23,7 +23,7 @@ from hpo.pareto import StudySnapshot, snapshot
 from hpo.published import PUBLISHED
 from hpo.record import DESIGN, PARAMS, PCKH_JOINTS, WALL_TIME_S, get
 
-__all__ = ["PCKH_JOINTS", "JOINT_COLUMNS", "table_rows", "format_table", "write_table"]
+__all__ = ["JOINT_COLUMNS", "table_rows", "format_table", "write_table"]
 
 # the table columns of hourglass.metrics.TABLE_COLUMNS (kept literal: no torch import here)
 JOINT_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
@@ -64,8 +64,6 @@ def table_rows(source: StudySnapshot | optuna.Study, *, published: bool = False)
         row: dict[str, Any] = {"design": _design(t), "trial": t.number}
         for col in JOINT_COLUMNS:
             row[col] = joints.get(col)
-        if row["Mean"] is None and "pckh" in names:  # a study from before per-joint results
-            row["Mean"] = float(t.values[names.index("pckh")])
         row["params"] = get(t, PARAMS)
         row["train_time_s"] = _time(t, names)
         rows.append(row)

@@ -5,9 +5,8 @@ import torch
 
 from hourglass.config import HourglassConfig, StemConfig
 from hourglass.data.synthetic import VAL_FRACTION, make_synthetic
-from hourglass.train import (
-    REFERENCE_SCHEDULE, ScheduleConfig, TrainConfig, TrainingDiverged, load_train_config, train,
-)
+from hourglass.train import TrainingDiverged, train
+from hourglass.train_config import REFERENCE_SCHEDULE, ScheduleConfig, TrainConfig, load_train_config
 from hourglass.yamlio import dump_yaml
 
 
