@@ -1,9 +1,10 @@
 """The model config: one frozen dataclass tree, validated once, round-tripping to plain dicts.
 
 The block's and the stem's configs live beside their registries (:mod:`hourglass.blocks`,
-:mod:`hourglass.stems`). ``HourglassConfig.from_dict(yaml_dict)`` is the only way user input becomes a model config;
-every range and cross-field rule is checked in ``__post_init__`` and reported as a
-:class:`ConfigError` naming the field and the allowed values.
+:mod:`hourglass.stems`). ``HourglassConfig.from_dict(yaml_dict)`` is the only way user
+input becomes a model config; every range and cross-field rule is checked in
+``__post_init__`` and reported as a :class:`ConfigError` naming the field and the allowed
+values.
 """
 
 from __future__ import annotations

@@ -3,11 +3,12 @@
 Everything a trial learns is stored on it, in the trial record of :mod:`hpo.record`:
 static costs, the per-epoch learning curve (``curve``, since ``Trial.report`` is not
 available in multi-objective studies), the full resolved config for export, the training
-time so far (pruned and failed trials too), and for pruned or failed trials the reason. A trial's checkpoints live in a folder keyed by the hash of its
-resolved config and the first trial of its retry chain (``<hash>-t<N>``), next to the study,
-so a retried trial (same params, Optuna system attr ``failed_trial`` = N) resumes where its
-worker died and inherits the curve so far, while two workers that happen to draw the same
-params never train into one folder.
+time so far (pruned and failed trials too), and for pruned or failed trials the reason.
+A trial's checkpoints live in a folder keyed by the hash of its resolved config and the
+first trial of its retry chain (``<hash>-t<N>``), next to the study, so a retried trial
+(same params, Optuna system attr ``failed_trial`` = N) resumes where its worker died and
+inherits the curve so far, while two workers that happen to draw the same params never
+train into one folder.
 """
 
 from __future__ import annotations

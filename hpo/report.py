@@ -235,7 +235,7 @@ def cost_model_figure(source: StudySnapshot | optuna.Study, height: int = 600, *
     fig = make_subplots(rows=(len(columns) + 1) // 2, cols=2, subplot_titles=titles, vertical_spacing=0.2,
                         horizontal_spacing=0.12)
     shown: set[str] = set()
-    for k, (key, label, pts) in enumerate(columns):
+    for k, (_key, label, pts) in enumerate(columns):
         row, col = divmod(k, 2)
         for state in sorted({p[2].state for p in pts}, key=lambda s: s.value):
             sel = [p for p in pts if p[2].state == state]

@@ -205,7 +205,8 @@ def test_grid_refuses_a_conditional_space(tiny):
 
 def test_unasked_knob_falls_back_when_the_block_rejects_the_base(tmp_path):
     path = write(tmp_path, """
-        base: {model: {features: 32, depth: 2, input_size: 64, stem: {channels: 8}, block: {dilation: 3, separable: mid}}}
+        base:
+          model: {features: 32, depth: 2, input_size: 64, stem: {channels: 8}, block: {dilation: 3, separable: mid}}
         params:
           model.block.name: {choices: [bottleneck, multidilated, conv2]}
     """)
