@@ -73,7 +73,8 @@ from hourglass.train_config import TrainConfig
 from hourglass.validate import check_choice, check_int
 from hpo.objective import Objective
 from hpo.pareto import hypervolume
-from hpo.preset import PrunerConfig, SamplerConfig, StudyPreset, load_preset, resolve_file
+from hpo.preset import SamplerConfig, StudyPreset, load_preset, resolve_file
+from hpo.pruning import PrunerConfig
 from hpo.record import TrialRecord, seed_attrs
 from hpo.space import SPACES_DIR, SearchSpace, plan_seed_trials
 from hpo.space_check import build_model_config, walk_combinations, written_paths
