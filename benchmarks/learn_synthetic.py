@@ -21,7 +21,8 @@ from hourglass.data.augment import AugmentConfig
 from hourglass.data.dataset import STRIDE, PoseDataset
 from hourglass.data.heatmaps import heatmap_loss
 from hourglass.data.synthetic import make_synthetic
-from hourglass.metrics import PCKhResult, decode_heatmaps, format_table, heatmap_to_input, pckh
+from hourglass.data.heatmaps import decode_heatmaps, heatmap_to_input
+from hourglass.metrics import PCKhResult, format_table, pckh
 from hourglass.model import build_model
 
 

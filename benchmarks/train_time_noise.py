@@ -21,7 +21,8 @@ import torch
 
 from hourglass.config import HourglassConfig, StemConfig
 from hourglass.data.synthetic import make_synthetic
-from hourglass.train import ScheduleConfig, TrainConfig, train
+from hourglass.train import train
+from hourglass.train_config import ScheduleConfig, TrainConfig
 
 
 def _burn(stop_at: float) -> None:

@@ -11,15 +11,48 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from hourglass.config import BlockConfig
+from hourglass.errors import ConfigError
+from hourglass.validate import check_choice
 
-__all__ = ["BLOCKS", "BlockSpec", "create_block", "conv_unit"]
+__all__ = ["BLOCKS", "BlockSpec", "BlockConfig", "create_block", "conv_unit", "DILATIONS", "SEPARABLE"]
+
+DILATIONS = (1, 2, 3, 4)
+SEPARABLE = ("none", "mid", "all")
+
+
+@dataclass(frozen=True)
+class BlockConfig:
+    """Which block design, and its orthogonal knobs.
+
+    name: a key of :data:`BLOCKS`.
+    dilation: dilation of the block's (first) 3x3 conv.
+    separable: ``none``; ``mid`` = only the 3x3 is depthwise-separable; ``all`` = every
+        conv becomes a 3x3 depthwise-separable one.
+    skip: residual connection on/off.
+    rates: dilation rates of the parallel branches (``multidilated`` only).
+    """
+
+    name: str = "bottleneck"
+    dilation: int = 1
+    separable: str = "none"
+    skip: bool = True
+    rates: tuple[int, ...] = (1, 2, 3, 4)
+
+    def __post_init__(self) -> None:
+        check_choice("name", self.name, BLOCKS)
+        spec = BLOCKS[self.name]
+        check_choice("dilation", self.dilation, DILATIONS if spec.dilation else (1,))
+        check_choice("separable", self.separable, spec.separable)
+        if not self.rates:
+            raise ConfigError("rates: expected a non-empty list of dilation rates, but got []")
+        for r in self.rates:
+            check_choice("rates", r, DILATIONS)
+
+
 
 
 def conv_unit(in_ch: int, out_ch: int, kernel: int, *, dilation: int = 1, separable: bool = False) -> nn.Sequential:
@@ -115,7 +148,7 @@ def multidilated(in_ch: int, out_ch: int, cfg: BlockConfig) -> nn.Module:
 class BlockSpec:
     """A block design and the knobs it understands (declared as data, checked by the config)."""
 
-    factory: Callable[[int, int, "BlockConfig"], nn.Module]
+    factory: Callable[[int, int, BlockConfig], nn.Module]
     separable: tuple[str, ...] = ("none",)
     dilation: bool = True
     rates: bool = False

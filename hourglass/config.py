@@ -1,8 +1,10 @@
 """The model config: one frozen dataclass tree, validated once, round-tripping to plain dicts.
 
-``HourglassConfig.from_dict(yaml_dict)`` is the only way user input becomes a model config;
-every range and cross-field rule is checked in ``__post_init__`` and reported as a
-:class:`ConfigError` naming the field and the allowed values.
+The block's and the stem's configs live beside their registries (:mod:`hourglass.blocks`,
+:mod:`hourglass.stems`). ``HourglassConfig.from_dict(yaml_dict)`` is the only way user
+input becomes a model config; every range and cross-field rule is checked in
+``__post_init__`` and reported as a :class:`ConfigError` naming the field and the allowed
+values.
 """
 
 from __future__ import annotations
@@ -10,62 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hourglass.validate import check_choice, check_float, check_int, from_dict, to_dict
-from hourglass.blocks import BLOCKS
+from hourglass.blocks import BLOCKS, BlockConfig
 from hourglass.errors import ConfigError
-from hourglass.stems import LAYOUTS, STEMS
+from hourglass.stems import StemConfig
+from hourglass.validate import check_choice, check_float, check_int, from_dict, to_dict
 
-__all__ = ["BlockConfig", "StemConfig", "HourglassConfig", "DILATIONS", "SEPARABLE", "OUTPUT_MODES"]
+__all__ = ["HourglassConfig", "OUTPUT_MODES"]
 
-DILATIONS = (1, 2, 3, 4)
-SEPARABLE = ("none", "mid", "all")
 # How ``output_weights`` enter the forward pass (equations in HourglassConfig's docstring).
 OUTPUT_MODES = ("sum", "merge")
-
-
-@dataclass(frozen=True)
-class BlockConfig:
-    """Which block design, and its orthogonal knobs.
-
-    name: a key of :data:`hourglass.blocks.BLOCKS`.
-    dilation: dilation of the block's (first) 3x3 conv.
-    separable: ``none``; ``mid`` = only the 3x3 is depthwise-separable; ``all`` = every
-        conv becomes a 3x3 depthwise-separable one.
-    skip: residual connection on/off.
-    rates: dilation rates of the parallel branches (``multidilated`` only).
-    """
-
-    name: str = "bottleneck"
-    dilation: int = 1
-    separable: str = "none"
-    skip: bool = True
-    rates: tuple[int, ...] = (1, 2, 3, 4)
-
-    def __post_init__(self) -> None:
-        check_choice("name", self.name, BLOCKS)
-        spec = BLOCKS[self.name]
-        check_choice("dilation", self.dilation, DILATIONS if spec.dilation else (1,))
-        check_choice("separable", self.separable, spec.separable)
-        if not self.rates:
-            raise ConfigError("rates: expected a non-empty list of dilation rates, but got []")
-        for r in self.rates:
-            check_choice("rates", r, DILATIONS)
-
-
-@dataclass(frozen=True)
-class StemConfig:
-    """name: a key of :data:`hourglass.stems.STEMS`; channels: width of its first conv;
-    layout: where the stem widens to ``features``, a key of :data:`hourglass.stems.LAYOUTS`
-    (``newell``, the default, or ``pytorch_pose``, the reference study's network)."""
-
-    name: str = "conv7"
-    channels: int = 64
-    layout: str = "newell"
-
-    def __post_init__(self) -> None:
-        check_choice("name", self.name, STEMS)
-        check_choice("layout", self.layout, LAYOUTS)
-        check_int("channels", self.channels, low=1)
 
 
 @dataclass(frozen=True)

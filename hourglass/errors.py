@@ -7,7 +7,7 @@ one-line message and exit code 2; everything else is a bug and keeps its traceba
 
 from __future__ import annotations
 
-__all__ = ["HourglassError", "ConfigError", "DataError"]
+__all__ = ["HourglassError", "ConfigError", "DataError", "exception_chain"]
 
 
 class HourglassError(Exception):
@@ -20,3 +20,13 @@ class ConfigError(HourglassError, ValueError):
 
 class DataError(HourglassError):
     """A dataset or annotation file is missing, truncated or in an unexpected layout."""
+
+
+def exception_chain(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and what it wraps (its ``__cause__``, else its ``__context__``), outermost
+    first, each once: a device or storage error often arrives wrapped in another."""
+    chain: list[BaseException] = []
+    while exc is not None and not any(e is exc for e in chain):
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain

@@ -7,16 +7,11 @@ the mean of its left and right joints, Mean is the unweighted mean of the 14 joi
 pelvis and thorax. The *Total* is the official MPII figure: the same 14 joints pooled, correct
 when error / normalizer <= 0.5. Missing joints count in neither.
 
-Coordinate convention (used by :func:`decode_heatmaps`, :func:`heatmap_to_input` and
-:func:`to_image_coords`): integer coordinates are pixel centres (OpenCV's ``warpAffine``
-convention). Heatmap pixel ``i`` covers input pixels ``stride*i .. stride*i + stride-1``, so its
-centre is at input ``stride*i + (stride-1)/2``. With it a horizontal flip of the input is an
-exact flip of the heatmap (no one-pixel shift after :func:`flip_back`).
+Predictions are decoded from heatmaps by :mod:`hourglass.data.heatmaps`, whose coordinate
+convention (pixel centres at integers) they follow.
 """
 
 from __future__ import annotations
-
-import functools
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from hourglass.data.mpii import FLIP_PAIRS, JOINT_NAMES, flip_order, read_annotations, read_predictions, tompson_val_pairs
+from hourglass.data.mpii import JOINT_NAMES, read_annotations, read_predictions, tompson_val_pairs
 from hourglass.errors import DataError
 
-__all__ = [
-    "TABLE_COLUMNS", "PCKhResult", "pckh", "format_table", "decode_heatmaps", "flip_back",
-    "heatmap_to_input", "input_to_heatmap", "to_image_coords", "evaluate_files",
-]
+__all__ = ["TABLE_COLUMNS", "PCKhResult", "pckh", "format_table", "evaluate_files"]
 
 TABLE_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
 _J = {name: i for i, name in enumerate(JOINT_NAMES)}
@@ -126,64 +118,6 @@ def format_table(result: PCKhResult) -> str:
     total = (f"Total {result.total:.2f}  (official MPII: {pooled}, err <= {t}; "
              f"err in units of 0.6 x head-box diagonal; {rule})")
     return "\n".join([header, values, total])
-
-
-# --- heatmaps -------------------------------------------------------------------------------
-
-def decode_heatmaps(heatmaps: torch.Tensor) -> torch.Tensor:
-    """(N,J,H,W) -> (N,J,2) float (x, y) in heatmap pixels (integer = pixel centre).
-
-    Argmax, then a quarter pixel toward the higher neighbour on each axis (the standard
-    hourglass decoding; it halves the quantisation error of the 4x-downsampled heatmap).
-    A peak on the border is not shifted along that axis.
-    """
-    n, j, h, w = heatmaps.shape
-    flat = heatmaps.detach().reshape(n, j, h * w)                  # (N,J,HW)
-    idx = flat.argmax(dim=-1)                                      # (N,J)
-    x, y = idx % w, torch.div(idx, w, rounding_mode="floor")       # (N,J) each
-
-    def value(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
-        return flat.gather(-1, (yy * w + xx).unsqueeze(-1)).squeeze(-1)  # (N,J)
-
-    dx = torch.sign(value(y, (x + 1).clamp(max=w - 1)) - value(y, (x - 1).clamp(min=0)))
-    dy = torch.sign(value((y + 1).clamp(max=h - 1), x) - value((y - 1).clamp(min=0), x))
-    dx = torch.where((x > 0) & (x < w - 1), dx, torch.zeros_like(dx))
-    dy = torch.where((y > 0) & (y < h - 1), dy, torch.zeros_like(dy))
-    return torch.stack([x + 0.25 * dx, y + 0.25 * dy], dim=-1).float()  # (N,J,2)
-
-
-def flip_back(heatmaps: torch.Tensor, pairs: tuple[tuple[int, int], ...] = FLIP_PAIRS) -> torch.Tensor:
-    """Heatmaps predicted for a horizontally flipped input, mapped back to the original.
-
-    Flip along W and swap left/right joints. Exact under the pixel-centre convention above,
-    so no extra one-pixel shift is needed before averaging with the unflipped heatmaps.
-    """
-    order = _flip_order(heatmaps.shape[1], tuple(pairs), heatmaps.device)
-    return heatmaps.flip(-1).index_select(1, order)  # (N,J,H,W)
-
-
-@functools.lru_cache(maxsize=16)
-def _flip_order(joints: int, pairs: tuple[tuple[int, int], ...], device: torch.device) -> torch.Tensor:
-    """The joint order after a flip, as an index tensor made once per device: indexing with
-    a Python list copies it to the device (a blocking copy) on every call."""
-    return torch.tensor(flip_order(joints, pairs), device=device)
-
-
-def heatmap_to_input(coords: Any, stride: float) -> Any:
-    """Heatmap pixels -> input pixels (pixel centres): ``stride * c + (stride - 1) / 2``."""
-    return coords * stride + (stride - 1) / 2
-
-
-def input_to_heatmap(coords: Any, stride: float) -> Any:
-    """Input pixels -> heatmap pixels, the inverse of :func:`heatmap_to_input` (for targets)."""
-    return (coords - (stride - 1) / 2) / stride
-
-
-def to_image_coords(coords_hm: Any, affine: Any, stride: float) -> Any:
-    """Decoded heatmap coords (N,J,2) -> original image pixels, given ``affine`` (N,2,3)
-    mapping input pixels to original pixels. numpy or torch, returned as given."""
-    xy = heatmap_to_input(coords_hm, stride)            # (N,J,2) input px
-    return xy @ affine[:, :, :2].mT + affine[:, None, :, 2]  # (N,J,2) original px
 
 
 # --- files ----------------------------------------------------------------------------------

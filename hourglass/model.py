@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hourglass.blocks import create_block
-from hourglass.config import BlockConfig, HourglassConfig
+from hourglass.blocks import BlockConfig
+from hourglass.config import HourglassConfig
 from hourglass.stems import Stem
 
 __all__ = ["Hourglass", "StackedHourglass", "build_model"]

@@ -13,17 +13,14 @@ block design. Where the stem widens to ``features`` is its *layout* (:data:`LAYO
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from hourglass.blocks import create_block
+from hourglass.blocks import BlockConfig, create_block
+from hourglass.validate import check_choice, check_int
 
-if TYPE_CHECKING:
-    from hourglass.config import BlockConfig, StemConfig
-
-__all__ = ["STEMS", "LAYOUTS", "StemSpec", "Stem", "stem_widths"]
+__all__ = ["STEMS", "LAYOUTS", "StemSpec", "StemConfig", "Stem", "stem_widths"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +47,22 @@ LAYOUTS: dict[str, str] = {
     "newell": "c -> 2c, pool, 2c -> 2c, 2c -> f (Newell's Torch code)",
     "pytorch_pose": "c -> 2c, pool, 2c -> f, f -> f (bearpaw's pytorch-pose, the reference study)",
 }
+
+
+@dataclass(frozen=True)
+class StemConfig:
+    """name: a key of :data:`STEMS`; channels: width of its first conv; layout: where the
+    stem widens to ``features``, a key of :data:`LAYOUTS` (``newell``, the default, or
+    ``pytorch_pose``, the reference study's network)."""
+
+    name: str = "conv7"
+    channels: int = 64
+    layout: str = "newell"
+
+    def __post_init__(self) -> None:
+        check_choice("name", self.name, STEMS)
+        check_choice("layout", self.layout, LAYOUTS)
+        check_int("channels", self.channels, low=1)
 
 
 def stem_widths(layout: str, channels: int, features: int) -> tuple[tuple[int, int], ...]:

@@ -31,18 +31,16 @@ from tqdm.auto import tqdm
 from hourglass.data.augment import AugmentConfig
 from hourglass.data.dataset import PoseArrays, PoseDataset, load_pose_data
 from hourglass.data.gpu_data import GpuPoseData
-from hourglass.data.heatmaps import heatmap_loss
-from hourglass.errors import ConfigError
-from hourglass.metrics import PCKhResult, decode_heatmaps, flip_back, pckh, to_image_coords
+from hourglass.data.heatmaps import decode_heatmaps, flip_back, heatmap_loss, to_image_coords
+from hourglass.errors import ConfigError, exception_chain
+from hourglass.metrics import PCKhResult, pckh
 from hourglass.model import build_model
 from hourglass.steptime import StepTimer, robust_seconds
-# the schema lives beside the model config; re-exported here for existing imports
-from hourglass.train_config import REFERENCE_SCHEDULE, ScheduleConfig, TrainConfig, load_train_config
+from hourglass.train_config import ScheduleConfig, TrainConfig
 from hourglass.validate import check_choice
 
 __all__ = [
-    "ScheduleConfig", "TrainConfig", "EpochMetrics", "TrainResult", "TrainingDiverged",
-    "REFERENCE_SCHEDULE", "train", "evaluate", "pick_device", "load_train_config",
+    "EpochMetrics", "TrainResult", "TrainingDiverged", "train", "evaluate", "pick_device",
     "make_optimizer", "prepare_model", "train_step", "checkpoint_history", "COMPILE_MODES",
     "COMPILE_ENV", "compile_mode", "compile_model", "set_compile_default", "FINITE_CHECK_EVERY", "is_out_of_memory",
     "step_begin",
@@ -119,7 +117,7 @@ def _seed_everything(seed: int) -> torch.Generator:
 
 def make_optimizer(params, s: ScheduleConfig) -> torch.optim.Optimizer:
     if s.optimizer == "adam":
-        # fused: one kernel per step instead of ~10 per parameter tensor (measured faster on CPU too)
+        # fused: one kernel per step instead of ~10 per parameter tensor
         return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay, fused=True)
     if s.optimizer == "sgd":
         return torch.optim.SGD(params, lr=s.lr, momentum=0.9, weight_decay=s.weight_decay)
@@ -132,9 +130,8 @@ def _autocast(device: torch.device):
 
 
 # --- speed (see `hpo bench`) -------------------------------------------------------------
-# channels_last on every device: cuDNN/oneDNN run NHWC convolutions without layout copies;
-# on CPU `hpo bench` measured the baseline step ~10-15% faster than NCHW (BN forward and the
-# 3x3 convs), for every seed design. Batches come from hourglass.data.gpu_data on CUDA: the crops
+# channels_last on every device: cuDNN/oneDNN run NHWC convolutions without layout copies
+# (`hpo bench` compares the step time). Batches come from hourglass.data.gpu_data on CUDA: the crops
 # live in GPU memory and augmentation + targets run there for the whole batch.
 
 
@@ -188,15 +185,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
     allocate their own workspaces and report failure as a plain ``RuntimeError`` naming
     their status, and compiled code may wrap either in another exception.
     """
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
-            return True
-        if isinstance(exc, RuntimeError) and any(m in str(exc) for m in _OOM_MARKS):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return any(isinstance(e, (torch.cuda.OutOfMemoryError, MemoryError))
+               or (isinstance(e, RuntimeError) and any(m in str(e) for m in _OOM_MARKS))
+               for e in exception_chain(exc))
 
 
 def _uses_device_data(device: torch.device) -> bool:

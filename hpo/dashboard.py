@@ -18,7 +18,8 @@ import optuna_dashboard
 from optuna.storages import BaseStorage
 
 from hourglass.errors import ConfigError
-from hpo.pareto import complete_trials
+from hpo import optuna_compat
+from hpo.pareto import StudySnapshot
 from hpo.report import cost_model_figure, hypervolume_figure, learning_curves_figure
 from hpo.storage import open_storage
 
@@ -56,7 +57,7 @@ def make_server(storage: str | BaseStorage, host: str = "127.0.0.1", port: int =
 
 def study_url(server: WSGIServer, study: optuna.Study, host: str | None = None) -> str:
     """The dashboard page of ``study`` on ``server`` (its top page shows the Pareto front)."""
-    study_id = study._storage.get_study_id_from_name(study.study_name)
+    study_id = optuna_compat.study_id(study)
     return f"http://{host or server.server_address[0]}:{server.server_port}/dashboard/studies/{study_id}"
 
 
@@ -65,13 +66,10 @@ def publish_figures(study: optuna.Study) -> list[str]:
     dashboard; returns the figure ids. Before the first COMPLETE trial there is no
     hypervolume yet, so only the other two are published."""
     # The dashboard draws each figure in a half-width card about 450 px high.
-    figures = {"hpo-learning-curves": learning_curves_figure(study), "hpo-cost-model": cost_model_figure(study, height=450)}
-    try:
-        complete_trials(study)
-    except ConfigError:
-        pass
-    else:
-        figures["hpo-hypervolume"] = hypervolume_figure(study)
+    snap = StudySnapshot.of(study)  # one read of the trials for all three
+    figures = {"hpo-learning-curves": learning_curves_figure(snap), "hpo-cost-model": cost_model_figure(snap, height=450)}
+    if snap.complete:
+        figures["hpo-hypervolume"] = hypervolume_figure(snap)
     for graph_id, fig in figures.items():
         optuna_dashboard.save_plotly_graph_object(study, fig, graph_object_id=graph_id)
     return [g for g in FIGURE_IDS if g in figures]

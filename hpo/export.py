@@ -26,12 +26,14 @@ from optuna.trial import FrozenTrial
 from hourglass.config import HourglassConfig
 from hourglass.errors import ConfigError
 from hourglass.extras import require_deploy
+from hourglass.onnx_export import OnnxModel, export_onnx
 from hourglass.train_config import ScheduleConfig, TrainConfig
 from hourglass.validate import to_dict
 from hourglass.yamlio import deep_merge
 from hpo import record as rec
+from hpo.preset import load_preset
 from hpo.record import CONFIG, CPU_THREADS, get
-from hpo.pareto import objective_names, pareto_trials, trial_row
+from hpo.pareto import StudySnapshot, pareto_trials, snapshot, trial_row
 
 __all__ = ["export_trials", "trial_document", "retrain_schedule", "SECTIONS", "SCHEDULES"]
 
@@ -39,39 +41,37 @@ SECTIONS = ("model", "schedule", "data")
 SCHEDULES = ("trial", "reference")  # or a preset name / YAML path
 
 
-def retrain_schedule(study: optuna.Study, choice: str | None = None) -> tuple[str, dict]:
+def retrain_schedule(snap: StudySnapshot, choice: str | None = None) -> tuple[str, dict]:
     """``(label, schedule values)`` to merge over each exported trial's schedule:
     ``trial`` (none), ``reference`` (the reference study's whole schedule), a preset (its
     ``retrain:``, else its ``schedule:``); None: the study's preset's ``retrain:`` if any."""
     if choice is None:
-        stored = rec.study_get(study, rec.STUDY_PRESET)
+        stored = snap.attrs.get(rec.STUDY_PRESET)
         retrain = stored.get("retrain") if isinstance(stored, dict) else None
         return ("the study preset's retrain:", dict(retrain)) if retrain else ("trial", {})
     if choice == "trial":
         return "trial", {}
     if choice == "reference":
         return "reference", to_dict(ScheduleConfig())
-    from hpo.preset import load_preset
-
     preset = load_preset(choice)
     if preset.retrain:
         return f"preset {preset.name}'s retrain:", dict(preset.retrain)
     return f"preset {preset.name}'s schedule:", dict(preset.schedule)
 
 
-def _by_number(study: optuna.Study, numbers: Sequence[int]) -> list[FrozenTrial]:
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+def _by_number(snap: StudySnapshot, numbers: Sequence[int]) -> list[FrozenTrial]:
+    trials = {t.number: t for t in snap.trials}
     for n in numbers:
         if n not in trials:
             span = f"0..{max(trials)}" if trials else "none"
-            raise ConfigError(f"study {study.study_name!r}: no trial number {n} (trials: {span})")
+            raise ConfigError(f"study {snap.study_name!r}: no trial number {n} (trials: {span})")
     return [trials[n] for n in numbers]
 
 
-def trial_document(study: optuna.Study, trial: FrozenTrial) -> dict:
+def trial_document(source: StudySnapshot | optuna.Study, trial: FrozenTrial) -> dict:
     """``{"model", "schedule", "data"}`` of ``trial`` (and ``cpu_threads`` where the trial
     recorded it), checked; a one-line error if unusable."""
-    where = f"study {study.study_name!r} trial {trial.number}"
+    where = f"study {source.study_name!r} trial {trial.number}"
     config = get(trial, CONFIG)
     if not isinstance(config, dict):
         raise ConfigError(f"{where}: expected a 'config' user attr (a mapping), but got {config!r}")
@@ -96,13 +96,13 @@ def _with_schedule(doc: dict, label: str, values: dict, where: str) -> dict:
     return out
 
 
-def _header(study: optuna.Study, trial: FrozenTrial, filename: str, schedule: str = "trial") -> str:
-    row = trial_row(trial, objective_names(study))
+def _header(snap: StudySnapshot, trial: FrozenTrial, filename: str, schedule: str = "trial") -> str:
+    row = trial_row(trial, snap.names)
     design = f" (design {row['design']})" if row.get("design") else ""
-    lines = [f"hourglass-hpo export: study {study.study_name!r}, trial {trial.number}{design}, {trial.state.name}"]
+    lines = [f"hourglass-hpo export: study {snap.study_name!r}, trial {trial.number}{design}, {trial.state.name}"]
     if trial.state.name == "PRUNED":
         lines.append(f"pruned at epoch {row.get('pruned_at_epoch')} ({row.get('prune_reason')}); values so far:")
-    values = ", ".join(f"{n} = {_fmt(row.get(n))}" for n in objective_names(study))
+    values = ", ".join(f"{n} = {_fmt(row.get(n))}" for n in snap.names)
     lines.append(values)
     lines.append(f"flops = {_fmt(row.get('flops'))}, layers = {_fmt(row.get('layers'))}, epochs run = {_fmt(row.get('epochs'))}")
     lines.append(f"schedule: {schedule}" if schedule == "trial" else f"schedule: {schedule} (not the trial's own)")
@@ -118,17 +118,15 @@ def _fmt(value: object) -> str:
     return "n/a" if value is None else str(value)
 
 
-def _onnx(study: optuna.Study, trial: FrozenTrial, doc: dict):
+def _onnx(snap: StudySnapshot, trial: FrozenTrial, doc: dict) -> OnnxModel:
     """The trial's network as checked ONNX, UNTRAINED (fresh weights: a trial keeps its
     config, not its weights; ``hpo train --out`` writes the trained network's model.onnx),
     static 1x3xSxS input, last stack's heatmaps."""
-    from hourglass.onnx_export import export_onnx
-
-    where = f"study {study.study_name!r} trial {trial.number}"
+    where = f"study {snap.study_name!r} trial {trial.number}"
     return export_onnx(HourglassConfig.from_dict(doc["model"], where=where), where=where)
 
 
-def export_trials(study: optuna.Study, numbers: Sequence[int] | None, out_dir: str | Path, *,
+def export_trials(source: StudySnapshot | optuna.Study, numbers: Sequence[int] | None, out_dir: str | Path, *,
                   onnx: bool = False, schedule: str | None = None) -> list[Path]:
     """Write ``trial_<N>.yaml`` per trial (``numbers``; ``None`` = the Pareto set), with the
     schedule :func:`retrain_schedule` picks for ``schedule``, and with ``onnx`` also
@@ -139,17 +137,18 @@ def export_trials(study: optuna.Study, numbers: Sequence[int] | None, out_dir: s
     """
     if onnx:
         require_deploy("export --onnx")
-    trials = pareto_trials(study) if numbers is None else _by_number(study, numbers)
-    label, values = retrain_schedule(study, schedule)
-    docs = [(t, _with_schedule(trial_document(study, t), label, values, f"study {study.study_name!r} trial {t.number}"))
+    snap = snapshot(source)
+    trials = pareto_trials(snap) if numbers is None else _by_number(snap, numbers)
+    label, values = retrain_schedule(snap, schedule)
+    docs = [(t, _with_schedule(trial_document(snap, t), label, values, f"study {snap.study_name!r} trial {t.number}"))
             for t in trials]
-    models = [_onnx(study, t, doc) if onnx else None for t, doc in docs]
+    models = [_onnx(snap, t, doc) if onnx else None for t, doc in docs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for (trial, doc), model in zip(docs, models):
         path = out / f"trial_{trial.number}.yaml"
-        path.write_text(_header(study, trial, path.name, label) + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None), encoding="utf-8")
+        path.write_text(_header(snap, trial, path.name, label) + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None), encoding="utf-8")
         paths.append(path)
         if model is not None:
             paths.append(model.save(path.with_suffix(".onnx")))

@@ -3,59 +3,49 @@
 Everything a trial learns is stored on it, in the trial record of :mod:`hpo.record`:
 static costs, the per-epoch learning curve (``curve``, since ``Trial.report`` is not
 available in multi-objective studies), the full resolved config for export, the training
-time so far (pruned and failed trials too), and for pruned or failed trials the reason. A trial's checkpoints live in a folder keyed by the hash of its
-resolved config and the first trial of its retry chain (``<hash>-t<N>``), next to the study,
-so a retried trial (same params, Optuna system attr ``failed_trial`` = N) resumes where its
-worker died and inherits the curve so far, while two workers that happen to draw the same
-params never train into one folder.
+time so far (pruned and failed trials too), and for pruned or failed trials the reason.
+A trial's checkpoints live in a folder keyed by the hash of its resolved config and the
+first trial of its retry chain (``<hash>-t<N>``), next to the study, so a retried trial
+(same params, Optuna system attr ``failed_trial`` = N) resumes where its worker died and
+inherits the curve so far, while two workers that happen to draw the same params never
+train into one folder.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import shutil
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 import torch
 
 from hourglass.costs import Costs, costs
 from hourglass.data.dataset import PoseArrays
-from hourglass.train import (
-    EpochMetrics, TrainConfig, TrainingDiverged, checkpoint_history, is_out_of_memory, pick_device, train,
-)
+from hourglass.train import EpochMetrics, TrainingDiverged, checkpoint_history, is_out_of_memory, pick_device, train
+from hourglass.train_config import TrainConfig
 from hpo import record as rec
 from hpo.deploy import cached_latency_ms
+from hpo import optuna_compat as compat
 from hpo.preset import StudyPreset
 from hpo.space import SearchSpace
 from hpo.strategy import Pruning
 from hpo.record import LATENCY
 
-__all__ = ["Objective", "config_hash", "completed_twin", "TrialOutOfMemory"]
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    """A stable short hash of a resolved trial config (key order does not matter)."""
-    blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+__all__ = ["Objective", "completed_twin", "TrialOutOfMemory"]
 
 
 def completed_twin(study: optuna.Study, key: str) -> optuna.trial.FrozenTrial | None:
-    """The first completed trial of ``study`` whose resolved config hashes to ``key``.
+    """The first completed trial of ``study`` whose resolved config hashes to ``key`` (never
+    a copy: a copy is created after the trial it copies, so it comes later).
 
-    Why: a sampler over a discrete space proposes designs it has already seen (TPE did in 1 of
-    4 trials on the recorded benchmark), and with the study's one training seed they train to
-    the same result, so the repeat copies the record instead of spending the epochs again."""
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        if rec.get(t, rec.CONFIG_HASH) == key and rec.get(t, rec.COPIED_FROM) is None:
-            return t
-    return None
+    Why: a sampler over a discrete space proposes designs it has already seen, and with the
+    study's one training seed they train to the same result, so the repeat copies the record
+    instead of spending the epochs again."""
+    return rec.find_trial(study, rec.CONFIG_HASH, key, states=(optuna.trial.TrialState.COMPLETE,))
 
 
 class TrialOutOfMemory(RuntimeError):
@@ -72,9 +62,8 @@ def _release_memory() -> None:
 
 def _curve_point(m: EpochMetrics) -> dict[str, float]:
     """One epoch of the curve: ``time_s`` is what train_time charges (the noise-robust time,
-    see hourglass.steptime; the wall time for checkpoints written before it existed),
-    ``wall_s`` the clock."""
-    return {"epoch": m.epoch, "pckh": m.pckh, "loss": m.loss, "time_s": m.train_time_s or m.time_s,
+    see hourglass.steptime), ``wall_s`` the clock."""
+    return {"epoch": m.epoch, "pckh": m.pckh, "loss": m.loss, "time_s": m.train_time_s,
             "wall_s": m.time_s}
 
 
@@ -85,7 +74,7 @@ class Objective:
     arrays: PoseArrays
     checkpoint_root: Path
     device: str | None = None
-    pruner: optuna.pruners.BasePruner | None = None  # multi-objective: consulted per rung (hpo.strategy.Pruning)
+    pruning: Pruning | None = None  # the study's (Pruning.for_preset); None: trials are never pruned
     progress: bool = True
     on_epoch: Callable[[optuna.Trial, EpochMetrics], None] | None = None  # e.g. a log line per epoch
     # What the train_time objective charges for a design's first `epoch` epochs. None: the
@@ -107,17 +96,17 @@ class Objective:
         ``exception`` (with its ``traceback``); the checkpoint of a FAIL trial stays for a retry."""
         config = self.resolve(trial)
         resolved = config.to_dict()
-        twin = completed_twin(trial.study, config_hash(resolved))
+        twin = completed_twin(trial.study, rec.config_hash(resolved))
         if twin is not None:  # the same config and seed trains to the same result: copy it
             rec.put_all(trial, rec.copy_of(twin))
             return list(twin.values) if self.preset.multi_objective else twin.values[0]
         if "design" in trial.params and rec.get(trial, rec.DESIGN) is None:  # a designs space (grid)
             rec.put(trial, rec.DESIGN, trial.params["design"])  # named like a warm-start trial
         # a retry (Optuna's RetryHeartbeatStaleTrialCallback) names the chain's first attempt
-        chain = trial.storage.get_trial_system_attrs(trial._trial_id).get(rec.FAILED_TRIAL, trial.number)
+        chain = compat.study_storage(trial.study).get_trial_system_attrs(compat.trial_id(trial)).get(rec.FAILED_TRIAL, trial.number)
         if chain != trial.number:
             rec.put(trial, rec.RETRY_OF, chain)
-        ckpt_dir = self.checkpoint_root / f"{config_hash(resolved)}-t{chain}"
+        ckpt_dir = self.checkpoint_root / f"{rec.config_hash(resolved)}-t{chain}"
         # a retry resumes after the last checkpointed epoch: its curve starts with those epochs
         curve: list[dict[str, float]] = [_curve_point(m) for m in checkpoint_history(ckpt_dir)]
         rec.put_all(trial, {rec.RESUMED_FROM_EPOCH: len(curve), rec.CURVE: curve})
@@ -154,18 +143,18 @@ class Objective:
         static = {"params": c.params, "flops": c.flops, "step_latency": c.step_time_s or 0.0}
         rec.put_all(trial, {rec.PARAMS: c.params, rec.FLOPS: c.flops, rec.LAYERS: c.layers,
                             rec.OPS_PER_STEP: c.ops_per_step, rec.CONFIG: resolved,
-                            rec.CONFIG_HASH: config_hash(resolved)})
+                            rec.CONFIG_HASH: rec.config_hash(resolved)})
         if c.step_time_s is not None:
             rec.put(trial, rec.STEP_LATENCY, c.step_time_s)
         if LATENCY in self.preset.objectives:
             key, static[LATENCY] = cached_latency_ms(trial.study, resolved["model"], f"trial {trial.number}")
             rec.put_all(trial, {rec.MODEL_HASH: key, LATENCY: static[LATENCY]})
-        multi = len(self.preset.objectives) > 1
-        pruning = Pruning(self.pruner, multi)
+        multi = self.preset.multi_objective
+        pruning = self.pruning or Pruning(None, multi)
 
         def charged(m: EpochMetrics) -> float:
             if self.time_model is None:
-                return m.train_time_s or m.time_s
+                return m.train_time_s
             return float(self.time_model(config, c, m.epoch))
 
         def on_epoch_end(m: EpochMetrics) -> None:

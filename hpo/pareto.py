@@ -1,5 +1,10 @@
 """The Pareto set of a study as trials and table rows, and the hypervolume it dominates.
 
+A study's results are read once, into a :class:`StudySnapshot` (its trials, directions,
+objective names and front), and every results function (here, :mod:`hpo.report`,
+:mod:`hpo.table`, :mod:`hpo.export`) works on that snapshot: on a database server each
+read of thousands of trials is a long round trip. They also take a study, and snapshot it.
+
 Everything here reads the trial record (:mod:`hpo.record`) that :mod:`hpo.objective`
 writes: objective values in the study's objective order, and costs, curve and the resolved
 config in the trial's attributes. Only COMPLETE trials have values, so only they can be on the
@@ -10,7 +15,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +29,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError
 from hpo import record as rec
+from hpo.directions import signs
 from hpo.space_param import leaves
 
 __all__ = [
+    "StudySnapshot",
+    "snapshot",
     "objective_names",
     "complete_trials",
     "pareto_trials",
@@ -40,35 +50,80 @@ __all__ = [
 ]
 
 
-def objective_names(study: optuna.Study) -> list[str]:
-    """The study's objective names (``metric_names``, else the study attr ``objectives``)."""
-    names = study.metric_names or rec.study_get(study, rec.STUDY_OBJECTIVES)
-    if names and len(names) == len(study.directions):
-        return [str(n) for n in names]
-    return [f"objective_{i}" for i in range(len(study.directions))]
+@dataclass(frozen=True)
+class StudySnapshot:
+    """A study's results as read once: every trial (number order), the directions and the
+    objective names; the COMPLETE trials and the Pareto front are derived from them."""
 
+    study_name: str
+    directions: tuple[StudyDirection, ...]
+    names: tuple[str, ...]  # metric_names, else the study attr "objectives", else objective_<i>
+    trials: tuple[FrozenTrial, ...]
+    attrs: Mapping[str, Any] = field(default_factory=dict)  # the study's user attributes
 
-def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """COMPLETE trials in number order, or a one-line error when there are none."""
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not trials:
-        counts = {}
-        for t in study.get_trials(deepcopy=False):
+    @classmethod
+    def of(cls, study: optuna.Study) -> StudySnapshot:
+        """Read ``study``: its trials once, and the few study attributes."""
+        directions = tuple(study.directions)
+        attrs = dict(study.user_attrs)
+        names = study.metric_names or attrs.get(rec.STUDY_OBJECTIVES)
+        if not names or len(names) != len(directions):
+            names = [f"objective_{i}" for i in range(len(directions))]
+        return cls(study.study_name, directions, tuple(str(n) for n in names),
+                   tuple(study.get_trials(deepcopy=False)), attrs)
+
+    @cached_property
+    def complete(self) -> list[FrozenTrial]:
+        return [t for t in self.trials if t.state == TrialState.COMPLETE]
+
+    @cached_property
+    def counts(self) -> dict[str, int]:
+        """Trials per state name."""
+        counts: dict[str, int] = {}
+        for t in self.trials:
             counts[t.state.name] = counts.get(t.state.name, 0) + 1
-        found = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials at all"
-        raise ConfigError(f"study {study.study_name!r}: expected at least one COMPLETE trial, but found {found}")
-    return trials
+        return counts
+
+    @cached_property
+    def front(self) -> list[FrozenTrial]:
+        """The Pareto front as Optuna's ``best_trials`` has it (every non-dominated COMPLETE
+        trial; with one objective, the first best one), best first on the first objective."""
+        trials = self.complete
+        if not trials:
+            return []
+        losses = _losses(np.array([t.values for t in trials], dtype=float), self.directions)
+        keep = nondominated(losses) if len(self.directions) > 1 else losses[:, 0] == losses[:, 0].min()
+        on = [k for k in range(len(trials)) if keep[k]][: None if len(self.directions) > 1 else 1]
+        return [trials[k] for k in sorted(on, key=lambda k: (losses[k, 0], trials[k].number))]
+
+    def require_complete(self) -> list[FrozenTrial]:
+        """:attr:`complete`, or a one-line error when there are none."""
+        if not self.complete:
+            found = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items())) or "no trials at all"
+            raise ConfigError(f"study {self.study_name!r}: expected at least one COMPLETE trial, but found {found}")
+        return self.complete
 
 
-def _best_first_key(study: optuna.Study):
-    sign = -1.0 if study.directions[0] == StudyDirection.MAXIMIZE else 1.0
-    return lambda t: (sign * t.values[0], t.number)
+def snapshot(source: StudySnapshot | optuna.Study) -> StudySnapshot:
+    """``source`` itself, or a snapshot of a study."""
+    return source if isinstance(source, StudySnapshot) else StudySnapshot.of(source)
 
 
-def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """Optuna's Pareto front (``study.best_trials``), best first on the first objective."""
-    complete_trials(study)
-    return sorted(study.best_trials, key=_best_first_key(study))
+def objective_names(source: StudySnapshot | optuna.Study) -> list[str]:
+    """The study's objective names (``metric_names``, else the study attr ``objectives``)."""
+    return list(snapshot(source).names)
+
+
+def complete_trials(source: StudySnapshot | optuna.Study) -> list[FrozenTrial]:
+    """COMPLETE trials in number order, or a one-line error when there are none."""
+    return snapshot(source).require_complete()
+
+
+def pareto_trials(source: StudySnapshot | optuna.Study) -> list[FrozenTrial]:
+    """The Pareto front (Optuna's ``best_trials``), best first on the first objective."""
+    snap = snapshot(source)
+    snap.require_complete()
+    return snap.front
 
 
 def trial_row(trial: FrozenTrial, names: Sequence[str]) -> dict[str, Any]:
@@ -120,23 +175,23 @@ def searched_paths(trials: Sequence[FrozenTrial]) -> list[str]:
     return sorted(named | varying)
 
 
-def trial_rows(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> list[dict[str, Any]]:
+def trial_rows(source: StudySnapshot | optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> list[dict[str, Any]]:
     """Rows of ``trials`` (default: every trial of the study, in number order), each with the
     value of every searched config path (:func:`searched_paths` over the whole study) under
     its dotted name, so that two rows never look alike while their configs differ."""
-    names = objective_names(study)
-    every = study.get_trials(deepcopy=False)
-    trials = every if trials is None else trials
-    paths = searched_paths(every)
+    snap = snapshot(source)
+    trials = snap.trials if trials is None else trials
+    paths = searched_paths(snap.trials)
     rows = []
     for t in trials:
         config = _config_leaves(t)
-        rows.append({**trial_row(t, names), **{p: config.get(p) for p in paths}})
+        rows.append({**trial_row(t, snap.names), **{p: config.get(p) for p in paths}})
     return rows
 
 
-def pareto_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    return trial_rows(study, pareto_trials(study))
+def pareto_rows(source: StudySnapshot | optuna.Study) -> list[dict[str, Any]]:
+    snap = snapshot(source)
+    return trial_rows(snap, pareto_trials(snap))
 
 
 def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
@@ -154,9 +209,11 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def _as_minimization(values: np.ndarray, directions: Sequence[StudyDirection]) -> np.ndarray:
-    signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
-    return np.asarray(values, dtype=float) * signs
+def _losses(values: np.ndarray, directions: Sequence[StudyDirection]) -> np.ndarray:
+    """Rows of ``values`` (n, d) as losses, as :func:`hpo.directions.as_losses` makes them
+    (vectorised: the benchmark computes many hypervolumes)."""
+    losses = np.asarray(values, dtype=float).reshape(-1, len(directions)) * np.array(signs(directions))
+    return np.where(np.isnan(losses), np.inf, losses)
 
 
 def nondominated(points: np.ndarray) -> np.ndarray:
@@ -175,47 +232,49 @@ def hypervolume(values: np.ndarray, reference_point: Sequence[float],
     than the reference on every objective add nothing.
     """
     values = np.asarray(values, dtype=float).reshape(-1, len(directions))
-    pts = _as_minimization(values, directions)
-    ref = _as_minimization(np.asarray(reference_point, dtype=float)[None], directions)[0]
+    pts = _losses(values, directions)
+    ref = _losses(np.asarray(reference_point, dtype=float)[None], directions)[0]
     pts = pts[(pts < ref).all(1)]
     if len(pts) == 0:
         return 0.0
     return float(moocore.hypervolume(pts, ref=ref))
 
 
-def default_reference_point(study: optuna.Study) -> list[float]:
+def default_reference_point(source: StudySnapshot | optuna.Study) -> list[float]:
     """The documented reference point: 0 for a maximized objective (PCKh in percent, whose
     worst value is 0) and 1.1 x the worst value among COMPLETE trials for a minimized one.
 
     Fixed for a finished study; pass an explicit point to compare a study while it runs.
     """
-    values = np.array([t.values for t in complete_trials(study)], dtype=float)
+    snap = snapshot(source)
+    values = np.array([t.values for t in snap.require_complete()], dtype=float)
     return [
         0.0 if d == StudyDirection.MAXIMIZE else float(1.1 * values[:, i].max())
-        for i, d in enumerate(study.directions)
+        for i, d in enumerate(snap.directions)
     ]
 
 
-def hypervolume_history(study: optuna.Study, reference_point: Sequence[float]) -> list[float]:
+def hypervolume_history(source: StudySnapshot | optuna.Study, reference_point: Sequence[float]) -> list[float]:
     """Hypervolume of the COMPLETE trials up to each COMPLETE trial (number order)."""
-    trials = complete_trials(study)
-    if len(reference_point) != len(study.directions):
+    snap = snapshot(source)
+    trials = snap.require_complete()
+    if len(reference_point) != len(snap.directions):
         raise ConfigError(
-            f"reference point: expected {len(study.directions)} values (one per objective), but got {list(reference_point)}"
+            f"reference point: expected {len(snap.directions)} values (one per objective), but got {list(reference_point)}"
         )
     values = np.array([t.values for t in trials], dtype=float)
     history: list[float] = []
     front = np.empty((0, values.shape[1]))
     for v in values:
-        if history and not _improves(front, v, study.directions):
+        if history and not _improves(front, v, snap.directions):
             history.append(history[-1])  # a dominated point adds no volume
             continue
         front = np.vstack([front, v])
-        history.append(float(hypervolume(front, reference_point, study.directions)))
+        history.append(float(hypervolume(front, reference_point, snap.directions)))
     return history
 
 
 def _improves(front: np.ndarray, v: np.ndarray, directions: Sequence[StudyDirection]) -> bool:
-    pts = _as_minimization(front, directions)
-    p = _as_minimization(v[None], directions)[0]
+    pts = _losses(front, directions)
+    p = _losses(v[None], directions)[0]
     return not ((pts <= p).all(1)).any()

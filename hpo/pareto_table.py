@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hourglass.errors import ConfigError
-from hpo.deploy import LATENCY
+from hpo.record import LATENCY
 
 __all__ = ["Column", "table_columns", "render_pareto_table", "format_value"]
 

@@ -47,21 +47,20 @@ from hourglass.errors import ConfigError
 from hourglass.extras import require_deploy
 from hourglass.train_config import ScheduleConfig, TrainConfig
 from hourglass.yamlio import deep_merge, load_yaml
-from hpo.record import LATENCY, OBJECTIVES as OBJECTIVE_SPECS
 from hpo.locations import SPACES, STUDIES as _STUDIES, find_named, listing, search_dirs, shipped_dir
+from hpo.pruning import PrunerConfig
+from hpo.record import LATENCY, OBJECTIVES
 from hpo.space import SPACES_DIR, SearchSpace, seed_trials
 from hpo.space_param import leaves, schedule_class, schema_defaults
 from hpo.storage import default_storage_url
 
 __all__ = [
-    "StudyPreset", "SamplerConfig", "PrunerConfig", "BudgetConfig", "OBJECTIVES", "SAMPLERS",
-    "PRUNERS", "STUDIES_DIR", "load_preset", "list_presets", "find_preset", "resolve_file", "SAMPLER_DEFAULTS",
+    "StudyPreset", "SamplerConfig", "BudgetConfig", "SAMPLERS", "STUDIES_DIR", "load_preset", "list_presets",
+    "find_preset", "resolve_file", "SAMPLER_DEFAULTS",
 ]
 
 STUDIES_DIR = shipped_dir(_STUDIES)  # the shipped presets (hpo.locations: the user's come first)
 
-# objective name -> direction, from the objective registry (hpo.record)
-OBJECTIVES: dict[str, str] = {name: spec.direction for name, spec in OBJECTIVE_SPECS.items()}
 SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
     "nsga2": optuna.samplers.NSGAIISampler,
@@ -73,8 +72,6 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
 # TPE over a conditional space: model the params jointly, grouped by which ones co-occur
 # (Optuna 5 turns multivariate off by default for multi-objective studies)
 SAMPLER_DEFAULTS: dict[str, dict[str, Any]] = {"tpe": {"multivariate": True, "group": True}}
-PRUNERS = ("mo_halving", "median", "successive_halving", "hyperband", "none")
-SINGLE_OBJECTIVE_PRUNERS = ("median", "successive_halving", "hyperband")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _SYNTHETIC = re.compile(r"^synthetic:\d+(:\d+(:\d+)?)?$")
@@ -100,32 +97,6 @@ class SamplerConfig:
         except TypeError as exc:
             raise ConfigError(f"kwargs: {cls.__name__} does not take them ({exc})") from None
         object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
-
-
-@dataclass(frozen=True)
-class PrunerConfig:
-    """``mo_halving``: Pareto-rank successive halving (any number of objectives); rungs at
-    ``min_epochs * eta**k``, none before ``min_trials`` trials reached the rung. The Optuna
-    pruners (single objective only) get ``min_epochs`` as their warm-up/min resource."""
-
-    name: str = "mo_halving"
-    min_epochs: int = 1
-    eta: int = 3
-    min_trials: int = 5
-    # mo_halving only: once trials complete, a rung keeps a trial only if its predicted final
-    # values would add this share of the front's hypervolume (hpo.pruning; None: halving only)
-    min_gain: float | None = None
-
-    def __post_init__(self) -> None:
-        check_choice("name", self.name, PRUNERS)
-        check_int("min_epochs", self.min_epochs, low=1)
-        check_int("eta", self.eta, low=2)
-        check_int("min_trials", self.min_trials, low=1)
-        if self.min_gain is not None:
-            check_float("min_gain", self.min_gain, low=0.0)
-            if self.min_gain >= 1.0 or self.name != "mo_halving":
-                raise ConfigError(f"min_gain: expected a share in [0, 1) with pruner mo_halving, but got "
-                                  f"{self.min_gain!r} with {self.name!r}")
 
 
 @dataclass(frozen=True)
@@ -172,7 +143,7 @@ class StudyPreset:
             raise ConfigError(f"objectives: expected each at most once, but got {list(self.objectives)}")
         if LATENCY in self.objectives:
             require_deploy(f"objectives: {LATENCY}")
-        if len(self.objectives) > 1 and self.pruner.name in SINGLE_OBJECTIVE_PRUNERS:
+        if len(self.objectives) > 1 and not self.pruner.multi_objective:
             raise ConfigError(
                 f"pruner.name: {self.pruner.name!r} needs a single-objective study, but got objectives "
                 f"{list(self.objectives)}; use mo_halving or none"
@@ -205,7 +176,7 @@ class StudyPreset:
 
     @property
     def directions(self) -> list[str]:
-        return [OBJECTIVES[o] for o in self.objectives]
+        return [OBJECTIVES[o].direction for o in self.objectives]
 
     @property
     def multi_objective(self) -> bool:

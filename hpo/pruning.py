@@ -17,8 +17,7 @@ residual standard deviation of optimism; the training time scaled by the complet
 ratio of final to this-epoch time; static costs as they are) must add at least ``min_gain``
 of the completed trials' hypervolume. Why: the study is judged by the hypervolume of its
 completed trials, and halving keeps a fixed share of each rung whether or not it can move the
-front; on the recorded benchmark (``hpo bench-search --table``) the rule gave a better front
-at every budget (README, "Does the search pay?").
+front (``hpo bench-search --table`` measures what each rule buys).
 
 The other trials' values are read from their trial record (:mod:`hpo.record`): where each
 objective's value after an epoch comes from is its entry in the objective registry.
@@ -27,7 +26,8 @@ objective's value after an epoch comes from is its entry in the objective regist
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import moocore
 import numpy as np
@@ -36,11 +36,14 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError
+from hourglass.validate import check_choice, check_float, check_int
 from hpo import record as rec
+from hpo.directions import as_losses
 
 __all__ = [
-    "RungPruner", "ParetoHalvingPruner", "as_losses", "rung_values", "nondominated_ranks",
-    "crowding_distance", "survivors", "survives", "CURVE_KEYS", "STATIC_ATTRS", "predict_final", "front_gain", "rung_population",
+    "RungPruner", "ParetoHalvingPruner", "PrunerConfig", "PrunerEntry", "PRUNERS", "rung_population",
+    "nondominated_ranks", "crowding_distance", "survivors", "survives", "CURVE_KEYS", "STATIC_ATTRS",
+    "predict_final", "front_gain",
 ]
 
 # objectives read from the curve point, and those read from a static trial attribute
@@ -49,25 +52,6 @@ STATIC_ATTRS = tuple(n for n, s in rec.OBJECTIVES.items() if not s.curve_key)
 _STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 MIN_COMPLETE = 2  # completed trials the min_gain rule needs (a front and a prediction)
 OPTIMISM_FALLBACK = 5.0  # PCKh points added to a prediction made from fewer than 3 curves
-
-
-def _maximize(direction: str | StudyDirection) -> bool:
-    if isinstance(direction, StudyDirection):
-        return direction == StudyDirection.MAXIMIZE
-    if direction not in ("maximize", "minimize"):
-        raise ValueError(f"direction must be 'maximize' or 'minimize', but got {direction=}")
-    return direction == "maximize"
-
-
-def as_losses(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[list[float]]:
-    """Every objective turned into "smaller is better"; NaN (a diverged run) is the worst."""
-    signs = [-1.0 if _maximize(d) else 1.0 for d in directions]
-    out = []
-    for row in values:
-        if len(row) != len(signs):
-            raise ValueError(f"each point needs one value per direction ({len(signs)}), but got {row=}")
-        out.append([math.inf if math.isnan(v) else s * v for s, v in zip(signs, map(float, row))])
-    return out
 
 
 def nondominated_ranks(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[int]:
@@ -129,12 +113,6 @@ def survives(own: Sequence[float], others: Sequence[Sequence[float]], directions
     return 0 in survivors(values, directions, keep, favour=0)
 
 
-def rung_values(trial: FrozenTrial, epoch: int, objectives: Sequence[str]) -> list[float] | None:
-    """``trial``'s objective values as they stood after ``epoch`` epochs, or None if it did
-    not reach that epoch or lacks one of them."""
-    return rec.rung_values(trial.user_attrs, epoch, objectives)
-
-
 def rung_population(study: optuna.Study, trial_number: int, epoch: int,
                     objectives: Sequence[str]) -> list[list[float]]:
     """The ``objectives`` of every trial but ``trial_number`` (complete, pruned or running)
@@ -142,10 +120,53 @@ def rung_population(study: optuna.Study, trial_number: int, epoch: int,
     out = []
     for t in study.get_trials(deepcopy=False, states=_STATES):
         if t.number != trial_number:
-            values = rung_values(t, epoch, objectives)
+            values = rec.rung_values(t.user_attrs, epoch, objectives)
             if values is not None:
                 out.append(values)
     return out
+
+
+@dataclass(frozen=True)
+class PrunerConfig:
+    """A study's pruner settings (the preset's ``pruner:`` section), checked here and only
+    here: every pruner of :data:`PRUNERS` is built from one of these.
+
+    ``mo_halving``: Pareto-rank successive halving (any number of objectives); rungs at
+    ``min_epochs * eta**k``, none before ``min_trials`` trials reached the rung. The Optuna
+    pruners (single objective only) get ``min_epochs`` as their warm-up/min resource.
+    """
+
+    name: str = "mo_halving"
+    min_epochs: int = 1
+    eta: int = 3
+    min_trials: int = 5
+    # mo_halving only: once trials complete, a rung keeps a trial only if its predicted final
+    # values would add this share of the front's hypervolume (module doc; None: halving only)
+    min_gain: float | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("name", self.name, PRUNERS)
+        for field, low in (("min_epochs", 1), ("eta", 2), ("min_trials", 1)):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int):  # built in code, not only from YAML
+                raise ConfigError(f"{field}: expected an integer >= {low}, but got {value!r}")
+            check_int(field, value, low=low)
+        if self.min_gain is not None:
+            if isinstance(self.min_gain, bool) or not isinstance(self.min_gain, (int, float)):
+                raise ConfigError(f"min_gain: expected a share in [0, 1), but got {self.min_gain!r}")
+            check_float("min_gain", self.min_gain, low=0.0)
+            if self.min_gain >= 1.0 or self.name != "mo_halving":
+                raise ConfigError(f"min_gain: expected a share in [0, 1) with pruner mo_halving, but got "
+                                  f"{self.min_gain!r} with {self.name!r}")
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether this pruner can rank several objectives."""
+        return PRUNERS[self.name].multi_objective
+
+    def create(self, objectives: Sequence[str], epochs: int) -> optuna.pruners.BasePruner:
+        """The pruner, for a study of ``objectives`` whose trials train ``epochs`` epochs."""
+        return PRUNERS[self.name].factory(self, tuple(objectives), epochs)
 
 
 class RungPruner(optuna.pruners.BasePruner):
@@ -175,22 +196,26 @@ class ParetoHalvingPruner(RungPruner):
 
     def __init__(self, min_epochs: int = 1, eta: int = 3, min_trials_at_rung: int = 5,
                  objectives: Sequence[str] | None = None, min_gain: float | None = None) -> None:
+        """Args:
+            min_epochs: the first rung; the others are ``min_epochs * eta**k``.
+            eta: keep the best ``1 / eta`` at each rung.
+            min_trials_at_rung: never prune before this many trials reached the rung.
+            objectives: the objective names, in value order (default: the study's).
+            min_gain: with enough completed trials, prune a trial whose predicted final
+                values add less than this share of the front's hypervolume.
+
+        Raises ``ValueError`` (a :class:`ConfigError`) for values :class:`PrunerConfig`
+        refuses, or an unknown objective name.
+        """
         super().__init__()
-        if min_gain is not None and (isinstance(min_gain, bool) or not isinstance(min_gain, (int, float))
-                                     or not 0.0 <= min_gain < 1.0):
-            raise ValueError(f"min_gain must be a number in [0, 1) or None, but got {min_gain=}")
-        self.min_gain = None if min_gain is None else float(min_gain)
-        for label, value, low in (("min_epochs", min_epochs, 1), ("eta", eta, 2), ("min_trials_at_rung", min_trials_at_rung, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{label} must be an integer >= {low}, but got {label}={value!r}")
-        if objectives is not None:
-            for name in objectives:
-                if name not in CURVE_KEYS and name not in STATIC_ATTRS:
-                    raise ValueError(f"objectives must be among {[*CURVE_KEYS, *STATIC_ATTRS]}, but got {name=}")
+        PrunerConfig("mo_halving", min_epochs, eta, min_trials_at_rung, min_gain)  # raises if not valid
+        for name in objectives or ():
+            rec.objective_spec(name)
         self.min_epochs = min_epochs
         self.eta = eta
         self.min_trials_at_rung = min_trials_at_rung
         self.objectives = tuple(objectives) if objectives is not None else None
+        self.min_gain = None if min_gain is None else float(min_gain)
 
     def __repr__(self) -> str:
         return (f"ParetoHalvingPruner(min_epochs={self.min_epochs}, eta={self.eta}, "
@@ -221,16 +246,12 @@ class ParetoHalvingPruner(RungPruner):
                               "(study user attr 'objectives'), but the study has none")
         return tuple(names)
 
-    def rung_population(self, study: optuna.Study, trial_number: int, epoch: int) -> list[list[float]]:
-        """The values of every other trial (complete, pruned or running) at ``epoch``."""
-        return rung_population(study, trial_number, epoch, self._objectives(study))
-
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         """Optuna's pruner hook (single-objective studies): the same rule as :meth:`should_prune`."""
         epoch = trial.last_step
         if epoch is None or not self.is_rung(epoch):
             return False
-        values = rung_values(trial, epoch, self._objectives(study))
+        values = rec.rung_values(trial.user_attrs, epoch, self._objectives(study))
         return values is not None and self.should_prune(study, trial.number, epoch, values)
 
     def should_prune(self, study: optuna.Study, trial_number: int, epoch: int, values: Sequence[float],
@@ -246,7 +267,7 @@ class ParetoHalvingPruner(RungPruner):
             complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if len(complete) >= MIN_COMPLETE:
                 return front_gain(complete, epoch, values, self._objectives(study), directions) < self.min_gain
-        others = self.rung_population(study, trial_number, epoch)
+        others = rung_population(study, trial_number, epoch, self._objectives(study))
         if len(others) + 1 < self.min_trials_at_rung:
             return False
         return not survives(values, others, directions, self.eta)
@@ -257,7 +278,7 @@ def predict_final(complete: Sequence[FrozenTrial], epoch: int, values: Sequence[
     """``values`` after ``epoch`` epochs turned into optimistic final values, learnt from the
     completed trials' curves (see the module docstring)."""
     out = list(values)
-    pairs = [(rung_values(t, epoch, objectives), list(t.values)) for t in complete]
+    pairs = [(rec.rung_values(t.user_attrs, epoch, objectives), list(t.values)) for t in complete]
     pairs = [(at, final) for at, final in pairs if at is not None]
     for k, name in enumerate(objectives):
         if not rec.OBJECTIVES[name].curve_key or not pairs:
@@ -292,3 +313,27 @@ def front_gain(complete: Sequence[FrozenTrial], epoch: int, values: Sequence[flo
     before = float(moocore.hypervolume(losses[:-1], ref=ref)) if len(losses) > 1 else 0.0
     after = float(moocore.hypervolume(losses, ref=ref))
     return (after - before) / before if before > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class PrunerEntry:
+    """One pruner of :data:`PRUNERS`: how to build it from the checked settings, the study's
+    objectives and its trials' epochs, and whether it ranks several objectives (a
+    single-objective pruner goes to Optuna's ``study.pruner`` and sees PCKh only)."""
+
+    factory: Callable[[PrunerConfig, tuple[str, ...], int], optuna.pruners.BasePruner]
+    multi_objective: bool
+
+
+# name -> pruner, as SAMPLERS in hpo.preset: a new pruner is one entry here and its class
+PRUNERS: dict[str, PrunerEntry] = {
+    "mo_halving": PrunerEntry(lambda c, objectives, epochs: ParetoHalvingPruner(
+        c.min_epochs, c.eta, c.min_trials, objectives=objectives, min_gain=c.min_gain), multi_objective=True),
+    "median": PrunerEntry(lambda c, objectives, epochs: optuna.pruners.MedianPruner(
+        n_startup_trials=c.min_trials, n_warmup_steps=c.min_epochs), multi_objective=False),
+    "successive_halving": PrunerEntry(lambda c, objectives, epochs: optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=c.min_epochs, reduction_factor=c.eta), multi_objective=False),
+    "hyperband": PrunerEntry(lambda c, objectives, epochs: optuna.pruners.HyperbandPruner(
+        min_resource=c.min_epochs, max_resource=epochs, reduction_factor=c.eta), multi_objective=False),
+    "none": PrunerEntry(lambda c, objectives, epochs: optuna.pruners.NopPruner(), multi_objective=True),
+}

@@ -16,7 +16,9 @@ and failed ones included. This module imports neither torch nor optuna.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+import json
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,7 @@ __all__ = [
     "TRAIN_TIME_S", "COMPILE_S", "TRAIN_IMG_S", "DEVICE", "CPU_THREADS", "RESUMED_FROM_EPOCH",
     "PCKH_JOINTS", "PRUNED_AT_EPOCH", "PRUNE_REASON", "FAIL_REASON", "TRACEBACK", "RETRY_OF", "COPIED_FROM", "WORKER", "FAILED_TRIAL", "RETRY_HISTORY",
     "STUDY_OBJECTIVES", "STUDY_PRESET", "STUDY_WARM_STARTED", "STUDY_TABLE_PLANNED",
-    "ObjectiveSpec", "OBJECTIVES", "objective_spec", "get", "put", "put_all", "study_get",
+    "ObjectiveSpec", "OBJECTIVES", "objective_spec", "config_hash", "find_trial", "get", "put", "put_all", "study_get",
     "study_put", "system_get", "seed_attrs", "copy_of", "COPIED_ATTRS", "curve_point", "rung_values", "value_so_far", "times_so_far",
     "TrialRecord",
 ]
@@ -34,7 +36,7 @@ __all__ = [
 # --- trial user attributes -------------------------------------------------------------
 DESIGN = "design"  # name of a seed design (warm start) or of a designs-space choice
 CONFIG = "config"  # the resolved TrainConfig as a dict (what `hpo export` writes)
-CONFIG_HASH = "config_hash"  # hpo.objective.config_hash of CONFIG
+CONFIG_HASH = "config_hash"  # config_hash(CONFIG)
 CURVE = "curve"  # the learning curve (module doc)
 PARAMS = "params"  # counted costs (hourglass.costs)
 FLOPS = "flops"
@@ -129,6 +131,25 @@ def system_get(trial: Any, key: str, default: Any = None) -> Any:
     return trial.system_attrs.get(key, default)
 
 
+def config_hash(config: Mapping[str, Any]) -> str:
+    """A stable short hash of a resolved config or one of its sections (key order does not
+    matter): what :data:`CONFIG_HASH` and :data:`MODEL_HASH` hold."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def find_trial(study: Any, attr: str, key: Any, *, states: Container[Any] | None = None,
+               having: str | None = None) -> Any:
+    """The first trial of ``study`` (number order; ``states`` as in ``Study.get_trials``)
+    whose user attr ``attr`` equals ``key`` and, with ``having``, that recorded that attr
+    too; None if there is none. A study is its own cache: what one trial measured for a
+    design (its result, its latency) a later trial of the same design finds here."""
+    for t in study.get_trials(deepcopy=False, states=states):
+        if get(t, attr) == key and (having is None or get(t, having) is not None):
+            return t
+    return None
+
+
 def study_get(study: Any, key: str, default: Any = None) -> Any:
     return study.user_attrs.get(key, default)
 
@@ -173,18 +194,11 @@ def rung_values(attrs: Mapping[str, Any], epoch: int, objectives: Sequence[str])
 
 
 def value_so_far(attrs: Mapping[str, Any], name: str) -> Any:
-    """What a trial without values (pruned, failed) measured of objective ``name`` by its
-    last epoch: its last curve point or static attribute; training time from the recorded
-    ``train_time_s``, else the curve, else the clock (studies from before the curve had it)."""
+    """What a trial without values (pruned, failed, running) measured of objective ``name``
+    by its last epoch: its last curve point or static attribute."""
     if name not in OBJECTIVES:
         return None
-    last = (attrs.get(CURVE) or [{}])[-1]
-    if name == "train_time":
-        for value in (attrs.get(TRAIN_TIME_S), last.get("time_s"), attrs.get(WALL_TIME_S)):
-            if value is not None:
-                return value
-        return None
-    return OBJECTIVES[name].at(attrs, last)
+    return OBJECTIVES[name].at(attrs, (attrs.get(CURVE) or [{}])[-1])
 
 
 def times_so_far(curve: Sequence[Mapping[str, Any]]) -> dict[str, float]:
@@ -230,12 +244,12 @@ class TrialRecord:
 
     @property
     def wall_s_so_far(self) -> float | None:
-        """The clock so far: ``wall_time_s``, else the curve's last reading (pruned trials
-        of studies from before they recorded their time)."""
+        """The clock so far: ``wall_time_s`` of a trial that stopped, else the curve's last
+        reading (a trial still running)."""
         if self.wall_time_s is not None:
             return self.wall_time_s
         last = self.curve[-1] if self.curve else {}
-        return last.get("wall_s", last.get("time_s"))  # curves before wall_s: time_s was the clock
+        return last.get("wall_s")
 
     @property
     def model(self) -> dict[str, Any]:

@@ -23,16 +23,15 @@ from optuna.trial import FrozenTrial, TrialState
 from plotly.subplots import make_subplots
 from scipy.stats import spearmanr
 
-from hourglass.errors import ConfigError
+from hpo.directions import signs
 from hpo.record import CURVE, EPOCHS_RUN, LATENCY, WALL_TIME_S, TrialRecord, get
 from hpo.pareto import (
-    complete_trials,
+    StudySnapshot,
     default_reference_point,
     hypervolume_history,
     nondominated,
-    objective_names,
     pareto_rows,
-    pareto_trials,
+    snapshot,
 )
 
 __all__ = [
@@ -75,11 +74,12 @@ def _hover(trial: FrozenTrial) -> str:
     return " · ".join(parts)
 
 
-def pareto_2d_figure(study: optuna.Study) -> go.Figure:
+def pareto_2d_figure(source: StudySnapshot | optuna.Study) -> go.Figure:
     """Every objective pair: all COMPLETE trials, the Pareto set in red, and the pair's own
     2-D front as a staircase (a design can be on the 3-D front yet dominated in a pair)."""
-    names, dirs = objective_names(study), study.directions
-    trials, front = complete_trials(study), {t.number for t in pareto_trials(study)}
+    snap = snapshot(source)
+    names, dirs = snap.names, snap.directions
+    trials, front = snap.require_complete(), {t.number for t in snap.front}
     values = np.array([t.values for t in trials], dtype=float)
     pairs = list(itertools.combinations(range(len(names)), 2))
     fig = make_subplots(rows=1, cols=max(len(pairs), 1),
@@ -109,17 +109,17 @@ def pareto_2d_figure(study: optuna.Study) -> go.Figure:
 
 
 def _front_2d(points: np.ndarray, dirs: Sequence[StudyDirection]) -> np.ndarray:
-    signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in dirs])
-    front = points[nondominated(points * signs)]
+    front = points[nondominated(points * np.array(signs(dirs)))]
     return front[np.argsort(front[:, 0], kind="stable")]
 
 
-def pareto_3d_figure(study: optuna.Study) -> go.Figure:
+def pareto_3d_figure(source: StudySnapshot | optuna.Study) -> go.Figure:
     """The first three objectives in 3-D: the Pareto set in the 2-D figures' red, the other
     COMPLETE trials faint. The scene leaves room for its axis titles (a tight scene clips
     them), and no colour scale: every colour on the plot is one the legend names."""
-    names, dirs = objective_names(study), study.directions
-    trials, front = complete_trials(study), {t.number for t in pareto_trials(study)}
+    snap = snapshot(source)
+    names, dirs = snap.names, snap.directions
+    trials, front = snap.require_complete(), {t.number for t in snap.front}
     fig = go.Figure()
     for on, name in ((False, "COMPLETE"), (True, "Pareto set")):
         sel = [t for t in trials if (t.number in front) == on]
@@ -142,18 +142,16 @@ def pareto_3d_figure(study: optuna.Study) -> go.Figure:
     return fig
 
 
-def learning_curves_figure(study: optuna.Study) -> go.Figure:
+def learning_curves_figure(source: StudySnapshot | optuna.Study) -> go.Figure:
     """PCKh per epoch of every trial with a curve. Pruned trials dashed, ending in a cross
     where the pruner stopped them (a trial cut after epoch 1 is a single cross, not a speck);
     the Pareto set red and thick. Every style has its legend entry. (Optuna cannot store
     intermediate values in a multi-objective study, so the curves come from ``curve``.)"""
-    try:
-        front = {t.number for t in pareto_trials(study)}
-    except ConfigError:  # no COMPLETE trial yet: the curves of pruned ones are still worth seeing
-        front = set()
+    snap = snapshot(source)
+    front = {t.number for t in snap.front}  # none before the first COMPLETE trial: curves still show
     fig = go.Figure()
     shown: set[str] = set()
-    for t in study.get_trials(deepcopy=False):
+    for t in snap.trials:
         curve = get(t, CURVE) or []
         if not curve:
             continue
@@ -179,11 +177,12 @@ def learning_curves_figure(study: optuna.Study) -> go.Figure:
     return fig
 
 
-def hypervolume_figure(study: optuna.Study, reference_point: Sequence[float] | None = None) -> go.Figure:
-    ref = list(reference_point) if reference_point is not None else default_reference_point(study)
-    numbers = [t.number for t in complete_trials(study)]
-    history = hypervolume_history(study, ref)
-    ref_text = ", ".join(f"{n}={v:.4g}" for n, v in zip(objective_names(study), ref))
+def hypervolume_figure(source: StudySnapshot | optuna.Study, reference_point: Sequence[float] | None = None) -> go.Figure:
+    snap = snapshot(source)
+    ref = list(reference_point) if reference_point is not None else default_reference_point(snap)
+    numbers = [t.number for t in snap.require_complete()]
+    history = hypervolume_history(snap, ref)
+    ref_text = ", ".join(f"{n}={v:.4g}" for n, v in zip(snap.names, ref))
     fig = go.Figure(go.Scatter(x=numbers, y=history, mode="lines+markers", line={"shape": "hv"}, name="hypervolume"))
     fig.update_layout(title=f"Hypervolume history<br><sup>reference point: {ref_text}</sup>", template="plotly_white",
                       xaxis_title="trial number (COMPLETE trials)", yaxis_title="hypervolume", height=420)
@@ -198,13 +197,13 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def _epoch_seconds(t: FrozenTrial) -> float | None:
-    """Seconds per epoch: the run's wall time so far, else (a pruned trial of a study from
-    before pruned trials recorded ``wall_time_s``) its learning curve's last clock reading."""
+    """Seconds per epoch: the run's wall time so far (a stopped trial), else its learning
+    curve's last clock reading (a trial still running)."""
     wall, epochs = get(t, WALL_TIME_S), get(t, EPOCHS_RUN)
     if wall is not None and epochs:
         return wall / epochs
     last = (get(t, CURVE) or [{}])[-1]
-    seconds = last.get("wall_s", last.get("time_s"))
+    seconds = last.get("wall_s")
     return seconds / last["epoch"] if seconds is not None and last.get("epoch") else None
 
 
@@ -219,14 +218,14 @@ def best_predictor(rhos: dict[str, float]) -> str:
     return f"training time follows {COST_AXES[key]} best (ρ = {rho:.2f})" + (f"; then {others}" if others else "")
 
 
-def cost_model_figure(study: optuna.Study, height: int = 600, *,
+def cost_model_figure(source: StudySnapshot | optuna.Study, height: int = 600, *,
                       measure: Callable[[FrozenTrial], float | None] = _epoch_seconds, unit: str = "s / epoch",
                       axes: dict[str, str] = COST_AXES,
                       title: str = "Cost model: measured s/epoch vs counted costs (Spearman ρ)") -> go.Figure:
     """A measured cost (default: seconds per epoch, ``wall_time_s / epochs_run``, so pruned
     trials count too) against each counted cost, with Spearman's rho over all those trials
     in the titles and, for the default measure, which cost predicts training time best."""
-    trials = [t for t in study.get_trials(deepcopy=False) if measure(t) is not None]
+    trials = [t for t in snapshot(source).trials if measure(t) is not None]
     titles, columns, rhos = [], [], {}
     for key, label in axes.items():
         pts = [(get(t, key), measure(t), t) for t in trials if get(t, key) is not None]
@@ -236,7 +235,7 @@ def cost_model_figure(study: optuna.Study, height: int = 600, *,
     fig = make_subplots(rows=(len(columns) + 1) // 2, cols=2, subplot_titles=titles, vertical_spacing=0.2,
                         horizontal_spacing=0.12)
     shown: set[str] = set()
-    for k, (key, label, pts) in enumerate(columns):
+    for k, (_key, label, pts) in enumerate(columns):
         row, col = divmod(k, 2)
         for state in sorted({p[2].state for p in pts}, key=lambda s: s.value):
             sel = [p for p in pts if p[2].state == state]
@@ -256,30 +255,32 @@ def cost_model_figure(study: optuna.Study, height: int = 600, *,
     return fig
 
 
-def latency_figure(study: optuna.Study, height: int = 600) -> go.Figure:
+def latency_figure(source: StudySnapshot | optuna.Study, height: int = 600) -> go.Figure:
     """The deployment latency objective (ONNX Runtime CPU, 1 thread) against params, FLOPs
     and layers: FLOPs and params are the proxies people quote; depthwise convolutions have
     few FLOPs and many layers, and this shows which proxy the runtime follows."""
     return cost_model_figure(
-        study, height, measure=lambda t: get(t, LATENCY), unit=f"{LATENCY} ms",
+        source, height, measure=lambda t: get(t, LATENCY), unit=f"{LATENCY} ms",
         axes={k: COST_AXES[k] for k in ("params", "flops", "layers")},
         title="Deployment latency (ONNX Runtime CPU, batch 1, 1 thread) vs counted costs (Spearman ρ)",
     )
 
 
-def build_report(study: optuna.Study, reference_point: Sequence[float] | None = None) -> dict[str, go.Figure]:
+def build_report(source: StudySnapshot | optuna.Study,
+                 reference_point: Sequence[float] | None = None) -> dict[str, go.Figure]:
     """All report figures by name; a one-line ConfigError when no trial is COMPLETE."""
-    complete_trials(study)
+    snap = snapshot(source)
+    snap.require_complete()
     figures = {}
-    if len(study.directions) >= 2:
-        figures["pareto_2d"] = pareto_2d_figure(study)
-    if len(study.directions) >= 3:
-        figures["pareto_3d"] = pareto_3d_figure(study)
-    figures["learning_curves"] = learning_curves_figure(study)
-    figures["hypervolume"] = hypervolume_figure(study, reference_point)
-    figures["cost_model"] = cost_model_figure(study)
-    if any(get(t, LATENCY) is not None for t in study.get_trials(deepcopy=False)):
-        figures["latency"] = latency_figure(study)
+    if len(snap.directions) >= 2:
+        figures["pareto_2d"] = pareto_2d_figure(snap)
+    if len(snap.directions) >= 3:
+        figures["pareto_3d"] = pareto_3d_figure(snap)
+    figures["learning_curves"] = learning_curves_figure(snap)
+    figures["hypervolume"] = hypervolume_figure(snap, reference_point)
+    figures["cost_model"] = cost_model_figure(snap)
+    if any(get(t, LATENCY) is not None for t in snap.trials):
+        figures["latency"] = latency_figure(snap)
     return figures
 
 
@@ -296,23 +297,23 @@ def _cell(value: object) -> str:
     return html.escape(str(value))
 
 
-def write_report(study: optuna.Study, path: str | Path, reference_point: Sequence[float] | None = None) -> Path:
+def write_report(source: StudySnapshot | optuna.Study, path: str | Path,
+                 reference_point: Sequence[float] | None = None) -> Path:
     """One self-contained HTML file (plotly.js inlined once, so it opens offline)."""
-    figures = build_report(study, reference_point)
-    rows = pareto_rows(study)
+    snap = snapshot(source)
+    figures = build_report(snap, reference_point)
+    rows = pareto_rows(snap)
     # then every searched config path (schedule.lr too), so that no two rows look alike
     searched = [k for k in (rows[0] if rows else {}) if k.startswith(("model.", "schedule."))]
     columns = [c for c in _TABLE_COLUMNS if any(r.get(c) not in (None, "") for r in rows)] + searched
-    counts: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    counts = snap.counts
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
     plots = "\n".join(
         fig.to_html(full_html=False, include_plotlyjs=(k == 0), default_width="100%")
         for k, fig in enumerate(figures.values())
     )
-    name = html.escape(study.study_name)
+    name = html.escape(snap.study_name)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{name}: hourglass-hpo report</title>

@@ -199,7 +199,7 @@ class SearchSpace:
 
     def suggest_params(self, trial: optuna.Trial) -> dict[str, Any]:
         """Ask the trial for its params as :meth:`suggest` does, without building the model
-        config: a replay against a recorded table only needs the params (and is 2x faster)."""
+        config: a replay against a recorded table only needs the params."""
         return self._resolve(lambda p, cfg: p.suggest(trial))[1]
 
     def params_for(self, config: Mapping[str, Any], *, prefer: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 
 from hourglass.validate import to_dict
 from hourglass.blocks import BLOCKS
-from hourglass.config import BlockConfig, HourglassConfig
+from hourglass.blocks import BlockConfig
+from hourglass.config import HourglassConfig
 from hourglass.errors import ConfigError
 from hourglass.train_config import ScheduleConfig
 

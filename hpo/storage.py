@@ -30,9 +30,9 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-from hourglass.errors import ConfigError
+from hourglass.errors import ConfigError, exception_chain
 from hpo import record as rec
-from hpo.storage_retry import HEARTBEAT_ATTR, RetryingStorage, exception_chain, is_transient, storage_grace_s
+from hpo.storage_retry import HEARTBEAT_ATTR, RetryingStorage, is_transient, storage_grace_s
 
 __all__ = [
     "open_storage", "load_study", "redact_url", "default_storage_url", "is_sqlite", "heartbeat_settings",

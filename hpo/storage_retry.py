@@ -35,10 +35,10 @@ import optuna
 import sqlalchemy.exc as sa_exc
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
-from optuna.storages._heartbeat import BaseHeartbeat  # not exported, but Optuna runs heartbeats only on its subclasses
 from optuna.trial import FrozenTrial, TrialState
 
-from hourglass.errors import ConfigError, HourglassError
+from hourglass.errors import ConfigError, HourglassError, exception_chain
+from hpo import optuna_compat as compat
 
 __all__ = ["RetryingStorage", "StorageUnavailable", "is_transient", "storage_grace_s",
            "STORAGE_GRACE_S", "EXIT_STORAGE_UNAVAILABLE", "HEARTBEAT_ATTR"]
@@ -79,14 +79,6 @@ def storage_grace_s(value: float | None = None) -> float:
     return float(value)
 
 
-def exception_chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    while exc is not None and exc not in seen:
-        seen.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    return seen
-
-
 def is_transient(exc: BaseException) -> bool:
     """A lost connection (SQLAlchemy/driver or gRPC), not a bad value or a missing study."""
     for e in exception_chain(exc):
@@ -111,7 +103,7 @@ def _retried(name: str) -> Callable[..., Any]:
     return call
 
 
-class RetryingStorage(BaseStorage, BaseHeartbeat):
+class RetryingStorage(BaseStorage, compat.BaseHeartbeat):
     """``inner`` with every call repeated on transient errors (see the module docstring).
 
     ``heartbeat`` = (interval, grace period, stale-trial callback) gives heartbeats to an
@@ -122,7 +114,7 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                  heartbeat: tuple[int, int, Callable[[optuna.Study, FrozenTrial], None]] | None = None) -> None:
         self.inner = inner
         self.grace_s = storage_grace_s(grace_s)
-        self._own_heartbeat = heartbeat if not isinstance(inner, BaseHeartbeat) else None
+        self._own_heartbeat = heartbeat if not compat.runs_heartbeats(inner) else None
         self._down = threading.Event()  # set after a give-up: the next failure gives up at once
         self.gave_up = 0  # how many calls gave up (the trial loop checks it after each trial)
         self.retries = 0  # failed attempts that were repeated
@@ -201,19 +193,19 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
     def get_heartbeat_interval(self) -> int | None:
         if self._own_heartbeat:
             return self._own_heartbeat[0]
-        return self.inner.get_heartbeat_interval() if isinstance(self.inner, BaseHeartbeat) else None
+        return self.inner.get_heartbeat_interval() if compat.runs_heartbeats(self.inner) else None
 
     def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
         if self._own_heartbeat:
             return self._own_heartbeat[2]
-        return self.inner.get_heartbeat_stale_trial_callback() if isinstance(self.inner, BaseHeartbeat) else None
+        return self.inner.get_heartbeat_stale_trial_callback() if compat.runs_heartbeats(self.inner) else None
 
     def record_heartbeat(self, trial_id: int) -> None:
         """One beat; a failed one is skipped (the thread lives on and beats again)."""
         try:
             if self._own_heartbeat:
                 self.inner.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
-            elif isinstance(self.inner, BaseHeartbeat):
+            elif compat.runs_heartbeats(self.inner):
                 self.inner.record_heartbeat(trial_id)
         except UpdateFinishedTrialError:
             return  # another worker declared the trial dead and re-queued it: nothing to beat for
@@ -236,5 +228,5 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                 continue  # never beat: like Optuna's, left to the silent-trial check
             started = t.datetime_start.timestamp() if t.datetime_start else 0.0
             if now - max(float(beat), started) > grace:
-                stale.append(t._trial_id)
+                stale.append(compat.trial_id(t))
         return stale

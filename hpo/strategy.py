@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from hourglass.errors import ConfigError
 from hpo.preset import SAMPLER_DEFAULTS, SAMPLERS, StudyPreset
-from hpo.pruning import ParetoHalvingPruner, RungPruner
+from hpo.pruning import RungPruner
 from hpo.space import SearchSpace
 
 __all__ = ["create_sampler", "create_pruner", "Pruning"]
@@ -38,30 +37,14 @@ def create_sampler(preset: StudyPreset, seed: int | None = None, *, space: Searc
 
 
 def create_pruner(preset: StudyPreset) -> optuna.pruners.BasePruner:
-    """The preset's pruner: :class:`ParetoHalvingPruner` for ``mo_halving`` (any number of
-    objectives), else an Optuna pruner, valid for single-objective studies only. In a
-    single-objective study every one of them goes to ``study.pruner`` and the objective
-    reports PCKh per epoch; in a multi-objective one the objective calls
-    ``ParetoHalvingPruner.should_prune`` itself (see :class:`Pruning`)."""
-    cfg = preset.pruner
-    if cfg.name == "mo_halving":
-        return ParetoHalvingPruner(cfg.min_epochs, cfg.eta, cfg.min_trials, objectives=preset.objectives,
-                                   min_gain=cfg.min_gain)
-    if cfg.name == "none":
-        return optuna.pruners.NopPruner()
-    if len(preset.objectives) > 1:  # load_preset refuses this already; guard direct callers
-        raise ConfigError(f"pruner.name: {cfg.name!r} needs a single-objective study, but got objectives {list(preset.objectives)}")
-    if cfg.name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=cfg.min_trials, n_warmup_steps=cfg.min_epochs)
-    if cfg.name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=cfg.min_epochs, reduction_factor=cfg.eta)
-    epochs = preset.train_schedule.epochs
-    return optuna.pruners.HyperbandPruner(min_resource=cfg.min_epochs, max_resource=epochs, reduction_factor=cfg.eta)
+    """The preset's pruner (:data:`hpo.pruning.PRUNERS`; the preset checked its settings)."""
+    return preset.pruner.create(preset.objectives, preset.train_schedule.epochs)
 
 
 @dataclass(frozen=True)
 class Pruning:
-    """Whether a trial stops after an epoch, one call for both kinds of study.
+    """Whether a trial stops after an epoch, one call for both kinds of study: built once
+    per study (:meth:`for_preset`) and handed to the objective.
 
     ``pruner`` is what the objective consults in a multi-objective study (only a
     :class:`hpo.pruning.RungPruner` can rank several objectives; anything else never prunes

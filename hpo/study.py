@@ -139,7 +139,7 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     _check_device(device)
     if pick_device(device).type == "cpu":
         # One intra-op thread per worker: the small CPU-sized models gain little from more,
-        # and on a loaded machine OpenMP spinning made 2 threads ~40x slower than 1 (measured).
+        # and on a loaded machine OpenMP threads spin and wait for each other.
         torch.set_num_threads(cpu_threads)
     arrays = load_pose_data(preset.data)  # once per process, shared by every trial; before the study exists
     study, enqueued = prepare_study(preset, heartbeat=heartbeat, seed=seed, warm_start=warm_start)
@@ -151,7 +151,7 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
              f"{m.epoch_time_s:6.1f} s")
 
     objective = Objective(preset, space, arrays, checkpoint_dir or checkpoint_root(preset), device=device,
-                          pruner=pruning.pruner, progress=progress, on_epoch=epoch_line if verbose else None)
+                          pruning=pruning, progress=progress, on_epoch=epoch_line if verbose else None)
     pruning.attach(study)  # single objective: trial.report/should_prune go through Optuna
     n = n_trials if n_trials is not None else preset.budget.trials
     timeout = timeout_s if timeout_s is not None else preset.budget.timeout_s

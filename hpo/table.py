@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
+from hourglass.designs import design_overrides
 from hourglass.errors import ConfigError
+from hpo.pareto import StudySnapshot, snapshot
+from hpo.published import PUBLISHED
 from hpo.record import DESIGN, PARAMS, PCKH_JOINTS, WALL_TIME_S, get
 
-__all__ = ["PCKH_JOINTS", "JOINT_COLUMNS", "table_rows", "format_table", "write_table"]
+__all__ = ["JOINT_COLUMNS", "table_rows", "format_table", "write_table"]
 
 # the table columns of hourglass.metrics.TABLE_COLUMNS (kept literal: no torch import here)
 JOINT_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
@@ -40,22 +43,19 @@ def _time(trial: FrozenTrial, names: Sequence[str]) -> float | None:
 
 def _order() -> list[str]:
     try:
-        from hourglass.designs import design_overrides
-
         return list(design_overrides()[1])
     except ConfigError:  # a broken shipped file must not hide a study's results
         return []
 
 
-def table_rows(study: optuna.Study, *, published: bool = False) -> list[dict[str, Any]]:
+def table_rows(source: StudySnapshot | optuna.Study, *, published: bool = False) -> list[dict[str, Any]]:
     """One flat row per COMPLETE trial (see the module doc); ``published`` adds the study's
     published Mean and parameters (:mod:`hpo.published`) as ``pub_Mean`` / ``pub_params_m``."""
-    from hpo.pareto import objective_names
-
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    snap = snapshot(source)
+    trials = snap.complete
     if not trials:
-        raise ConfigError(f"study {study.study_name!r}: no COMPLETE trial yet, so no table (run the study first)")
-    names = objective_names(study)
+        raise ConfigError(f"study {snap.study_name!r}: no COMPLETE trial yet, so no table (run the study first)")
+    names = list(snap.names)
     order = {name: i for i, name in enumerate(_order())}
     trials = sorted(trials, key=lambda t: (order.get(_design(t), len(order)), t.number))
     rows: list[dict[str, Any]] = []
@@ -64,8 +64,6 @@ def table_rows(study: optuna.Study, *, published: bool = False) -> list[dict[str
         row: dict[str, Any] = {"design": _design(t), "trial": t.number}
         for col in JOINT_COLUMNS:
             row[col] = joints.get(col)
-        if row["Mean"] is None and "pckh" in names:  # a study from before per-joint results
-            row["Mean"] = float(t.values[names.index("pckh")])
         row["params"] = get(t, PARAMS)
         row["train_time_s"] = _time(t, names)
         rows.append(row)
@@ -73,8 +71,6 @@ def table_rows(study: optuna.Study, *, published: bool = False) -> list[dict[str
     for r in rows:
         r["time_vs_baseline"] = None if base is None or r["train_time_s"] is None else r["train_time_s"] / base
     if published:
-        from hpo.published import PUBLISHED
-
         for r in rows:
             pub = PUBLISHED.get(r["design"], {})
             r["pub_Mean"], r["pub_params_m"] = pub.get("Mean"), pub.get("params_m")

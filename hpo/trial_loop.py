@@ -39,6 +39,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import HourglassError
 from hpo import record as rec
+from hpo import optuna_compat as compat
 from hpo.storage import RetryStaleTrial, heartbeat_settings
 from hpo.storage_retry import StorageUnavailable
 
@@ -125,14 +126,14 @@ def study_counts(study: optuna.Study) -> StudyCounts:
 
 
 def _heartbeat_interval(study: optuna.Study) -> int | None:
-    get = getattr(study._storage, "get_heartbeat_interval", None)
+    get = getattr(compat.study_storage(study), "get_heartbeat_interval", None)
     return get() if get is not None else None
 
 
 def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     """Re-queue a FAIL trial the way a dead worker's is (the storage's stale-trial callback,
     so the same ``max_retry`` applies), to be resumed from its checkpoint."""
-    get = getattr(study._storage, "get_heartbeat_stale_trial_callback", None)
+    get = getattr(compat.study_storage(study), "get_heartbeat_stale_trial_callback", None)
     callback = (get() if get is not None else None) or RetryStaleTrial(max_retry=heartbeat_settings()[2])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
@@ -148,7 +149,7 @@ class _Guarded:
     trial_id: int | None = None
 
     def __call__(self, trial: optuna.Trial) -> Any:
-        self.trial_id = trial._trial_id
+        self.trial_id = compat.trial_id(trial)
         rec.put(trial, rec.WORKER, WORKER_ID)
         try:
             with self.guard.armed():
@@ -176,18 +177,18 @@ def _fail_silent_trials(study: optuna.Study, grace_s: float) -> int:
         if (now - t.datetime_start).total_seconds() <= 2 * grace_s:
             continue
         try:
-            if not study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+            if not compat.study_storage(study).set_trial_state_values(compat.trial_id(t), TrialState.FAIL):
                 continue
         except UpdateFinishedTrialError:
             continue  # another worker got there first
-        retry_trial(study, study._storage.get_trial(t._trial_id))
+        retry_trial(study, compat.study_storage(study).get_trial(compat.trial_id(t)))
         failed += 1
     return failed
 
 
 def _taken_over(study: optuna.Study, trial_id: int | None) -> bool:
     """Whether this worker's trial was failed by someone else (see :func:`work`)."""
-    return trial_id is not None and study._storage.get_trial(trial_id).state == TrialState.FAIL
+    return trial_id is not None and compat.study_storage(study).get_trial(trial_id).state == TrialState.FAIL
 
 
 def _settle_interrupted(study: optuna.Study, trial_id: int | None) -> None:
@@ -195,7 +196,7 @@ def _settle_interrupted(study: optuna.Study, trial_id: int | None) -> None:
     out; this covers a tell that did not get through), then re-queue it."""
     if trial_id is None:
         return
-    storage = study._storage
+    storage = compat.study_storage(study)
     trial = storage.get_trial(trial_id)
     if trial.state == TrialState.RUNNING:
         with contextlib.suppress(UpdateFinishedTrialError):
@@ -209,9 +210,9 @@ def _requeue_after_outage(study: optuna.Study, trial_id: int | None) -> None:
     """The storage gave up during a trial (after its grace period): re-queue the trial if it
     ended FAIL (its checkpoint stays for the retry), then leave with exit code 75. A trial
     still RUNNING is left to the heartbeats: another worker fails and re-queues it."""
-    message = str(getattr(study._storage, "last_error", None) or "storage unreachable for the grace period")
+    message = str(getattr(compat.study_storage(study), "last_error", None) or "storage unreachable for the grace period")
     if trial_id is not None:
-        trial = study._storage.get_trial(trial_id)
+        trial = compat.study_storage(study).get_trial(trial_id)
         if trial.state == TrialState.FAIL:
             retry_trial(study, trial)
             message += f"; trial {trial.number} re-queued"
@@ -232,7 +233,7 @@ def work(
 ) -> list[FrozenTrial]:
     """Run trials until the study holds ``target`` finished ones (see the module docstring);
     returns the trials this worker ran. ``timeout_s`` stops starting new trials."""
-    storage = study._storage
+    storage = compat.study_storage(study)
     interval = _heartbeat_interval(study)
     poll = poll_s if poll_s is not None else min(interval or 5, 5)
     guarded = _Guarded(objective, guard)

@@ -171,7 +171,8 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_no_yaml_is_read_without_the_safe_loader():
-    """Nor eval/exec, nor pickle, nor a torch.load that may unpickle code (checkpoints hold tensors and plain data)."""
+    """Nor eval/exec, nor pickle, nor a torch.load that may unpickle code (checkpoints hold
+    tensors and plain data)."""
     unsafe = re.compile(r"yaml\.(unsafe_load|full_load|load_all|load)\s*\(|Loader\s*=\s*yaml\.(Loader|FullLoader|UnsafeLoader)"
                         r"|(?<![.\w])(eval|exec)\s*\(|\bpickle\.loads?\(|weights_only\s*=\s*False")
     offenders = [f"{p.relative_to(ROOT)}:{i}" for folder in ("hourglass", "hpo", "scripts")

@@ -18,7 +18,7 @@ from hpo.bench.replay import TABLE_METHODS, cached_table, replay_method
 from hpo.bench.search import SearchBenchSettings, base_preset, Tracker, method_preset, run_search_bench, table_reference_point
 from hpo.bench.table import params_key
 from hpo.objective import Objective
-from hpo.strategy import create_pruner, create_sampler
+from hpo.strategy import Pruning, create_pruner, create_sampler
 from table_factory import make_table
 
 OBJECTIVES = ("pckh", "params", "train_time")
@@ -97,7 +97,7 @@ def test_replayed_pruner_decides_as_the_live_objective(table_path, tmp_path, mon
     study = optuna.create_study(directions=preset.directions, sampler=create_sampler(preset, 1))
     rec.study_put(study, rec.STUDY_OBJECTIVES, list(preset.objectives))
     objective = Objective(preset, table.search_space(), None, tmp_path / "ckpt", device="cpu",
-                          pruner=create_pruner(preset), progress=False)
+                          pruning=Pruning.for_preset(preset), progress=False)
     tracker = Tracker(s.budget_epochs, reference)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=200, callbacks=[tracker])

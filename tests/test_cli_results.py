@@ -9,6 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from hpo import optuna_compat as compat
 from hpo.cli import app
 from hpo.dashboard import FIGURE_IDS
 from hpo.pareto import pareto_trials
@@ -106,7 +107,7 @@ def test_dashboard_publishes_prints_the_url_and_stops_on_ctrl_c(tmp_path, monkey
     assert host == "127.0.0.1" and port > 0
     assert f"open http://127.0.0.1:{port}/dashboard/studies/1" in result.output
     assert f"published figures: {', '.join(FIGURE_IDS)}" in result.output
-    attrs = study._storage.get_study_system_attrs(study._study_id)
+    attrs = compat.study_storage(study).get_study_system_attrs(compat.study_id(study))
     assert any(k.startswith("dashboard:plot_data:hpo-cost-model:") for k in attrs)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hourglass.errors import ConfigError
+from hpo import optuna_compat as compat
 from hpo.dashboard import FIGURE_IDS, make_server, publish_figures, study_url
 from hpo.pareto import pareto_trials
 from tests.study_factory import make_study
@@ -62,9 +63,9 @@ def test_api_lists_the_study_its_trials_and_the_published_figures(tmp_path):
 def test_republishing_overwrites_instead_of_piling_up(tmp_path):
     study, _ = make_study(tmp_path)
     publish_figures(study)
-    before = study._storage.get_study_system_attrs(study._study_id)
+    before = compat.study_storage(study).get_study_system_attrs(compat.study_id(study))
     publish_figures(study)
-    assert study._storage.get_study_system_attrs(study._study_id) == before
+    assert compat.study_storage(study).get_study_system_attrs(compat.study_id(study)) == before
 
 
 def test_before_the_first_complete_trial_only_curves_and_costs_are_published(tmp_path):

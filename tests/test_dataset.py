@@ -9,7 +9,7 @@ from hourglass.data.dataset import IMAGE_MEAN, IMAGE_STD, PoseDataset, load_pose
 from hourglass.data.heatmaps import heatmap_loss
 from hourglass.data.synthetic import make_synthetic
 from hourglass.errors import ConfigError, DataError
-from hourglass.metrics import decode_heatmaps, heatmap_to_input
+from hourglass.data.heatmaps import decode_heatmaps, heatmap_to_input
 from hourglass.model import build_model
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hpo.deploy import LATENCY, MODEL_HASH
+from hpo.record import LATENCY, MODEL_HASH
 from hpo.pareto import objective_names, pareto_rows
 from hpo.preset import load_preset
 from hpo.study import open_study, run_study

@@ -21,7 +21,8 @@ from hourglass.config import HourglassConfig, StemConfig
 from hourglass.data.augment import AugmentConfig
 from hourglass.data.synthetic import make_synthetic
 from hourglass.data.gpu_data import GpuPoseData, sample_affine
-from hourglass.train import COMPILE_ENV, ScheduleConfig, TrainConfig, train
+from hourglass.train import COMPILE_ENV, train
+from hourglass.train_config import ScheduleConfig, TrainConfig
 from hpo.preset import load_preset
 from hpo.study import prepare_study, run_study
 from tests.workers_support import SPACE, write_preset

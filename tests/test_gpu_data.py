@@ -190,7 +190,8 @@ def test_training_runs_on_either_data_path(monkeypatch, one_thread, device_data)
     """train() with the device-resident batches (forced on, on the CPU) and with the DataLoader."""
     import hourglass.train as train_module
     from hourglass.config import HourglassConfig, StemConfig
-    from hourglass.train import ScheduleConfig, TrainConfig, train
+    from hourglass.train import train
+    from hourglass.train_config import ScheduleConfig, TrainConfig
 
     monkeypatch.setattr(train_module, "_uses_device_data", lambda device: device_data)
     model = HourglassConfig(stacks=1, features=16, depth=1, input_size=16, stem=StemConfig(channels=8))

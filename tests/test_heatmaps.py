@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from hourglass.data.heatmaps import heatmap_loss, render_heatmaps
-from hourglass.metrics import decode_heatmaps
+from hourglass.data.heatmaps import decode_heatmaps
 
 
 def _reference(kp, present, size, sigma):

@@ -8,8 +8,9 @@ import pytest
 
 from hourglass.config import HourglassConfig
 from hourglass.latency import Latency, measure_latency, median_ms
-from hpo.deploy import LATENCY, MODEL_HASH, cached_latency_ms
-from hpo.objective import config_hash
+from hpo.deploy import cached_latency_ms
+from hpo.record import LATENCY, MODEL_HASH
+from hpo.record import config_hash
 
 TINY = HourglassConfig.from_dict({"features": 16, "depth": 1, "input_size": 32, "stem": {"channels": 4}})
 
@@ -45,7 +46,7 @@ def test_latency_is_measured_once_per_model_and_cached_in_the_study(monkeypatch)
     def must_not_measure(*args, **kwargs):
         raise AssertionError("measured again")
 
-    monkeypatch.setattr("hourglass.latency.measure_latency", must_not_measure)
+    monkeypatch.setattr("hpo.deploy.measure_latency", must_not_measure)
     assert cached_latency_ms(study, dict(model), "trial 1") == (key, 12.5)
     other = {**model, "features": 8}
     with pytest.raises(AssertionError, match="measured again"):

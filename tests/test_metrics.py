@@ -4,9 +4,8 @@ import torch
 
 from hourglass.data.mpii import JOINT_NAMES
 from hourglass.errors import DataError
-from hourglass.metrics import (
-    decode_heatmaps, flip_back, format_table, heatmap_to_input, input_to_heatmap, pckh, to_image_coords,
-)
+from hourglass.data.heatmaps import decode_heatmaps, flip_back, heatmap_to_input, input_to_heatmap, to_image_coords
+from hourglass.metrics import format_table, pckh
 
 J = {name: i for i, name in enumerate(JOINT_NAMES)}
 

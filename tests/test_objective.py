@@ -10,7 +10,7 @@ from hpo import objective as objective_module
 from hpo import record as rec
 from hpo.objective import Objective, completed_twin
 from hpo.preset import load_preset
-from hpo.strategy import create_pruner
+from hpo.strategy import Pruning
 
 
 def test_a_repeated_design_copies_the_completed_one(tmp_path, monkeypatch):
@@ -31,7 +31,7 @@ def test_a_repeated_design_copies_the_completed_one(tmp_path, monkeypatch):
     preset = load_preset("quickstart").replace(storage=f"sqlite:///{tmp_path / 's.db'}")
     study = optuna.create_study(directions=preset.directions)
     objective = Objective(preset, preset.search_space(), None, tmp_path / "ckpt", device="cpu",
-                          pruner=create_pruner(preset), progress=False)
+                          pruning=Pruning.for_preset(preset), progress=False)
     params = dict(preset.warm_start_trials()[0][1])
     for features in (16, 24, 16):
         study.enqueue_trial({**params, "model.features": features})

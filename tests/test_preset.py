@@ -9,9 +9,10 @@ from hourglass.validate import from_dict
 from hourglass.designs import SEED_DESIGNS, load_designs
 from hourglass.errors import ConfigError
 from hpo.preset import (
-    OBJECTIVES, STUDIES_DIR, StudyPreset, list_presets, load_preset,
+    STUDIES_DIR, StudyPreset, list_presets, load_preset,
 )
 from hpo.pruning import ParetoHalvingPruner
+from hpo.record import OBJECTIVES
 from hpo.strategy import create_pruner, create_sampler
 from hpo.space import SPACES_DIR
 from hpo.space_param import schema_defaults
@@ -189,9 +190,10 @@ def test_create_pruner_mo_halving_takes_the_preset_numbers(tmp_path):
 
 
 def test_objective_directions_cover_every_objective():
-    assert set(OBJECTIVES.values()) == {"maximize", "minimize"}
-    assert OBJECTIVES["pckh"] == "maximize"
-    assert all(OBJECTIVES[o] == "minimize" for o in OBJECTIVES if o != "pckh")
+    directions = {name: spec.direction for name, spec in OBJECTIVES.items()}
+    assert set(directions.values()) == {"maximize", "minimize"}
+    assert directions["pckh"] == "maximize"
+    assert all(directions[o] == "minimize" for o in directions if o != "pckh")
 
 
 def test_reference_study_presets_grid_the_eleven_designs():

@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 from optuna.trial import TrialState, create_trial
 
 from hpo.pruning import (
-    ParetoHalvingPruner, crowding_distance, nondominated_ranks, rung_values, survivors, survives,
+    PRUNERS, ParetoHalvingPruner, PrunerConfig, crowding_distance, nondominated_ranks, rung_population, survivors,
+    survives,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -123,14 +124,16 @@ def test_a_trial_dominated_by_most_of_its_rung_is_pruned(dirs, data, eta):
 
 # ---------------------------------------------------------------- the pruner
 @pytest.mark.parametrize("kwargs, needle", [
-    ({"min_epochs": 0}, "min_epochs=0"),
-    ({"eta": 1}, "eta=1"),
-    ({"eta": 2.5}, "eta=2.5"),
-    ({"min_trials_at_rung": 0}, "min_trials_at_rung=0"),
-    ({"objectives": ["pckh", "accuracy"]}, "name='accuracy'"),
+    ({"min_epochs": 0}, "min_epochs: expected an integer >= 1, but got 0"),
+    ({"eta": 1}, "eta: expected an integer >= 2, but got 1"),
+    ({"eta": 2.5}, "eta: expected an integer >= 2, but got 2.5"),
+    ({"min_trials_at_rung": 0}, "min_trials: expected an integer >= 1, but got 0"),
+    ({"min_gain": True}, "min_gain: expected a share in [0, 1), but got True"),
+    ({"objectives": ["pckh", "accuracy"]}, "unknown objective 'accuracy'"),
 ])
 def test_constructor_validation(kwargs, needle):
-    with pytest.raises(ValueError, match="but got") as err:
+    """The constructor checks what PrunerConfig checks, with the same words."""
+    with pytest.raises(ValueError) as err:
         ParetoHalvingPruner(**kwargs)
     assert needle in str(err.value)
 
@@ -142,17 +145,16 @@ def test_rungs_are_min_epochs_times_powers_of_eta():
     assert ParetoHalvingPruner(1, 2).rungs(10) == [1, 2, 4, 8]
 
 
-def test_rung_values_reads_the_curve_and_the_static_costs():
-    t = create_trial(state=TrialState.PRUNED, user_attrs={
-        "curve": curve([(10.0, 5.0), (20.0, 9.5), (30.0, 14.0)]), "params": 1234, "flops": 99, "step_latency": 0.02,
-    })
-    assert rung_values(t, 2, ("pckh", "params", "train_time")) == [20.0, 1234.0, 9.5]
-    assert rung_values(t, 3, ("flops", "step_latency")) == [99.0, 0.02]
-    assert rung_values(t, 4, ("pckh",)) is None  # never got there
-    no_cost = create_trial(state=TrialState.RUNNING, user_attrs={"curve": curve([(1.0, 1.0)])})
-    assert rung_values(no_cost, 1, ("pckh",)) == [1.0]
-    assert rung_values(no_cost, 1, ("pckh", "step_latency")) is None
-    assert rung_values(create_trial(state=TrialState.RUNNING), 1, ("pckh",)) is None
+@pytest.mark.parametrize("name", sorted(PRUNERS))
+def test_every_registered_pruner_is_built_from_its_config(name):
+    """The registry is the one table: each entry builds an Optuna pruner, and only the
+    multi-objective ones may prune a study of several objectives."""
+    cfg = PrunerConfig(name, min_epochs=2, eta=3, min_trials=4)
+    pruner = cfg.create(("pckh", "params") if cfg.multi_objective else ("pckh",), epochs=9)
+    assert isinstance(pruner, optuna.pruners.BasePruner)
+    assert cfg.multi_objective == (name in ("mo_halving", "none"))
+    with pytest.raises(ValueError, match="name: expected one of 'mo_halving'"):
+        PrunerConfig("asha")
 
 
 def _population(study):
@@ -174,7 +176,7 @@ def test_should_prune_against_a_real_study(tmp_path, storage):
     me = study.ask()  # our own trial is in the study too, running, with its own curve
     me.set_user_attr("curve", curve([(1, 10), (2, 20), (20, 30)]))
     me.set_user_attr("params", 1000)
-    others = pruner.rung_population(study, me.number, 3)
+    others = rung_population(study, me.number, 3, OBJ)
     assert sorted(o[0] for o in others) == [70, 71, 72, 73]  # complete, pruned and running count; FAIL and short ones not
     # n = 5 at the rung: keep ceil(5/3) = 2
     assert pruner.should_prune(study, me.number, 3, [20, 1000, 30], DIRS)  # worst PCKh at equal cost

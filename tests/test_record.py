@@ -9,11 +9,11 @@ import pytest
 from optuna.trial import TrialState, create_trial
 from typer.testing import CliRunner
 
-from hourglass.train import TrainConfig
+from hourglass.train_config import TrainConfig
 from hpo import record as rec
 from hpo.cli import app
 from hpo.objective import Objective
-from hpo.preset import OBJECTIVES
+from hpo.preset import StudyPreset
 from tests.study_factory import make_study, trial_attrs
 
 CURVE = [{"epoch": 1, "pckh": 10.0, "loss": 0.1, "time_s": 2.0, "wall_s": 2.5},
@@ -21,10 +21,22 @@ CURVE = [{"epoch": 1, "pckh": 10.0, "loss": 0.1, "time_s": 2.0, "wall_s": 2.5},
 
 
 def test_registry_is_where_directions_come_from():
-    assert OBJECTIVES == {name: spec.direction for name, spec in rec.OBJECTIVES.items()}
-    assert OBJECTIVES["pckh"] == "maximize" and OBJECTIVES[rec.LATENCY] == "minimize"
+    preset = StudyPreset(name="p", objectives=("pckh", "params", "flops"))
+    assert preset.directions == [rec.OBJECTIVES[o].direction for o in preset.objectives]
+    assert rec.OBJECTIVES["pckh"].direction == "maximize" and rec.OBJECTIVES[rec.LATENCY].direction == "minimize"
     with pytest.raises(ValueError, match="unknown objective 'speed'"):
         rec.objective_spec("speed")
+
+
+def test_rung_values_of_a_trial_read_the_curve_and_the_static_costs():
+    t = create_trial(state=TrialState.PRUNED, user_attrs={
+        "curve": [{"epoch": e, "pckh": p, "time_s": s} for e, (p, s) in enumerate([(10.0, 5.0), (20.0, 9.5)], 1)],
+        "params": 1234, "flops": 99, "step_latency": 0.02,
+    })
+    assert rec.rung_values(t.user_attrs, 2, ("pckh", "params", "train_time")) == [20.0, 1234.0, 9.5]
+    assert rec.rung_values(t.user_attrs, 2, ("flops", "step_latency")) == [99.0, 0.02]
+    assert rec.rung_values(t.user_attrs, 3, ("pckh",)) is None  # never got there
+    assert rec.rung_values(create_trial(state=TrialState.RUNNING).user_attrs, 1, ("pckh",)) is None
 
 
 def test_rung_values_read_the_curve_point_and_the_static_attrs():
@@ -34,10 +46,10 @@ def test_rung_values_read_the_curve_point_and_the_static_attrs():
     assert rec.rung_values(attrs, 1, ["flops"]) is None  # not recorded
 
 
-def test_value_so_far_prefers_the_charged_time():
-    assert rec.value_so_far({rec.CURVE: CURVE, rec.TRAIN_TIME_S: 3.5}, "train_time") == 3.5
-    assert rec.value_so_far({rec.CURVE: CURVE, rec.WALL_TIME_S: 9.0}, "train_time") == 4.0
-    assert rec.value_so_far({rec.WALL_TIME_S: 9.0}, "train_time") == 9.0
+def test_value_so_far_is_the_last_curve_point_or_the_static_attr():
+    assert rec.value_so_far({rec.CURVE: CURVE, rec.WALL_TIME_S: 9.0}, "train_time") == 4.0  # charged, not the clock
+    assert rec.value_so_far({rec.CURVE: CURVE, rec.PARAMS: 7}, "params") == 7
+    assert rec.value_so_far({rec.WALL_TIME_S: 9.0}, "train_time") is None
     assert rec.value_so_far({rec.CURVE: CURVE}, "pckh") == 20.0
     assert rec.value_so_far({}, "params") is None and rec.value_so_far({}, "nope") is None
     assert rec.times_so_far(CURVE) == {rec.TRAIN_TIME_S: 4.0, rec.WALL_TIME_S: 5.5}
@@ -76,11 +88,11 @@ def test_a_stopped_trial_carries_its_time_so_far(tmp_path, monkeypatch, stop):
 
 
 def test_pareto_all_csv_gives_every_pruned_row_its_training_time(tmp_path):
-    """Also for a study whose pruned trials lack their time (written before they recorded it)."""
+    """The charged time from the curve, the clock from ``wall_time_s``; a trial still
+    running has only its curve, whose last point gives both."""
     study, url = make_study(tmp_path)
     for over, pckh, epochs in (({"features": 16}, 20.0, 2), ({"stacks": 2}, 30.0, 3)):
         attrs, _ = trial_attrs(over, pckh, epochs, "PRUNED")
-        del attrs[rec.WALL_TIME_S]
         study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs=attrs))
     out = tmp_path / "all.csv"
     result = CliRunner().invoke(app, ["pareto", "demo", "--storage", url, "--all", "--csv", str(out)])

@@ -116,18 +116,19 @@ def test_report_of_a_study_without_complete_trials_is_an_error(tmp_path):
     assert np.isfinite(default_reference_point(make_study(tmp_path, "one", trials=[(None, {}, 50.0, "COMPLETE", 2)])[0])).all()
 
 
-def test_cost_model_counts_pruned_trials_by_their_curve(tmp_path):
+def test_cost_model_counts_running_trials_by_their_curve(tmp_path):
     study, _ = make_study(tmp_path)
-    attrs, _ = trial_attrs({"features": 16, "stacks": 2}, 20.0, 2, "PRUNED")
-    del attrs["wall_time_s"]  # what hpo.objective leaves on a pruned trial
-    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs=attrs))
+    attrs, _ = trial_attrs({"features": 16, "stacks": 2}, 20.0, 2, "RUNNING")
+    del attrs["wall_time_s"]  # written when a trial stops; a running one has its curve's clock
+    attrs["curve"] = [{**p, "wall_s": 1.5 * p["epoch"]} for p in attrs["curve"]]
+    study.add_trial(optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs=attrs))
     timed = sum("wall_time_s" in t.user_attrs for t in study.trials) + 1
     titles = [a.text for a in cost_model_figure(study).layout.annotations]
     assert all(f"(n={timed})" in title for title in titles), titles
 
 
 def test_latency_panel_shows_latency_against_params_flops_layers():
-    from hpo.deploy import LATENCY
+    from hpo.record import LATENCY
 
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.set_user_attr("objectives", ["pckh", LATENCY])

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from hourglass.blocks import BLOCKS
-from hourglass.config import DILATIONS, SEPARABLE, HourglassConfig
+from hourglass.blocks import DILATIONS, SEPARABLE
+from hourglass.config import HourglassConfig
 from hourglass.designs import SEED_DESIGNS, design_overrides, load_designs
 from hourglass.errors import ConfigError
 from hpo.space import SPACES_DIR, SearchSpace, plan_seed_trials, seed_trials
@@ -204,7 +205,8 @@ def test_grid_refuses_a_conditional_space(tiny):
 
 def test_unasked_knob_falls_back_when_the_block_rejects_the_base(tmp_path):
     path = write(tmp_path, """
-        base: {model: {features: 32, depth: 2, input_size: 64, stem: {channels: 8}, block: {dilation: 3, separable: mid}}}
+        base:
+          model: {features: 32, depth: 2, input_size: 64, stem: {channels: 8}, block: {dilation: 3, separable: mid}}
         params:
           model.block.name: {choices: [bottleneck, multidilated, conv2]}
     """)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 import hpo.workers
 from hourglass.errors import ConfigError
+from hpo import optuna_compat as compat
 from hpo.cli import app
 from hpo.storage import open_storage
 from hpo.storage_proxy import GRPC_EXTRA_HINT, parse_grpc_url
@@ -186,7 +187,7 @@ def test_a_trial_taken_over_by_another_worker_is_left_to_its_retry():
 
     def objective(trial):
         if trial.number == 0:  # meanwhile another worker declared this one dead
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            storage.set_trial_state_values(compat.trial_id(trial), TrialState.FAIL)
         return 1.0
 
     lines = []

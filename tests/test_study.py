@@ -19,7 +19,7 @@ from hpo.export import export_trials
 from hpo.pareto import pareto_trials
 from hpo.preset import load_preset
 from hpo.study import open_study, run_study
-from hpo.table import PCKH_JOINTS
+from hpo.record import PCKH_JOINTS
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -5,9 +5,8 @@ import torch
 
 from hourglass.config import HourglassConfig, StemConfig
 from hourglass.data.synthetic import VAL_FRACTION, make_synthetic
-from hourglass.train import (
-    REFERENCE_SCHEDULE, ScheduleConfig, TrainConfig, TrainingDiverged, load_train_config, train,
-)
+from hourglass.train import TrainingDiverged, train
+from hourglass.train_config import REFERENCE_SCHEDULE, ScheduleConfig, TrainConfig, load_train_config
 from hourglass.yamlio import dump_yaml
 
 
@@ -195,3 +194,13 @@ def test_the_compiled_path_trains_pads_evaluation_and_charges_compile_seconds(mo
     assert compiled.history[0].train_time_s >= compiled.history[0].compile_s
     # 14 validation rows, evaluation batch 32: as they are in eager mode, padded when compiled
     assert shapes == [("off", 14), ("default", 32)]
+
+
+def test_the_exception_chain_is_walked_once_even_when_it_loops():
+    from hourglass.errors import exception_chain
+
+    inner, outer = ValueError("inner"), RuntimeError("outer")
+    outer.__cause__ = inner
+    inner.__context__ = outer  # a loop: each is listed once
+    assert exception_chain(outer) == [outer, inner]
+    assert exception_chain(None) == []

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import hpo.dashboard
 import hpo.workers
 from hourglass.errors import ConfigError
+from hpo import optuna_compat as compat
 from hpo.cli import app
 from hpo.preset import load_preset
 from hpo.dashboard import make_server
@@ -197,7 +198,7 @@ def test_three_worker_processes_share_one_postgres_study(tmp_path, pg_study):
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert 6 <= len(finished) <= 8  # two workers may both start the 6th trial at the same moment
     assert len({t.user_attrs["worker"] for t in trials}) >= 2
-    assert len({t._trial_id for t in trials}) == len(trials)
+    assert len({compat.trial_id(t) for t in trials}) == len(trials)
     study = optuna.load_study(study_name=name, storage=url)
     assert study.user_attrs["preset"]["storage"] == _with_password(url, "***")
     assert "s3cret-Pw" not in (tmp_path / "r.html").read_text()

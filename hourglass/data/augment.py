@@ -2,12 +2,13 @@
 
 Rotation, scale, horizontal flip AND the final crop -> input resize are composed into a
 single 2x3 matrix, so every sample is resampled exactly once (two warps would blur twice
-and cost twice); only a strong shrink is area-averaged first (see :func:`warp_affine`). The warp is an albumentations ``DualTransform`` inside an
-``albumentations.Compose`` with ``KeypointParams(remove_invisible=False)``: keypoints are
-transformed with the same matrix and never dropped, moved or clipped; a joint that ends up
-outside the input is then marked not-present here (no target, no loss) instead. A flip
-mirrors x and swaps the left/right joint ids (``FLIP_PAIRS``), so "left wrist" still means
-the person's left wrist. Colour jitter runs after the warp, on the small image.
+and cost twice); only a strong shrink is area-averaged first (see :func:`warp_affine`).
+The warp is an albumentations ``DualTransform`` inside an ``albumentations.Compose`` with
+``KeypointParams(remove_invisible=False)``: keypoints are transformed with the same matrix
+and never dropped, moved or clipped; a joint that ends up outside the input is then marked
+not-present here (no target, no loss) instead. A flip mirrors x and swaps the left/right
+joint ids (``FLIP_PAIRS``), so "left wrist" still means the person's left wrist. Colour
+jitter runs after the warp, on the small image.
 
 Defaults follow the reference stacked-hourglass recipe: scale 0.75-1.25, rotation +-30 deg
 applied to 60% of samples, flip with p=0.5.

@@ -17,9 +17,8 @@ from torch.utils.data import Dataset
 
 from hourglass.data.augment import AugmentConfig, Augmented, PoseAugmenter
 from hourglass.data.cache import PoseArrays
-from hourglass.data.heatmaps import render_heatmaps
+from hourglass.data.heatmaps import input_to_heatmap, render_heatmaps
 from hourglass.errors import ConfigError, DataError
-from hourglass.metrics import input_to_heatmap
 
 __all__ = ["PoseDataset", "load_pose_data", "make_sample", "IMAGE_MEAN", "IMAGE_STD", "STRIDE"]
 
@@ -40,9 +39,10 @@ class PoseDataset(Dataset):
     """The ``split`` rows of ``arrays`` as training/evaluation samples at ``input_size``.
 
     Augmentation randomness is reproducible: with ``num_workers=0`` it is one stream per
-    epoch, seeded by ``seed`` and the epoch (:meth:`set_epoch`); in a DataLoader worker the stream is reseeded from ``seed`` and the worker's
-    torch seed, which differs per worker and per epoch (and follows ``torch.manual_seed``),
-    so workers never repeat each other's augmentations.
+    epoch, seeded by ``seed`` and the epoch (:meth:`set_epoch`); in a DataLoader worker the
+    stream is reseeded from ``seed`` and the worker's torch seed, which differs per worker
+    and per epoch (and follows ``torch.manual_seed``), so workers never repeat each other's
+    augmentations.
     """
 
     def __init__(

@@ -39,10 +39,9 @@ import torch.nn.functional as F
 from hourglass.data.augment import AugmentConfig
 from hourglass.data.cache import PoseArrays
 from hourglass.data.dataset import IMAGE_MEAN, IMAGE_STD, STRIDE
-from hourglass.data.heatmaps import render_heatmaps
-from hourglass.data.mpii import flip_order
+from hourglass.data.heatmaps import input_to_heatmap, render_heatmaps
+from hourglass.data.mpii import FLIP_PAIRS, flip_order
 from hourglass.errors import ConfigError
-from hourglass.metrics import input_to_heatmap
 
 __all__ = [
     "AffineParams", "GpuPoseData", "GpuBatches", "sample_affine", "crop_to_input_matrices",
@@ -256,8 +255,6 @@ class GpuPoseData:
         if not sigma > 0:
             raise ConfigError(f"sigma: expected a number > 0, but got {sigma!r}")
         if flip_pairs is None:
-            from hourglass.data.mpii import FLIP_PAIRS
-
             flip_pairs = FLIP_PAIRS
         self.device = torch.device(device)
         if self.device.type == "cuda" and self.device.index is None:  # generators need the exact device

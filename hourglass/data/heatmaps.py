@@ -5,20 +5,28 @@ heatmap grid, one channel per joint; a joint that is missing (or was moved out o
 by augmentation) gets an all-zero channel AND no loss, so the network is never taught
 "there is no joint here" for a joint that is merely unannotated.
 
-Coordinates are heatmap pixels with pixel centres at integers, the convention of
-:func:`hourglass.metrics.input_to_heatmap` / ``heatmap_to_input`` (input pixel ``x`` lies
-at heatmap pixel ``(x + 0.5) / stride - 0.5``), so a decoded peak maps back to the input
-without bias.
+Coordinates: integer coordinates are pixel centres (OpenCV's ``warpAffine`` convention).
+Heatmap pixel ``i`` covers input pixels ``stride*i .. stride*i + stride-1``, so its centre is
+at input ``stride*i + (stride-1)/2`` (:func:`heatmap_to_input`, :func:`input_to_heatmap`), and
+a decoded peak maps back to the input without bias. With it a horizontal flip of the input is
+an exact flip of the heatmap (no one-pixel shift after :func:`flip_back`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["render_heatmaps", "heatmap_loss"]
+from hourglass.data.mpii import FLIP_PAIRS, flip_order
+
+__all__ = [
+    "render_heatmaps", "heatmap_loss", "decode_heatmaps", "flip_back", "heatmap_to_input", "input_to_heatmap",
+    "to_image_coords",
+]
 
 
 def render_heatmaps(
@@ -68,3 +76,61 @@ def heatmap_loss(
     else:
         w = torch.as_tensor(list(weights), dtype=pred.dtype, device=pred.device)  # (S,)
     return (w * per_stack).sum()
+
+
+# --- decoding ---------------------------------------------------------------------------------
+
+def decode_heatmaps(heatmaps: torch.Tensor) -> torch.Tensor:
+    """(N,J,H,W) -> (N,J,2) float (x, y) in heatmap pixels (integer = pixel centre).
+
+    Argmax, then a quarter pixel toward the higher neighbour on each axis (the standard
+    hourglass decoding; it halves the quantisation error of the 4x-downsampled heatmap).
+    A peak on the border is not shifted along that axis.
+    """
+    n, j, h, w = heatmaps.shape
+    flat = heatmaps.detach().reshape(n, j, h * w)                  # (N,J,HW)
+    idx = flat.argmax(dim=-1)                                      # (N,J)
+    x, y = idx % w, torch.div(idx, w, rounding_mode="floor")       # (N,J) each
+
+    def value(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
+        return flat.gather(-1, (yy * w + xx).unsqueeze(-1)).squeeze(-1)  # (N,J)
+
+    dx = torch.sign(value(y, (x + 1).clamp(max=w - 1)) - value(y, (x - 1).clamp(min=0)))
+    dy = torch.sign(value((y + 1).clamp(max=h - 1), x) - value((y - 1).clamp(min=0), x))
+    dx = torch.where((x > 0) & (x < w - 1), dx, torch.zeros_like(dx))
+    dy = torch.where((y > 0) & (y < h - 1), dy, torch.zeros_like(dy))
+    return torch.stack([x + 0.25 * dx, y + 0.25 * dy], dim=-1).float()  # (N,J,2)
+
+
+def flip_back(heatmaps: torch.Tensor, pairs: tuple[tuple[int, int], ...] = FLIP_PAIRS) -> torch.Tensor:
+    """Heatmaps predicted for a horizontally flipped input, mapped back to the original.
+
+    Flip along W and swap left/right joints. Exact under the pixel-centre convention (module doc),
+    so no extra one-pixel shift is needed before averaging with the unflipped heatmaps.
+    """
+    order = _flip_order(heatmaps.shape[1], tuple(pairs), heatmaps.device)
+    return heatmaps.flip(-1).index_select(1, order)  # (N,J,H,W)
+
+
+@functools.lru_cache(maxsize=16)
+def _flip_order(joints: int, pairs: tuple[tuple[int, int], ...], device: torch.device) -> torch.Tensor:
+    """The joint order after a flip, as an index tensor made once per device: indexing with
+    a Python list copies it to the device (a blocking copy) on every call."""
+    return torch.tensor(flip_order(joints, pairs), device=device)
+
+
+def heatmap_to_input(coords: Any, stride: float) -> Any:
+    """Heatmap pixels -> input pixels (pixel centres): ``stride * c + (stride - 1) / 2``."""
+    return coords * stride + (stride - 1) / 2
+
+
+def input_to_heatmap(coords: Any, stride: float) -> Any:
+    """Input pixels -> heatmap pixels, the inverse of :func:`heatmap_to_input` (for targets)."""
+    return (coords - (stride - 1) / 2) / stride
+
+
+def to_image_coords(coords_hm: Any, affine: Any, stride: float) -> Any:
+    """Decoded heatmap coords (N,J,2) -> original image pixels, given ``affine`` (N,2,3)
+    mapping input pixels to original pixels. numpy or torch, returned as given."""
+    xy = heatmap_to_input(coords_hm, stride)            # (N,J,2) input px
+    return xy @ affine[:, :, :2].mT + affine[:, None, :, 2]  # (N,J,2) original px

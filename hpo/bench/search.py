@@ -73,12 +73,13 @@ from hourglass.train_config import TrainConfig
 from hourglass.validate import check_choice, check_int
 from hpo.objective import Objective
 from hpo.pareto import hypervolume
-from hpo.preset import PrunerConfig, SamplerConfig, StudyPreset, load_preset, resolve_file
+from hpo.preset import SamplerConfig, StudyPreset, load_preset, resolve_file
+from hpo.pruning import PrunerConfig
 from hpo.record import TrialRecord, seed_attrs
 from hpo.space import SPACES_DIR, SearchSpace, plan_seed_trials
 from hpo.space_check import build_model_config, walk_combinations, written_paths
 from hpo.space_param import Param, fit_block_knobs
-from hpo.strategy import create_pruner
+from hpo.strategy import Pruning
 from hpo.study import open_study
 
 __all__ = [
@@ -369,7 +370,7 @@ def _run_method(s: SearchBenchSettings, base: StudyPreset, method: str, seed: in
         study = open_study(preset, seed=seed)
         objective = Objective(preset, space, arrays, Path(tmp) / "checkpoints",
                               device=None if preset.device == "auto" else preset.device,
-                              pruner=create_pruner(preset), progress=False, time_model=cost_model.for_data(arrays))
+                              pruning=Pruning.for_preset(preset), progress=False, time_model=cost_model.for_data(arrays))
         n_trials = 4 * s.budget_epochs  # a guard: trials that fail before their first epoch cost nothing
         if method == "seed_grid":  # the designs the space can express, in file order
             plan = plan_seed_trials(space, resolve_file(s.designs, near=None, folder=SPACES_DIR, what="designs"))

@@ -30,7 +30,7 @@ from typing import Any
 
 from hourglass.errors import ConfigError
 from hpo import record as rec
-from hpo.objective import config_hash
+from hpo.record import config_hash
 from hpo.preset import StudyPreset
 from hpo.space import SearchSpace
 from hpo.space_check import walk_combinations

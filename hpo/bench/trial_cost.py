@@ -39,9 +39,8 @@ from hourglass.designs import SEED_DESIGNS, load_designs
 from hourglass.errors import ConfigError
 from hourglass.model import build_model
 from hourglass.reference import ReferenceHourglass, reference_train_step
-from hourglass.train import (
-    ScheduleConfig, compile_model, compile_mode, make_optimizer, prepare_model, train_step,
-)
+from hourglass.train import compile_model, compile_mode, make_optimizer, prepare_model, train_step
+from hourglass.train_config import ScheduleConfig
 from hourglass.train import step_begin
 
 __all__ = ["TrialCostSettings", "trial_cost_settings", "run_trial_cost_bench", "measure_data", "measure_train_with_data",

@@ -15,6 +15,8 @@ app = typer.Typer()  # this module's commands; hpo.cli registers it on the root 
 if TYPE_CHECKING:
     import optuna
 
+    from hpo.pareto import StudySnapshot
+
 StudyArg = Annotated[str, typer.Argument(help="Study name.", show_default=False)]
 StorageOpt = Annotated[
     str | None, typer.Option("--storage", help="Storage URL (default: sqlite:///studies/<STUDY>.db).", show_default=False)
@@ -36,9 +38,7 @@ def open_existing_study(name: str, storage: str | None) -> tuple[optuna.Study, s
     return study, url
 
 
-def _reference(text: str | None, study: optuna.Study) -> list[float] | None:
-    from hpo.pareto import objective_names
-
+def _reference(text: str | None, study: StudySnapshot) -> list[float] | None:
     if text is None:
         return None
     try:
@@ -46,7 +46,7 @@ def _reference(text: str | None, study: optuna.Study) -> list[float] | None:
     except ValueError:
         ref = []
     if len(ref) != len(study.directions):
-        names = ",".join(objective_names(study))
+        names = ",".join(study.names)
         raise ConfigError(f"--ref: expected {len(study.directions)} comma-separated numbers ({names}), but got {text!r}")
     return ref
 
@@ -57,16 +57,15 @@ ColumnsOpt = Annotated[str | None, typer.Option(
                       "(headers or config paths such as schedule.lr).", show_default=False)]
 
 
-def print_pareto_table(study: optuna.Study, rows: list[dict], *, wide: bool = False, columns: str | None = None) -> None:
+def print_pareto_table(study: StudySnapshot, rows: list[dict], *, wide: bool = False, columns: str | None = None) -> None:
     """The Pareto table within the terminal's width (``COLUMNS``; see :mod:`hpo.pareto_table`)."""
     from rich.console import Console
 
-    from hpo.pareto import objective_names
     from hpo.pareto_table import render_pareto_table
 
     names = [c.strip() for c in (columns or "").split(",") if c.strip()]
     render_pareto_table(Console(), f"Pareto set of study {study.study_name!r} ({len(rows)} trials)", rows,
-                        objective_names(study), wide=wide, columns=names)
+                        study.names, wide=wide, columns=names)
 
 
 @app.command()
@@ -89,10 +88,10 @@ def pareto(
 ) -> None:
     """Print the Pareto set and write the HTML report: 2-D/3-D fronts, learning curves,
     hypervolume history and the cost model (time vs params/FLOPs/layers, Spearman rho)."""
-    from hpo.pareto import pareto_rows, trial_rows, write_rows
+    from hpo.pareto import StudySnapshot, pareto_rows, trial_rows, write_rows
     from hpo.report import write_report
 
-    st, _ = open_existing_study(study, storage)
+    st = StudySnapshot.of(open_existing_study(study, storage)[0])  # read once for the table, rows and report
     reference = _reference(ref, st)
     rows = pareto_rows(st)
     print_pareto_table(st, rows, wide=wide, columns=columns)

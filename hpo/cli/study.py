@@ -41,7 +41,7 @@ def run(
     added, an interrupted trial resumes from its last epoch. With --workers K, K worker
     processes share the study. At the end the Pareto set is printed and the HTML report written.
     """
-    from hpo.pareto import pareto_rows
+    from hpo.pareto import StudySnapshot, pareto_rows
     from hpo.preset import load_preset
     from hpo.report import write_report
     from hpo.storage import redact_url
@@ -71,10 +71,8 @@ def run(
         summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, gpu_ids), warm_start=warm_start,
                             heartbeat=True, checkpoint_dir=checkpoint_dir, progress=show_progress(quiet),
                             verbose=verbose)
-    study = summary.study
-    counts: dict[str, int] = {}
-    for t in study.trials:
-        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    study = StudySnapshot.of(summary.study)  # the results below read the trials once
+    counts = study.counts
     typer.echo(f"study {cfg.name!r} on {redact_url(cfg.storage)}: {summary.new_trials} new trials, "
                + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
     failed = getattr(summary, "failed_workers", [])

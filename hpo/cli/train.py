@@ -49,7 +49,8 @@ def train_command(
     from hourglass.validate import convert as check_type
     from hourglass.validate import check_int
     from hourglass.metrics import format_table
-    from hourglass.train import EpochMetrics, TrainConfig, pick_device, set_compile_default, train
+    from hourglass.train import EpochMetrics, pick_device, set_compile_default, train
+    from hourglass.train_config import TrainConfig
     from hourglass.yamlio import load_yaml
     from hpo.record import CPU_THREADS
 
