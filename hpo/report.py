@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from plotly.subplots import make_subplots
 from scipy.stats import spearmanr
 
 from hourglass.errors import ConfigError
+from hpo.storage import default_storage_url, redact_url
 from hpo.record import CURVE, EPOCHS_RUN, LATENCY, WALL_TIME_S, TrialRecord, get
 from hpo.pareto import (
     complete_trials,
@@ -38,6 +40,7 @@ from hpo.pareto import (
 __all__ = [
     "build_report",
     "write_report",
+    "default_report_path",
     "pareto_2d_figure",
     "pareto_3d_figure",
     "learning_curves_figure",
@@ -296,8 +299,30 @@ def _cell(value: object) -> str:
     return html.escape(str(value))
 
 
-def write_report(study: optuna.Study, path: str | Path, reference_point: Sequence[float] | None = None) -> Path:
-    """One self-contained HTML file (plotly.js inlined once, so it opens offline)."""
+REPORTS_DIR = Path("reports")
+
+
+def default_report_path(study_name: str, storage: str) -> Path:
+    """``reports/<study>.html`` for the study's default storage (``sqlite:///studies/<study>.db``),
+    else ``reports/<study>@<storage>.html``, the storage named by its file's stem (SQLite,
+    journal) or its host and database: the same study name in another storage (a warm-started
+    copy, a PostgreSQL twin) gets its own report instead of overwriting this one."""
+    if storage == default_storage_url(study_name):
+        return REPORTS_DIR / f"{study_name}.html"
+    url = redact_url(storage)
+    _, _, rest = url.partition("://")
+    if url.startswith(("sqlite:", "journal:")):
+        label = Path(rest.lstrip("/") or "memory").stem
+    else:
+        host, _, db = rest.rpartition("@")[2].partition("/")
+        label = "-".join(part for part in (host.split(":")[0], db.split("?")[0]) if part)
+    return REPORTS_DIR / f"{study_name}@{re.sub(r'[^A-Za-z0-9._-]+', '_', label) or 'storage'}.html"
+
+
+def write_report(study: optuna.Study, path: str | Path, reference_point: Sequence[float] | None = None,
+                 storage: str | None = None) -> Path:
+    """One self-contained HTML file (plotly.js inlined once, so it opens offline); it names
+    the study and, given ``storage``, its storage URL (password redacted)."""
     figures = build_report(study, reference_point)
     rows = pareto_rows(study)
     # then every searched config path (schedule.lr too), so that no two rows look alike
@@ -314,11 +339,12 @@ def write_report(study: optuna.Study, path: str | Path, reference_point: Sequenc
     )
     name = html.escape(study.study_name)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    where = f"<p>storage: <code>{html.escape(redact_url(storage))}</code></p>" if storage else ""
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{name}: hourglass-hpo report</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}</style></head>
-<body><h1>Study {name}</h1><p>{html.escape(summary)} trials; {len(rows)} on the Pareto front.</p>
+<body><h1>Study {name}</h1>{where}<p>{html.escape(summary)} trials; {len(rows)} on the Pareto front.</p>
 <h2>Pareto set</h2><table><tr>{head}</tr>{body}</table>
 {plots}
 </body></html>

@@ -46,8 +46,24 @@ def test_pareto_all_exports_every_trial_and_default_report_path(demo, tmp_path, 
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "all.json").read_text())
     assert [r["state"] for r in rows].count("PRUNED") == 2 and len(rows) == len(study.trials)
-    assert (tmp_path / "reports" / "demo.html").is_file()
-    assert "params=1e+06" in (tmp_path / "reports" / "demo.html").read_text()
+    # not the default storage (studies/demo.db): the report is named after the storage too
+    report = tmp_path / "reports" / "demo@demo.html"
+    assert f"report: {report.relative_to(tmp_path)}" in result.output
+    assert "params=1e+06" in report.read_text() and f"storage: <code>{url}</code>" in report.read_text()
+
+
+def test_one_study_name_in_two_storages_gets_two_reports(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "studies").mkdir()
+    make_study(tmp_path / "studies", "demo")
+    _, other = make_study(tmp_path / "studies", "other")
+    with optuna.storages.RDBStorage(other).engine.begin() as conn:  # the study "demo" in other.db
+        conn.exec_driver_sql("UPDATE studies SET study_name = 'demo'")
+    outputs = [runner.invoke(app, ["pareto", "demo", *args]) for args in ([], ["--storage", other])]
+    assert [r.exit_code for r in outputs] == [0, 0], [r.output for r in outputs]
+    own, copy = tmp_path / "reports" / "demo.html", tmp_path / "reports" / "demo@other.html"
+    assert "report: reports/demo.html" in outputs[0].output and "report: reports/demo@other.html" in outputs[1].output
+    assert "<code>sqlite:///studies/demo.db</code>" in own.read_text() and f"<code>{other}</code>" in copy.read_text()
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ def pareto(
     csv: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the rows as JSON.")] = None,
     html: Annotated[
-        Path | None, typer.Option("--html", help="HTML report path (default: reports/<STUDY>.html).", show_default=False)
+        Path | None, typer.Option("--html", help="HTML report path (default: reports/<STUDY>.html; reports/<STUDY>@<storage>.html for another storage).", show_default=False)
     ] = None,
     all_trials: Annotated[bool, typer.Option("--all", help="--csv/--json get every trial, not just the Pareto set.")] = False,
     ref: Annotated[
@@ -85,9 +85,9 @@ def pareto(
     """Print the Pareto set and write the HTML report: 2-D/3-D fronts, learning curves,
     hypervolume history and the cost model (time vs params/FLOPs/layers, Spearman rho)."""
     from hpo.pareto import pareto_rows, trial_rows, write_rows
-    from hpo.report import write_report
+    from hpo.report import default_report_path, write_report
 
-    st, _ = open_existing_study(study, storage)
+    st, url = open_existing_study(study, storage)
     reference = _reference(ref, st)
     rows = pareto_rows(st)
     print_pareto_table(st, rows, wide=wide, columns=columns)
@@ -96,7 +96,7 @@ def pareto(
         if path is not None:
             write_rows(exported, path)
             typer.echo(f"wrote {len(exported)} rows to {path}")
-    report = write_report(st, html or Path("reports") / f"{study}.html", reference)
+    report = write_report(st, html or default_report_path(study, url), reference, storage=url)
     typer.echo(f"report: {report}")
 
 
