@@ -37,6 +37,7 @@ OBJECTIVE_HEADERS = {"pckh": ("PCKh", ".2f"), "params": ("params", ","), "train_
                      LATENCY: ("lat ms", ",.2f")}
 COSTS = (("epochs", "epochs", ","), ("flops", "GFLOPs", ".3f"), ("layers", "layers", ","),
          ("ops_per_step", "ops/step", ","))
+TRAIN_TIME_NOTE = "charged training time (fast step x steps), not the wall time"
 OTHER_MIN_WIDTH = 14  # the "other" column is given at least this much room when it is needed
 _PAD = 2  # rich pads each cell with one space on either side
 _SEP = 1  # one vertical line between two columns (no outer edge)
@@ -184,6 +185,8 @@ def render_pareto_table(console: Console, title: str, rows: Sequence[dict[str, A
     if wide or columns:
         console = Console(width=max(needed, console.width), file=console.file, force_terminal=console.is_terminal)
     console.print(table)
+    if "train_time" in objectives:  # the trial lines of `hpo run` show the wall time instead
+        console.print(f"{OBJECTIVE_HEADERS['train_time'][0]}: {TRAIN_TIME_NOTE}")
     if hidden:
         names = ", ".join(c.header for c in hidden)
         console.print(f"not shown: {names} (--wide shows every column, --columns picks; --csv/--json have all)")

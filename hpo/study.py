@@ -84,9 +84,11 @@ def _warm_start(study: optuna.Study, preset: StudyPreset, designs: str | None) -
     return len(seeds)
 
 
-def describe_trial(trial: optuna.trial.FrozenTrial) -> str:
-    """One line of at most 80 columns per finished trial (Optuna's own log line lists every
-    parameter): state, PCKh, parameters, seconds or the epoch it was cut at, then the design."""
+def describe_trial(trial: optuna.trial.FrozenTrial, width: int = 80) -> str:
+    """One line of at most ``width`` columns per finished trial (Optuna's own log line lists
+    every parameter): state, PCKh, parameters, the trial's wall time or the epoch it was cut
+    at, then the design. The time is named ``wall``: the ``train_time`` objective (the Pareto
+    table's ``train s``) is the charged training time, which leaves out what the clock adds."""
     r = rec.TrialRecord.of(trial)
     cfg, block = r.model, r.block
     design = r.design or f"{block.get('name', '?')}/{r.stem.get('name', '?')} {cfg.get('features', '?')}x{cfg.get('stacks', '?')}"
@@ -95,12 +97,24 @@ def describe_trial(trial: optuna.trial.FrozenTrial) -> str:
     if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
         return f"{head} {r.fail_reason or 'failed'}  {design}"
     if trial.state == optuna.trial.TrialState.COMPLETE:
-        when = f"{r.wall_time_s or 0.0:7.1f} s"
+        when = f"{r.wall_time_s or 0.0:.1f} s wall"
     else:
         reason = r.prune_reason
         at = "?" if r.pruned_at_epoch is None else r.pruned_at_epoch
         when = f"epoch {at!s:<3}" + (f" ({reason})" if reason not in (None, "mo_rung") else "")
-    return f"{head} PCKh {curve[-1].get('pckh', float('nan')):5.1f} {r.params or 0:>7,} params {when}  {design}"
+    pckh, params = curve[-1].get("pckh", float("nan")), r.params or 0
+    line = f"{head} PCKh {pckh:4.1f} {params:>7,} params {when}  {design}"
+    if len(line) > width:  # a long design name, a big network: closer, then parameters in k/M
+        line = f"{head} PCKh {pckh:4.1f} {_compact(params)} params {when} {design}"
+    return line
+
+
+def _compact(n: int) -> str:
+    """``6,730,912`` -> ``6.73M``, ``68,112`` -> ``68.1k``: three figures where room is short."""
+    for scale, unit in ((1e6, "M"), (1e3, "k")):
+        if n >= scale - scale / 2e3:  # 999,999 is 1M, not 1e+03k
+            return f"{n / scale:.3g}{unit}"
+    return str(n)
 
 
 def _check_device(device: str | None) -> None:
@@ -148,7 +162,7 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     def epoch_line(trial: optuna.Trial, m: EpochMetrics) -> None:
         epochs = (rec.get(trial, rec.CONFIG) or {}).get("schedule", {}).get("epochs", "?")  # a space may search it
         echo(f"trial {trial.number:3d} epoch {m.epoch:2d}/{epochs}  PCKh {m.pckh:5.1f}  loss {m.loss:.2e}  "
-             f"{m.epoch_time_s:6.1f} s")
+             f"{m.epoch_time_s:6.1f} s wall")
 
     objective = Objective(preset, space, arrays, checkpoint_dir or checkpoint_root(preset), device=device,
                           pruner=pruning.pruner, progress=progress, on_epoch=epoch_line if verbose else None)

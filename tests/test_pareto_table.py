@@ -56,6 +56,13 @@ def test_narrow_terminals_fold_knobs_into_other_and_name_the_hidden_costs():
     assert "not shown: epochs, GFLOPs, layers, ops/step" in " ".join(_render(80).split())
 
 
+def test_the_train_time_column_is_named_the_charged_time_not_the_wall_time():
+    assert "train s: charged training time (fast step x steps), not the wall time" in _render(80)
+    out = io.StringIO()
+    render_pareto_table(Console(file=out, width=80), "Pareto set", ROWS, ["pckh", "params"])
+    assert "charged" not in out.getvalue()
+
+
 def test_wide_and_columns_show_more_than_fits():
     text = _render(80, wide=True)
     assert "GFLOPs" in text and "0.250" in text and "ops/step" in text and "not shown" not in text
