@@ -52,7 +52,7 @@ __all__ = [
     "COST_AXES",
 ]
 
-LABELS = {"pckh": "PCKh@0.5 (%)", "params": "parameters", "train_time": "training time (s)",
+LABELS = {"pckh": "PCKh@0.5 (%)", "params": "parameters", "train_time": "charged training time (s)",
           LATENCY: "latency (ms, ORT CPU 1 thread)"}
 COST_AXES = {"params": "parameters", "flops": "forward FLOPs", "layers": "conv + norm layers",
              "ops_per_step": "aten ops per step"}
@@ -211,24 +211,32 @@ def _epoch_seconds(t: FrozenTrial) -> float | None:
     return seconds / last["epoch"] if seconds is not None and last.get("epoch") else None
 
 
-def best_predictor(rhos: dict[str, float]) -> str:
-    """One sentence naming the cost whose rank order follows training time best (highest
-    Spearman rho), the story the cost panel tells (reference study: layers, not parameters)."""
+# A rank correlation over a handful of trials says little: below this many COMPLETE trials
+# the cost panel names no winner.
+MIN_TRIALS_FOR_VERDICT = 8
+
+
+def best_predictor(rhos: dict[str, float], complete: int = MIN_TRIALS_FOR_VERDICT) -> str:
+    """One sentence naming the cost whose rank order follows the wall time per epoch best
+    (highest Spearman rho), the story the cost panel tells (reference study: layers, not
+    parameters); with fewer than :data:`MIN_TRIALS_FOR_VERDICT` ``complete`` trials it says so."""
     ranked = sorted(((rho, key) for key, rho in rhos.items() if rho == rho), reverse=True)
-    if not ranked:
-        return "too few timed trials to tell which cost predicts training time"
+    if complete < MIN_TRIALS_FOR_VERDICT or not ranked:
+        return (f"too few to tell which cost predicts the time ({complete} complete trials, "
+                f"{MIN_TRIALS_FOR_VERDICT} needed)")
     (rho, key), rest = ranked[0], ranked[1:]
     others = ", ".join(f"{COST_AXES[k]} {r:.2f}" for r, k in rest)
-    return f"training time follows {COST_AXES[key]} best (ρ = {rho:.2f})" + (f"; then {others}" if others else "")
+    return f"wall time per epoch follows {COST_AXES[key]} best (ρ = {rho:.2f})" + (f"; then {others}" if others else "")
 
 
 def cost_model_figure(study: optuna.Study, height: int = 600, *,
-                      measure: Callable[[FrozenTrial], float | None] = _epoch_seconds, unit: str = "s / epoch",
+                      measure: Callable[[FrozenTrial], float | None] = _epoch_seconds, unit: str = "wall s / epoch",
                       axes: dict[str, str] = COST_AXES,
-                      title: str = "Cost model: measured s/epoch vs counted costs (Spearman ρ)") -> go.Figure:
-    """A measured cost (default: seconds per epoch, ``wall_time_s / epochs_run``, so pruned
-    trials count too) against each counted cost, with Spearman's rho over all those trials
-    in the titles and, for the default measure, which cost predicts training time best."""
+                      title: str = "Cost model: wall s/epoch vs counted costs (Spearman ρ)") -> go.Figure:
+    """A measured cost (default: wall seconds per epoch, ``wall_time_s / epochs_run``, so
+    pruned trials count too) against each counted cost, with Spearman's rho over all those
+    trials in the titles and, for the default measure, which cost predicts the time best
+    (given enough COMPLETE trials, :func:`best_predictor`)."""
     trials = [t for t in study.get_trials(deepcopy=False) if measure(t) is not None]
     titles, columns, rhos = [], [], {}
     for key, label in axes.items():
@@ -254,7 +262,8 @@ def cost_model_figure(study: optuna.Study, height: int = 600, *,
         fig.update_yaxes(title_text=unit, row=row + 1, col=col + 1)
     fig.update_annotations(font_size=13)  # the subplot titles
     if measure is _epoch_seconds:  # the sentence speaks of training time
-        title = f"{title}<br><sup>{best_predictor(rhos)}</sup>"
+        complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        title = f"{title}<br><sup>{best_predictor(rhos, complete)}</sup>"
     fig.update_layout(title=title, template="plotly_white", height=height, margin={"t": 100})
     return fig
 
