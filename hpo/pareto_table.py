@@ -23,6 +23,7 @@ from rich.table import Table
 
 from hourglass.errors import ConfigError
 from hpo.deploy import LATENCY
+from hpo.record import model_label
 
 __all__ = ["Column", "table_columns", "render_pareto_table", "format_value"]
 
@@ -80,6 +81,16 @@ class Column:
         return max([len(self.header), *(len(c) for c in self.cells(rows))])
 
 
+# The paths a sampled design's label (hpo.record.model_label) spells out, and the row keys
+# (hpo.pareto.trial_row) that carry them.
+LABEL_PATHS = {"model.block.name": "block", "model.stem.name": "stem", "model.features": "features",
+               "model.stacks": "stacks"}
+
+
+def _label(row: dict[str, Any]) -> str:
+    return model_label(*(row.get(key) for key in LABEL_PATHS.values()))
+
+
 def _short(path: str) -> str:
     if path in SHORT_NAMES:
         return SHORT_NAMES[path]
@@ -101,6 +112,8 @@ def table_columns(rows: Sequence[dict[str, Any]], objectives: Sequence[str]) -> 
     if any(r.get("design") for r in rows):
         fixed.append(Column("design", "design", lambda v: v or "", numeric=False))
     paths = [k for k in (rows[0] if rows else {}) if k.startswith(("model.", "schedule."))]
+    if rows and all(r.get("design") == _label(r) for r in rows):  # every design says these already
+        paths = [p for p in paths if p not in LABEL_PATHS]
     order = {p: i for i, p in enumerate(SHORT_NAMES)}
     paths.sort(key=lambda p: (order.get(p, len(order)), p))
     searched = [Column(p, _short(p), format_value, numeric=False) for p in paths if _differs(rows, p)]

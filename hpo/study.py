@@ -90,8 +90,7 @@ def describe_trial(trial: optuna.trial.FrozenTrial, width: int = 80) -> str:
     at, then the design. The time is named ``wall``: the ``train_time`` objective (the Pareto
     table's ``train s``) is the charged training time, which leaves out what the clock adds."""
     r = rec.TrialRecord.of(trial)
-    cfg, block = r.model, r.block
-    design = r.design or f"{block.get('name', '?')}/{r.stem.get('name', '?')} {cfg.get('features', '?')}x{cfg.get('stacks', '?')}"
+    design = r.label
     curve = r.curve or [{}]
     head = f"trial {trial.number:3d} {trial.state.name.lower():8s}"
     if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):

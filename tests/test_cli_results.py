@@ -52,6 +52,14 @@ def test_pareto_all_exports_every_trial_and_default_report_path(demo, tmp_path, 
     assert "params=1e+06" in report.read_text() and f"storage: <code>{url}</code>" in report.read_text()
 
 
+def test_a_front_of_one_is_one_trial(tmp_path):
+    _, url = make_study(tmp_path, trials=[(None, {"block": {"name": "multidilated"}}, 50.0, "COMPLETE", 2)])
+    result = runner.invoke(app, ["pareto", "demo", "--storage", url, "--html", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert "Pareto set of study 'demo' (1 trial)" in result.output
+    assert "multidilated/conv7 32x1" in result.output  # the design column names the sampled design
+
+
 def test_one_study_name_in_two_storages_gets_two_reports(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "studies").mkdir()

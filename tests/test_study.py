@@ -143,7 +143,7 @@ def test_hpo_run_cli_prints_pareto_and_report(preset_path, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["run", str(preset_path), "--n-trials", "1", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "1 new trials" in result.output and "Pareto set" in result.output
+    assert "1 new trial," in result.output and "Pareto set" in result.output
     assert (tmp_path / "reports" / "e2e.html").stat().st_size > 10_000
     assert "hpo dashboard e2e" in result.output
 

@@ -30,6 +30,11 @@ RESUME_HINTS = {
 }
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 trial``, ``2 trials``, ``0 trials``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def show_progress(quiet: bool = False) -> bool:
     """Progress bars only on a terminal: redirected to a file, every redraw of a bar would
     be kept (the quickstart wrote 700 KB of them), so a log gets one line per trial instead."""

@@ -56,11 +56,12 @@ def print_pareto_table(study: optuna.Study, rows: list[dict], *, wide: bool = Fa
     """The Pareto table within the terminal's width (``COLUMNS``; see :mod:`hpo.pareto_table`)."""
     from rich.console import Console
 
+    from hpo.cli._app import counted
     from hpo.pareto import objective_names
     from hpo.pareto_table import render_pareto_table
 
     names = [c.strip() for c in (columns or "").split(",") if c.strip()]
-    render_pareto_table(Console(), f"Pareto set of study {study.study_name!r} ({len(rows)} trials)", rows,
+    render_pareto_table(Console(), f"Pareto set of study {study.study_name!r} ({counted(len(rows), 'trial')})", rows,
                         objective_names(study), wide=wide, columns=names)
 
 

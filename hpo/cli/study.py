@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hpo.cli._app import show_progress
+from hpo.cli._app import counted, show_progress
 from hpo.cli.results import ColumnsOpt, WideOpt, print_pareto_table
 
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
@@ -72,7 +72,7 @@ def run(
     counts: dict[str, int] = {}
     for t in study.trials:
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
-    typer.echo(f"study {cfg.name!r} on {redact_url(cfg.storage)}: {summary.new_trials} new trials, "
+    typer.echo(f"study {cfg.name!r} on {redact_url(cfg.storage)}: {counted(summary.new_trials, 'new trial')}, "
                + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
     failed = getattr(summary, "failed_workers", [])
     if failed:
