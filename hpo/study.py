@@ -24,7 +24,7 @@ from hpo.preset import StudyPreset
 from hpo import record as rec
 from hpo.storage import creation_lock, open_storage, redact_url
 from hpo.strategy import Pruning, create_sampler
-from hpo.trial_loop import SignalGuard, study_counts, work
+from hpo.trial_loop import SignalGuard, StudyCounts, study_counts, work
 
 __all__ = ["open_study", "prepare_study", "run_study", "checkpoint_root", "RunSummary"]
 
@@ -95,7 +95,9 @@ def describe_trial(trial: optuna.trial.FrozenTrial, width: int = 80) -> str:
     head = f"trial {trial.number:3d} {trial.state.name.lower():8s}"
     if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
         return f"{head} {r.fail_reason or 'failed'}  {design}"
-    if trial.state == optuna.trial.TrialState.COMPLETE:
+    if r.copied_from is not None:  # a repeat of a completed design: its result, not trained again
+        when = f"copy of trial {r.copied_from}"
+    elif trial.state == optuna.trial.TrialState.COMPLETE:
         when = f"{r.wall_time_s or 0.0:.1f} s wall"
     else:
         reason = r.prune_reason
@@ -114,6 +116,16 @@ def _compact(n: int) -> str:
         if n >= scale - scale / 2e3:  # 999,999 is 1M, not 1e+03k
             return f"{n / scale:.3g}{unit}"
     return str(n)
+
+
+def start_line(name: str, counts: StudyCounts, enqueued: int) -> str:
+    """Whether the run starts a study or resumes one, and what it keeps and continues."""
+    if not counts.finished and not counts.retries_waiting and not counts.failed:
+        return f"study {name!r}: new" + (f", {enqueued} warm-start design{'s' * (enqueued != 1)} first" if enqueued else "")
+    finished, waiting = counts.finished, counts.retries_waiting
+    said = [f"{finished} finished trial{'s' * (finished != 1)} kept"] if finished else []
+    said += [f"{waiting} interrupted trial{'s' * (waiting != 1)} to continue"] if waiting else []
+    return f"study {name!r} resumed: " + (", ".join(said) or f"no finished trial yet ({counts.failed} failed)")
 
 
 def _check_device(device: str | None) -> None:
@@ -155,7 +167,13 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
         # and on a loaded machine OpenMP spinning made 2 threads ~40x slower than 1 (measured).
         torch.set_num_threads(cpu_threads)
     arrays = load_pose_data(preset.data)  # once per process, shared by every trial; before the study exists
-    study, enqueued = prepare_study(preset, heartbeat=heartbeat, seed=seed, warm_start=warm_start)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our lines below say it shorter
+    try:
+        study, enqueued = prepare_study(preset, heartbeat=heartbeat, seed=seed, warm_start=warm_start)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    before = study_counts(study)
     space = preset.search_space()
     pruning = Pruning.for_preset(preset)
     def epoch_line(trial: optuna.Trial, m: EpochMetrics) -> None:
@@ -164,7 +182,8 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
              f"{m.epoch_time_s:6.1f} s wall")
 
     objective = Objective(preset, space, arrays, checkpoint_dir or checkpoint_root(preset), device=device,
-                          pruner=pruning.pruner, progress=progress, on_epoch=epoch_line if verbose else None)
+                          pruner=pruning.pruner, progress=progress, on_epoch=epoch_line if verbose else None,
+                          note=lambda line: echo(line))
     pruning.attach(study)  # single objective: trial.report/should_prune go through Optuna
     n = n_trials if n_trials is not None else preset.budget.trials
     timeout = timeout_s if timeout_s is not None else preset.budget.timeout_s
@@ -177,7 +196,7 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
         bar.update(1)
         echo(describe_trial(trial))
 
-    verbosity = optuna.logging.get_verbosity()
+    echo(start_line(preset.name, before, enqueued))
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # describe_trial says it shorter
     try:
         with SignalGuard() as guard:
