@@ -18,7 +18,7 @@ ratio of final to this-epoch time; static costs as they are) must add at least `
 of the completed trials' hypervolume. Why: the study is judged by the hypervolume of its
 completed trials, and halving keeps a fixed share of each rung whether or not it can move the
 front; on the recorded benchmark (``hpo bench-search --table``) the rule gave a better front
-at every budget (README, "Does the search pay?").
+at every budget (docs/benchmarks.md, "Does the search pay?").
 
 The other trials' values are read from their trial record (:mod:`hpo.record`): where each
 objective's value after an epoch comes from is its entry in the objective registry.
