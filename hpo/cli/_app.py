@@ -5,6 +5,8 @@ code raises :class:`hourglass.errors.HourglassError`; :class:`_Group` catches it
 the whole command tree, prints ``error: <message>`` on stderr and exits with code 2.
 ``hpo --debug ...`` re-raises instead, to show the traceback. An interrupt exits with
 128 + the signal number: 130 for Ctrl-C, 143 for SIGTERM (see :mod:`hpo.trial_loop`).
+A message is one line in a log; for a reader (``$COLUMNS`` set, or a terminal) it wraps
+at that width, and so do the help texts (:func:`reflow`): everything fits 80 columns.
 """
 
 from __future__ import annotations
