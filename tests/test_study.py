@@ -144,7 +144,9 @@ def test_hpo_run_cli_prints_pareto_and_report(preset_path, tmp_path, monkeypatch
     result = runner.invoke(app, ["run", str(preset_path), "--n-trials", "1", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "1 new trial," in result.output and "Pareto set" in result.output
-    assert (tmp_path / "reports" / "e2e.html").stat().st_size > 10_000
+    # the preset's storage is not studies/e2e.db: the report is named after it too
+    assert (tmp_path / "reports" / "e2e@e2e.html").stat().st_size > 10_000
+    assert "report:    reports/e2e@e2e.html" in result.output
     assert "hpo dashboard e2e" in result.output
 
 
