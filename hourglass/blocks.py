@@ -154,6 +154,13 @@ class BlockSpec:
     rates: bool = False
     summary: str = ""
 
+    @property
+    def knobs(self) -> tuple[str, ...]:
+        """The :class:`BlockConfig` knobs this design reads; the others keep their defaults
+        and change nothing (a bottleneck has no ``rates``)."""
+        return (("dilation",) * self.dilation + ("separable",) * (len(self.separable) > 1) + ("skip",)
+                + ("rates",) * self.rates)
+
     def width_multiple(self, cfg: BlockConfig) -> int:
         """Every output width must be a multiple of this (mid = out/2, split into groups)."""
         return 2 * len(cfg.rates) if self.rates else 2

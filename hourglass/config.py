@@ -9,7 +9,7 @@ values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from hourglass.blocks import BLOCKS, BlockConfig
@@ -17,7 +17,7 @@ from hourglass.errors import ConfigError
 from hourglass.stems import StemConfig
 from hourglass.validate import check_choice, check_float, check_int, from_dict, to_dict
 
-__all__ = ["HourglassConfig", "OUTPUT_MODES"]
+__all__ = ["HourglassConfig", "OUTPUT_MODES", "without_unused_knobs"]
 
 # How ``output_weights`` enter the forward pass (equations in HourglassConfig's docstring).
 OUTPUT_MODES = ("sum", "merge")
@@ -102,8 +102,22 @@ class HourglassConfig:
     def from_dict(cls, data: Any, where: str = "") -> HourglassConfig:
         return from_dict(cls, data, where)
 
-    def to_dict(self) -> dict[str, Any]:
-        return to_dict(self)
+    def to_dict(self, *, drop_unused: bool = False) -> dict[str, Any]:
+        """Plain data; ``drop_unused`` leaves out the block knobs its design does not read
+        (what an export or a table shows: loading it back gives the same network)."""
+        out = to_dict(self)
+        return without_unused_knobs(out) if drop_unused else out
 
     def replace(self, **changes: Any) -> HourglassConfig:
         return replace(self, **changes)
+
+
+def without_unused_knobs(model: dict[str, Any]) -> dict[str, Any]:
+    """A model dict (as stored on a trial) without the block knobs its design does not read
+    (:attr:`hourglass.blocks.BlockSpec.knobs`); an unknown block is left as it is."""
+    block = model.get("block")
+    spec = BLOCKS.get(block.get("name")) if isinstance(block, dict) else None
+    if spec is None:
+        return dict(model)
+    unused = {f.name for f in fields(BlockConfig)} - {"name", *spec.knobs}
+    return {**model, "block": {k: v for k, v in block.items() if k not in unused}}

@@ -13,6 +13,8 @@ convention (pixel centres at integers) they follow.
 
 from __future__ import annotations
 
+import textwrap
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,14 +104,17 @@ def pckh(pred: Any, gt: Any, present: Any, normalizer: Any, threshold: float = 0
                       joint_accuracy=joint_acc, count=n, threshold=float(threshold))
 
 
-def format_table(result: PCKhResult) -> str:
-    """Header row, value row, and a Total line; each says which convention it uses."""
+def format_table(result: PCKhResult, width: int = 80) -> str:
+    """Header row, value row, and the Total with both conventions, in ``width`` columns
+    (the 8 MPII columns fit 80; the notes wrap)."""
     t = f"{result.threshold:g}"
     label = f"PCKh@{t} (err < {t})"
     names = list(result.per_joint)
-    width = max(len(label), len(f"{result.count} persons"))
-    header = label.ljust(width) + "".join(f"{k:>10}" for k in names)
-    values = f"{result.count} persons".ljust(width) + "".join(f"{v:>10.2f}" for v in result.per_joint.values())
+    first = max(len(label), len(f"{result.count} persons"))
+    cells = [max(len(k), len("100.00")) for k in names]
+    header = label.ljust(first) + "".join(f" {k:>{w}}" for k, w in zip(names, cells))
+    values = f"{result.count} persons".ljust(first) + "".join(
+        f" {v:>{w}.2f}" for v, w in zip(result.per_joint.values(), cells))
     if len(names) > 1:
         pooled = "14 joints pooled"
         rule = "table: columns = mean of left/right, Head = head top, Mean = 14 joints without pelvis/thorax"
@@ -117,7 +122,7 @@ def format_table(result: PCKhResult) -> str:
         pooled, rule = "all joints pooled", "table: Mean = unweighted mean over joints"
     total = (f"Total {result.total:.2f}  (official MPII: {pooled}, err <= {t}; "
              f"err in units of 0.6 x head-box diagonal; {rule})")
-    return "\n".join([header, values, total])
+    return "\n".join([header, values, textwrap.fill(total, width, subsequent_indent="  ")])
 
 
 # --- files ----------------------------------------------------------------------------------

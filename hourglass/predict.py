@@ -30,7 +30,7 @@ from hourglass.data.dataset import IMAGE_MEAN, IMAGE_STD, STRIDE
 from hourglass.data.mpii import JOINT_NAMES
 from hourglass.data.prepare import mpii_box, original_to_crop_matrix
 from hourglass.errors import DataError
-from hourglass.metrics import decode_heatmaps, to_image_coords
+from hourglass.data.heatmaps import decode_heatmaps, to_image_coords
 
 __all__ = ["Box", "centred_box", "person_box", "Predictor", "Prediction", "read_image", "draw_skeleton",
            "SKELETON", "crop_input", "predict_images"]

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 
 from hourglass.data.cache import PoseArrays
+from hourglass.data.dataset import STRIDE
+from hourglass.data.heatmaps import decode_heatmaps, to_image_coords
 from hourglass.data.mpii import JOINT_NAMES
 from hourglass.extras import deploy_available
 from hourglass.metrics import PCKhResult, format_table
@@ -114,9 +116,6 @@ class RunFolder:
         }
 
     def _draw_predictions(self, net: nn.Module) -> None:
-        from hourglass.data.dataset import STRIDE
-        from hourglass.metrics import decode_heatmaps, to_image_coords
-
         folder = self.out / PREDICTIONS
         folder.mkdir(exist_ok=True)
         size = self.config.model.input_size

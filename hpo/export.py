@@ -23,7 +23,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial
 
-from hourglass.config import HourglassConfig
+from hourglass.config import HourglassConfig, without_unused_knobs
 from hourglass.errors import ConfigError
 from hourglass.extras import require_deploy
 from hourglass.onnx_export import OnnxModel, export_onnx
@@ -83,6 +83,7 @@ def trial_document(source: StudySnapshot | optuna.Study, trial: FrozenTrial) -> 
     HourglassConfig.from_dict(config["model"], where=f"{where}: config.model")
     # JSON round trip: storages hand back plain data, but never let a tuple reach safe_dump.
     doc = {s: config[s] for s in SECTIONS}
+    doc["model"] = without_unused_knobs(config["model"])  # no rates on a bottleneck: what it reads
     if isinstance(get(trial, CPU_THREADS), int):
         doc[CPU_THREADS] = get(trial, CPU_THREADS)
     return json.loads(json.dumps(doc))

@@ -67,6 +67,13 @@ def _curve_point(m: EpochMetrics) -> dict[str, float]:
             "wall_s": m.time_s}
 
 
+def continues_line(trial: optuna.Trial, chain: int, epochs: int) -> str:
+    """What a retry does, in one line: ``trial 11 continues trial 10 from epoch 2``."""
+    history = trial.storage.get_trial_system_attrs(trial._trial_id).get(rec.RETRY_HISTORY) or [chain]
+    where = f"from epoch {epochs} (its checkpoint)" if epochs else "from the start (no checkpoint yet)"
+    return f"trial {trial.number:3d} continues trial {history[-1]} {where}"
+
+
 @dataclass
 class Objective:
     preset: StudyPreset
@@ -77,6 +84,7 @@ class Objective:
     pruning: Pruning | None = None  # the study's (Pruning.for_preset); None: trials are never pruned
     progress: bool = True
     on_epoch: Callable[[optuna.Trial, EpochMetrics], None] | None = None  # e.g. a log line per epoch
+    note: Callable[[str], None] | None = None  # one line when a trial continues an earlier one
     # What the train_time objective charges for a design's first `epoch` epochs. None: the
     # noise-robust measured time (fast step x steps + evaluation + compile, see
     # hourglass.steptime). A benchmark sets a deterministic cost model instead. Either way
@@ -110,6 +118,8 @@ class Objective:
         # a retry resumes after the last checkpointed epoch: its curve starts with those epochs
         curve: list[dict[str, float]] = [_curve_point(m) for m in checkpoint_history(ckpt_dir)]
         rec.put_all(trial, {rec.RESUMED_FROM_EPOCH: len(curve), rec.CURVE: curve})
+        if chain != trial.number and self.note is not None:
+            self.note(continues_line(trial, chain, len(curve)))
         out_of_memory = False
         try:
             return self._run(trial, config, ckpt_dir, curve)

@@ -27,6 +27,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hourglass.config import without_unused_knobs
 from hourglass.errors import ConfigError
 from hpo import record as rec
 from hpo.directions import signs
@@ -127,10 +128,12 @@ def pareto_trials(source: StudySnapshot | optuna.Study) -> list[FrozenTrial]:
 
 
 def trial_row(trial: FrozenTrial, names: Sequence[str]) -> dict[str, Any]:
-    """One flat row: objectives, measured costs and the config knobs that tell designs apart."""
+    """One flat row: objectives, measured costs and the config knobs that tell designs apart
+    (a knob its block does not read is None); ``design`` names it (:attr:`TrialRecord.label`)."""
     r = rec.TrialRecord.of(trial)
-    model, block, stem = r.model, r.block, r.stem
-    row: dict[str, Any] = {"number": trial.number, "state": trial.state.name, "design": r.design}
+    model, stem = r.model, r.stem
+    block = without_unused_knobs(model).get("block") or {}
+    row: dict[str, Any] = {"number": trial.number, "state": trial.state.name, "design": r.label}
     for i, name in enumerate(names):
         if trial.values is not None:
             row[name] = trial.values[i]
@@ -159,8 +162,11 @@ def trial_row(trial: FrozenTrial, names: Sequence[str]) -> dict[str, Any]:
 
 
 def _config_leaves(trial: FrozenTrial) -> dict[str, Any]:
-    """The trial's resolved ``model`` and ``schedule`` as dotted paths (``schedule.lr``)."""
-    config = rec.get(trial, rec.CONFIG) or {}
+    """The trial's resolved ``model`` and ``schedule`` as dotted paths (``schedule.lr``),
+    without the block knobs its block does not read."""
+    config = dict(rec.get(trial, rec.CONFIG) or {})
+    if isinstance(config.get("model"), dict):
+        config["model"] = without_unused_knobs(config["model"])
     return leaves({k: config[k] for k in ("model", "schedule") if isinstance(config.get(k), dict)})
 
 

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hourglass.errors import ConfigError
-from hpo.record import LATENCY
+from hpo.record import LATENCY, model_label
 
 __all__ = ["Column", "table_columns", "render_pareto_table", "format_value"]
 
@@ -37,6 +37,7 @@ OBJECTIVE_HEADERS = {"pckh": ("PCKh", ".2f"), "params": ("params", ","), "train_
                      LATENCY: ("lat ms", ",.2f")}
 COSTS = (("epochs", "epochs", ","), ("flops", "GFLOPs", ".3f"), ("layers", "layers", ","),
          ("ops_per_step", "ops/step", ","))
+TRAIN_TIME_NOTE = "charged training time (fast step x steps), not the wall time"
 OTHER_MIN_WIDTH = 14  # the "other" column is given at least this much room when it is needed
 _PAD = 2  # rich pads each cell with one space on either side
 _SEP = 1  # one vertical line between two columns (no outer edge)
@@ -79,6 +80,16 @@ class Column:
         return max([len(self.header), *(len(c) for c in self.cells(rows))])
 
 
+# The paths a sampled design's label (hpo.record.model_label) spells out, and the row keys
+# (hpo.pareto.trial_row) that carry them.
+LABEL_PATHS = {"model.block.name": "block", "model.stem.name": "stem", "model.features": "features",
+               "model.stacks": "stacks"}
+
+
+def _label(row: dict[str, Any]) -> str:
+    return model_label(*(row.get(key) for key in LABEL_PATHS.values()))
+
+
 def _short(path: str) -> str:
     if path in SHORT_NAMES:
         return SHORT_NAMES[path]
@@ -100,6 +111,8 @@ def table_columns(rows: Sequence[dict[str, Any]], objectives: Sequence[str]) -> 
     if any(r.get("design") for r in rows):
         fixed.append(Column("design", "design", lambda v: v or "", numeric=False))
     paths = [k for k in (rows[0] if rows else {}) if k.startswith(("model.", "schedule."))]
+    if rows and all(r.get("design") == _label(r) for r in rows):  # every design says these already
+        paths = [p for p in paths if p not in LABEL_PATHS]
     order = {p: i for i, p in enumerate(SHORT_NAMES)}
     paths.sort(key=lambda p: (order.get(p, len(order)), p))
     searched = [Column(p, _short(p), format_value, numeric=False) for p in paths if _differs(rows, p)]
@@ -184,6 +197,8 @@ def render_pareto_table(console: Console, title: str, rows: Sequence[dict[str, A
     if wide or columns:
         console = Console(width=max(needed, console.width), file=console.file, force_terminal=console.is_terminal)
     console.print(table)
+    if "train_time" in objectives:  # the trial lines of `hpo run` show the wall time instead
+        console.print(f"{OBJECTIVE_HEADERS['train_time'][0]}: {TRAIN_TIME_NOTE}")
     if hidden:
         names = ", ".join(c.header for c in hidden)
         console.print(f"not shown: {names} (--wide shows every column, --columns picks; --csv/--json have all)")

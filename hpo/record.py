@@ -30,7 +30,7 @@ __all__ = [
     "STUDY_OBJECTIVES", "STUDY_PRESET", "STUDY_WARM_STARTED", "STUDY_TABLE_PLANNED",
     "ObjectiveSpec", "OBJECTIVES", "objective_spec", "config_hash", "find_trial", "get", "put", "put_all", "study_get",
     "study_put", "system_get", "seed_attrs", "copy_of", "COPIED_ATTRS", "curve_point", "rung_values", "value_so_far", "times_so_far",
-    "TrialRecord",
+    "TrialRecord", "model_label",
 ]
 
 # --- trial user attributes -------------------------------------------------------------
@@ -210,6 +210,12 @@ def times_so_far(curve: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     return {TRAIN_TIME_S: float(last["time_s"]), WALL_TIME_S: float(last.get("wall_s", last["time_s"]))}
 
 
+def model_label(block: Any, stem: Any, features: Any, stacks: Any) -> str:
+    """What a sampled design is, in a few characters: ``multidilated/conv7 16x2``
+    (block/stem features x stacks)."""
+    return f"{block or '?'}/{stem or '?'} {features or '?'}x{stacks or '?'}"
+
+
 @dataclass(frozen=True)
 class TrialRecord:
     """The typed view of one trial's user attributes (missing ones are None)."""
@@ -250,6 +256,12 @@ class TrialRecord:
             return self.wall_time_s
         last = self.curve[-1] if self.curve else {}
         return last.get("wall_s")
+
+    @property
+    def label(self) -> str:
+        """The design's name (a seed design, a designs-space choice), else :func:`model_label`."""
+        return self.design or model_label(self.block.get("name"), self.stem.get("name"), self.model.get("features"),
+                                          self.model.get("stacks"))
 
     @property
     def model(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from plotly.subplots import make_subplots
 from scipy.stats import spearmanr
 
 from hpo.directions import signs
+from hpo.storage import default_storage_url, redact_url
 from hpo.record import CURVE, EPOCHS_RUN, LATENCY, WALL_TIME_S, TrialRecord, get
 from hpo.pareto import (
     StudySnapshot,
@@ -37,6 +39,7 @@ from hpo.pareto import (
 __all__ = [
     "build_report",
     "write_report",
+    "default_report_path",
     "pareto_2d_figure",
     "pareto_3d_figure",
     "learning_curves_figure",
@@ -48,7 +51,7 @@ __all__ = [
     "COST_AXES",
 ]
 
-LABELS = {"pckh": "PCKh@0.5 (%)", "params": "parameters", "train_time": "training time (s)",
+LABELS = {"pckh": "PCKh@0.5 (%)", "params": "parameters", "train_time": "charged training time (s)",
           LATENCY: "latency (ms, ORT CPU 1 thread)"}
 COST_AXES = {"params": "parameters", "flops": "forward FLOPs", "layers": "conv + norm layers",
              "ops_per_step": "aten ops per step"}
@@ -207,24 +210,32 @@ def _epoch_seconds(t: FrozenTrial) -> float | None:
     return seconds / last["epoch"] if seconds is not None and last.get("epoch") else None
 
 
-def best_predictor(rhos: dict[str, float]) -> str:
-    """One sentence naming the cost whose rank order follows training time best (highest
-    Spearman rho), the story the cost panel tells (reference study: layers, not parameters)."""
+# A rank correlation over a handful of trials says little: below this many COMPLETE trials
+# the cost panel names no winner.
+MIN_TRIALS_FOR_VERDICT = 8
+
+
+def best_predictor(rhos: dict[str, float], complete: int = MIN_TRIALS_FOR_VERDICT) -> str:
+    """One sentence naming the cost whose rank order follows the wall time per epoch best
+    (highest Spearman rho), the story the cost panel tells (reference study: layers, not
+    parameters); with fewer than :data:`MIN_TRIALS_FOR_VERDICT` ``complete`` trials it says so."""
     ranked = sorted(((rho, key) for key, rho in rhos.items() if rho == rho), reverse=True)
-    if not ranked:
-        return "too few timed trials to tell which cost predicts training time"
+    if complete < MIN_TRIALS_FOR_VERDICT or not ranked:
+        return (f"too few to tell which cost predicts the time ({complete} complete trials, "
+                f"{MIN_TRIALS_FOR_VERDICT} needed)")
     (rho, key), rest = ranked[0], ranked[1:]
     others = ", ".join(f"{COST_AXES[k]} {r:.2f}" for r, k in rest)
-    return f"training time follows {COST_AXES[key]} best (ρ = {rho:.2f})" + (f"; then {others}" if others else "")
+    return f"wall time per epoch follows {COST_AXES[key]} best (ρ = {rho:.2f})" + (f"; then {others}" if others else "")
 
 
 def cost_model_figure(source: StudySnapshot | optuna.Study, height: int = 600, *,
-                      measure: Callable[[FrozenTrial], float | None] = _epoch_seconds, unit: str = "s / epoch",
+                      measure: Callable[[FrozenTrial], float | None] = _epoch_seconds, unit: str = "wall s / epoch",
                       axes: dict[str, str] = COST_AXES,
-                      title: str = "Cost model: measured s/epoch vs counted costs (Spearman ρ)") -> go.Figure:
-    """A measured cost (default: seconds per epoch, ``wall_time_s / epochs_run``, so pruned
-    trials count too) against each counted cost, with Spearman's rho over all those trials
-    in the titles and, for the default measure, which cost predicts training time best."""
+                      title: str = "Cost model: wall s/epoch vs counted costs (Spearman ρ)") -> go.Figure:
+    """A measured cost (default: wall seconds per epoch, ``wall_time_s / epochs_run``, so
+    pruned trials count too) against each counted cost, with Spearman's rho over all those
+    trials in the titles and, for the default measure, which cost predicts the time best
+    (given enough COMPLETE trials, :func:`best_predictor`)."""
     trials = [t for t in snapshot(source).trials if measure(t) is not None]
     titles, columns, rhos = [], [], {}
     for key, label in axes.items():
@@ -250,7 +261,8 @@ def cost_model_figure(source: StudySnapshot | optuna.Study, height: int = 600, *
         fig.update_yaxes(title_text=unit, row=row + 1, col=col + 1)
     fig.update_annotations(font_size=13)  # the subplot titles
     if measure is _epoch_seconds:  # the sentence speaks of training time
-        title = f"{title}<br><sup>{best_predictor(rhos)}</sup>"
+        complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        title = f"{title}<br><sup>{best_predictor(rhos, complete)}</sup>"
     fig.update_layout(title=title, template="plotly_white", height=height, margin={"t": 100})
     return fig
 
@@ -297,9 +309,30 @@ def _cell(value: object) -> str:
     return html.escape(str(value))
 
 
+REPORTS_DIR = Path("reports")
+
+
+def default_report_path(study_name: str, storage: str) -> Path:
+    """``reports/<study>.html`` for the study's default storage (``sqlite:///studies/<study>.db``),
+    else ``reports/<study>@<storage>.html``, the storage named by its file's stem (SQLite,
+    journal) or its host and database: the same study name in another storage (a warm-started
+    copy, a PostgreSQL twin) gets its own report instead of overwriting this one."""
+    if storage == default_storage_url(study_name):
+        return REPORTS_DIR / f"{study_name}.html"
+    url = redact_url(storage)
+    _, _, rest = url.partition("://")
+    if url.startswith(("sqlite:", "journal:")):
+        label = Path(rest.lstrip("/") or "memory").stem
+    else:
+        host, _, db = rest.rpartition("@")[2].partition("/")
+        label = "-".join(part for part in (host.split(":")[0], db.split("?")[0]) if part)
+    return REPORTS_DIR / f"{study_name}@{re.sub(r'[^A-Za-z0-9._-]+', '_', label) or 'storage'}.html"
+
+
 def write_report(source: StudySnapshot | optuna.Study, path: str | Path,
-                 reference_point: Sequence[float] | None = None) -> Path:
-    """One self-contained HTML file (plotly.js inlined once, so it opens offline)."""
+                 reference_point: Sequence[float] | None = None, storage: str | None = None) -> Path:
+    """One self-contained HTML file (plotly.js inlined once, so it opens offline); it names
+    the study and, given ``storage``, its storage URL (password redacted)."""
     snap = snapshot(source)
     figures = build_report(snap, reference_point)
     rows = pareto_rows(snap)
@@ -315,11 +348,12 @@ def write_report(source: StudySnapshot | optuna.Study, path: str | Path,
     )
     name = html.escape(snap.study_name)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    where = f"<p>storage: <code>{html.escape(redact_url(storage))}</code></p>" if storage else ""
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{name}: hourglass-hpo report</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}</style></head>
-<body><h1>Study {name}</h1><p>{html.escape(summary)} trials; {len(rows)} on the Pareto front.</p>
+<body><h1>Study {name}</h1>{where}<p>{html.escape(summary)} trials; {len(rows)} on the Pareto front.</p>
 <h2>Pareto set</h2><table><tr>{head}</tr>{body}</table>
 {plots}
 </body></html>

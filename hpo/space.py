@@ -63,9 +63,11 @@ from optuna.distributions import BaseDistribution
 
 from hourglass.validate import convert as check_type  # the one type checker; see from_dict
 from hourglass.validate import check_choice, from_dict
+from hourglass.blocks import BLOCKS
 from hourglass.config import HourglassConfig
 from hourglass.designs import design_overrides
 from hourglass.errors import ConfigError
+from hourglass.stems import STEMS
 from hourglass.yamlio import deep_merge, load_yaml
 from hpo.locations import SPACES, shipped_dir
 from hpo.space_param import (
@@ -335,8 +337,16 @@ def _load_base(base: Any, source: str) -> dict[str, Any]:
     return {"model": full.to_dict(), "schedule": copy.deepcopy(dict(schedule))}
 
 
+# Paths whose values name a registry entry: a typo there is caught on load, with the names
+# allowed, before the block knobs are derived from the registry.
+_REGISTRIES: Mapping[str, Mapping[str, Any]] = {_BLOCK_NAME: BLOCKS, "model.stem.name": STEMS}
+
+
 def _check_value(types: Mapping[str, Any], path: str, value: Any, where: str) -> Any:
-    return check_type(types[path], value, where)
+    value = check_type(types[path], value, where)
+    if path in _REGISTRIES:
+        check_choice(where, value, _REGISTRIES[path])
+    return value
 
 
 def _looks_numeric(text: str) -> bool:

@@ -119,8 +119,7 @@ def encode_choice(value: Any) -> Any:
 
 def knob_applies(block: str, knob: str) -> bool:
     """Whether design ``block`` has the knob at all (from its registry spec)."""
-    spec = BLOCKS[block]
-    return {"dilation": spec.dilation, "separable": len(spec.separable) > 1, "rates": spec.rates}[knob]
+    return knob in BLOCKS[block].knobs
 
 
 def knob_accepts(block: str, knob: str, value: Any) -> bool:

@@ -24,7 +24,7 @@ from hpo.preset import StudyPreset
 from hpo import record as rec
 from hpo.storage import creation_lock, open_storage, redact_url
 from hpo.strategy import Pruning, create_sampler
-from hpo.trial_loop import SignalGuard, study_counts, work
+from hpo.trial_loop import SignalGuard, StudyCounts, study_counts, work
 
 __all__ = ["open_study", "prepare_study", "run_study", "checkpoint_root", "RunSummary"]
 
@@ -84,23 +84,48 @@ def _warm_start(study: optuna.Study, preset: StudyPreset, designs: str | None) -
     return len(seeds)
 
 
-def describe_trial(trial: optuna.trial.FrozenTrial) -> str:
-    """One line of at most 80 columns per finished trial (Optuna's own log line lists every
-    parameter): state, PCKh, parameters, seconds or the epoch it was cut at, then the design."""
+def describe_trial(trial: optuna.trial.FrozenTrial, width: int = 80) -> str:
+    """One line of at most ``width`` columns per finished trial (Optuna's own log line lists
+    every parameter): state, PCKh, parameters, the trial's wall time or the epoch it was cut
+    at, then the design. The time is named ``wall``: the ``train_time`` objective (the Pareto
+    table's ``train s``) is the charged training time, which leaves out what the clock adds."""
     r = rec.TrialRecord.of(trial)
-    cfg, block = r.model, r.block
-    design = r.design or f"{block.get('name', '?')}/{r.stem.get('name', '?')} {cfg.get('features', '?')}x{cfg.get('stacks', '?')}"
+    design = r.label
     curve = r.curve or [{}]
     head = f"trial {trial.number:3d} {trial.state.name.lower():8s}"
     if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
         return f"{head} {r.fail_reason or 'failed'}  {design}"
-    if trial.state == optuna.trial.TrialState.COMPLETE:
-        when = f"{r.wall_time_s or 0.0:7.1f} s"
+    if r.copied_from is not None:  # a repeat of a completed design: its result, not trained again
+        when = f"copy of trial {r.copied_from}"
+    elif trial.state == optuna.trial.TrialState.COMPLETE:
+        when = f"{r.wall_time_s or 0.0:.1f} s wall"
     else:
         reason = r.prune_reason
         at = "?" if r.pruned_at_epoch is None else r.pruned_at_epoch
         when = f"epoch {at!s:<3}" + (f" ({reason})" if reason not in (None, "mo_rung") else "")
-    return f"{head} PCKh {curve[-1].get('pckh', float('nan')):5.1f} {r.params or 0:>7,} params {when}  {design}"
+    pckh, params = curve[-1].get("pckh", float("nan")), r.params or 0
+    line = f"{head} PCKh {pckh:4.1f} {params:>7,} params {when}  {design}"
+    if len(line) > width:  # a long design name, a big network: closer, then parameters in k/M
+        line = f"{head} PCKh {pckh:4.1f} {_compact(params)} params {when} {design}"
+    return line
+
+
+def _compact(n: int) -> str:
+    """``6,730,912`` -> ``6.73M``, ``68,112`` -> ``68.1k``: three figures where room is short."""
+    for scale, unit in ((1e6, "M"), (1e3, "k")):
+        if n >= scale - scale / 2e3:  # 999,999 is 1M, not 1e+03k
+            return f"{n / scale:.3g}{unit}"
+    return str(n)
+
+
+def start_line(name: str, counts: StudyCounts, enqueued: int) -> str:
+    """Whether the run starts a study or resumes one, and what it keeps and continues."""
+    if not counts.finished and not counts.retries_waiting and not counts.failed:
+        return f"study {name!r}: new" + (f", {enqueued} warm-start design{'s' * (enqueued != 1)} first" if enqueued else "")
+    finished, waiting = counts.finished, counts.retries_waiting
+    said = [f"{finished} finished trial{'s' * (finished != 1)} kept"] if finished else []
+    said += [f"{waiting} interrupted trial{'s' * (waiting != 1)} to continue"] if waiting else []
+    return f"study {name!r} resumed: " + (", ".join(said) or f"no finished trial yet ({counts.failed} failed)")
 
 
 def _check_device(device: str | None) -> None:
@@ -142,16 +167,23 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
         # and on a loaded machine OpenMP threads spin and wait for each other.
         torch.set_num_threads(cpu_threads)
     arrays = load_pose_data(preset.data)  # once per process, shared by every trial; before the study exists
-    study, enqueued = prepare_study(preset, heartbeat=heartbeat, seed=seed, warm_start=warm_start)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our lines below say it shorter
+    try:
+        study, enqueued = prepare_study(preset, heartbeat=heartbeat, seed=seed, warm_start=warm_start)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    before = study_counts(study)
     space = preset.search_space()
     pruning = Pruning.for_preset(preset)
     def epoch_line(trial: optuna.Trial, m: EpochMetrics) -> None:
         epochs = (rec.get(trial, rec.CONFIG) or {}).get("schedule", {}).get("epochs", "?")  # a space may search it
         echo(f"trial {trial.number:3d} epoch {m.epoch:2d}/{epochs}  PCKh {m.pckh:5.1f}  loss {m.loss:.2e}  "
-             f"{m.epoch_time_s:6.1f} s")
+             f"{m.epoch_time_s:6.1f} s wall")
 
     objective = Objective(preset, space, arrays, checkpoint_dir or checkpoint_root(preset), device=device,
-                          pruning=pruning, progress=progress, on_epoch=epoch_line if verbose else None)
+                          pruning=pruning, progress=progress, on_epoch=epoch_line if verbose else None,
+                          note=lambda line: echo(line))
     pruning.attach(study)  # single objective: trial.report/should_prune go through Optuna
     n = n_trials if n_trials is not None else preset.budget.trials
     timeout = timeout_s if timeout_s is not None else preset.budget.timeout_s
@@ -164,7 +196,7 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
         bar.update(1)
         echo(describe_trial(trial))
 
-    verbosity = optuna.logging.get_verbosity()
+    echo(start_line(preset.name, before, enqueued))
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # describe_trial says it shorter
     try:
         with SignalGuard() as guard:

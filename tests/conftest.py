@@ -1,4 +1,7 @@
+import functools
 import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,3 +29,48 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# Tests write only under temporary paths: every test is checked for files it added, changed
+# or removed in the checkout (caches, hidden folders and virtual environments aside). Files
+# git tracks are left out, so that editing the sources while the suite runs is no failure.
+_NOT_CHECKED = {"__pycache__", "node_modules"}
+
+
+@functools.cache
+def _tracked(root: Path) -> frozenset[str]:
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):  # no git, or not a clone: every file is watched
+        return frozenset()
+    return frozenset(os.path.normpath(p) for p in out.decode().split("\0") if p)
+
+
+def checkout_files(root: Path = ROOT) -> dict[str, int]:
+    """Every untracked file of the checkout that a test could write by mistake, with its mtime."""
+    tracked = _tracked(root)
+    files: dict[str, int] = {}
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _NOT_CHECKED and not d.endswith(".egg-info")
+                   and not (Path(folder) / d / "pyvenv.cfg").exists()]
+        for name in names:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root)
+            if rel in tracked:
+                continue
+            try:
+                files[rel] = os.stat(path).st_mtime_ns
+            except FileNotFoundError:  # removed while we looked
+                pass
+    return files
+
+
+@pytest.fixture(autouse=True)
+def _writes_only_under_tmp(request) -> Iterator[None]:
+    before = checkout_files()
+    yield
+    after = checkout_files()
+    touched = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    if touched:
+        pytest.fail(f"{request.node.nodeid} wrote into the checkout ({ROOT}): {', '.join(touched[:5])}"
+                    " (tests write only under tmp_path)", pytrace=False)

@@ -91,6 +91,16 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("run: bad space param", lambda d: ["run", _preset(d, space=_file(d, "bad_space.yaml",
                                         "params:\n  model.block.name: {choices: [nonexistent_block]}\n"))],
      "nonexistent_block"),
+    # a block knob after the name: the knob's per-block choices are derived from the registry
+    ("run: unknown block among choices", lambda d: ["run", _preset(d, space=_file(d, "bad_space.yaml",
+                                         "params:\n  model.block.name: {choices: [bottleneck, conv2, resnet]}\n"
+                                         "  model.block.dilation: {choices: [1, 2]}\n"))],
+     "params.model.block.name.choices[2]: expected one of 'bottleneck'"),
+    ("run: unknown stem among choices", lambda d: ["run", _preset(d, space=_file(d, "bad_space.yaml",
+                                        "params:\n  model.stem.name: {choices: [conv7, conv9]}\n"))], "conv9"),
+    ("run: unknown block in a bundle", lambda d: ["run", _preset(d, space=_file(d, "bad_space.yaml",
+                                         "params:\n  d: {choices: {a: {model: {block: {name: resnet}}}}}\n"
+                                         "  model.block.dilation: {choices: [1, 2]}\n"))], "resnet"),
     ("run: missing dataset", lambda d: ["run", _preset(d, data=str(d / "missing.h5")), "--storage", _sqlite(d)],
      "pose cache not found"),
     ("run: corrupt HDF5", lambda d: ["run", _preset(d, data=_corrupt_h5(d)), "--storage", _sqlite(d)],

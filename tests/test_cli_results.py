@@ -47,8 +47,32 @@ def test_pareto_all_exports_every_trial_and_default_report_path(demo, tmp_path, 
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "all.json").read_text())
     assert [r["state"] for r in rows].count("PRUNED") == 2 and len(rows) == len(study.trials)
-    assert (tmp_path / "reports" / "demo.html").is_file()
-    assert "params=1e+06" in (tmp_path / "reports" / "demo.html").read_text()
+    # not the default storage (studies/demo.db): the report is named after the storage too
+    report = tmp_path / "reports" / "demo@demo.html"
+    assert f"report: {report.relative_to(tmp_path)}" in result.output
+    assert "params=1e+06" in report.read_text() and f"storage: <code>{url}</code>" in report.read_text()
+
+
+def test_a_front_of_one_is_one_trial(tmp_path):
+    _, url = make_study(tmp_path, trials=[(None, {"block": {"name": "multidilated"}}, 50.0, "COMPLETE", 2)])
+    result = runner.invoke(app, ["pareto", "demo", "--storage", url, "--html", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert "Pareto set of study 'demo' (1 trial)" in result.output
+    assert "multidilated/conv7 32x1" in result.output  # the design column names the sampled design
+
+
+def test_one_study_name_in_two_storages_gets_two_reports(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "studies").mkdir()
+    make_study(tmp_path / "studies", "demo")
+    _, other = make_study(tmp_path / "studies", "other")
+    with optuna.storages.RDBStorage(other).engine.begin() as conn:  # the study "demo" in other.db
+        conn.exec_driver_sql("UPDATE studies SET study_name = 'demo'")
+    outputs = [runner.invoke(app, ["pareto", "demo", *args]) for args in ([], ["--storage", other])]
+    assert [r.exit_code for r in outputs] == [0, 0], [r.output for r in outputs]
+    own, copy = tmp_path / "reports" / "demo.html", tmp_path / "reports" / "demo@other.html"
+    assert "report: reports/demo.html" in outputs[0].output and "report: reports/demo@other.html" in outputs[1].output
+    assert "<code>sqlite:///studies/demo.db</code>" in own.read_text() and f"<code>{other}</code>" in copy.read_text()
 
 
 @pytest.mark.parametrize(
@@ -69,7 +93,9 @@ def test_user_errors_are_one_line_and_exit_2(demo, tmp_path, monkeypatch, args, 
     assert result.exit_code == 2, result.output
     # besides the line saying which study it opened (hpo.study_location), one error line
     lines = [line for line in result.output.strip().splitlines() if not line.startswith("study 'demo' in ")]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
+    # a message wraps at $COLUMNS, its continuation lines indented: one message all the same
+    assert lines and lines[0].startswith("error: ") and all(line.startswith("  ") for line in lines[1:]), result.output
+    assert message in " ".join(line.strip() for line in lines), result.output
     assert not (tmp_path / "studies").exists()  # a typo must not create an empty study database
 
 

@@ -22,8 +22,21 @@ def test_pareto_export_rebuilds_the_same_networks(study, tmp_path):
     for path, trial in zip(paths, front):
         doc = yaml.safe_load(path.read_text())
         assert list(doc) == ["model", "schedule", "data"]
-        assert doc == trial.user_attrs["config"]
-        assert costs(HourglassConfig.from_dict(doc["model"])).params == trial.user_attrs["params"]
+        stored = trial.user_attrs["config"]
+        block = doc["model"].pop("block")
+        assert {**doc, "model": {**doc["model"], "block": stored["model"]["block"]}} == stored
+        # only the knobs the block reads: no rates on a bottleneck or conv2
+        knobs = {"bottleneck": ["dilation", "name", "separable", "skip"], "conv2": ["dilation", "name", "separable", "skip"]}
+        assert sorted(block) == knobs[block["name"]], block
+        assert block == {k: v for k, v in stored["model"]["block"].items() if k in block}
+        model = HourglassConfig.from_dict({**doc["model"], "block": block})
+        assert model == HourglassConfig.from_dict(stored["model"])  # the same network
+        assert costs(model).params == trial.user_attrs["params"]
+
+
+def test_a_multidilated_export_has_rates_and_no_dilation_or_separable(study, tmp_path):
+    (path,) = export_trials(study, [6], tmp_path)
+    assert sorted(yaml.safe_load(path.read_text())["model"]["block"]) == ["name", "rates", "skip"]
 
 
 def test_header_says_where_it_came_from_and_how_to_retrain(study, tmp_path):

@@ -54,6 +54,16 @@ def test_rows_carry_values_costs_and_knobs(study):
     assert rows[1]["separable"] == "mid"
 
 
+def test_sampled_trials_are_named_and_knobs_their_block_lacks_are_empty(study):
+    rows = {r["number"]: r for r in trial_rows(study)}
+    assert rows[3]["design"] == "bottleneck/conv7 32x2"  # sampled: what it is, as `hpo run` prints it
+    assert rows[6]["design"] == "multidilated/conv7 32x1"
+    assert rows[0]["model.block.rates"] is None and rows[3]["model.block.rates"] is None  # a bottleneck has none
+    assert rows[6]["model.block.rates"] == [1, 2, 3, 4]
+    assert rows[6]["dilation"] is rows[6]["separable"] is rows[6]["model.block.separable"] is None
+    assert rows[0]["dilation"] == 1 and rows[0]["model.block.separable"] == "none"
+
+
 def test_all_rows_include_pruned_with_what_they_measured(study, tmp_path):
     rows = {r["number"]: r for r in trial_rows(study)}
     assert len(rows) == len(study.trials)

@@ -56,6 +56,29 @@ def test_narrow_terminals_fold_knobs_into_other_and_name_the_hidden_costs():
     assert "not shown: epochs, GFLOPs, layers, ops/step" in " ".join(_render(80).split())
 
 
+def test_the_train_time_column_is_named_the_charged_time_not_the_wall_time():
+    assert "train s: charged training time (fast step x steps), not the wall time" in _render(80)
+    out = io.StringIO()
+    render_pareto_table(Console(file=out, width=80), "Pareto set", ROWS, ["pckh", "params"])
+    assert "charged" not in out.getvalue()
+
+
+def test_knobs_every_design_label_spells_out_get_no_column_of_their_own():
+    def labelled(row, design=None):
+        flat = {"block": row["model.block.name"], "stem": row["model.stem.name"],
+                "features": row["model.features"], "stacks": row["model.stacks"]}
+        return {**row, **flat, "design": design or f"{flat['block']}/{flat['stem']} {flat['features']}x{flat['stacks']}"}
+
+    rows = [labelled(r) for r in ROWS]
+    shown, folded, _ = choose_columns(rows, OBJECTIVES, 200)
+    headers = [c.header for c in shown + folded]
+    assert "design" in headers and not {"block", "stem", "feat", "stacks"} & set(headers)
+    assert {"sep", "dil", "rates", "lr"} <= set(headers)
+    rows[0] = labelled(ROWS[0], design="baseline")  # a seed design's name does not say them
+    headers = [c.header for c in sum(choose_columns(rows, OBJECTIVES, 200)[:2], [])]
+    assert {"design", "block", "stem", "feat", "stacks"} <= set(headers)
+
+
 def test_wide_and_columns_show_more_than_fits():
     text = _render(80, wide=True)
     assert "GFLOPs" in text and "0.250" in text and "ops/step" in text and "not shown" not in text

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from hourglass.data.dataset import STRIDE
 from hourglass.data.heatmaps import render_heatmaps
 from hourglass.data.synthetic import make_synthetic
-from hourglass.metrics import input_to_heatmap
+from hourglass.data.heatmaps import input_to_heatmap
 from hourglass.predict import Predictor, centred_box, draw_skeleton, person_box, predict_images
 from hpo.cli import app
 

@@ -95,7 +95,8 @@ def test_pareto_all_csv_gives_every_pruned_row_its_training_time(tmp_path):
         attrs, _ = trial_attrs(over, pckh, epochs, "PRUNED")
         study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs=attrs))
     out = tmp_path / "all.csv"
-    result = CliRunner().invoke(app, ["pareto", "demo", "--storage", url, "--all", "--csv", str(out)])
+    result = CliRunner().invoke(app, ["pareto", "demo", "--storage", url, "--all", "--csv", str(out),
+                                      "--html", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
     pruned = [r for r in csv.DictReader(out.open()) if r["state"] == "PRUNED"]
     assert len(pruned) == 4

@@ -9,7 +9,7 @@ from scipy.stats import spearmanr
 from hourglass.errors import ConfigError
 from hpo.pareto import default_reference_point, hypervolume_history, pareto_trials
 from hpo.report import best_predictor, build_report, cost_model_figure, spearman, write_report
-from tests.study_factory import make_study, trial_attrs
+from tests.study_factory import TRIALS, make_study, trial_attrs
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +80,24 @@ def test_cost_model_titles_carry_spearman_of_the_data(study, figures):
         rho = spearmanr([t.user_attrs[key] for t in timed], secs).statistic
         assert f"ρ = {rho:.2f} (n={len(timed)})" in title
     assert "ρ = 1.00" in titles["layers"]  # the factory's time is a monotone function of layer count
-    assert "training time follows conv + norm layers best (ρ = 1.00); then" in figures["cost_model"].layout.title.text
+    # six COMPLETE trials: rho per panel, but no verdict
+    assert "too few to tell which cost predicts the time (6 complete trials, 8 needed)" in (
+        figures["cost_model"].layout.title.text)
+    assert "wall s/epoch" in figures["cost_model"].layout.title.text
+
+
+def test_cost_model_names_the_best_predictor_from_eight_complete_trials(tmp_path):
+    more = [(None, {"features": f, "stacks": s}, 50.0 + f / 8 + s, "COMPLETE", 6) for f, s in ((16, 2), (64, 1))]
+    study, _ = make_study(tmp_path, trials=TRIALS + more)
+    title = cost_model_figure(study).layout.title.text
+    assert "wall time per epoch follows conv + norm layers best (ρ = 1.00); then" in title
 
 
 def test_best_predictor_in_words():
-    assert best_predictor({"params": 0.5, "layers": 0.9, "flops": float("nan")}) == (
-        "training time follows conv + norm layers best (ρ = 0.90); then parameters 0.50")
-    assert "too few" in best_predictor({"params": float("nan")})
+    assert best_predictor({"params": 0.5, "layers": 0.9, "flops": float("nan")}, complete=8) == (
+        "wall time per epoch follows conv + norm layers best (ρ = 0.90); then parameters 0.50")
+    assert best_predictor({"params": 0.5, "layers": 0.9}, complete=4).startswith("too few to tell")
+    assert "too few" in best_predictor({"params": float("nan")}, complete=20)
 
 
 def test_spearman_is_nan_when_undefined():

@@ -143,6 +143,30 @@ def test_hpo_run_cli_prints_pareto_and_report(preset_path, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["run", str(preset_path), "--n-trials", "1", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "1 new trials" in result.output and "Pareto set" in result.output
-    assert (tmp_path / "reports" / "e2e.html").stat().st_size > 10_000
+    assert "1 new trial," in result.output and "Pareto set" in result.output
+    # the preset's storage is not studies/e2e.db: the report is named after it too
+    assert (tmp_path / "reports" / "e2e@e2e.html").stat().st_size > 10_000
+    assert "report:    reports/e2e@e2e.html" in result.output
     assert "hpo dashboard e2e" in result.output
+
+
+def test_trial_lines_name_the_wall_time_and_fit_80_columns(tmp_path):
+    from hpo import record as rec
+    from hpo.study import describe_trial
+    from tests.study_factory import make_study, trial_attrs
+
+    study, _ = make_study(tmp_path)
+    lines = {t.number: describe_trial(t) for t in study.trials}
+    wall = study.trials[0].user_attrs[rec.WALL_TIME_S]
+    assert f" {wall:.1f} s wall  baseline" in lines[0] and f"{study.trials[0].user_attrs['params']:,} params" in lines[0]
+    assert re.match(r"trial +6 pruned +PCKh 24\.9 +16,256 params epoch 2 +multidilated/conv7 32x1$", lines[6]), lines[6]
+    # the longest tiny design, and a full-size network that took long: still 80 columns, nothing cut
+    for over, params, seconds in (({"block": {"name": "multidilated"}, "stem": {"name": "patch4"}}, None, 812.3),
+                                  ({"features": 256, "stacks": 2, "block": {"name": "multidilated"}}, 6_730_912, 9876.5)):
+        attrs, _ = trial_attrs(over, 60.0, 6, "COMPLETE")
+        attrs[rec.WALL_TIME_S] = seconds
+        attrs[rec.PARAMS] = params or attrs[rec.PARAMS]
+        trial = optuna.trial.create_trial(values=[60.0, attrs[rec.PARAMS], 1.0], user_attrs=attrs)
+        line = describe_trial(trial)
+        assert len(line) <= 80 and f"{seconds:.1f} s wall" in line and line.endswith("x" + str(attrs["config"]["model"]["stacks"])), line
+    assert "6.73M params" in line

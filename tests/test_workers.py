@@ -181,6 +181,10 @@ def test_a_signalled_worker_fails_its_trial_exits_and_a_rerun_resumes(tmp_path, 
     retry = trials_of(name, url)[1]
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == 0
     assert retry.user_attrs["resumed_from_epoch"] >= 1 and len(retry.user_attrs["curve"]) == 6
+    # and says so without --verbose: what the study keeps, which trial continues which, from where
+    assert f"study '{name}' resumed: 1 interrupted trial to continue\n" in result.output
+    epoch = retry.user_attrs["resumed_from_epoch"]
+    assert f"trial   1 continues trial 0 from epoch {epoch} (its checkpoint)" in result.output, result.output
 
 
 @pytest.mark.slow

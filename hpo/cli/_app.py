@@ -5,15 +5,21 @@ code raises :class:`hourglass.errors.HourglassError`; :class:`_Group` catches it
 the whole command tree, prints ``error: <message>`` on stderr and exits with code 2.
 ``hpo --debug ...`` re-raises instead, to show the traceback. An interrupt exits with
 128 + the signal number: 130 for Ctrl-C, 143 for SIGTERM (see :mod:`hpo.trial_loop`).
+A message is one line in a log; for a reader (``$COLUMNS`` set, or a terminal) it wraps
+at that width, and so do the help texts (:func:`reflow`): everything fits 80 columns.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+import shutil
 import sys
+import textwrap
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
 from typer.core import TyperGroup, TyperOption
 
@@ -25,10 +31,33 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 # What to do after Ctrl-C, for the commands that resume where they stopped.
 RESUME_HINTS = {
-    "run": "run the same command again to resume (finished trials are kept; the interrupted one "
-           "restarts from its last epoch checkpoint)",
-    "worker": "start the worker again to resume (the interrupted trial restarts from its last epoch checkpoint)",
+    "run": "run the same command again to resume: finished trials are kept, the interrupted one "
+           "continues from its last epoch checkpoint",
+    "worker": "start the worker again to resume: the interrupted trial continues from its last epoch checkpoint",
 }
+
+
+def message_width() -> int | None:
+    """The width messages wrap at: ``$COLUMNS``, else the terminal's; ``None`` (one line per
+    message, for grep) when stderr is a file or a pipe and ``COLUMNS`` is not set."""
+    text = os.environ.get("COLUMNS", "")
+    if text.isdigit() and int(text) >= 20:
+        return int(text)
+    return shutil.get_terminal_size().columns if sys.stderr.isatty() else None
+
+
+def echo_message(text: str, err: bool = True) -> None:
+    """One message (on stderr unless ``err`` is false), wrapped at :func:`message_width`
+    (continuation lines indented)."""
+    width = message_width()
+    lines = textwrap.wrap(text, width, subsequent_indent="  ",
+                          break_on_hyphens=False) if width else [text]
+    typer.echo("\n".join(lines), err=err)
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 trial``, ``2 trials``, ``0 trials``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def show_progress(quiet: bool = False) -> bool:
@@ -55,7 +84,29 @@ def _hide_flag_types() -> None:
 _hide_flag_types()
 
 
+def reflow(text: str | None) -> str | None:
+    """Help text as paragraphs: the line breaks of a docstring joined, so that the help
+    wraps at the terminal's width instead of leaving orphan words at each source line end.
+    Paragraphs marked ``\\b`` (click's "keep as is") and indented or bulleted lines stay."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    kept = ("\b", " ", "-", "*")
+    return "\n\n".join(p if any(line.startswith(kept) for line in p.splitlines()) else " ".join(p.split())
+                       for p in paragraphs)
+
+
+def _reflow_help(command: click.Command) -> None:
+    command.help = reflow(command.help)
+    for sub in getattr(command, "commands", {}).values():
+        _reflow_help(sub)
+
+
 class _Group(TyperGroup):
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        _reflow_help(self)
+
     def invoke(self, ctx):  # type: ignore[override]
         try:
             return super().invoke(ctx)
@@ -63,13 +114,12 @@ class _Group(TyperGroup):
             # Ctrl-C: 130; SIGTERM (hpo.trial_loop.Interrupted): 143, the shell convention 128 + signal
             code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
             hint = RESUME_HINTS.get(ctx.invoked_subcommand or "")
-            typer.echo(f"interrupted{f' ({exc})' if str(exc) else ''}{f': {hint}' if hint else ''}", err=True)
+            echo_message(f"interrupted{f' ({exc})' if str(exc) else ''}{f': {hint}' if hint else ''}")
             raise typer.Exit(code) from None
         except HourglassError as exc:
             if ctx.params.get("debug"):
                 raise
-            message = " ".join(str(exc).split())  # always exactly one line
-            typer.echo(f"error: {message}", err=True)
+            echo_message(f"error: {' '.join(str(exc).split())}")  # one message, wrapped only for a reader
             raise typer.Exit(getattr(exc, "exit_code", EXIT_USER_ERROR)) from None  # 75: storage gone
 
 

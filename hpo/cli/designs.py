@@ -79,8 +79,9 @@ def designs(
     measured = [k for k in _MEASURED if k in rows[0]]
     # No borders and one space between columns, headers on two lines: every column of
     # --time --latency fits 80 columns with no number cut (rich would cut, not wrap, them).
-    table = Table(title=f"designs in {space} at {input_size}x{input_size}", box=None, pad_edge=False,
-                  collapse_padding=True, show_edge=False)
+    # The title on a line of its own: as the table's title it would wrap at the table's width.
+    title = f"designs in {_shown(space)} at {input_size}x{input_size}"
+    table = Table(box=None, pad_edge=False, collapse_padding=True, show_edge=False)
     for col in ("name", "params", "GFLOPs", "layers", "ops/step", *(_MEASURED[k] for k in measured)):
         header = col.replace("/", "/\n") if col == "ops/step" else col.replace(" ", "\n", 1)
         table.add_column(header, justify="left" if col == "name" else "right", no_wrap=True)
@@ -89,12 +90,21 @@ def designs(
         cells += [f"{r[k]:.3f}" if k == "step_time_s" else f"{r[k]:.2f}" for k in measured]
         table.add_row(*cells)
     console = Console()
+    console.print(title, highlight=False)
     console.print(table)
     if latency:
         typer.echo(f"latency: batch 1, median of {runs} runs after 3 warm-up;\n"
                    f"torch on {device}, {threads} thread(s); load average {os.getloadavg()[0]:.2f}")
     if measured:
         _print_rho(rows, measured)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (shorter to read)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _deploy(name: str, cfg: HourglassConfig, space: Path, onnx_dir: Path | None, latency: bool, device: str,

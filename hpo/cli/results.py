@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hourglass.errors import ConfigError
+from hpo.cli._app import echo_message
 
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
@@ -34,7 +35,7 @@ def open_existing_study(name: str, storage: str | None) -> tuple[optuna.Study, s
         raise ConfigError(f"storage {redact_url(url)}: no such file {shown_storage(url).removeprefix(redact_url(url)).strip()}"
                           f" (run the study first from the folder that holds studies/, or pass --storage)")
     study = load_study(name, url)
-    typer.echo(f"study {name!r} in {shown_storage(url)}: {finished_in(study)} finished trials", err=True)
+    echo_message(f"study {name!r} in {shown_storage(url)}: {finished_in(study)} finished trials")
     return study, url
 
 
@@ -61,10 +62,11 @@ def print_pareto_table(study: StudySnapshot, rows: list[dict], *, wide: bool = F
     """The Pareto table within the terminal's width (``COLUMNS``; see :mod:`hpo.pareto_table`)."""
     from rich.console import Console
 
+    from hpo.cli._app import counted
     from hpo.pareto_table import render_pareto_table
 
     names = [c.strip() for c in (columns or "").split(",") if c.strip()]
-    render_pareto_table(Console(), f"Pareto set of study {study.study_name!r} ({len(rows)} trials)", rows,
+    render_pareto_table(Console(), f"Pareto set of study {study.study_name!r} ({counted(len(rows), 'trial')})", rows,
                         study.names, wide=wide, columns=names)
 
 
@@ -75,7 +77,7 @@ def pareto(
     csv: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the rows as JSON.")] = None,
     html: Annotated[
-        Path | None, typer.Option("--html", help="HTML report path (default: reports/<STUDY>.html).", show_default=False)
+        Path | None, typer.Option("--html", help="HTML report path (default: reports/<STUDY>.html; reports/<STUDY>@<storage>.html for another storage).", show_default=False)
     ] = None,
     all_trials: Annotated[bool, typer.Option("--all", help="--csv/--json get every trial, not just the Pareto set.")] = False,
     ref: Annotated[
@@ -89,9 +91,10 @@ def pareto(
     """Print the Pareto set and write the HTML report: 2-D/3-D fronts, learning curves,
     hypervolume history and the cost model (time vs params/FLOPs/layers, Spearman rho)."""
     from hpo.pareto import StudySnapshot, pareto_rows, trial_rows, write_rows
-    from hpo.report import write_report
+    from hpo.report import default_report_path, write_report
 
-    st = StudySnapshot.of(open_existing_study(study, storage)[0])  # read once for the table, rows and report
+    opened, url = open_existing_study(study, storage)
+    st = StudySnapshot.of(opened)  # read once for the table, rows and report
     reference = _reference(ref, st)
     rows = pareto_rows(st)
     print_pareto_table(st, rows, wide=wide, columns=columns)
@@ -100,7 +103,7 @@ def pareto(
         if path is not None:
             write_rows(exported, path)
             typer.echo(f"wrote {len(exported)} rows to {path}")
-    report = write_report(st, html or Path("reports") / f"{study}.html", reference)
+    report = write_report(st, html or default_report_path(study, url), reference, storage=url)
     typer.echo(f"report: {report}")
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hpo.cli._app import show_progress
+from hpo.cli._app import counted, echo_message, show_progress
 from hpo.cli.results import ColumnsOpt, WideOpt, print_pareto_table
 
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
@@ -24,7 +24,7 @@ def run(
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: the preset's).", show_default=False)] = None,
     warm_start: Annotated[Optional[str], typer.Option("--warm-start", help="Enqueue a designs file first, e.g. seed_designs (once per study).", show_default=False)] = None,
     storage: Annotated[Optional[str], typer.Option(help="Storage URL (default: the preset's, sqlite:///studies/<name>.db).", show_default=False)] = None,
-    report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: reports/<name>.html).", show_default=False)] = None,
+    report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: reports/<name>.html; reports/<name>@<storage>.html for another storage).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (without a terminal there are none anyway: one line per trial).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Also one line per epoch of every trial.")] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Local worker processes sharing the study, K on each GPU (or K on the CPU); more than one needs PostgreSQL or a journal file (default: one per GPU, 1 on CPU or SQLite).", show_default=False)] = None,
@@ -43,7 +43,7 @@ def run(
     """
     from hpo.pareto import StudySnapshot, pareto_rows
     from hpo.preset import load_preset
-    from hpo.report import write_report
+    from hpo.report import default_report_path, write_report
     from hpo.storage import redact_url
     from hpo.study import run_study
     from hpo.workers import check_workers, default_workers, gpu_device, parse_gpus, run_workers, worker_devices
@@ -63,7 +63,7 @@ def run(
     check_workers(cfg.storage, count)
     from hpo.study_location import finished_trials, opening_line
 
-    typer.echo(opening_line(cfg.name, cfg.storage, finished_trials(cfg.name, cfg.storage)))
+    echo_message(opening_line(cfg.name, cfg.storage, finished_trials(cfg.name, cfg.storage)), err=False)
     if count > 1:
         summary = run_workers(cfg, preset, workers or 1, n_trials=n_trials, timeout_s=timeout, device=device,
                               warm_start=warm_start, checkpoint_dir=checkpoint_dir, echo=typer.echo, gpus=gpu_ids)
@@ -73,7 +73,7 @@ def run(
                             verbose=verbose)
     study = StudySnapshot.of(summary.study)  # the results below read the trials once
     counts = study.counts
-    typer.echo(f"study {cfg.name!r} on {redact_url(cfg.storage)}: {summary.new_trials} new trials, "
+    typer.echo(f"study {cfg.name!r} on {redact_url(cfg.storage)}: {counted(summary.new_trials, 'new trial')}, "
                + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
     failed = getattr(summary, "failed_workers", [])
     if failed:
@@ -83,7 +83,7 @@ def run(
         typer.echo("no complete trial yet: run again to continue the study")
         raise typer.Exit(1 if failed else 0)
     print_pareto_table(study, pareto_rows(study), wide=wide, columns=columns)
-    path = write_report(study, report or Path("reports") / f"{cfg.name}.html")
+    path = write_report(study, report or default_report_path(cfg.name, cfg.storage), storage=cfg.storage)
     typer.echo(f"report:    {path}")
     storage_opt = "" if storage is None and cfg.storage.endswith(f"studies/{cfg.name}.db") else f" --storage '{redact_url(cfg.storage)}'"
     typer.echo(f"dashboard: hpo dashboard {cfg.name}{storage_opt}")

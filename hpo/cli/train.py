@@ -82,7 +82,7 @@ def train_command(
         raise ConfigError("--resume: needs --out DIR (the run to continue)")
 
     def epoch_line(m: EpochMetrics) -> None:  # as each epoch ends, so that a log shows how far it got
-        typer.echo(f"epoch {m.epoch:3d}  loss {m.loss:.3e}  PCKh {m.pckh:5.2f}  {m.train_img_s:7.1f} img/s  {m.time_s:7.1f} s")
+        typer.echo(f"epoch {m.epoch:3d}  loss {m.loss:.3e}  PCKh {m.pckh:5.2f}  {m.train_img_s:7.1f} img/s  {m.time_s:7.1f} s wall")
 
     result = train(cfg, None if folder is None else folder.arrays, device=device, checkpoint_dir=checkpoint_dir,
                    progress=show_progress(as_json), on_epoch_end=None if as_json else epoch_line,

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from hpo import STORAGE_ENV
-from hpo.cli._app import show_progress
+from hpo.cli._app import echo_message, show_progress
 
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
@@ -45,7 +45,7 @@ def worker(
     cfg = resolve_worker_preset(study, storage)
     from hpo.study_location import finished_trials, opening_line
 
-    typer.echo(opening_line(cfg.name, cfg.storage, finished_trials(cfg.name, cfg.storage, wait=True)))
+    echo_message(opening_line(cfg.name, cfg.storage, finished_trials(cfg.name, cfg.storage, wait=True)), err=False)
     summary = run_worker(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, parse_gpus(gpus)), seed=seed,
                          checkpoint_dir=checkpoint_dir, progress=show_progress(quiet))
     c = study_counts(summary.study)
