@@ -32,7 +32,11 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from hourglass.errors import ConfigError
 from hpo import record as rec
-from hpo.storage_retry import HEARTBEAT_ATTR, RetryingStorage, exception_chain, is_transient, storage_grace_s
+from hpo.storage_proxy import open_proxy
+from hpo.storage_retry import (
+    HEARTBEAT_ATTR, RetryingStorage, StorageUnavailable, exception_chain, is_permanent, is_transient, server_words,
+    storage_grace_s,
+)
 
 __all__ = [
     "open_storage", "load_study", "redact_url", "default_storage_url", "is_sqlite", "heartbeat_settings",
@@ -118,13 +122,22 @@ def _missing_driver(exc: BaseException) -> bool:
 
 
 def _connect_error(url: str, exc: BaseException) -> ConfigError:
-    """The one-line message for a storage that could not be opened."""
+    """The one-line message for a storage that cannot be opened, in the server's own words."""
     shown = redact_url(url)
     if _missing_driver(exc):
         hint = 'pip install -e ".[postgres]"' if url.startswith("postgres") else "install the database driver"
         return ConfigError(f"storage {shown}: the database driver is not installed; {hint}")
-    reason = " ".join(str(exc).split())[:200].replace(url, shown)
-    return ConfigError(f"storage {shown}: cannot connect ({exc.__class__.__name__}: {redact_url(reason)})")
+    words = redact_url(server_words(exc).replace(url, shown))
+    return ConfigError(f"storage {shown}: {words}{_create_hint(url, words)}")
+
+
+def _create_hint(url: str, words: str) -> str:
+    """How to create a PostgreSQL database the server says does not exist."""
+    if not url.startswith("postgres") or not re.search(r'database "[^"]*" does not exist', words):
+        return ""
+    u = sqlalchemy.make_url(url)
+    flags = "".join(f" {flag} {value}" for flag, value in (("-h", u.host), ("-p", u.port), ("-U", u.username)) if value)
+    return f"; create it with: createdb{flags} {u.database}"
 
 
 def _check_folder(url: str, path: Path) -> None:
@@ -139,7 +152,10 @@ def _check_folder(url: str, path: Path) -> None:
 
 def _with_retries(url: str, grace_s: float, make: Callable[[], T]) -> T:
     """``make()``, repeated with backoff for ``grace_s`` on transient errors (a server
-    restarting, a connection dropped while two workers start); errors as :func:`_connect_error`."""
+    restarting, a connection dropped while two workers start). A permanent error (a host
+    name that does not resolve, a missing database, a refused password) is a
+    :class:`ConfigError` at once; a server that never answered within ``grace_s`` is
+    :class:`StorageUnavailable` (exit code 75: start the worker again later)."""
     start, delay = time.monotonic(), 0.5
     while True:
         try:
@@ -147,12 +163,18 @@ def _with_retries(url: str, grace_s: float, make: Callable[[], T]) -> T:
         except Exception as exc:  # SQLAlchemy/driver errors: bad URL, unreachable server, missing driver
             # IntegrityError: a schema created by another process at the same moment (no lock: MySQL ...)
             again = is_transient(exc) or isinstance(exc, sa_exc.IntegrityError)
-            if _missing_driver(exc) or not again or time.monotonic() - start >= grace_s:
+            if _missing_driver(exc) or is_permanent(exc) or not again:
                 raise _connect_error(url, exc) from None
+            waited = time.monotonic() - start
+            if waited >= grace_s:
+                shown = redact_url(url)
+                words = redact_url(server_words(exc).replace(url, shown))
+                raise StorageUnavailable(f"storage {shown}: cannot connect, no answer for {waited:.0f} s (grace "
+                                         f"period {grace_s:g} s, HPO_STORAGE_GRACE_S): {words}") from None
             if delay == 0.5:
                 _log.warning("storage %s: cannot connect yet (%s); retrying for up to %g s (HPO_STORAGE_GRACE_S)",
                              redact_url(url), exc.__class__.__name__, grace_s)
-            time.sleep(min(delay, max(grace_s - (time.monotonic() - start), 0.0)))
+            time.sleep(min(delay, max(grace_s - waited, 0.0)))
             delay = min(2 * delay, 5.0)
 
 
@@ -233,8 +255,6 @@ def open_storage(url: str, *, heartbeat: bool = False, max_retry: int | None = N
         )
     beats = heartbeat_settings(heartbeat_s, grace_s, max_retry) if heartbeat else None
     if url.startswith("grpc://"):
-        from hpo.storage_proxy import open_proxy
-
         own = (beats[0], beats[1], RetryStaleTrial(max_retry=beats[2])) if beats else None
         return RetryingStorage(open_proxy(url, wait_s=grace), heartbeat=own)
     kwargs = {}
