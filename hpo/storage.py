@@ -17,6 +17,7 @@ import fcntl
 import logging
 import os
 import re
+import socket
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -39,8 +40,8 @@ from hpo.storage_retry import (
 )
 
 __all__ = [
-    "open_storage", "load_study", "redact_url", "default_storage_url", "is_sqlite", "heartbeat_settings",
-    "RetryStaleTrial", "HEARTBEAT_S", "GRACE_S", "MAX_RETRY", "FAILURE_ATTRS", "creation_lock",
+    "open_storage", "load_study", "redact_url", "default_storage_url", "resolve_storage", "is_sqlite", "heartbeat_settings",
+    "RetryStaleTrial", "HEARTBEAT_S", "GRACE_S", "MAX_RETRY", "FAILURE_ATTRS", "creation_lock", "single_runner", "probe_storage",
 ]
 
 T = TypeVar("T")
@@ -61,6 +62,28 @@ _PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)[^@]*(?P<tail>@)")
 def redact_url(url: str) -> str:
     """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
     return _PASSWORD.sub(r"\g<head>***\g<tail>", url)
+
+
+def resolve_storage(value: str, where: str = "storage") -> str:
+    """A storage URL, or what ``env:NAME`` (an environment variable) or ``file:PATH`` (the
+    first line of a file, e.g. one only its owner may read) holds: a preset can then name
+    a password-protected database without holding the password."""
+    if value.startswith("env:"):
+        name = value.removeprefix("env:")
+        url = os.environ.get(name, "").strip()
+        if not url:
+            raise ConfigError(f"{where}: {value}: environment variable {name} is not set")
+        return url
+    if value.startswith("file:") and not value.startswith("file://"):
+        path = Path(value.removeprefix("file:")).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").split("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{where}: {value}: cannot read it ({exc.__class__.__name__})") from None
+        if not lines[0].strip():
+            raise ConfigError(f"{where}: {value}: expected a storage URL on its first line, but it is empty")
+        return lines[0].strip()
+    return value
 
 
 def default_storage_url(study_name: str, folder: str | Path = DEFAULT_FOLDER) -> str:
@@ -204,6 +227,49 @@ def creation_lock(url: str, *, wait: bool = True) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def single_runner(url: str) -> Iterator[None]:
+    """While entered, no other process may run trials on the SQLite file of ``url``.
+
+    SQLite serializes writers, and two processes sampling one study train the same designs
+    twice, so a second ``hpo run``/``hpo worker`` on it is refused at once (one line,
+    exit 2). The lock is ``flock`` on ``<file>.lock`` beside the database, holding the
+    owner's pid: the kernel releases it when the process dies (a stale file is taken
+    over), and the file is removed on a clean exit. Other storages are not locked."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(url.removeprefix("sqlite:///"))
+    _check_folder(url, db)
+    lock = db.with_name(f"{db.name}.lock")
+    while True:
+        handle = open(lock, "a+")  # noqa: SIM115 (held for the whole block)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise ConfigError(f"storage {redact_url(url)}: {owner} is running this study; SQLite takes one "
+                              "process at a time (wait for it, or share the study through PostgreSQL)") from None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()  # the owner removed it between our open and our lock: take the new file
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        yield
+    finally:
+        lock.unlink(missing_ok=True)  # before unlocking: a waiting process re-checks the inode
+        handle.close()
+
+
 def _advisory_lock(url: str) -> sqlalchemy.Connection:
     """A new connection holding the creation lock (blocks while another process holds it)."""
     conn = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool).connect()
@@ -268,6 +334,14 @@ def open_storage(url: str, *, heartbeat: bool = False, max_retry: int | None = N
             return RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
 
     return RetryingStorage(_with_retries(url, grace, make))
+
+
+def probe_storage(url: str, *, wait: bool = True) -> None:
+    """Open a database or proxy storage once, so that a typo, a missing database or a
+    refused password is told before anything heavy (torch, the data) is loaded; files
+    (SQLite, journal) have nothing to probe."""
+    if "://" in url and not url.startswith(("sqlite:", "journal:")):
+        open_storage(url, wait=wait)
 
 
 def load_study(name: str, url: str) -> optuna.Study:
