@@ -3,6 +3,7 @@ survive a lost connection (retry with backoff) or give up after the grace period
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import threading
@@ -344,3 +345,54 @@ def test_a_preset_may_name_the_storage_through_an_environment_variable_or_a_file
     assert load_preset(write_preset(tmp_path, storage=f"file:{tmp_path}/db.url")).storage == url
     with pytest.raises(ConfigError, match="environment variable I27_NOPE is not set"):
         load_preset(write_preset(tmp_path, storage="env:I27_NOPE"))
+
+
+# ---- one process per SQLite study (issue 27) ----------------------------------------------------
+
+def test_a_second_hpo_run_on_one_sqlite_study_exits_2_at_once(tmp_path):
+    import subprocess
+
+    from tests.workers_support import ROOT, wait_for, worker_env
+
+    preset = write_preset(tmp_path, "locked", trials=2, epochs=2)
+    url = f"sqlite:///{tmp_path}/locked.db"
+    lock = tmp_path / "locked.db.lock"
+    cmd = [sys.executable, "-m", "hpo", "run", str(preset), "--storage", url, "--quiet"]
+    first = subprocess.Popen(cmd, cwd=ROOT, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: lock.exists() and lock.read_text(), 120, "the first run's lock", first)
+        second = subprocess.run(cmd, cwd=ROOT, env=worker_env(), capture_output=True, text=True, timeout=120)
+        assert first.poll() is None  # refused while the first one runs
+    finally:
+        out, _ = first.communicate(timeout=600)
+    assert second.returncode == 2, second.stdout + second.stderr
+    (line,) = (second.stdout + second.stderr).strip().splitlines()
+    assert f"pid {first.pid} on" in line and "is running this study" in line and "PostgreSQL" in line
+    assert first.returncode == 0, out
+    assert not lock.exists()  # cleaned on exit
+    import optuna
+
+    assert len(optuna.load_study(study_name="locked", storage=url).trials) == 2  # each design trained once
+
+
+def test_the_sqlite_lock_of_a_killed_process_is_taken_over(tmp_path):
+    import signal
+    import subprocess
+
+    from hpo.storage import single_runner
+    from tests.workers_support import ROOT, wait_for, worker_env
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from hpo.storage import single_runner\n"
+                               f"with single_runner({url!r}): time.sleep(600)"], cwd=ROOT, env=worker_env())
+    lock = tmp_path / "s.db.lock"
+    wait_for(lambda: lock.exists() and lock.read_text(), 60, "the lock", holder)
+    with pytest.raises(ConfigError, match=f"pid {holder.pid} on .* is running this study"):
+        with single_runner(url):
+            pass
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    assert lock.exists()  # stale: left by the dead process ...
+    with single_runner(url):  # ... and taken over
+        assert str(os.getpid()) in lock.read_text()
+    assert not lock.exists()
