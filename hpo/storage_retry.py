@@ -6,8 +6,11 @@ call came next (a heartbeat, ``set_user_attr`` inside the objective, the final `
 which used to cost the trial (FAIL, not retried), the heartbeat thread or the worker.
 :class:`RetryingStorage` wraps a storage and repeats every call that failed for a transient
 reason (a lost connection, never a bad value) with exponential backoff for up to the
-storage grace period (``HPO_STORAGE_GRACE_S``, default 60 s); after that it raises
-:class:`StorageUnavailable`, which the CLI turns into one line and exit code 75.
+storage grace period (``HPO_STORAGE_GRACE_S``, default 60 s), counted from the first
+failure of the outage (whichever call or heartbeat met it) and reset by the next answer;
+after that it raises :class:`StorageUnavailable`, which the CLI turns into one line and
+exit code 75. Connection errors that waiting cannot heal (:func:`is_permanent`) are told
+at once when a storage is opened (:mod:`hpo.storage`).
 
 Repeating a write whose commit did get through before the connection died is harmless here:
 user/system attrs, params and intermediate values are overwrites; a repeated final
