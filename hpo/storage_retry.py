@@ -194,7 +194,7 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                 waited = self._failed()
                 if waited >= self.grace_s:
                     self.gave_up += 1
-                    reason = " ".join(f"{exc.__class__.__name__}: {exc}".split())[:300]
+                    reason = f"{exc.__class__.__name__}: {server_words(exc)}"
                     self.last_error = StorageUnavailable(
                         f"storage unreachable for {waited:.0f} s (grace period {self.grace_s:g} s, "
                         f"HPO_STORAGE_GRACE_S); last error in {name}: {reason}")
