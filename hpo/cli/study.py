@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from hpo import STORAGE_ENV
 from hpo.cli._app import show_progress
 from hpo.cli.storage_opt import StorageOpt, warn_password_on_command_line
 from hpo.cli.results import ColumnsOpt, WideOpt, print_pareto_table
@@ -92,7 +94,8 @@ def run(
     print_pareto_table(study, pareto_rows(study), wide=wide, columns=columns)
     path = write_report(study, report or file_under("reports", study.study_name, ".html"))
     typer.echo(f"report:    {path}")
-    storage_opt = "" if storage is None and cfg.storage.endswith(f"studies/{cfg.name}.db") else f" --storage '{redact_url(cfg.storage)}'"
+    implied = storage == os.environ.get(STORAGE_ENV) if storage else cfg.storage.endswith(f"studies/{cfg.name}.db")
+    storage_opt = "" if implied else f" --storage '{redact_url(cfg.storage)}'"  # HPO_STORAGE: they read it too
     typer.echo(f"dashboard: hpo dashboard {cfg.name}{storage_opt}")
     typer.echo(f"export:    hpo export {cfg.name} --pareto --out {EXPORT_DIR}/{storage_opt}")
     if failed:
