@@ -20,14 +20,28 @@ BOMB = "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcd
 BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + BOMB  # 9**9 leaves from 90 nodes
 
 
+# The child reports its own peak memory (VmHWM: this process image's, reset by exec; the
+# rusage of a child counts the parent's memory at the fork, pytest's included).
+_PEAK = ("import atexit, runpy, sys\n"
+         "def peak():\n"
+         "    hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')]\n"
+         "    sys.stderr.write('\\nPEAK ' + hwm[0].split()[1] + '\\n')\n"
+         "atexit.register(peak)\n"
+         "sys.argv = ['hpo', *sys.argv[1:]]\n"
+         "runpy.run_module('hpo', run_name='__main__')\n")
+
+
 def _hpo(*args: str, cwd: Path) -> tuple[int, list[str], float, float]:
     """``python -m hpo ARGS``: exit code, output lines, CPU seconds, peak memory in MB."""
-    proc = subprocess.Popen([sys.executable, "-m", "hpo", *args], cwd=cwd, env={**worker_env(), "COLUMNS": "80"},
+    proc = subprocess.Popen([sys.executable, "-c", _PEAK, *args], cwd=cwd, env={**worker_env(), "COLUMNS": "80"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, out.strip().splitlines(), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    lines = [ln for ln in out.strip().splitlines() if ln.strip()]
+    peak_kb = [int(ln.split()[1]) for ln in lines if ln.startswith("PEAK ")]
+    return (proc.returncode, [ln for ln in lines if not ln.startswith("PEAK ")], usage.ru_utime + usage.ru_stime,
+            (peak_kb[0] if peak_kb else 10**9) / 1024)
 
 
 def _bombed_preset(folder: Path, where: str) -> Path:
