@@ -69,7 +69,7 @@ def _curve_point(m: EpochMetrics) -> dict[str, float]:
 
 def continues_line(trial: optuna.Trial, chain: int, epochs: int) -> str:
     """What a retry does, in one line: ``trial 11 continues trial 10 from epoch 2``."""
-    history = trial.storage.get_trial_system_attrs(trial._trial_id).get(rec.RETRY_HISTORY) or [chain]
+    history = trial.storage.get_trial_system_attrs(compat.trial_id(trial)).get(rec.RETRY_HISTORY) or [chain]
     where = f"from epoch {epochs} (its checkpoint)" if epochs else "from the start (no checkpoint yet)"
     return f"trial {trial.number:3d} continues trial {history[-1]} {where}"
 
@@ -134,7 +134,8 @@ class Objective:
             raise optuna.TrialPruned(f"diverged: {exc}") from None
         except Exception as exc:
             if not is_out_of_memory(exc):  # cuDNN/cuBLAS allocation failures are OOM too
-                rec.put_all(trial, {rec.FAIL_REASON: "exception", rec.TRACEBACK: traceback.format_exc()[-4000:],
+                reason = getattr(exc, "fail_reason", "exception")  # e.g. disk_full (hourglass.checkpoint)
+                rec.put_all(trial, {rec.FAIL_REASON: reason, rec.TRACEBACK: traceback.format_exc()[-4000:],
                                     **rec.times_so_far(curve)})
                 raise
             out_of_memory = True  # handled below, once the exception and its frames are gone

@@ -11,13 +11,15 @@ loudly, instead of in a worker at run time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import BaseHeartbeat
 
-__all__ = ["TESTED_WITH", "BaseHeartbeat", "study_storage", "study_id", "trial_id", "runs_heartbeats"]
+__all__ = ["TESTED_WITH", "BaseHeartbeat", "study_storage", "study_id", "trial_id", "runs_heartbeats",
+           "grpc_proxy_with_options"]
 
 TESTED_WITH = "5.0.0"  # the Optuna these private names were checked against (pyproject pins it)
 
@@ -41,3 +43,21 @@ def runs_heartbeats(storage: Any) -> bool:
     """Whether Optuna runs its heartbeat thread for ``storage``: it does only for
     subclasses of its private ``BaseHeartbeat`` (RDB and journal storages)."""
     return isinstance(storage, BaseHeartbeat)
+
+
+def grpc_proxy_with_options(options: Sequence[tuple[str, Any]]) -> type[BaseStorage]:
+    """Optuna's ``GrpcStorageProxy`` whose channel is built with ``options``: Optuna builds
+    it in the private ``_setup`` (from its private ``_grpc`` modules) and takes no options.
+    Imported here, late: Optuna's gRPC client needs the grpc extra."""
+    import grpc
+    from optuna.storages import GrpcStorageProxy
+    from optuna.storages._grpc.auto_generated import api_pb2_grpc
+    from optuna.storages._grpc.client import GrpcClientCache
+
+    class WithOptions(GrpcStorageProxy):
+        def _setup(self) -> None:
+            self._channel = grpc.insecure_channel(f"{self._host}:{self._port}", options=list(options))
+            self._stub = api_pb2_grpc.StorageServiceStub(self._channel)
+            self._cache = GrpcClientCache(self._stub)
+
+    return WithOptions

@@ -25,6 +25,7 @@ from plotly.subplots import make_subplots
 from scipy.stats import spearmanr
 
 from hpo.directions import signs
+from hpo.names import file_under
 from hpo.storage import default_storage_url, redact_url
 from hpo.record import CURVE, EPOCHS_RUN, LATENCY, WALL_TIME_S, TrialRecord, get
 from hpo.pareto import (
@@ -318,7 +319,7 @@ def default_report_path(study_name: str, storage: str) -> Path:
     journal) or its host and database: the same study name in another storage (a warm-started
     copy, a PostgreSQL twin) gets its own report instead of overwriting this one."""
     if storage == default_storage_url(study_name):
-        return REPORTS_DIR / f"{study_name}.html"
+        return file_under(REPORTS_DIR, study_name, ".html")  # a checked name, never outside reports/
     url = redact_url(storage)
     _, _, rest = url.partition("://")
     if url.startswith(("sqlite:", "journal:")):
@@ -326,7 +327,7 @@ def default_report_path(study_name: str, storage: str) -> Path:
     else:
         host, _, db = rest.rpartition("@")[2].partition("/")
         label = "-".join(part for part in (host.split(":")[0], db.split("?")[0]) if part)
-    return REPORTS_DIR / f"{study_name}@{re.sub(r'[^A-Za-z0-9._-]+', '_', label) or 'storage'}.html"
+    return file_under(REPORTS_DIR, study_name, f"@{re.sub(r'[^A-Za-z0-9._-]+', '_', label) or 'storage'}.html")
 
 
 def write_report(source: StudySnapshot | optuna.Study, path: str | Path,

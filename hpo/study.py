@@ -20,7 +20,7 @@ from hourglass.data.dataset import load_pose_data
 from hourglass.errors import ConfigError
 from hourglass.train import EpochMetrics, pick_device
 from hpo.objective import Objective
-from hpo.preset import StudyPreset
+from hpo.preset import MAX_TRIALS, StudyPreset
 from hpo import record as rec
 from hpo.storage import creation_lock, open_storage, redact_url
 from hpo.strategy import Pruning, create_sampler
@@ -156,8 +156,8 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     after failing and re-queueing the running trial. ``progress``: bars (a terminal), else
     one line per finished trial; ``verbose`` adds one line per epoch."""
     for flag, value in (("--n-trials", n_trials), ("--n-trials (study total)", total_trials)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{flag}: expected an integer >= 1, but got {value!r}")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TRIALS):
+            raise ConfigError(f"{flag}: expected an integer in [1, {MAX_TRIALS}], but got {value!r}")
     if device is not None:
         preset = preset.replace(device=device)  # checks the spelling: cpu, cuda, cuda:N, mps
     device = None if preset.device == "auto" else preset.device

@@ -143,3 +143,75 @@ def test_the_page_check_sees_console_errors_and_uncaught_exceptions(tmp_path):
     report = inspect_page(page, tmp_path / "x.png", chromium=str(CHROMIUM), figures=0, timeout_s=5)
     assert report.errors[0] == "console.error: boom" and "notDefined is not defined" in report.errors[1]
     assert report.figures == [] and report.screenshot.stat().st_size > 0
+
+
+def _request(server, method, path, headers=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{server.server_port}{path}", method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def test_the_dashboard_is_read_only_unless_writes_are_allowed(tmp_path):
+    """optuna-dashboard has no authentication: DELETE/rename through its API is refused."""
+    import optuna
+
+    study, url = make_study(tmp_path)
+    study_id = study._storage.get_study_id_from_name("demo")
+    with serving(url) as server:
+        status, body = _request(server, "DELETE", f"/api/studies/{study_id}")
+        assert status == 403 and b"--allow-writes" in body
+        status, _ = _request(server, "POST", f"/api/studies/{study_id}/rename", {"Content-Type": "application/json"})
+        assert status == 403
+        assert _request(server, "GET", f"/api/studies/{study_id}")[0] == 200
+    assert [s.study_name for s in optuna.get_all_study_summaries(url)] == ["demo"]
+    assert len(optuna.load_study(study_name="demo", storage=url).trials) == len(study.trials)
+
+    server = make_server(url, "127.0.0.1", 0, allow_writes=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert _request(server, "DELETE", f"/api/studies/{study_id}")[0] == 204
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert optuna.get_all_study_summaries(url) == []
+
+
+def test_static_files_are_served_to_a_client_that_sends_no_accept_encoding(tmp_path):
+    import http.client
+
+    _, url = make_study(tmp_path)
+    with serving(url) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+        conn.putrequest("GET", "/static/bundle.js", skip_accept_encoding=True)  # as curl sends it
+        conn.endheaders()
+        resp = conn.getresponse()
+        assert resp.status == 200 and len(resp.read()) > 10_000
+
+
+def test_a_non_loopback_host_gets_a_warning_about_authentication(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import hpo.dashboard
+    from hpo.cli import app
+
+    _, url = make_study(tmp_path)
+
+    class NoServe:
+        server_address, server_port = ("0.0.0.0", 8080), 8080
+
+        def serve_forever(self):
+            pass
+
+        def server_close(self):
+            pass
+
+    monkeypatch.setattr(hpo.dashboard, "make_server", lambda *a, **k: NoServe())
+    result = CliRunner().invoke(app, ["dashboard", "demo", "--storage", url, "--host", "0.0.0.0", "--no-publish"])
+    assert result.exit_code == 0, result.output
+    assert "no authentication" in result.output and "SSH tunnel" in result.output and "(read-only)" in result.output
+    assert hpo.dashboard.is_loopback("127.0.0.1") and hpo.dashboard.is_loopback("::1")
+    assert not hpo.dashboard.is_loopback("0.0.0.0") and not hpo.dashboard.is_loopback("10.1.2.3")

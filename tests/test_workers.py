@@ -139,13 +139,13 @@ def test_the_dashboard_binds_localhost_unless_told_and_hides_the_password(tmp_pa
         def server_close(self):
             pass
 
-    def fake_make_server(storage, host, port):
+    def fake_make_server(storage, host, port, allow_writes=False):
         bound.append(host)
         return FakeServer()
 
     monkeypatch.setattr(hpo.dashboard, "make_server", fake_make_server)  # looked up when the command runs
     for extra, host in (([], "127.0.0.1"), (["--host", "0.0.0.0"], "0.0.0.0")):
-        result = runner.invoke(app, ["dashboard", name, "--storage", secret_url, "--no-publish", *extra])
+        result = runner.invoke(app, ["dashboard", name, "--no-publish", *extra], env={"HPO_STORAGE": secret_url})
         assert result.exit_code == 0, result.output
         assert bound[-1] == host
         assert "s3cret-Pw" not in result.output and ":***@" in result.output

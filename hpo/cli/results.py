@@ -10,6 +10,7 @@ import typer
 
 from hourglass.errors import ConfigError
 from hpo.cli._app import echo_message
+from hpo.cli.storage_opt import StorageOpt, warn_password_on_command_line
 
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
@@ -19,18 +20,20 @@ if TYPE_CHECKING:
     from hpo.pareto import StudySnapshot
 
 StudyArg = Annotated[str, typer.Argument(help="Study name.", show_default=False)]
-StorageOpt = Annotated[
-    str | None, typer.Option("--storage", help="Storage URL (default: sqlite:///studies/<STUDY>.db).", show_default=False)
-]
 
 
 def open_existing_study(name: str, storage: str | None) -> tuple[optuna.Study, str]:
-    """The study and its storage URL; a missing SQLite file is an error, not a new empty study.
-    Says on stderr which storage it opened and how many finished trials the study holds."""
-    from hpo.storage import default_storage_url, load_study, redact_url
+    """The study and its storage URL (see :mod:`hpo.cli.storage_opt` for where the URL
+    comes from); a missing SQLite file is an error, not a new empty study. Says on stderr
+    which storage it opened and how many finished trials the study holds."""
+    from hpo.names import check_study_name
+    from hpo.preset import preset_storage
+    from hpo.storage import load_study, redact_url
     from hpo.study_location import finished_in, shown_storage
 
-    url = storage or default_storage_url(name)
+    check_study_name(name, "study")
+    warn_password_on_command_line(storage)
+    url = storage or preset_storage(name)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise ConfigError(f"storage {redact_url(url)}: no such file {shown_storage(url).removeprefix(redact_url(url)).strip()}"
                           f" (run the study first from the folder that holds studies/, or pass --storage)")
@@ -161,16 +164,24 @@ def dashboard(
     publish: Annotated[
         bool, typer.Option("--publish/--no-publish", help="Store learning curves, hypervolume and cost model in the study first.")
     ] = True,
+    allow_writes: Annotated[bool, typer.Option(
+        "--allow-writes", help="Let the dashboard change the storage (delete or rename studies, add notes); "
+                               "read-only by default, since it has no authentication.")] = False,
 ) -> None:
-    """Serve optuna-dashboard on the study's storage (Ctrl-C stops it)."""
-    from hpo.dashboard import make_server, publish_figures, study_url
+    """Serve optuna-dashboard on the study's storage, read-only unless --allow-writes
+    (Ctrl-C stops it)."""
+    from hpo.dashboard import is_loopback, make_server, publish_figures, study_url
     from hpo.storage import redact_url
 
     st, url = open_existing_study(study, storage)
+    if not is_loopback(host):
+        typer.echo(f"warning: --host {host} lets anyone who reaches this port see the study"
+                   f"{' and change it' if allow_writes else ''}: optuna-dashboard has no authentication; "
+                   "prefer an SSH tunnel (ssh -L 8080:127.0.0.1:8080 ...) or a reverse proxy with auth", err=True)
     if publish:
         typer.echo(f"published figures: {', '.join(publish_figures(st))}")
-    server = make_server(url, host, port)
-    typer.echo(f"optuna-dashboard on {redact_url(url)}")
+    server = make_server(url, host, port, allow_writes=allow_writes)
+    typer.echo(f"optuna-dashboard on {redact_url(url)}{'' if allow_writes else ' (read-only)'}")
     typer.echo(f"open {study_url(server, st, host)}  (Ctrl-C stops it)")
     try:
         server.serve_forever()

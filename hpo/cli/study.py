@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from hpo import STORAGE_ENV
 from hpo.cli._app import counted, echo_message, show_progress
+from hpo.cli.storage_opt import StorageOpt, warn_password_on_command_line
 from hpo.cli.results import ColumnsOpt, WideOpt, print_pareto_table
 
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
@@ -23,7 +26,7 @@ def run(
     timeout: Annotated[Optional[float], typer.Option(help="Stop starting new trials after this many seconds.", show_default=False)] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: the preset's).", show_default=False)] = None,
     warm_start: Annotated[Optional[str], typer.Option("--warm-start", help="Enqueue a designs file first, e.g. seed_designs (once per study).", show_default=False)] = None,
-    storage: Annotated[Optional[str], typer.Option(help="Storage URL (default: the preset's, sqlite:///studies/<name>.db).", show_default=False)] = None,
+    storage: StorageOpt = None,
     report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: reports/<name>.html; reports/<name>@<storage>.html for another storage).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (without a terminal there are none anyway: one line per trial).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Also one line per epoch of every trial.")] = False,
@@ -41,10 +44,15 @@ def run(
     added, an interrupted trial resumes from its last epoch. With --workers K, K worker
     processes share the study. At the end the Pareto set is printed and the HTML report written.
     """
+    from hpo.storage import probe_storage
+
+    warn_password_on_command_line(storage)
+    if storage:  # a permanent error in seconds, before torch and the data load
+        probe_storage(storage)
     from hpo.pareto import StudySnapshot, pareto_rows
     from hpo.preset import load_preset
     from hpo.report import default_report_path, write_report
-    from hpo.storage import redact_url
+    from hpo.storage import redact_url, single_runner
     from hpo.study import run_study
     from hpo.workers import check_workers, default_workers, gpu_device, parse_gpus, run_workers, worker_devices
 
@@ -63,14 +71,16 @@ def run(
     check_workers(cfg.storage, count)
     from hpo.study_location import finished_trials, opening_line
 
+    probe_storage(cfg.storage, wait=False)  # the preset's own storage too, before saying where it is
     echo_message(opening_line(cfg.name, cfg.storage, finished_trials(cfg.name, cfg.storage)), err=False)
     if count > 1:
         summary = run_workers(cfg, preset, workers or 1, n_trials=n_trials, timeout_s=timeout, device=device,
                               warm_start=warm_start, checkpoint_dir=checkpoint_dir, echo=typer.echo, gpus=gpu_ids)
     else:
-        summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, gpu_ids), warm_start=warm_start,
-                            heartbeat=True, checkpoint_dir=checkpoint_dir, progress=show_progress(quiet),
-                            verbose=verbose)
+        with single_runner(cfg.storage):  # a second process on one SQLite study is refused
+            summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, gpu_ids),
+                                warm_start=warm_start, heartbeat=True, checkpoint_dir=checkpoint_dir,
+                                progress=show_progress(quiet), verbose=verbose)
     study = StudySnapshot.of(summary.study)  # the results below read the trials once
     counts = study.counts
     typer.echo(f"study {cfg.name!r} on {redact_url(cfg.storage)}: {counted(summary.new_trials, 'new trial')}, "
@@ -85,7 +95,8 @@ def run(
     print_pareto_table(study, pareto_rows(study), wide=wide, columns=columns)
     path = write_report(study, report or default_report_path(cfg.name, cfg.storage), storage=cfg.storage)
     typer.echo(f"report:    {path}")
-    storage_opt = "" if storage is None and cfg.storage.endswith(f"studies/{cfg.name}.db") else f" --storage '{redact_url(cfg.storage)}'"
+    implied = storage == os.environ.get(STORAGE_ENV) if storage else cfg.storage.endswith(f"studies/{cfg.name}.db")
+    storage_opt = "" if implied else f" --storage '{redact_url(cfg.storage)}'"  # HPO_STORAGE: they read it too
     typer.echo(f"dashboard: hpo dashboard {cfg.name}{storage_opt}")
     typer.echo(f"export:    hpo export {cfg.name} --pareto --out {EXPORT_DIR}/{storage_opt}")
     if failed:
