@@ -5,6 +5,7 @@
 #   export SLURM_CONF=/var/tmp/hpo-slurm/slurm.conf   # printed by start: the client commands need it
 #   bash deploy/slurm/dev_cluster.sh status
 #   bash deploy/slurm/dev_cluster.sh stop     # end the daemons started here (by their PIDs)
+#   bash deploy/slurm/dev_cluster.sh install  # only install the packages (what .ci/run does)
 #
 # Needs root (slurmd runs jobs as their users, munged and the packages need it). Debian's
 # packages (slurmctld slurmd slurm-client munge) are installed when missing; their services
@@ -155,8 +156,9 @@ status() {
 }
 
 case "${1:-}" in
+    install) [ "$(id -u)" -eq 0 ] || die "needs root to install packages"; install_packages ;;
     start) start ;;
     stop) stop ;;
     status) status ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status|install" >&2; exit 2 ;;
 esac
