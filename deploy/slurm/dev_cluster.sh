@@ -41,8 +41,13 @@ install_packages() {
     # the packages' services would try to start and fail in a container: keep them down
     local policy=/usr/sbin/policy-rc.d ours=0
     if [ ! -e $policy ]; then printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy && ours=1; fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    local log; log=$(mktemp)
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+        cat "$log" >&2; rm -f "$log"; [ $ours -eq 0 ] || rm -f $policy
+        die "could not install ${missing[*]}"
+    fi
+    rm -f "$log"
     [ $ours -eq 0 ] || rm -f $policy
 }
 
