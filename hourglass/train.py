@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from hourglass.checkpoint import load_checkpoint, save_checkpoint
 from hourglass.data.augment import AugmentConfig
 from hourglass.data.dataset import PoseArrays, PoseDataset, load_pose_data
 from hourglass.data.gpu_data import GpuPoseData
@@ -278,31 +279,12 @@ def evaluate(model: torch.nn.Module, dataset: PoseDataset | GpuPoseData, arrays:
     return pckh(coords, arrays.keypoints[idx], arrays.present[idx].astype(bool), arrays.normalizer[idx])
 
 
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: a kill mid-write never leaves a half checkpoint
-
-
 def checkpoint_history(checkpoint_dir: str | Path) -> list[EpochMetrics]:
-    """The metrics of the epochs saved in ``checkpoint_dir/last.pt`` (empty if none): what
-    :func:`train` will resume after, so a caller can show the whole curve from the start."""
-    ckpt = Path(checkpoint_dir) / "last.pt"
-    if not ckpt.exists():
-        return []
-    return [EpochMetrics(**m) for m in _load_checkpoint(ckpt)["history"]]
-
-
-def _load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint, every tensor on the CPU whatever device trained it.
-
-    The RNG states must be CPU ByteTensors (``torch.set_rng_state`` and
-    ``Generator.set_state`` refuse anything else); the weights and optimizer state are
-    copied onto the model's device by ``load_state_dict``. Tensors and plain data only
-    (``weights_only``): a checkpoint cannot run code.
-    """
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """The metrics of the epochs saved in ``checkpoint_dir/last.pt`` (empty if none, or if
+    it is unreadable): what :func:`train` will resume after, so a caller can show the whole
+    curve from the start."""
+    state = load_checkpoint(Path(checkpoint_dir) / "last.pt")
+    return [EpochMetrics(**m) for m in state["history"]] if state is not None else []
 
 
 def _cpu_bytes(state: torch.Tensor) -> torch.Tensor:
@@ -380,8 +362,8 @@ def train(
     history: list[EpochMetrics] = []
     start_epoch, elapsed = 0, 0.0
     ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
-    if ckpt is not None and ckpt.exists():
-        state = _load_checkpoint(ckpt)
+    state = load_checkpoint(ckpt) if ckpt is not None else None  # None: unreadable, set aside
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -433,7 +415,7 @@ def train(
                                compile_s=compile_s)
         history.append(metrics)
         if ckpt is not None:
-            _save_checkpoint(ckpt, {
+            save_checkpoint(ckpt, {
                 "config": config.to_dict(), "epoch": epoch, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),

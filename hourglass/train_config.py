@@ -15,9 +15,13 @@ from hourglass.config import HourglassConfig
 from hourglass.validate import check_choice, check_float, check_int, from_dict, to_dict
 from hourglass.yamlio import load_yaml
 
-__all__ = ["OPTIMIZERS", "ScheduleConfig", "REFERENCE_SCHEDULE", "TrainConfig", "load_train_config"]
+__all__ = ["MAX_EPOCHS", "OPTIMIZERS", "ScheduleConfig", "REFERENCE_SCHEDULE", "TrainConfig", "load_train_config"]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+
+
+# At most this many epochs: a typo of a few zeros must not start a run of years
+MAX_EPOCHS = 10_000
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class ScheduleConfig:
     num_workers: int = 0
 
     def __post_init__(self) -> None:
-        check_int("epochs", self.epochs, low=1)
+        check_int("epochs", self.epochs, low=1, high=MAX_EPOCHS)
         check_int("batch_size", self.batch_size, low=1)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_float("lr", self.lr, positive=True)

@@ -6,10 +6,19 @@ attr), the hypervolume history and the cost model are pushed in as plotly figure
 ``optuna_dashboard.save_plotly_graph_object``. That function stores the figure's JSON in
 study system attrs (``dashboard:plot_data:<id>:<chunk>``); a new id every call would pile
 up copies, so each figure has a fixed id and republishing overwrites it.
+
+optuna-dashboard has no authentication, and its API deletes and renames studies and
+trials. :func:`make_server` therefore serves it read-only unless told otherwise: a
+small WSGI wrapper (:class:`ReadOnly`) answers 403 to every method but GET, HEAD and
+OPTIONS. It also gives a request without ``Accept-Encoding`` (curl's default) the
+identity encoding, which optuna-dashboard's static-file route assumes is always there.
 """
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable, Iterable
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from wsgiref.simple_server import make_server as _wsgiref_server
 
@@ -22,7 +31,7 @@ from hpo.pareto import complete_trials
 from hpo.report import cost_model_figure, hypervolume_figure, learning_curves_figure
 from hpo.storage import open_storage
 
-__all__ = ["make_server", "publish_figures", "study_url", "FIGURE_IDS"]
+__all__ = ["make_server", "publish_figures", "study_url", "is_loopback", "ReadOnly", "FIGURE_IDS"]
 
 FIGURE_IDS = ("hpo-learning-curves", "hpo-hypervolume", "hpo-cost-model")
 
@@ -37,8 +46,39 @@ class _QuietHandler(WSGIRequestHandler):
         return self.client_address[0]
 
 
-def make_server(storage: str | BaseStorage, host: str = "127.0.0.1", port: int = 8080) -> WSGIServer:
-    """A wsgiref server for optuna-dashboard on ``storage`` (a URL or an open storage).
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class ReadOnly:
+    """WSGI middleware: the wrapped app (optuna-dashboard) answers only GET, HEAD and
+    OPTIONS unless ``allow_writes``; a request without ``Accept-Encoding`` gets ``identity``."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], *, allow_writes: bool = False) -> None:
+        self.app = app
+        self.allow_writes = allow_writes
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ.setdefault("HTTP_ACCEPT_ENCODING", "identity")
+        if not self.allow_writes and environ.get("REQUEST_METHOD", "GET").upper() not in _SAFE_METHODS:
+            body = b"read-only dashboard: start it with `hpo dashboard --allow-writes` to change studies\n"
+            start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8"),
+                                             ("Content-Length", str(len(body)))])
+            return [body]
+        return self.app(environ, start_response)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable only from this machine (127.0.0.0/8, ::1, localhost)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def make_server(storage: str | BaseStorage, host: str = "127.0.0.1", port: int = 8080, *,
+                allow_writes: bool = False) -> WSGIServer:
+    """A wsgiref server for optuna-dashboard on ``storage`` (a URL or an open storage),
+    read-only unless ``allow_writes`` (see the module docstring).
 
     Not started: call ``serve_forever()`` (in a thread if need be), then ``shutdown()``
     from another thread and ``server_close()``. ``port=0`` picks a free port
@@ -49,7 +89,8 @@ def make_server(storage: str | BaseStorage, host: str = "127.0.0.1", port: int =
     # optuna-dashboard special-cases RDBStorage (study order, schema migration): unwrap the retries
     storage = getattr(storage, "inner", storage)
     try:
-        return _wsgiref_server(host, port, optuna_dashboard.wsgi(storage), handler_class=_QuietHandler)
+        app = ReadOnly(optuna_dashboard.wsgi(storage), allow_writes=allow_writes)
+        return _wsgiref_server(host, port, app, handler_class=_QuietHandler)
     except OSError as exc:
         raise ConfigError(f"dashboard: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
 

@@ -135,7 +135,8 @@ class Objective:
             raise optuna.TrialPruned(f"diverged: {exc}") from None
         except Exception as exc:
             if not is_out_of_memory(exc):  # cuDNN/cuBLAS allocation failures are OOM too
-                rec.put_all(trial, {rec.FAIL_REASON: "exception", rec.TRACEBACK: traceback.format_exc()[-4000:],
+                reason = getattr(exc, "fail_reason", "exception")  # e.g. disk_full (hourglass.checkpoint)
+                rec.put_all(trial, {rec.FAIL_REASON: reason, rec.TRACEBACK: traceback.format_exc()[-4000:],
                                     **rec.times_so_far(curve)})
                 raise
             out_of_memory = True  # handled below, once the exception and its frames are gone

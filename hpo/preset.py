@@ -11,7 +11,7 @@
     space: tiny                           # search_spaces/tiny.yaml; or a path (preset dir, repo)
     model: {features: 32}                 # optional: fixed model values merged into the space's base
     schedule: {epochs: 3, batch_size: 16} # merged over the schedule defaults
-    storage: null                         # default sqlite:///studies/<name>.db
+    storage: null                         # default sqlite:///studies/<name>.db; env:VAR, file:PATH
     seed: 0
     warm_start: seed_designs              # optional: enqueue these designs first
     device: auto                          # auto|cpu|cuda|cuda:N|mps
@@ -48,7 +48,8 @@ from hourglass.yamlio import deep_merge, load_yaml
 from hpo.record import LATENCY, OBJECTIVES as OBJECTIVE_SPECS
 from hpo.space import SPACES_DIR, SearchSpace, seed_trials
 from hpo.space_param import leaves, schedule_class, schema_defaults
-from hpo.storage import default_storage_url
+from hpo.names import check_study_name
+from hpo.storage import default_storage_url, resolve_storage
 
 __all__ = [
     "StudyPreset", "SamplerConfig", "PrunerConfig", "BudgetConfig", "OBJECTIVES", "SAMPLERS",
@@ -73,7 +74,6 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
 SAMPLER_DEFAULTS: dict[str, dict[str, Any]] = {"tpe": {"multivariate": True, "group": True}}
 PRUNERS = ("mo_halving", "median", "successive_halving", "hyperband", "none")
 SINGLE_OBJECTIVE_PRUNERS = ("median", "successive_halving", "hyperband")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _SYNTHETIC = re.compile(r"^synthetic:\d+(:\d+(:\d+)?)?$")
 _SPACE = ("space",)  # StudyPreset._loaded keys: _SPACE, ("file", ref), ("trials", path)
@@ -126,6 +126,9 @@ class PrunerConfig:
                                   f"{self.min_gain!r} with {self.name!r}")
 
 
+MAX_TRIALS = 100_000  # a budget's trials, and --n-trials: a typo of a few zeros is refused
+
+
 @dataclass(frozen=True)
 class BudgetConfig:
     trials: int | None = None
@@ -135,7 +138,7 @@ class BudgetConfig:
         if self.trials is None and self.timeout_s is None:
             raise ConfigError("trials: expected a number of trials and/or timeout_s, but got neither")
         if self.trials is not None:
-            check_int("trials", self.trials, low=1)
+            check_int("trials", self.trials, low=1, high=MAX_TRIALS)
         if self.timeout_s is not None:
             check_float("timeout_s", self.timeout_s, positive=True)
 
@@ -159,8 +162,7 @@ class StudyPreset:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.name is None or not _NAME.match(self.name):
-            raise ConfigError(f"name: expected letters, digits, '_', '-', '.', but got {self.name!r}")
+        check_study_name(self.name)
         if not self.objectives:
             raise ConfigError("objectives: expected at least one of " + ", ".join(OBJECTIVES) + ", but got []")
         for o in self.objectives:
@@ -190,6 +192,8 @@ class StudyPreset:
         object.__setattr__(self, "schedule", MappingProxyType(to_dict(full)))
         if self.storage is None:
             object.__setattr__(self, "storage", default_storage_url(self.name))
+        elif isinstance(self.storage, str):
+            object.__setattr__(self, "storage", resolve_storage(self.storage))
         # not fields (so not in to_dict, ==, repr): the typed schedule, and what search_space()
         # and warm_start_trials() loaded, kept for the next call
         object.__setattr__(self, "_train_schedule", full)
@@ -268,6 +272,17 @@ def resolve_file(ref: str, *, near: Path | None, folder: Path, what: str) -> Pat
         if c.is_file():
             return c.resolve()
     raise ConfigError(f"{what}: no such file {ref!r} (looked in: {', '.join(str(c) for c in dict.fromkeys(candidates))})")
+
+
+def preset_storage(study_name: str) -> str:
+    """Where study ``study_name`` lives when no ``--storage``/``HPO_STORAGE`` says: the
+    ``storage:`` of its preset in ``studies/`` if there is one, else the default SQLite file."""
+    check_study_name(study_name, "study name")
+    path = STUDIES_DIR / f"{study_name}.yaml"
+    doc = load_yaml(path) if path.is_file() else None
+    if isinstance(doc, Mapping) and isinstance(doc.get("storage"), str):
+        return resolve_storage(doc["storage"], f"{path}: storage")
+    return default_storage_url(study_name)
 
 
 def list_presets() -> list[str]:

@@ -17,6 +17,7 @@ import fcntl
 import logging
 import os
 import re
+import socket
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -32,11 +33,15 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from hourglass.errors import ConfigError
 from hpo import record as rec
-from hpo.storage_retry import HEARTBEAT_ATTR, RetryingStorage, exception_chain, is_transient, storage_grace_s
+from hpo.storage_proxy import open_proxy
+from hpo.storage_retry import (
+    HEARTBEAT_ATTR, RetryingStorage, StorageUnavailable, exception_chain, is_permanent, is_transient, server_words,
+    storage_grace_s,
+)
 
 __all__ = [
-    "open_storage", "load_study", "redact_url", "default_storage_url", "is_sqlite", "heartbeat_settings",
-    "RetryStaleTrial", "HEARTBEAT_S", "GRACE_S", "MAX_RETRY", "FAILURE_ATTRS", "creation_lock",
+    "open_storage", "load_study", "redact_url", "default_storage_url", "resolve_storage", "is_sqlite", "heartbeat_settings",
+    "RetryStaleTrial", "HEARTBEAT_S", "GRACE_S", "MAX_RETRY", "FAILURE_ATTRS", "creation_lock", "single_runner", "probe_storage",
 ]
 
 T = TypeVar("T")
@@ -57,6 +62,28 @@ _PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)[^@]*(?P<tail>@)")
 def redact_url(url: str) -> str:
     """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
     return _PASSWORD.sub(r"\g<head>***\g<tail>", url)
+
+
+def resolve_storage(value: str, where: str = "storage") -> str:
+    """A storage URL, or what ``env:NAME`` (an environment variable) or ``file:PATH`` (the
+    first line of a file, e.g. one only its owner may read) holds: a preset can then name
+    a password-protected database without holding the password."""
+    if value.startswith("env:"):
+        name = value.removeprefix("env:")
+        url = os.environ.get(name, "").strip()
+        if not url:
+            raise ConfigError(f"{where}: {value}: environment variable {name} is not set")
+        return url
+    if value.startswith("file:") and not value.startswith("file://"):
+        path = Path(value.removeprefix("file:")).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").split("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{where}: {value}: cannot read it ({exc.__class__.__name__})") from None
+        if not lines[0].strip():
+            raise ConfigError(f"{where}: {value}: expected a storage URL on its first line, but it is empty")
+        return lines[0].strip()
+    return value
 
 
 def default_storage_url(study_name: str, folder: str | Path = DEFAULT_FOLDER) -> str:
@@ -118,13 +145,22 @@ def _missing_driver(exc: BaseException) -> bool:
 
 
 def _connect_error(url: str, exc: BaseException) -> ConfigError:
-    """The one-line message for a storage that could not be opened."""
+    """The one-line message for a storage that cannot be opened, in the server's own words."""
     shown = redact_url(url)
     if _missing_driver(exc):
         hint = 'pip install -e ".[postgres]"' if url.startswith("postgres") else "install the database driver"
         return ConfigError(f"storage {shown}: the database driver is not installed; {hint}")
-    reason = " ".join(str(exc).split())[:200].replace(url, shown)
-    return ConfigError(f"storage {shown}: cannot connect ({exc.__class__.__name__}: {redact_url(reason)})")
+    words = redact_url(server_words(exc).replace(url, shown))
+    return ConfigError(f"storage {shown}: {words}{_create_hint(url, words)}")
+
+
+def _create_hint(url: str, words: str) -> str:
+    """How to create a PostgreSQL database the server says does not exist."""
+    if not url.startswith("postgres") or not re.search(r'database "[^"]*" does not exist', words):
+        return ""
+    u = sqlalchemy.make_url(url)
+    flags = "".join(f" {flag} {value}" for flag, value in (("-h", u.host), ("-p", u.port), ("-U", u.username)) if value)
+    return f"; create it with: createdb{flags} {u.database}"
 
 
 def _check_folder(url: str, path: Path) -> None:
@@ -139,7 +175,10 @@ def _check_folder(url: str, path: Path) -> None:
 
 def _with_retries(url: str, grace_s: float, make: Callable[[], T]) -> T:
     """``make()``, repeated with backoff for ``grace_s`` on transient errors (a server
-    restarting, a connection dropped while two workers start); errors as :func:`_connect_error`."""
+    restarting, a connection dropped while two workers start). A permanent error (a host
+    name that does not resolve, a missing database, a refused password) is a
+    :class:`ConfigError` at once; a server that never answered within ``grace_s`` is
+    :class:`StorageUnavailable` (exit code 75: start the worker again later)."""
     start, delay = time.monotonic(), 0.5
     while True:
         try:
@@ -147,12 +186,18 @@ def _with_retries(url: str, grace_s: float, make: Callable[[], T]) -> T:
         except Exception as exc:  # SQLAlchemy/driver errors: bad URL, unreachable server, missing driver
             # IntegrityError: a schema created by another process at the same moment (no lock: MySQL ...)
             again = is_transient(exc) or isinstance(exc, sa_exc.IntegrityError)
-            if _missing_driver(exc) or not again or time.monotonic() - start >= grace_s:
+            if _missing_driver(exc) or is_permanent(exc) or not again:
                 raise _connect_error(url, exc) from None
+            waited = time.monotonic() - start
+            if waited >= grace_s:
+                shown = redact_url(url)
+                words = redact_url(server_words(exc).replace(url, shown))
+                raise StorageUnavailable(f"storage {shown}: cannot connect, no answer for {waited:.0f} s (grace "
+                                         f"period {grace_s:g} s, HPO_STORAGE_GRACE_S): {words}") from None
             if delay == 0.5:
                 _log.warning("storage %s: cannot connect yet (%s); retrying for up to %g s (HPO_STORAGE_GRACE_S)",
                              redact_url(url), exc.__class__.__name__, grace_s)
-            time.sleep(min(delay, max(grace_s - (time.monotonic() - start), 0.0)))
+            time.sleep(min(delay, max(grace_s - waited, 0.0)))
             delay = min(2 * delay, 5.0)
 
 
@@ -180,6 +225,49 @@ def creation_lock(url: str, *, wait: bool = True) -> Iterator[None]:
         _HELD.add(url)
         stack.callback(_HELD.discard, url)
         yield
+
+
+@contextlib.contextmanager
+def single_runner(url: str) -> Iterator[None]:
+    """While entered, no other process may run trials on the SQLite file of ``url``.
+
+    SQLite serializes writers, and two processes sampling one study train the same designs
+    twice, so a second ``hpo run``/``hpo worker`` on it is refused at once (one line,
+    exit 2). The lock is ``flock`` on ``<file>.lock`` beside the database, holding the
+    owner's pid: the kernel releases it when the process dies (a stale file is taken
+    over), and the file is removed on a clean exit. Other storages are not locked."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(url.removeprefix("sqlite:///"))
+    _check_folder(url, db)
+    lock = db.with_name(f"{db.name}.lock")
+    while True:
+        handle = open(lock, "a+")  # noqa: SIM115 (held for the whole block)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise ConfigError(f"storage {redact_url(url)}: {owner} is running this study; SQLite takes one "
+                              "process at a time (wait for it, or share the study through PostgreSQL)") from None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()  # the owner removed it between our open and our lock: take the new file
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        yield
+    finally:
+        lock.unlink(missing_ok=True)  # before unlocking: a waiting process re-checks the inode
+        handle.close()
 
 
 def _advisory_lock(url: str) -> sqlalchemy.Connection:
@@ -233,8 +321,6 @@ def open_storage(url: str, *, heartbeat: bool = False, max_retry: int | None = N
         )
     beats = heartbeat_settings(heartbeat_s, grace_s, max_retry) if heartbeat else None
     if url.startswith("grpc://"):
-        from hpo.storage_proxy import open_proxy
-
         own = (beats[0], beats[1], RetryStaleTrial(max_retry=beats[2])) if beats else None
         return RetryingStorage(open_proxy(url, wait_s=grace), heartbeat=own)
     kwargs = {}
@@ -248,6 +334,14 @@ def open_storage(url: str, *, heartbeat: bool = False, max_retry: int | None = N
             return RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
 
     return RetryingStorage(_with_retries(url, grace, make))
+
+
+def probe_storage(url: str, *, wait: bool = True) -> None:
+    """Open a database or proxy storage once, so that a typo, a missing database or a
+    refused password is told before anything heavy (torch, the data) is loaded; files
+    (SQLite, journal) have nothing to probe."""
+    if "://" in url and not url.startswith(("sqlite:", "journal:")):
+        open_storage(url, wait=wait)
 
 
 def load_study(name: str, url: str) -> optuna.Study:

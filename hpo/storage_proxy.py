@@ -1,9 +1,10 @@
 """``grpc://host:port`` storages: Optuna's gRPC storage proxy in front of one database.
 
 At a few hundred workers each holding its own connections, PostgreSQL runs out of them
-(``max_connections`` is 100 by default). ``hpo storage-proxy`` (:func:`serve`) holds one
+(``max_connections`` is 100 by default). ``hpo storage-proxy`` holds one
 pool for all and serves Optuna's gRPC API (``optuna.storages.run_grpc_proxy_server``);
-workers open it with :func:`open_proxy` (``GrpcStorageProxy``). What Optuna's proxy lacks,
+workers open it with :func:`open_proxy` (``GrpcStorageProxy``); the server is started by
+the CLI (:mod:`hpo.cli.storage_proxy`). What Optuna's proxy lacks,
 and where it is made up for:
 
 - heartbeats (the gRPC API has no heartbeat call): trial system attrs, written and read
@@ -15,17 +16,19 @@ and where it is made up for:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from optuna.storages import BaseStorage
 
 from hourglass.errors import ConfigError
-from hpo.storage_retry import HEARTBEAT_ATTR
+from hpo.storage_retry import HEARTBEAT_ATTR, StorageUnavailable
 
-__all__ = ["open_proxy", "serve", "parse_grpc_url", "GRPC_EXTRA_HINT", "HEARTBEAT_ATTR"]
+__all__ = ["open_proxy", "parse_grpc_url", "require_grpc", "GRPC_EXTRA_HINT", "HEARTBEAT_ATTR", "PROXY_THREADS"]
 
+# gRPC waits up to 120 s between reconnection attempts by default, so a worker could miss a
+# restarted proxy for minutes and give up while it is back; try again every 2 s at most.
+CHANNEL_OPTIONS = (("grpc.max_receive_message_length", -1), ("grpc.initial_reconnect_backoff_ms", 250),
+                   ("grpc.min_reconnect_backoff_ms", 250), ("grpc.max_reconnect_backoff_ms", 2000))
 GRPC_EXTRA_HINT = 'the gRPC storage proxy needs grpcio and protobuf: pip install -e ".[grpc]"'
 PROXY_THREADS = 64  # concurrent calls the proxy serves (a worker makes up to two at once)
 
@@ -42,7 +45,7 @@ def parse_grpc_url(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-def _require_grpc() -> None:
+def require_grpc() -> None:
     """Optuna imports grpc and protobuf lazily, deep inside the first call; ask here."""
     try:
         import grpc  # noqa: F401
@@ -54,32 +57,31 @@ def _require_grpc() -> None:
 def open_proxy(url: str, *, wait_s: float = 0.0) -> BaseStorage:
     """A client of the proxy at ``url``, once it answers (waiting up to ``wait_s`` seconds)."""
     host, port = parse_grpc_url(url)
-    _require_grpc()
-    from optuna.storages import GrpcStorageProxy
-
-    proxy = GrpcStorageProxy(host=host, port=port)
+    require_grpc()
+    proxy = _proxy_class()(host=host, port=port)
     try:
         proxy.wait_server_ready(timeout=max(wait_s, 1.0))
     except ConnectionError:
         proxy.close()
-        raise ConfigError(f"storage {url}: cannot connect (no hpo storage-proxy answers there "
-                          f"within {max(wait_s, 1.0):g} s)") from None
+        raise StorageUnavailable(f"storage {url}: cannot connect, no hpo storage-proxy answered there within "
+                                 f"{max(wait_s, 1.0):g} s (HPO_STORAGE_GRACE_S)") from None
     return proxy
 
 
-def serve(url: str, host: str, port: int, echo: Callable[[str], None] = print) -> None:
-    """Serve the storage at ``url`` on ``host:port`` until interrupted."""
-    from hpo.storage import open_storage, redact_url
+def _proxy_class() -> type[BaseStorage]:
+    """Optuna's GrpcStorageProxy on a channel that reconnects quickly (:data:`CHANNEL_OPTIONS`).
 
-    if url.startswith(("grpc://", "journal://")):
-        raise ConfigError(f"--storage {redact_url(url)}: the proxy serves a database "
-                          "(postgresql+psycopg://... or sqlite:///...), not a journal file or another proxy")
-    _require_grpc()
-    from optuna.storages import run_grpc_proxy_server
+    Optuna builds its channel in ``_setup`` with no way to pass options; that one method is
+    replaced (imported here, late: Optuna's gRPC client needs the grpc extra)."""
+    import grpc
+    from optuna.storages import GrpcStorageProxy
+    from optuna.storages._grpc.auto_generated import api_pb2_grpc
+    from optuna.storages._grpc.client import GrpcClientCache
 
-    storage = open_storage(url, wait=True)
-    echo(f"storage proxy for {redact_url(url)} on grpc://{host}:{port} (Ctrl-C stops it)")
-    try:
-        run_grpc_proxy_server(storage, host=host, port=port, thread_pool=ThreadPoolExecutor(max_workers=PROXY_THREADS))
-    except RuntimeError as exc:  # grpc: the address is taken or not ours
-        raise ConfigError(f"--host {host} --port {port}: cannot listen there ({exc})") from None
+    class QuickReconnect(GrpcStorageProxy):
+        def _setup(self) -> None:
+            self._channel = grpc.insecure_channel(f"{self._host}:{self._port}", options=list(CHANNEL_OPTIONS))
+            self._stub = api_pb2_grpc.StorageServiceStub(self._channel)
+            self._cache = GrpcClientCache(self._stub)
+
+    return QuickReconnect

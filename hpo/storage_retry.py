@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Container, Sequence
@@ -40,7 +41,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError, HourglassError
 
-__all__ = ["RetryingStorage", "StorageUnavailable", "is_transient", "storage_grace_s",
+__all__ = ["RetryingStorage", "StorageUnavailable", "is_transient", "is_permanent", "server_words", "storage_grace_s",
            "STORAGE_GRACE_S", "EXIT_STORAGE_UNAVAILABLE", "HEARTBEAT_ATTR"]
 
 STORAGE_GRACE_S = 60.0  # how long a worker keeps retrying a storage that does not answer
@@ -102,6 +103,33 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+# What a connection attempt says when waiting cannot help: a host name that does not resolve
+# (EAI_NONAME, not the EAI_AGAIN of a DNS hiccup), a missing database or role, a refused
+# password or client. psycopg gives no SQLSTATE for a failed connection, so its text decides.
+_PERMANENT = re.compile(
+    r"Name or service not known|nodename nor servname|No address associated with hostname|Unknown host"
+    r'|database "[^"]*" does not exist|role "[^"]*" does not exist|password authentication failed'
+    r"|no password supplied|no pg_hba\.conf entry|authentication failed", re.IGNORECASE)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """A connection error that waiting will not heal (see :data:`_PERMANENT`)."""
+    return any(_PERMANENT.search(str(e)) for e in exception_chain(exc))
+
+
+def server_words(exc: BaseException) -> str:
+    """What the server (or the driver) said, on one line, without SQLAlchemy's wrapping:
+    ``FATAL:  database "x" does not exist`` -> ``database "x" does not exist``."""
+    chain = exception_chain(exc)
+    inner = chain[-1] if len(chain) > 1 else getattr(exc, "orig", None) or exc
+    text = " ".join(str(inner).split("\n(Background")[0].split())
+    if "FATAL:" in text:
+        text = text.rsplit("FATAL:", 1)[1].strip()
+    elif text.startswith("connection failed: "):
+        text = text.removeprefix("connection failed: ")
+    return text or exc.__class__.__name__
+
+
 def _retried(name: str) -> Callable[..., Any]:
     def call(self: RetryingStorage, *args: Any, **kwargs: Any) -> Any:
         return self._call(name, *args, **kwargs)
@@ -123,20 +151,35 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         self.inner = inner
         self.grace_s = storage_grace_s(grace_s)
         self._own_heartbeat = heartbeat if not isinstance(inner, BaseHeartbeat) else None
-        self._down = threading.Event()  # set after a give-up: the next failure gives up at once
+        # The outage clock: when the first failure of the current outage happened (monotonic),
+        # shared by every call and thread and reset by the next success, so that the grace
+        # period counts from when the storage stopped answering, not from each call's start.
+        self._outage_lock = threading.Lock()
+        self._outage_since: float | None = None
         self.gave_up = 0  # how many calls gave up (the trial loop checks it after each trial)
         self.retries = 0  # failed attempts that were repeated
         self.last_error: StorageUnavailable | None = None  # the last give-up
 
     # ---- the retry loop --------------------------------------------------------------------
+    def _answered(self) -> None:
+        with self._outage_lock:
+            self._outage_since = None
+
+    def _failed(self) -> float:
+        """Note a failed attempt; seconds since the outage began (0 for its first failure)."""
+        now = time.monotonic()
+        with self._outage_lock:
+            if self._outage_since is None:
+                self._outage_since = now
+            return now - self._outage_since
+
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        start = time.monotonic()
         delay = 0.25
         attempt = 0
         while True:
             try:
                 result = getattr(self.inner, name)(*args, **kwargs)
-                self._down.clear()
+                self._answered()
                 return result
             except UpdateFinishedTrialError:
                 if attempt and name == "set_trial_state_values" and self._already_told(*args, **kwargs):
@@ -145,11 +188,10 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                waited = time.monotonic() - start
-                if self._down.is_set() or waited >= self.grace_s:
-                    self._down.set()
+                waited = self._failed()
+                if waited >= self.grace_s:
                     self.gave_up += 1
-                    reason = " ".join(f"{exc.__class__.__name__}: {exc}".split())[:160]
+                    reason = " ".join(f"{exc.__class__.__name__}: {exc}".split())[:300]
                     self.last_error = StorageUnavailable(
                         f"storage unreachable for {waited:.0f} s (grace period {self.grace_s:g} s, "
                         f"HPO_STORAGE_GRACE_S); last error in {name}: {reason}")
@@ -215,12 +257,14 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                 self.inner.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
             elif isinstance(self.inner, BaseHeartbeat):
                 self.inner.record_heartbeat(trial_id)
+            self._answered()
         except UpdateFinishedTrialError:
             return  # another worker declared the trial dead and re-queued it: nothing to beat for
         except Exception as exc:
             if not is_transient(exc):
                 raise
             self.retries += 1
+            self._failed()  # an outage begins when the first call fails, a beat included
             self._reset()
             _log.warning("storage: a heartbeat of trial id %d failed (%s); beating again later",
                          trial_id, exc.__class__.__name__)

@@ -28,6 +28,7 @@ import signal
 import socket
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from hourglass.checkpoint import DiskFull
 from hourglass.errors import HourglassError
 from hpo import record as rec
 from hpo.storage import RetryStaleTrial, heartbeat_settings
@@ -146,6 +148,7 @@ class _Guarded:
     objective: Callable[[optuna.Trial], Any]
     guard: SignalGuard
     trial_id: int | None = None
+    stop: DiskFull | None = None  # the worker must stop after this trial (retrying here cannot help)
 
     def __call__(self, trial: optuna.Trial) -> Any:
         self.trial_id = trial._trial_id
@@ -158,6 +161,23 @@ class _Guarded:
             optuna.logging.set_verbosity(optuna.logging.ERROR)
             rec.put(trial, rec.FAIL_REASON, "interrupted")
             raise
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            if isinstance(exc, DiskFull):
+                self.stop = exc
+            _name_failure(trial, exc)
+            raise
+
+
+def _name_failure(trial: optuna.Trial, exc: Exception) -> None:
+    """Every FAIL trial says why: what failed before the objective could say it (resolving
+    the design, reading a checkpoint, a storage call) gets ``fail_reason`` and ``traceback``
+    here. Best effort: with the storage gone, the trial is failed without them."""
+    with contextlib.suppress(Exception):
+        if rec.FAIL_REASON not in trial.user_attrs:
+            rec.put_all(trial, {rec.FAIL_REASON: getattr(exc, "fail_reason", "exception"),
+                                rec.TRACEBACK: traceback.format_exc()[-4000:]})
 
 
 def _fail_silent_trials(study: optuna.Study, grace_s: float) -> int:
@@ -218,6 +238,17 @@ def _requeue_after_outage(study: optuna.Study, trial_id: int | None) -> None:
     raise StorageUnavailable(message)
 
 
+def _stop_for_disk(study: optuna.Study, trial_id: int | None, exc: DiskFull) -> None:
+    """The trial's checkpoint did not fit: re-queue it (its last good checkpoint stays) for
+    a worker with room, and stop this worker at once with the one line that says why."""
+    if trial_id is not None:
+        trial = study._storage.get_trial(trial_id)
+        if trial.state == TrialState.FAIL:
+            retry_trial(study, trial)
+            raise DiskFull(f"{exc}; trial {trial.number} re-queued")
+    raise exc
+
+
 def work(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], Any],
@@ -261,6 +292,8 @@ def work(
             study.optimize(guarded, n_trials=1, catch=(Exception,), callbacks=list(callbacks), gc_after_trial=True)
             if getattr(storage, "gave_up", 0) != gave_up:  # inside the objective: Optuna caught it
                 _requeue_after_outage(study, guarded.trial_id)
+            if guarded.stop is not None:
+                _stop_for_disk(study, guarded.trial_id, guarded.stop)
         except Interrupted:
             _settle_interrupted(study, guarded.trial_id)
             raise

@@ -3,7 +3,10 @@ survive a lost connection (retry with backoff) or give up after the grace period
 
 from __future__ import annotations
 
+import socket
 import sys
+import threading
+import time
 
 import pytest
 import sqlalchemy.exc as sa_exc
@@ -78,7 +81,7 @@ def test_a_postgres_url_without_the_driver_names_the_extra(tmp_path, monkeypatch
     url = "postgresql+psycopg://hpo:hunter2-pw@127.0.0.1:1/db"
     with pytest.raises(ConfigError, match=r'driver is not installed; pip install -e "\.\[postgres\]"'):
         open_storage(url)
-    result = runner.invoke(app, ["worker", str(write_preset(tmp_path)), "--storage", url])
+    result = runner.invoke(app, ["worker", str(write_preset(tmp_path))], env={"HPO_STORAGE": url})
     assert result.exit_code == 2
     (line,) = result.output.strip().splitlines()
     assert 'pip install -e ".[postgres]"' in line and "cannot connect" not in line and "hunter2" not in line
@@ -215,3 +218,129 @@ def test_a_trial_whose_writes_gave_up_is_requeued_and_the_worker_leaves():
     failed, retry = study.get_trials()
     assert failed.state == TrialState.FAIL and retry.state == TrialState.WAITING
     assert retry.system_attrs["failed_trial"] == 0
+
+
+# ---- the outage clock and connection errors (issues 25, 27, 28) ------------------------------
+
+def test_the_grace_period_counts_from_the_first_failure_of_the_outage_and_a_success_resets_it():
+    """Two calls in one outage share one clock (the second gives up when the outage, not
+    the call, reaches the grace period, saying how long it really lasted); an answer in
+    between starts the next outage afresh."""
+    inner = Flaky()
+    storage = RetryingStorage(inner, grace_s=1.5)
+    sid = _study(storage)
+    inner.fail["get_all_trials"] = 10**6
+    start = time.monotonic()
+    with pytest.raises(StorageUnavailable, match=r"unreachable for [12] s"):
+        storage.get_all_trials(sid)
+    assert 1.4 <= time.monotonic() - start < 3.0
+    time.sleep(0.5)
+    with pytest.raises(StorageUnavailable, match=r"unreachable for 2 s"):  # the same outage: 2 s, not 0 s
+        storage.get_all_trials(sid)
+    inner.fail.clear()
+    storage.get_all_trials(sid)  # the storage answers: the outage is over
+    inner.fail["get_all_trials"] = 2  # a short new one is ridden out
+    assert storage.get_all_trials(sid) == [] and storage.gave_up == 2
+
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def _worker(tmp_path, url: str, grace: str = "60") -> tuple[int, list[str], float]:
+    """``hpo worker`` on ``url``: exit code, output lines, and the CPU seconds it took (the
+    machine's load makes wall time meaningless here; a minute-long retry loop would show)."""
+    import resource
+    import subprocess
+
+    from tests.workers_support import ROOT, worker_env
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run([sys.executable, "-m", "hpo", "worker", str(write_preset(tmp_path)), "--quiet"], cwd=ROOT,
+                          env={**worker_env(HPO_STORAGE_GRACE_S=grace), "HPO_STORAGE": url, "COLUMNS": "80"},
+                          capture_output=True, text=True, timeout=120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return done.returncode, (done.stdout + done.stderr).strip().splitlines(), cpu
+
+
+def _fake_postgres_refusing_passwords() -> tuple[int, threading.Thread]:
+    """A server that speaks just enough of PostgreSQL's protocol to refuse every password."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer() -> None:
+        with server:
+            server.settimeout(30)
+            for _ in range(4):  # libpq may try twice (with and without SSL)
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn:
+                    length = int.from_bytes(conn.recv(4), "big")
+                    body = conn.recv(length - 4)
+                    if body[:4] == (80877103).to_bytes(4, "big"):  # SSLRequest: no SSL here
+                        conn.sendall(b"N")
+                        length = int.from_bytes(conn.recv(4), "big")
+                        conn.recv(length - 4)
+                    fields = b"SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user \"hpo\"\0\0"
+                    conn.sendall(b"E" + (len(fields) + 4).to_bytes(4, "big") + fields)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return server.getsockname()[1], thread
+
+
+@pytest.mark.parametrize("case", ["unresolvable host", "missing database", "wrong password"])
+def test_a_permanent_connection_error_exits_2_at_once_in_the_servers_words(tmp_path, case):
+    pytest.importorskip("psycopg")
+    if case == "unresolvable host":
+        url, words = f"postgresql+psycopg://hpo:hunter2-pw@127.0.0.l:5432/{'x' * 150}", "Name or service not known"
+    elif case == "missing database":
+        from tests.workers_support import _postgres_url
+
+        _postgres_url()  # skips without a server
+        url, words = f"{PG}/hpo_i27_no_such_db", 'database "hpo_i27_no_such_db" does not exist'
+    else:
+        port, _ = _fake_postgres_refusing_passwords()
+        url, words = f"postgresql+psycopg://hpo:hunter2-pw@127.0.0.1:{port}/db", \
+            'password authentication failed for user "hpo"'
+    start = time.monotonic()
+    code, lines, cpu = _worker(tmp_path, url)
+    assert code == 2 and cpu < 5, lines
+    assert time.monotonic() - start < 60  # no retry loop (the grace period is 60 s)
+    (line,) = [ln for ln in lines if ln.startswith("error: ")]
+    assert words in line and "hunter2" not in line and "retrying" not in "\n".join(lines)
+    if case == "missing database":
+        assert line.endswith("create it with: createdb -h 127.0.0.1 -p 5432 -U postgres hpo_i27_no_such_db")
+    assert line.startswith("error: storage postgresql+psycopg://")
+
+
+def test_a_server_that_never_answers_exits_75_after_the_grace_period(tmp_path):
+    pytest.importorskip("psycopg")
+    code, lines, took = _worker(tmp_path, "postgresql+psycopg://hpo:hunter2-pw@127.0.0.1:1/db", grace="2")
+    (line,) = [ln for ln in lines if ln.startswith("error: ")]
+    assert code == 75, lines
+    assert "cannot connect, no answer for 2 s (grace period 2 s" in line and "Connection refused" in line
+    assert "hunter2" not in "\n".join(lines)
+
+
+def test_a_storage_proxy_that_never_answers_exits_75(tmp_path):
+    pytest.importorskip("grpc")
+    from tests.workers_support import free_port
+
+    code, lines, _ = _worker(tmp_path, f"grpc://127.0.0.1:{free_port()}", grace="1")
+    assert code == 75 and any("no hpo storage-proxy answered" in ln for ln in lines), lines
+
+
+def test_a_preset_may_name_the_storage_through_an_environment_variable_or_a_file(tmp_path, monkeypatch):
+    from hpo.preset import load_preset
+
+    url = f"sqlite:///{tmp_path}/secret.db"
+    monkeypatch.setenv("I27_DB", url)
+    assert load_preset(write_preset(tmp_path, storage="env:I27_DB")).storage == url
+    (tmp_path / "db.url").write_text(url + "\n")
+    assert load_preset(write_preset(tmp_path, storage=f"file:{tmp_path}/db.url")).storage == url
+    with pytest.raises(ConfigError, match="environment variable I27_NOPE is not set"):
+        load_preset(write_preset(tmp_path, storage="env:I27_NOPE"))

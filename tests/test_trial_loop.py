@@ -120,14 +120,14 @@ def test_a_signal_mid_trial_fails_and_requeues_it_and_the_rerun_resumes_it(tmp_p
     and the next run resumes it at epoch 3 with the whole curve."""
     preset = _preset(tmp_path, epochs=3)
     _enqueue_blocks(preset, "bottleneck")
-    save = hourglass.train._save_checkpoint
+    save = hourglass.train.save_checkpoint
 
     def save_then_die(path, state):
         save(path, state)
         if state["epoch"] == 2:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(hourglass.train, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(hourglass.train, "save_checkpoint", save_then_die)
     with pytest.raises(Interrupted) as info:
         _run(preset, n_trials=1)
     assert info.value.exit_code == 143
@@ -137,7 +137,7 @@ def test_a_signal_mid_trial_fails_and_requeues_it_and_the_rerun_resumes_it(tmp_p
     assert retry.state == TrialState.WAITING and retry.system_attrs["failed_trial"] == 0
     assert retry.params == dead.params
 
-    monkeypatch.setattr(hourglass.train, "_save_checkpoint", save)
+    monkeypatch.setattr(hourglass.train, "save_checkpoint", save)
     summary = _run(preset, n_trials=1)
     done = summary.study.trials[1]
     assert done.state == TrialState.COMPLETE and summary.new_trials == 1

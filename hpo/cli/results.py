@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hourglass.errors import ConfigError
+from hpo.cli.storage_opt import StorageOpt, warn_password_on_command_line
 
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
@@ -16,16 +17,18 @@ if TYPE_CHECKING:
     import optuna
 
 StudyArg = Annotated[str, typer.Argument(help="Study name.", show_default=False)]
-StorageOpt = Annotated[
-    str | None, typer.Option("--storage", help="Storage URL (default: sqlite:///studies/<STUDY>.db).", show_default=False)
-]
 
 
 def open_existing_study(name: str, storage: str | None) -> tuple[optuna.Study, str]:
-    """The study and its storage URL; a missing SQLite file is an error, not a new empty study."""
-    from hpo.storage import default_storage_url, load_study, redact_url
+    """The study and its storage URL (see :mod:`hpo.cli.storage_opt` for where the URL
+    comes from); a missing SQLite file is an error, not a new empty study."""
+    from hpo.names import check_study_name
+    from hpo.preset import preset_storage
+    from hpo.storage import load_study, redact_url
 
-    url = storage or default_storage_url(name)
+    check_study_name(name, "study")
+    warn_password_on_command_line(storage)
+    url = storage or preset_storage(name)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise ConfigError(f"storage {redact_url(url)}: no such file (run the study first, or pass --storage)")
     return load_study(name, url), url
@@ -84,6 +87,7 @@ def pareto(
 ) -> None:
     """Print the Pareto set and write the HTML report: 2-D/3-D fronts, learning curves,
     hypervolume history and the cost model (time vs params/FLOPs/layers, Spearman rho)."""
+    from hpo.names import file_under
     from hpo.pareto import pareto_rows, trial_rows, write_rows
     from hpo.report import write_report
 
@@ -96,7 +100,7 @@ def pareto(
         if path is not None:
             write_rows(exported, path)
             typer.echo(f"wrote {len(exported)} rows to {path}")
-    report = write_report(st, html or Path("reports") / f"{study}.html", reference)
+    report = write_report(st, html or file_under("reports", st.study_name, ".html"), reference)
     typer.echo(f"report: {report}")
 
 
@@ -130,16 +134,24 @@ def dashboard(
     publish: Annotated[
         bool, typer.Option("--publish/--no-publish", help="Store learning curves, hypervolume and cost model in the study first.")
     ] = True,
+    allow_writes: Annotated[bool, typer.Option(
+        "--allow-writes", help="Let the dashboard change the storage (delete or rename studies, add notes); "
+                               "read-only by default, since it has no authentication.")] = False,
 ) -> None:
-    """Serve optuna-dashboard on the study's storage (Ctrl-C stops it)."""
-    from hpo.dashboard import make_server, publish_figures, study_url
+    """Serve optuna-dashboard on the study's storage, read-only unless --allow-writes
+    (Ctrl-C stops it)."""
+    from hpo.dashboard import is_loopback, make_server, publish_figures, study_url
     from hpo.storage import redact_url
 
     st, url = open_existing_study(study, storage)
+    if not is_loopback(host):
+        typer.echo(f"warning: --host {host} lets anyone who reaches this port see the study"
+                   f"{' and change it' if allow_writes else ''}: optuna-dashboard has no authentication; "
+                   "prefer an SSH tunnel (ssh -L 8080:127.0.0.1:8080 ...) or a reverse proxy with auth", err=True)
     if publish:
         typer.echo(f"published figures: {', '.join(publish_figures(st))}")
-    server = make_server(url, host, port)
-    typer.echo(f"optuna-dashboard on {redact_url(url)}")
+    server = make_server(url, host, port, allow_writes=allow_writes)
+    typer.echo(f"optuna-dashboard on {redact_url(url)}{'' if allow_writes else ' (read-only)'}")
     typer.echo(f"open {study_url(server, st, host)}  (Ctrl-C stops it)")
     try:
         server.serve_forever()

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from hpo.cli._app import show_progress
+from hpo.cli.storage_opt import StorageOpt, warn_password_on_command_line
 from hpo.cli.results import ColumnsOpt, WideOpt, print_pareto_table
 
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
@@ -23,7 +24,7 @@ def run(
     timeout: Annotated[Optional[float], typer.Option(help="Stop starting new trials after this many seconds.", show_default=False)] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: the preset's).", show_default=False)] = None,
     warm_start: Annotated[Optional[str], typer.Option("--warm-start", help="Enqueue a designs file first, e.g. seed_designs (once per study).", show_default=False)] = None,
-    storage: Annotated[Optional[str], typer.Option(help="Storage URL (default: the preset's, sqlite:///studies/<name>.db).", show_default=False)] = None,
+    storage: StorageOpt = None,
     report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: reports/<name>.html).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (without a terminal there are none anyway: one line per trial).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Also one line per epoch of every trial.")] = False,
@@ -41,10 +42,16 @@ def run(
     added, an interrupted trial resumes from its last epoch. With --workers K, K worker
     processes share the study. At the end the Pareto set is printed and the HTML report written.
     """
+    from hpo.storage import probe_storage
+
+    warn_password_on_command_line(storage)
+    if storage:  # a permanent error in seconds, before torch and the data load
+        probe_storage(storage)
+    from hpo.names import file_under
     from hpo.pareto import pareto_rows
     from hpo.preset import load_preset
     from hpo.report import write_report
-    from hpo.storage import redact_url
+    from hpo.storage import redact_url, single_runner
     from hpo.study import run_study
     from hpo.workers import check_workers, default_workers, gpu_device, parse_gpus, run_workers, worker_devices
 
@@ -65,9 +72,10 @@ def run(
         summary = run_workers(cfg, preset, workers or 1, n_trials=n_trials, timeout_s=timeout, device=device,
                               warm_start=warm_start, checkpoint_dir=checkpoint_dir, echo=typer.echo, gpus=gpu_ids)
     else:
-        summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, gpu_ids), warm_start=warm_start,
-                            heartbeat=True, checkpoint_dir=checkpoint_dir, progress=show_progress(quiet),
-                            verbose=verbose)
+        with single_runner(cfg.storage):  # a second process on one SQLite study is refused
+            summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, gpu_ids),
+                                warm_start=warm_start, heartbeat=True, checkpoint_dir=checkpoint_dir,
+                                progress=show_progress(quiet), verbose=verbose)
     study = summary.study
     counts: dict[str, int] = {}
     for t in study.trials:
@@ -82,7 +90,7 @@ def run(
         typer.echo("no complete trial yet: run again to continue the study")
         raise typer.Exit(1 if failed else 0)
     print_pareto_table(study, pareto_rows(study), wide=wide, columns=columns)
-    path = write_report(study, report or Path("reports") / f"{cfg.name}.html")
+    path = write_report(study, report or file_under("reports", study.study_name, ".html"))
     typer.echo(f"report:    {path}")
     storage_opt = "" if storage is None and cfg.storage.endswith(f"studies/{cfg.name}.db") else f" --storage '{redact_url(cfg.storage)}'"
     typer.echo(f"dashboard: hpo dashboard {cfg.name}{storage_opt}")

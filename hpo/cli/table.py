@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from hpo.cli.storage_opt import StorageOpt
+
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 
@@ -14,9 +16,7 @@ app = typer.Typer()  # this module's commands; hpo.cli registers it on the root 
 @app.command()
 def table(
     study: Annotated[str, typer.Argument(help="Study name.", show_default=False)],
-    storage: Annotated[
-        str | None, typer.Option("--storage", help="Storage URL (default: sqlite:///studies/<STUDY>.db).", show_default=False)
-    ] = None,
+    storage: StorageOpt = None,
     compare_published: Annotated[
         bool, typer.Option("--compare-published", help="Put the reference study's published figures beside ours.")
     ] = False,

@@ -9,6 +9,7 @@ import typer
 
 from hpo import STORAGE_ENV
 from hpo.cli._app import show_progress
+from hpo.cli.storage_opt import warn_password_on_command_line
 
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
@@ -36,15 +37,20 @@ def worker(
     resumes it from its last epoch checkpoint. Ctrl-C or SIGTERM fail and re-queue the
     running trial, then exit with 130 or 143; starting a worker again resumes it.
     """
-    from hpo.storage import redact_url
+    from hpo.storage import probe_storage, redact_url, single_runner
+
+    warn_password_on_command_line(storage)
+    if storage:  # a permanent error in seconds, before torch and the data load
+        probe_storage(storage)
     from hpo.trial_loop import study_counts
     from hourglass.train import set_compile_default
     from hpo.workers import gpu_device, parse_gpus, resolve_worker_preset, run_worker
 
     set_compile_default(compile_)
     cfg = resolve_worker_preset(study, storage)
-    summary = run_worker(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, parse_gpus(gpus)), seed=seed,
-                         checkpoint_dir=checkpoint_dir, progress=show_progress(quiet))
+    with single_runner(cfg.storage):  # SQLite: one process at a time
+        summary = run_worker(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, parse_gpus(gpus)),
+                             seed=seed, checkpoint_dir=checkpoint_dir, progress=show_progress(quiet))
     c = study_counts(summary.study)
     typer.echo(f"worker done: {summary.new_trials} trials here; study {cfg.name!r} on {redact_url(cfg.storage)}: "
                f"{c.finished} finished, {c.running} running, {c.failed} failed, {c.retries_waiting} retries waiting")
