@@ -32,6 +32,7 @@ from workers_support import (
     _postgres_url,
     free_port,
     new_database,
+    running_after_epochs,
     start_proxy,
     wait_for,
     write_preset,
@@ -142,16 +143,20 @@ def _task_of_trial(folder: Path, trial: optuna.trial.FrozenTrial) -> int:
     raise AssertionError(f"no task logged worker pid {pid}")
 
 
-def _running_trial(storage, name: str, epochs: int = 1) -> optuna.trial.FrozenTrial | None:
-    """A RUNNING trial past ``epochs`` epochs (its curve is written after each)."""
-    for t in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False):
-        if t.state == optuna.trial.TrialState.RUNNING and len(t.user_attrs.get("curve", [])) >= epochs:
-            return t
-    return None
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _assert_clean(storage, name: str, budget: int) -> optuna.Study:
-    study = optuna.load_study(study_name=name, storage=storage)
+def _start_proxy(url: str, port: int, log: Path):
+    """``hpo storage-proxy`` on ``port``, once it accepts connections."""
+    proxy = start_proxy(url, port, log)
+    wait_for(lambda: _listening(port), 120, "the storage proxy", proc=proxy, log=log)
+    return proxy
+
+
+def _assert_clean(url: str, name: str, budget: int) -> optuna.Study:
+    study = optuna.load_study(study_name=name, storage=url)
     audit, counts = audit_study(study), study_counts(study)
     assert audit.finished == budget, audit
     assert (audit.lost, audit.duplicated, audit.pending, counts.running) == (0, 0, 0, 0), (audit, counts)
@@ -164,8 +169,7 @@ def test_array_survives_scancel_and_requeue(slurm, tmp_path):
     preset = write_preset(tmp_path, "slurm_array", trials=budget, epochs=6)
     with new_database() as (url, _, _):
         job, env = _submit(slurm, tmp_path, url, preset, tasks=4)
-        storage = optuna.storages.RDBStorage(url)
-        trial = wait_for(lambda: _running_trial(storage, "slurm_array"), 180, "a trial past its first epoch")
+        trial = wait_for(lambda: running_after_epochs("slurm_array", url, 1), 180, "a trial past its first epoch")
         cancelled = _task_of_trial(tmp_path, trial)
         subprocess.run(["scancel", f"{job}_{cancelled}"], env=env, check=True)
         running = [t for t, f in _tasks(env, job).items() if f["JobState"] == "RUNNING" and t != cancelled]
@@ -174,7 +178,7 @@ def test_array_survives_scancel_and_requeue(slurm, tmp_path):
         _scontrol(env, "requeue", f"{job}_{requeued}")
         _wait_done(env, job, tmp_path, timeout=300)
 
-        study = _assert_clean(storage, "slurm_array", budget)
+        study = _assert_clean(url, "slurm_array", budget)
         exits = _exits(tmp_path)
         assert set(exits.values()) <= DOCUMENTED_EXITS, exits
         assert exits[(cancelled, 0)] == 143, exits  # SIGTERM: its trial failed and re-queued...
@@ -190,38 +194,37 @@ def test_array_survives_scancel_and_requeue(slurm, tmp_path):
 
 
 def test_storage_outage_exits_75_and_the_requeued_run_finishes(slurm, tmp_path):
-    """The workers' storage proxy dies for longer than the grace period: the tasks exit 75,
-    the recipe requeues them, and once it is back their second runs finish the study."""
+    """The workers' storage proxy dies mid-trial and stays down past the grace period, long
+    enough that a requeued run also finds it down from its first call: every such run exits
+    75 and is requeued by the recipe, and once the proxy is back the last runs finish the
+    study."""
     budget, grace = 6, 4
     preset = write_preset(tmp_path, "slurm_outage", trials=budget, epochs=4)
     with new_database() as (url, _, _):
         port = free_port()
         proxy_log = tmp_path / "proxy.log"
-        proxy = start_proxy(url, port, proxy_log)
+        proxy = _start_proxy(url, port, proxy_log)
         try:
             job, env = _submit(slurm, tmp_path, f"grpc://127.0.0.1:{port}", preset, tasks=2,
                                HPO_STORAGE_GRACE_S=str(grace))
-            storage = optuna.storages.RDBStorage(url)
-            wait_for(lambda: _running_trial(storage, "slurm_outage"), 180, "a trial past its first epoch")
+            wait_for(lambda: running_after_epochs("slurm_outage", url, 1), 180, "a trial past its first epoch")
             proxy.send_signal(signal.SIGKILL)
             proxy.wait()
-            cut = time.monotonic()
-            wait_for(lambda: any(int(f.get("Restarts", 0)) for f in _tasks(env, job).values()), 120,
-                     "a task requeued after the outage")
-            down_s = time.monotonic() - cut
-            proxy = start_proxy(url, port, proxy_log)
+            wait_for(lambda: any(int(f.get("Restarts", 0)) >= 2 for f in _tasks(env, job).values()), 180,
+                     "a task requeued twice (mid-trial, then from its first call)")
+            proxy = _start_proxy(url, port, proxy_log)
             _wait_done(env, job, tmp_path, timeout=300)
         finally:
             proxy.kill()
             proxy.wait()
 
-        assert down_s > grace
-        _assert_clean(storage, "slurm_outage", budget)
+        _assert_clean(url, "slurm_outage", budget)
         exits = _exits(tmp_path)
         assert set(exits.values()) <= {0, 75}, exits  # a requeue ends its own task's run only
-        gave_up = sorted(task for (task, run), code in exits.items() if code == 75)
-        assert gave_up, exits
-        for task in gave_up:  # every task that gave up ran again, and its last run finished
-            last = max(run for (t, run) in exits if t == task)
-            assert last > 0 and exits[(task, last)] == 0, exits
-        assert "storage unreachable" in _logs(tmp_path)
+        for task in {t for t, _ in exits}:  # each task gave up at least once, and its last run finished
+            runs = sorted(r for t, r in exits if t == task)
+            assert [exits[(task, r)] for r in runs[:-1]] == [75] * (len(runs) - 1) and runs[0] == 0, exits
+            assert exits[(task, runs[-1])] == 0 and len(runs) >= 2, exits
+        assert any(exits.get((t, 1)) == 75 for t, _ in exits), exits  # a run that never reached the storage
+        waited = [int(n) for n in re.findall(r"storage unreachable for (\d+) s", _logs(tmp_path))]
+        assert waited and min(waited) >= grace, waited  # the outage's real length, not a retry's
