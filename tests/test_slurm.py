@@ -86,14 +86,14 @@ def slurm(tmp_path_factory) -> Iterator[dict[str, str]]:
 
 
 def _submit(slurm_env: dict[str, str], folder: Path, storage: str, preset: Path, tasks: int,
-            **extra: str) -> tuple[str, dict[str, str]]:
-    """``mkdir -p logs && sbatch --array=0-(tasks-1) RECIPE PRESET`` from ``folder``, as the
-    README says; the job's environment is the submitter's (sbatch's default)."""
+            *worker_args: str, **extra: str) -> tuple[str, dict[str, str]]:
+    """``mkdir -p logs && sbatch --array=0-(tasks-1) RECIPE PRESET [WORKER_ARGS]`` from
+    ``folder``, as the README says; the job's environment is the submitter's (sbatch's default)."""
     env = {**slurm_env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
            "NO_ALBUMENTATIONS_UPDATE": "1", "HPO_STORAGE": storage, "HPO_CHECKPOINTS": str(folder / "ckpt"),
            **FAST_HEARTBEAT, **extra}
     (folder / "logs").mkdir(exist_ok=True)
-    job = subprocess.run(["sbatch", "--parsable", f"--array=0-{tasks - 1}", str(RECIPE), str(preset)],
+    job = subprocess.run(["sbatch", "--parsable", f"--array=0-{tasks - 1}", str(RECIPE), str(preset), *worker_args],
                          cwd=folder, env=env, capture_output=True, text=True, check=True).stdout.strip()
     return job.split(";")[0], env
 
@@ -164,11 +164,12 @@ def _assert_clean(url: str, name: str, budget: int) -> optuna.Study:
 
 
 def test_array_survives_scancel_and_requeue(slurm, tmp_path):
-    """4 tasks; one cancelled mid-trial, one requeued: the study gets its budget, cleanly."""
-    budget = 10
-    preset = write_preset(tmp_path, "slurm_array", trials=budget, epochs=6)
+    """4 tasks; one cancelled mid-trial, one requeued: the study gets its budget, cleanly.
+    The budget is given as a worker option after the preset (the preset's is far larger)."""
+    budget = 8
+    preset = write_preset(tmp_path, "slurm_array", trials=100, epochs=4)
     with new_database() as (url, _, _):
-        job, env = _submit(slurm, tmp_path, url, preset, tasks=4)
+        job, env = _submit(slurm, tmp_path, url, preset, 4, "--n-trials", str(budget))
         trial = wait_for(lambda: running_after_epochs("slurm_array", url, 1), 180, "a trial past its first epoch")
         cancelled = _task_of_trial(tmp_path, trial)
         subprocess.run(["scancel", f"{job}_{cancelled}"], env=env, check=True)
@@ -205,7 +206,7 @@ def test_storage_outage_exits_75_and_the_requeued_run_finishes(slurm, tmp_path):
         proxy_log = tmp_path / "proxy.log"
         proxy = _start_proxy(url, port, proxy_log)
         try:
-            job, env = _submit(slurm, tmp_path, f"grpc://127.0.0.1:{port}", preset, tasks=2,
+            job, env = _submit(slurm, tmp_path, f"grpc://127.0.0.1:{port}", preset, 2,
                                HPO_STORAGE_GRACE_S=str(grace))
             wait_for(lambda: running_after_epochs("slurm_outage", url, 1), 180, "a trial past its first epoch")
             proxy.send_signal(signal.SIGKILL)
