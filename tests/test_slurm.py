@@ -34,6 +34,7 @@ from workers_support import (
     new_database,
     running_after_epochs,
     start_proxy,
+    trials_of,
     wait_for,
     write_preset,
 )
@@ -155,6 +156,14 @@ def _start_proxy(url: str, port: int, log: Path):
     return proxy
 
 
+def _in_first_epochs(name: str, url: str) -> optuna.trial.FrozenTrial | None:
+    """A RUNNING trial with exactly one epoch done (of 4): seconds of training still ahead."""
+    for t in trials_of(name, url):
+        if t.state == optuna.trial.TrialState.RUNNING and len(t.user_attrs.get("curve", [])) == 1:
+            return t
+    return None
+
+
 def _assert_clean(url: str, name: str, budget: int) -> optuna.Study:
     study = optuna.load_study(study_name=name, storage=url)
     audit, counts = audit_study(study), study_counts(study)
@@ -170,7 +179,7 @@ def test_array_survives_scancel_and_requeue(slurm, tmp_path):
     preset = write_preset(tmp_path, "slurm_array", trials=100, epochs=4)
     with new_database() as (url, _, _):
         job, env = _submit(slurm, tmp_path, url, preset, 4, "--n-trials", str(budget))
-        trial = wait_for(lambda: running_after_epochs("slurm_array", url, 1), 180, "a trial past its first epoch")
+        trial = wait_for(lambda: _in_first_epochs("slurm_array", url), 180, "a trial past its first epoch")
         cancelled = _task_of_trial(tmp_path, trial)
         subprocess.run(["scancel", f"{job}_{cancelled}"], env=env, check=True)
         running = [t for t, f in _tasks(env, job).items() if f["JobState"] == "RUNNING" and t != cancelled]
