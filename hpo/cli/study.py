@@ -44,6 +44,7 @@ def run(
     from hpo.pareto import pareto_rows
     from hpo.preset import load_preset
     from hpo.report import write_report
+    from hpo.savings import pruning_savings
     from hpo.storage import redact_url
     from hpo.study import run_study
     from hpo.workers import check_workers, default_workers, gpu_device, parse_gpus, run_workers, worker_devices
@@ -82,6 +83,8 @@ def run(
         typer.echo("no complete trial yet: run again to continue the study")
         raise typer.Exit(1 if failed else 0)
     print_pareto_table(study, pareto_rows(study), wide=wide, columns=columns)
+    for line in pruning_savings(study.get_trials(deepcopy=False)).lines():
+        typer.echo(line)
     path = write_report(study, report or Path("reports") / f"{cfg.name}.html")
     typer.echo(f"report:    {path}")
     storage_opt = "" if storage is None and cfg.storage.endswith(f"studies/{cfg.name}.db") else f" --storage '{redact_url(cfg.storage)}'"
