@@ -377,8 +377,9 @@ def train(
         loader = train_set.batches(s.batch_size, shuffle=True, drop_last=drop_last, generator=generator, rows=rows)
     else:
         sampler = RandomSampler(train_set, num_samples=rows, generator=generator)
+        # the loader draws its workers' base seed from the generator too: as with shuffle=True
         loader = DataLoader(train_set, batch_size=s.batch_size, sampler=sampler, drop_last=drop_last,
-                            num_workers=s.num_workers)
+                            generator=generator, num_workers=s.num_workers)
 
     history: list[EpochMetrics] = []
     start_epoch, elapsed = 0, 0.0
