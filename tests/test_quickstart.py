@@ -34,7 +34,7 @@ def test_epochs_are_short_rounds_over_a_large_training_set(quick):
     per_epoch = s.steps_per_epoch * s.batch_size
     assert per_epoch <= train_rows // 2  # a rung after at most half a pass
     assert s.epochs * per_epoch >= 3 * train_rows  # a full trial still sees every person about 4 times
-    assert list(s.milestones) == [s.epochs * 3 // 4]  # lr / 10 for the last quarter of the steps
+    assert list(s.milestones) == [s.epochs - 1]  # lr / 10 for the last epoch
 
 
 def test_the_pruner_has_rungs_before_the_end_and_a_front_gain_rule(quick):
