@@ -73,8 +73,9 @@ def run(
     counts: dict[str, int] = {}
     for t in study.trials:
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
-    typer.echo(f"study {cfg.name!r} on {redact_url(cfg.storage)}: {summary.new_trials} new trials, "
-               + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
+    head = f"study {cfg.name!r} on {redact_url(cfg.storage)}:"
+    tail = f"{summary.new_trials} new trials, " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items()))
+    typer.echo(f"{head} {tail}" if len(head) + len(tail) < 80 else f"{head}\n  {tail}")  # 80 columns
     failed = getattr(summary, "failed_workers", [])
     if failed:
         codes = ", ".join(f"w{i}: {summary.exit_codes[i]}" for i in failed)
