@@ -6,9 +6,9 @@ import optuna
 import pytest
 
 from hourglass.data.synthetic import VAL_FRACTION
-from hpo.space import plan_seed_trials
 from hpo.preset import load_preset
 from hpo.pruning import ParetoHalvingPruner
+from hpo.space import plan_seed_trials
 from hpo.strategy import create_pruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -56,7 +56,7 @@ def test_the_known_good_seed_design_is_trial_zero(quick):
     plan = plan_seed_trials(quick.search_space(), quick.warm_start_file())
     assert not plan.skipped, plan.skipped
     assert len(plan.trials) == 1  # one anchor, then the sampler: the budget is for search
-    name, params = plan.trials[0]
+    _, params = plan.trials[0]
     study = optuna.create_study(directions=quick.directions)
     study.enqueue_trial(params)
     trial = study.ask()
