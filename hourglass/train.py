@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 from tqdm.auto import tqdm
 
 from hourglass.checkpoint import load_checkpoint, save_checkpoint
@@ -346,10 +346,14 @@ def train(
     if len(train_set) == 0 or len(val_set) == 0:
         raise ConfigError(f"data {config.data}: expected train and validation rows, but got {len(train_set)} and {len(val_set)}")
     drop_last = len(train_set) > s.batch_size  # one static batch shape (CUDA graphs, cuDNN autotuning)
+    # steps_per_epoch: the first rows of a fresh permutation each epoch (the whole split at most)
+    rows = min(s.steps_per_epoch * s.batch_size, len(train_set)) if s.steps_per_epoch else None
     if isinstance(train_set, GpuPoseData):
-        loader = train_set.batches(s.batch_size, shuffle=True, drop_last=drop_last, generator=generator)
+        loader = train_set.batches(s.batch_size, shuffle=True, drop_last=drop_last, generator=generator, rows=rows)
     else:
-        loader = DataLoader(train_set, batch_size=s.batch_size, shuffle=True, drop_last=drop_last,
+        sampler = RandomSampler(train_set, num_samples=rows, generator=generator)
+        # the loader draws its workers' base seed from the generator too: as with shuffle=True
+        loader = DataLoader(train_set, batch_size=s.batch_size, sampler=sampler, drop_last=drop_last,
                             generator=generator, num_workers=s.num_workers)
 
     history: list[EpochMetrics] = []

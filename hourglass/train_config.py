@@ -41,6 +41,10 @@ class ScheduleConfig:
     seed: int = 0
     eval_flip: bool = False  # average with the horizontally flipped input at evaluation
     num_workers: int = 0
+    # Batches per epoch, drawn at random from the training split anew every epoch (None: one
+    # pass over the split). Why: a study judges and prunes designs at epoch ends, so shorter
+    # epochs let it cut a hopeless design after a fraction of a pass (Keras's steps_per_epoch).
+    steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
         check_int("epochs", self.epochs, low=1, high=MAX_EPOCHS)
@@ -51,6 +55,8 @@ class ScheduleConfig:
         check_float("weight_decay", self.weight_decay, low=0.0)
         check_float("sigma", self.sigma, positive=True)
         check_int("num_workers", self.num_workers, low=0)
+        if self.steps_per_epoch is not None:
+            check_int("steps_per_epoch", self.steps_per_epoch, low=1)
         for m in self.milestones:
             check_int("milestones", m, low=1)
 

@@ -85,6 +85,7 @@ def test_replacing_the_space_or_model_gives_the_new_space(tmp_path):
     designs = str((SPACES_DIR / "seed_designs.yaml").resolve())
     for changed in (preset.replace(space=designs), replace(preset, space=designs)):
         assert changed.search_space().names == ("design",)
-        assert [params for _, params in changed.warm_start_trials()] == [{"design": "baseline"}]  # mapped onto it
+        mapped = changed.warm_start_trials(designs)  # a designs file mapped onto its own designs space
+        assert mapped[0] == ("baseline", {"design": "baseline"}) and len(mapped) == len(load_designs(designs))
     assert [name for name, _ in preset.warm_start_trials()] == list(load_designs(preset.warm_start))
-    assert preset.train_schedule.epochs == preset.schedule["epochs"] == 4
+    assert preset.train_schedule.epochs == preset.schedule["epochs"] == 8

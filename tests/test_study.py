@@ -134,6 +134,9 @@ def test_hpo_run_into_a_log_file_writes_one_line_per_trial(preset_path, tmp_path
     assert len(text) < 30_000 and "\r" not in text  # no progress-bar redraws
     assert len(re.findall(r"^trial +\d+ (complete|pruned) ", text, flags=re.M)) == 2, text
     assert re.search(r"^trial +0 epoch +1/3 +PCKh", text, flags=re.M), text  # --verbose: a line per epoch
+    # the closing lines say what pruning bought (hpo.savings)
+    assert re.search(r"^pruning: +\d+ of 2 designs cut", text, flags=re.M), text
+    assert re.search(r"^epochs: +\d+ trained, \d+ \(\d+ %\) saved of 6 for every design to the end", text, flags=re.M), text
     table = text.split("Pareto set of study")[1].split("report:")[0]  # lines naming tmp paths may be long
     long = [line for line in [*table.splitlines(), *re.findall(r"^trial .*$", text, flags=re.M)] if len(line) > 80]
     assert not long, long

@@ -204,3 +204,35 @@ def test_the_exception_chain_is_walked_once_even_when_it_loops():
     inner.__context__ = outer  # a loop: each is listed once
     assert exception_chain(outer) == [outer, inner]
     assert exception_chain(None) == []
+
+
+@pytest.mark.parametrize("device_data", [False, True])
+def test_steps_per_epoch_trains_that_many_batches_of_fresh_rows_each_epoch(monkeypatch, arrays, device_data):
+    import hourglass.train as train_module
+
+    monkeypatch.setattr(train_module, "_uses_device_data", lambda device: device_data)
+    original = train_module.train_step
+    seen: list[list[int]] = []
+
+    def counted(model, optimizer, batch, weights, device):
+        seen[-1].extend(batch["index"].tolist())
+        return original(model, optimizer, batch, weights, device)
+
+    monkeypatch.setattr(train_module, "train_step", counted)
+    rows = {}
+    for steps in (2, None, 50):  # 50 x 16 is more than the 82 training rows: one pass
+        seen.clear()
+        seen.append([])
+        result = train(_config(epochs=2, steps_per_epoch=steps), arrays, device="cpu", progress=False,
+                       on_epoch_end=lambda m: seen.append([]))
+        rows[steps] = [r for r in seen if r]
+        assert len(result.history) == 2
+    assert [len(r) for r in rows[2]] == [32, 32]  # 2 batches of 16 per epoch
+    assert rows[2][0] != rows[2][1]  # a fresh draw each epoch
+    assert len(set(rows[2][0])) == 32  # without replacement
+    assert [len(r) for r in rows[None]] == [80, 80] == [len(r) for r in rows[50]]  # 5 full batches of 16
+
+
+def test_steps_per_epoch_must_be_positive():
+    with pytest.raises(Exception, match="steps_per_epoch"):
+        ScheduleConfig(steps_per_epoch=0)

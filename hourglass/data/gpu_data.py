@@ -302,29 +302,31 @@ class GpuPoseData:
         }
 
     def batches(self, batch_size: int, *, shuffle: bool = False, drop_last: bool = False,
-                generator: torch.Generator | None = None) -> GpuBatches:
-        """One epoch of batches; ``generator`` (CPU) drives the order, (seed, epoch) the augmentation."""
-        return GpuBatches(self, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator)
+                generator: torch.Generator | None = None, rows: int | None = None) -> GpuBatches:
+        """One epoch of batches; ``generator`` (CPU) drives the order, (seed, epoch) the
+        augmentation; ``rows``: only the first rows of the order (None: all)."""
+        return GpuBatches(self, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator, rows=rows)
 
 
 class GpuBatches:
     """An epoch over a :class:`GpuPoseData`, with ``len`` (for progress bars) like a DataLoader."""
 
     def __init__(self, data: GpuPoseData, batch_size: int, *, shuffle: bool, drop_last: bool,
-                 generator: torch.Generator | None) -> None:
+                 generator: torch.Generator | None, rows: int | None = None) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size: expected an integer >= 1, but got {batch_size!r}")
         self.data, self.batch_size, self.shuffle, self.drop_last = data, batch_size, shuffle, drop_last
         self.generator = generator
+        self.rows = len(data) if rows is None else min(rows, len(data))
 
     def __len__(self) -> int:
-        n = len(self.data)
+        n = self.rows
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         d, n = self.data, len(self.data)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        order = order.to(d.device)
+        order = order[:self.rows].to(d.device)
         aug_gen = None
         if d.augment is not None:
             aug_gen = torch.Generator(device=d.device).manual_seed((d.seed * 1_000_003 + d.epoch) % 2**62)

@@ -52,6 +52,7 @@ def run(
     from hpo.pareto import StudySnapshot, pareto_rows
     from hpo.preset import load_preset
     from hpo.report import default_report_path, write_report
+    from hpo.savings import pruning_savings
     from hpo.storage import redact_url, single_runner
     from hpo.study import run_study
     from hpo.workers import check_workers, default_workers, gpu_device, parse_gpus, run_workers, worker_devices
@@ -83,8 +84,9 @@ def run(
                                 progress=show_progress(quiet), verbose=verbose)
     study = StudySnapshot.of(summary.study)  # the results below read the trials once
     counts = study.counts
-    typer.echo(f"study {cfg.name!r} on {redact_url(cfg.storage)}: {counted(summary.new_trials, 'new trial')}, "
-               + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
+    head = f"study {cfg.name!r} on {redact_url(cfg.storage)}:"
+    tail = f"{counted(summary.new_trials, 'new trial')}, " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items()))
+    typer.echo(f"{head} {tail}" if len(head) + len(tail) < 80 else f"{head}\n  {tail}")  # 80 columns
     failed = getattr(summary, "failed_workers", [])
     if failed:
         codes = ", ".join(f"w{i}: {summary.exit_codes[i]}" for i in failed)
@@ -93,6 +95,8 @@ def run(
         typer.echo("no complete trial yet: run again to continue the study")
         raise typer.Exit(1 if failed else 0)
     print_pareto_table(study, pareto_rows(study), wide=wide, columns=columns)
+    for line in pruning_savings(study.trials).lines():
+        typer.echo(line)
     path = write_report(study, report or default_report_path(cfg.name, cfg.storage), storage=cfg.storage)
     typer.echo(f"report:    {path}")
     implied = storage == os.environ.get(STORAGE_ENV) if storage else cfg.storage.endswith(f"studies/{cfg.name}.db")

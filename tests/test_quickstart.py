@@ -1,0 +1,65 @@
+"""The quickstart preset's structure (``hpo run`` with no argument): what makes it finish many
+designs within its budget and prune some of them visibly. Its timing is measured in
+docs/quickstart.md, not here."""
+
+import optuna
+import pytest
+
+from hourglass.data.synthetic import VAL_FRACTION
+from hpo.preset import load_preset
+from hpo.pruning import ParetoHalvingPruner
+from hpo.space import plan_seed_trials
+from hpo.strategy import create_pruner
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture(scope="module")
+def quick():
+    return load_preset("quickstart")
+
+
+def test_it_runs_anywhere_offline(quick):
+    assert quick.data.startswith("synthetic:") and quick.device in ("cpu", "auto")
+    assert quick.storage == "sqlite:///studies/quickstart.db"
+    assert quick.objectives == ("pckh", "params", "train_time")
+
+
+def test_epochs_are_short_rounds_over_a_large_training_set(quick):
+    """Rungs come at epoch ends: an epoch of a fraction of the training split lets the pruner cut
+    a design early, while enough generated people (not repeats of few) keep the seed at 60 %."""
+    n = int(quick.data.split(":")[1])
+    train_rows = n - round(VAL_FRACTION * n)
+    s = quick.train_schedule
+    per_epoch = s.steps_per_epoch * s.batch_size
+    assert per_epoch <= train_rows // 2  # a rung after at most half a pass
+    assert s.epochs * per_epoch >= 3 * train_rows  # a full trial still sees every person about 4 times
+    assert list(s.milestones) == [s.epochs - 1]  # lr / 10 for the last epoch
+
+
+def test_the_pruner_has_rungs_before_the_end_and_a_front_gain_rule(quick):
+    pruner = create_pruner(quick)
+    assert isinstance(pruner, ParetoHalvingPruner)
+    rungs = pruner.rungs(quick.train_schedule.epochs - 1)  # the last epoch is never a rung
+    assert rungs[0] == 1 and len(rungs) >= 2, rungs  # a design can be cut after its first epoch
+    assert pruner.min_gain is not None and pruner.min_gain > 0
+    assert quick.pruner.min_trials <= 3  # the rule starts early in a 10-design budget
+
+
+def test_budget_and_sampler_fit_a_five_minute_run(quick):
+    assert quick.budget.trials >= 10 and quick.budget.timeout_s is not None and quick.budget.timeout_s <= 300
+    assert quick.sampler.name == "tpe"
+    assert 1 <= quick.sampler.kwargs["n_startup_trials"] < quick.budget.trials // 2  # TPE does most of the run
+
+
+def test_the_known_good_seed_design_is_trial_zero(quick):
+    plan = plan_seed_trials(quick.search_space(), quick.warm_start_file())
+    assert not plan.skipped, plan.skipped
+    assert len(plan.trials) == 1  # one anchor, then the sampler: the budget is for search
+    _, params = plan.trials[0]
+    study = optuna.create_study(directions=quick.directions)
+    study.enqueue_trial(params)
+    trial = study.ask()
+    config = quick.train_config(quick.search_space().suggest(trial))
+    assert trial.params == params  # the space expresses it exactly
+    assert config.model.input_size == 64 and config.schedule.epochs == quick.train_schedule.epochs
