@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hpo.bench.search import budget_for
+from hpo.bench.settings import budget_for
 
 
 def table_bench_args(doc: str, json_default: str) -> tuple[argparse.Namespace, int]:

@@ -17,7 +17,8 @@ import itertools
 import json
 
 from benchmarks.table_args import table_bench_args
-from hpo.bench.search import SearchBenchSettings, run_search_bench
+from hpo.bench.search import run_search_bench
+from hpo.bench.settings import SearchBenchSettings
 
 GRID = {"min_epochs": (1, 2), "eta": (2, 3), "min_gain": (-1.0, 0.005), "n_startup_trials": (2, 5)}  # min_gain < 0: off
 

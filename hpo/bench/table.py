@@ -25,6 +25,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from hpo.space_check import walk_combinations
 
 __all__ = [
     "TABLE_KIND", "TABLE_VERSION", "SEED_PARAM", "BenchTable", "TablePoint", "grid_trials", "plan_table",
-    "export_table", "write_table", "load_table", "point_key",
+    "export_table", "write_table", "load_table", "cached_table", "point_key", "params_key",
 ]
 
 TABLE_KIND = "hourglass-hpo bench table"
@@ -234,6 +235,12 @@ def load_table(path: str | Path) -> BenchTable:
         raise _fail(path, f"{len(missing)} of the space's {len(wanted)} points have no curves (e.g. {missing[0]}); "
                           "finish the grid with `hpo bench-table`")
     return table
+
+
+@lru_cache(maxsize=4)
+def cached_table(path: str) -> BenchTable:
+    """:func:`load_table`, once per process and path (a replay reads the table per run)."""
+    return load_table(path)
 
 
 # ----------------------------------------------------------------------------- generate
