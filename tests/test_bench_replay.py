@@ -269,3 +269,23 @@ def test_rung_tpe_proposes_from_the_highest_rung_with_enough_points():
     assert params is not None and set(params) == {"x"} and params["x"] in (0, 1, 2, 3)
     with pytest.raises(ValueError, match="rungs"):
         RungTPE(["maximize"], [], seed=0)
+
+
+def test_runs_dir_resumes_and_refuses_other_settings(table_path, tmp_path, monkeypatch):
+    from hourglass.errors import ConfigError
+    from hpo.bench import search
+
+    folder = tmp_path / "runs"
+    s = SearchBenchSettings(table=table_path, seeds=2, budget_epochs=40, methods=("random", "tpe_mopruning"))
+    first = run_search_bench(s, progress=False, runs_dir=folder)
+    assert {p.name for p in folder.glob("*_s*.json")} == {
+        f"{m}_s{seed}.json" for m in ("random", "tpe_mopruning", "oracle") for seed in (0, 1)}
+    calls = []
+    real = search.replay_method
+    monkeypatch.setattr(search, "replay_method", lambda *a: calls.append(a[1:3]) or real(*a))
+    more = run_search_bench(replace(s, seeds=3), progress=False, runs_dir=folder)
+    assert sorted(calls) == [("random", 2), ("tpe_mopruning", 2)]  # only the new seed ran
+    for m in ("random", "tpe_mopruning"):
+        assert more["methods"][m]["heldout"]["hv_per_seed"][:2] == first["methods"][m]["heldout"]["hv_per_seed"]
+    with pytest.raises(ConfigError, match="other settings"):
+        run_search_bench(replace(s, budget_epochs=50), progress=False, runs_dir=folder)

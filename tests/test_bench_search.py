@@ -234,3 +234,32 @@ def test_bench_search_end_to_end(preset_file: Path, tmp_path: Path):
     assert summary["reference"]["designs"] == 1  # the 2-stack design; lr is not structural
     assert summary["reference"]["params"] == pytest.approx(1.1 * summary["reference"]["largest_params"])
     assert "plotly" in out_html.read_text()[:5000].lower() and "tpe_mopruning" in out_html.read_text()
+
+
+def test_cli_on_a_table_prints_both_views_in_80_columns(tmp_path: Path):
+    from table_factory import make_table
+
+    table = make_table(tmp_path / "t.json.gz")
+    out_json = tmp_path / "b.json"
+    methods = "random,tpe,tpe_mopruning,moasha,bohb_tpe"
+    result = CliRunner().invoke(app, [
+        "bench-search", "--table", str(table), "--seeds", "3", "--seed-offset", "100", "--budget-epochs", "45",
+        "--methods", methods, "--json", str(out_json), "--html", str(tmp_path / "b.html"),
+        "--svg", str(tmp_path / "b.svg"), "--no-curves", "--quiet",
+    ])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80, [line for line in lines if len(line) > 80]
+    assert lines[0].startswith("Held-out hypervolume after 45 training epochs, 3 seeds (100-102)")
+    assert any(line.startswith("oracle (bound)") for line in lines)
+    summary = json.loads(out_json.read_text())
+    assert summary["default_method"] == "tpe_mopruning" and "curves" not in summary
+    for name in methods.split(","):
+        m = summary["methods"][name]
+        assert m["seeds"] == [100, 101, 102]
+        assert {"within_sixth", "within_third", "heldout_median_hv"} <= set(m)
+        row = next(line for line in lines if line.startswith(name + " "))
+        assert f"{m['heldout_median_hv']:.4f}" in row and f"{m['as_trained_median_hv']:.4f}" in row
+        if name != "tpe_mopruning":
+            assert f"{m['heldout']['vs_default']['p']:.2f}" in row
+    assert "Held-out hypervolume" in (tmp_path / "b.svg").read_text()

@@ -101,6 +101,8 @@ def screening_oracle(proposals: Sequence[Sequence[float]], target: float, epochs
             return None
         if n > 1 and nondominated_ranks(screened, DIRECTIONS)[-1] != 0:
             continue  # a dominated design leaves the front, and k only shrinks: still short
+        if _hv(np.asarray(screened)) < target - 1e-12:
+            continue  # not even all of them reach it: no k of them do (the subset search is the cost)
         if best_subset_hv(screened, k) >= target - 1e-12:
             return n * first_rung + k * rest
     return None

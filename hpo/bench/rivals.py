@@ -19,7 +19,8 @@
   one seed. A design evaluated again at a larger budget *resumes* (charged only the epochs it
   had not trained): SMAC's Hyperband would retrain it, a live study could keep a checkpoint,
   and the cheaper reading favours SMAC. Evaluated at the full length, the design is complete
-  and joins the front.
+  and joins the front. A small space can run out: SMAC then raises
+  ``ConfigurationSpaceExhaustedException`` and the run ends there, with the epochs it spent.
 
 Both see the objectives normalised as the benchmark scores them (PCKh / 100 as a loss
 ``1 - PCKh / 100``, params / P_ref, time / T_ref): raw parameter counts would swamp the other
@@ -157,6 +158,7 @@ def _syne_moasha(s: SearchBenchSettings, seed: int, reference: Reference, space:
 def _smac_mf(s: SearchBenchSettings, seed: int, reference: Reference, space: SearchSpace) -> dict[str, Any]:
     from ConfigSpace import Categorical, ConfigurationSpace
     from smac import MultiFidelityFacade, Scenario
+    from smac.main.exceptions import ConfigurationSpaceExhaustedException
     from smac.model.random_forest import RandomForest
     from smac.multi_objective.parego import ParEGO
     from smac.runhistory.dataclasses import TrialValue
@@ -177,7 +179,10 @@ def _smac_mf(s: SearchBenchSettings, seed: int, reference: Reference, space: Sea
             intensifier=MultiFidelityFacade.get_intensifier(scenario, eta=run.eta, incumbent_selection="highest_budget"),
             overwrite=True, logging_level=40)
         while not run.done:
-            info = smac.ask()
+            try:
+                info = smac.ask()
+            except ConfigurationSpaceExhaustedException:  # every configuration asked at every budget
+                break
             config = {name: items[name][[str(c) for c in items[name]].index(info.config[name])] for name in items}
             point = run.point(config)
             key = params_key(point.params)

@@ -34,11 +34,14 @@ Layers: :mod:`~hpo.bench.settings` <- :mod:`~hpo.bench.front` <- :mod:`~hpo.benc
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
+import json
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import replace
+from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -53,7 +56,7 @@ from hpo.bench.settings import SearchBenchSettings
 from hpo.bench.summary import share_with_interval, summarize
 from hpo.bench.table import cached_table
 
-__all__ = ["run_search_bench", "available_methods"]
+__all__ = ["run_search_bench", "available_methods", "RunStore"]
 
 
 def available_methods(s: SearchBenchSettings, echo: Callable[[str], Any] = print) -> SearchBenchSettings:
@@ -70,13 +73,52 @@ def available_methods(s: SearchBenchSettings, echo: Callable[[str], Any] = print
     return replace(s, methods=tuple(kept))
 
 
-def run_search_bench(s: SearchBenchSettings, *, progress: bool = True, echo: Callable[[str], Any] = print) -> dict[str, Any]:
+class RunStore:
+    """Finished runs kept as one JSON file each in ``folder``, so that a long benchmark
+    resumes where it stopped and a shorter one reuses them. The folder is tied to the
+    settings that decide a run's result (all but seeds, methods and workers) and to the
+    table's bytes: other settings are refused in one line."""
+
+    def __init__(self, folder: str | Path, s: SearchBenchSettings) -> None:
+        self.folder = Path(folder)
+        keep = {k: v for k, v in asdict(s).items() if k not in ("seeds", "seed_offset", "methods", "workers")}
+        if s.table:
+            keep["table_sha256"] = hashlib.sha256(Path(s.table).read_bytes()).hexdigest()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stamp = self.folder / "settings.json"
+        if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) != json.loads(json.dumps(keep)):
+            raise ConfigError(f"{self.folder}: holds runs of other settings or another table; use another folder")
+        stamp.write_text(json.dumps(keep, indent=1) + "\n", encoding="utf-8")
+
+    def _path(self, name: str, seed: int) -> Path:
+        return self.folder / f"{name}_s{seed}.json"
+
+    def get(self, name: str, seed: int) -> Any:
+        path = self._path(name, seed)
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def put(self, name: str, seed: int, value: Any) -> None:
+        path = self._path(name, seed)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(value), encoding="utf-8")
+        tmp.replace(path)  # atomic: an interrupted write leaves no half file
+
+
+def run_search_bench(s: SearchBenchSettings, *, progress: bool = True, echo: Callable[[str], Any] = print,
+                     log_runs: bool = False, runs_dir: str | Path | None = None) -> dict[str, Any]:
     """The reference point, every (method, seed) run (``s.workers`` processes), on a table
-    the oracle's reference line, then :func:`hpo.bench.summary.summarize`."""
+    the oracle's reference line, then :func:`hpo.bench.summary.summarize`. One line per run
+    under the progress bar, or through ``echo`` with ``log_runs`` (a log, no terminal).
+    ``runs_dir``: keep every finished run there and reuse those found (:class:`RunStore`)."""
     asked = s.methods
     s = available_methods(s, echo)
+    store = RunStore(runs_dir, s) if runs_dir is not None else None
     jobs = list(itertools.product(s.seed_list, s.methods))
     runs: list[dict[str, Any]] = []
+    if store is not None:
+        runs = [r for seed, method in jobs if (r := store.get(method, seed)) is not None]
+        done = {(r["seed"], r["method"]) for r in runs}
+        jobs = [j for j in jobs if j not in done]
     key = "hv_heldout" if s.table else "hv"
     with contextlib.ExitStack() as stack:
         pool = None
@@ -91,16 +133,27 @@ def run_search_bench(s: SearchBenchSettings, *, progress: bool = True, echo: Cal
         bar = stack.enter_context(tqdm(total=len(jobs), desc="bench-search", unit="run", disable=not progress))
         for out in _map(pool, run, [(s, method, seed, reference) for seed, method in jobs]):
             runs.append(out)
+            if store is not None:
+                store.put(out["method"], out["seed"], out)
             bar.update(1)
+            line = (f"{out['method']:16s} seed {out['seed']}: HV {hv_at(out['records'], s.budget_epochs, key):.4f}"
+                    f"  {len(out['records'])} trials, {out['spent']} epochs, {out['wall_s']:.1f} s")
             if progress:
-                bar.write(f"{out['method']:16s} seed {out['seed']}: HV {hv_at(out['records'], s.budget_epochs, key):.4f}"
-                          f"  {len(out['records'])} trials, {out['spent']} epochs, {out['wall_s']:.1f} s")
+                bar.write(line)
+            elif log_runs:
+                echo(line)
         extra: dict[str, Any] = {"skipped": [m for m in asked if m not in s.methods]}
         if s.table and "random" in s.methods:
             finals = {(r["seed"], v): hv_at(r["records"], s.budget_epochs, v) for r in runs if r["method"] == "random"
                       for v in ("hv_heldout", "hv")}
-            args = [(s, seed, reference, {v: finals[(seed, v)] for v in ("hv_heldout", "hv")}) for seed in s.seed_list]
-            extra["oracle"] = _oracle_line(list(_map(pool, random_oracle, args, ordered=True)), s.seed_list)
+            cached = {seed: store.get("oracle", seed) if store else None for seed in s.seed_list}
+            todo = [seed for seed in s.seed_list if cached[seed] is None]
+            args = [(s, seed, reference, {v: finals[(seed, v)] for v in ("hv_heldout", "hv")}) for seed in todo]
+            for seed, line in zip(todo, _map(pool, random_oracle, args, ordered=True)):
+                cached[seed] = line
+                if store is not None:
+                    store.put("oracle", seed, line)
+            extra["oracle"] = _oracle_line([cached[seed] for seed in s.seed_list], s.seed_list)
     return summarize(runs, s, reference, extra)
 
 

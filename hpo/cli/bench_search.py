@@ -31,7 +31,8 @@ def summary_lines(summary: dict) -> list[str]:
     seeds = summary["seed_list"]
     out = [f"{'Held-out' if held else 'As-trained'} hypervolume after {budget} training epochs, {n} seeds "
            f"({seeds[0]}-{seeds[-1]})",
-           f"vs {default or '(no default run)'}: median difference, Mann-Whitney p; reaching random's final front",
+           f"diff, p: median vs {default or '(no default run)'}, two-sided Mann-Whitney U",
+           "<= 1/3, <= 1/6: share of seeds reaching random's final front by then",
            f"{'method':17s}{'median':>7s}{'diff':>8s}{'p':>6s}  {'<= 1/3 [95% CI]':>16s} {'<= 1/6 [95% CI]':>15s}"
            + (f"{'trained':>8s}" if other else "")]
     for name, m in summary["methods"].items():
@@ -65,6 +66,7 @@ def bench_search(
     seeds: Annotated[int, typer.Option(help="Seeds (each seeds the samplers and the training).")] = 5,
     seed_offset: Annotated[int, typer.Option("--seed-offset", help="First seed: report on seeds not used for tuning (the quickstart's pruner settings were tuned on seeds 0-29).")] = 0,
     json_path: Annotated[Path, typer.Option("--json", help="Summary and per-seed curves, JSON.")] = Path("reports/bench_search.json"),
+    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="Keep every finished (method, seed) run here and reuse those found: a long benchmark resumes, a shorter one is summarised at once.", show_default=False)] = None,
     curves: Annotated[bool, typer.Option("--curves/--no-curves", help="Keep every run's per-trial records in the JSON (large for many seeds).")] = True,
     html: Annotated[Path, typer.Option(help="Plot of hypervolume vs epochs spent (mean and 95 % interval per method).")] = Path("reports/bench_search.html"),
     svg: Annotated[Optional[Path], typer.Option(help="The same plot as a small static SVG (e.g. for a README).", show_default=False)] = None,
@@ -98,7 +100,8 @@ def bench_search(
         min_trials=min_trials, methods=_methods(methods) if methods is not None else default_methods, workers=workers,
         table=str(table) if table is not None else None,
     )
-    summary = run_search_bench(settings, progress=show_progress(quiet), echo=typer.echo)
+    summary = run_search_bench(settings, progress=show_progress(quiet), echo=typer.echo, log_runs=not quiet,
+                               runs_dir=runs_dir)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     kept = summary if curves else {k: v for k, v in summary.items() if k != "curves"}
     json_path.write_text(json.dumps(kept, indent=1) + "\n", encoding="utf-8")
