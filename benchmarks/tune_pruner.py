@@ -17,7 +17,8 @@ import itertools
 import json
 
 from benchmarks.table_args import table_bench_args
-from hpo.bench.search import SearchBenchSettings, run_search_bench
+from hpo.bench.search import run_search_bench
+from hpo.bench.settings import SearchBenchSettings
 
 GRID = {"min_epochs": (1, 2), "eta": (2, 3), "min_gain": (-1.0, 0.005), "n_startup_trials": (2, 5)}  # min_gain < 0: off
 
@@ -27,13 +28,13 @@ def main() -> None:
     rows = []
     for values in itertools.product(*GRID.values()):
         knobs = dict(zip(GRID, values))
-        s = SearchBenchSettings(table=args.table, seeds=args.seeds, budget_epochs=budget, workers=args.workers,
+        s = SearchBenchSettings(table=args.table, seeds=args.seeds, seed_offset=args.seed_offset, budget_epochs=budget, workers=args.workers,
                                 methods=("random", "tpe_mopruning"), **knobs)
         with contextlib.redirect_stdout(io.StringIO()):  # one line per setting, not per run
             out = run_search_bench(s, progress=False)
         ours, rnd = out["methods"]["tpe_mopruning"], out["methods"]["random"]
-        rows.append({**knobs, "within_third": ours["random_final_within_third_share"],
-                     "median_hv": ours["final_hv_median"], "random_median_hv": rnd["final_hv_median"],
+        rows.append({**knobs, "within_third": ours["within_third"]["share"],
+                     "median_hv": ours["heldout_median_hv"], "random_median_hv": rnd["heldout_median_hv"],
                      "epochs_per_trial": ours["epochs_per_trial_mean"]})
         print(" ".join(f"{k}={v}" for k, v in knobs.items()),
               f"within 1/3: {rows[-1]['within_third']:.0%}  median HV {rows[-1]['median_hv']:.4f} "

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from hpo.bench import bounds
-from hpo.bench.bounds import best_subset_hv, fewest_designs, final_values, screening_oracle
-from hpo.bench.replay import cached_table
-from hpo.bench.search import DIRECTIONS, SearchBenchSettings, table_reference_point
+from hpo.bench.bounds import best_subset_hv, fewest_designs, final_values, random_oracle, run_proposals, screening_oracle
+from hpo.bench.front import front_hv, hv_at, table_reference
+from hpo.bench.replay import replay_method
+from hpo.bench.settings import DIRECTIONS, SearchBenchSettings
+from hpo.bench.table import cached_table
 from hpo.pareto import hypervolume
 from table_factory import make_table
 
@@ -22,7 +24,7 @@ def _hv(points):
 @pytest.fixture(scope="module")
 def table_and_ref(tmp_path_factory):
     path = str(make_table(tmp_path_factory.mktemp("table") / "t.json.gz"))
-    return cached_table(path), table_reference_point(SearchBenchSettings(table=path, methods=("random",)))
+    return cached_table(path), table_reference(cached_table(path))
 
 
 def test_best_subset_is_the_best_of_every_subset():
@@ -55,18 +57,46 @@ def test_fewest_designs(table_and_ref):
 
 def test_screening_oracle_charges_the_rung_and_the_rest(table_and_ref):
     table, ref = table_and_ref
-    seed, e = 5, table.epochs
-    rng = np.random.default_rng([seed, 4242])  # the oracle's proposal order
-    first = int(rng.permutation(len(table.points))[0])
-    hv_first = _hv([final_values(table, first, table.seeds[int(rng.integers(len(table.seeds)))], ref)])
+    e = table.epochs
+    s = SearchBenchSettings(table=table.source, seeds=1, budget_epochs=20 * e, methods=("random",))
+    proposals = run_proposals(replay_method(s, "random", 5, ref)["records"], ref)
+    assert len(proposals) >= 10
+    hv_first = _hv([proposals[0]])
     # one full trial's epochs: only the first proposal, screened then completed
-    assert screening_oracle(table, ref, hv_first, e, seed) == e
-    assert screening_oracle(table, ref, hv_first * 1.0001, e, seed) is None
+    assert screening_oracle(proposals, hv_first, e, e) == e
+    assert screening_oracle(proposals, hv_first * 1.0001, e, e) is None
     # more epochs can only help, and what it spends stays within them
-    spent = [screening_oracle(table, ref, hv_first * 1.0001, b, seed) for b in (2 * e, 3 * e, 5 * e, 8 * e)]
-    assert all(x is None or x <= b for x, b in zip(spent, (2 * e, 3 * e, 5 * e, 8 * e)))
+    budgets = (2 * e, 3 * e, 5 * e, 8 * e)
+    spent = [screening_oracle(proposals, hv_first * 1.0001, b, e) for b in budgets]
+    assert all(x is None or x <= b for x, b in zip(spent, budgets))
     reached = [x is not None for x in spent]
     assert reached == sorted(reached) and reached[-1]  # once reached, reached with more
-    assert screening_oracle(table, ref, 0.9, 3 * e, seed) is None
+    assert screening_oracle(proposals, 0.9, 3 * e, e) is None
     with pytest.raises(ValueError, match="first_rung"):
-        screening_oracle(table, ref, 0.1, 30, seed, first_rung=e)
+        screening_oracle(proposals, 0.1, 30, e, first_rung=e)
+
+
+def test_run_proposals_are_the_random_runs_own_designs_and_draws(table_and_ref):
+    table, ref = table_and_ref
+    s = SearchBenchSettings(table=table.source, seeds=1, budget_epochs=30 * table.epochs, methods=("random",))
+    records = replay_method(s, "random", 3, ref)["records"]
+    trained = [r for r in records if r["epochs"] > 0]
+    assert any(r["epochs"] == 0 for r in records)  # copies of repeats are left out
+    assert run_proposals(records, ref) == [ref.normalise(r["values"]) for r in trained]
+    held = run_proposals(records, ref, "heldout_values")
+    assert front_hv(held) == pytest.approx(records[-1]["hv_heldout"])
+
+
+def test_random_oracle_reaches_random_final_front_within_a_third_or_not(table_and_ref):
+    table, ref = table_and_ref
+    s = SearchBenchSettings(table=table.source, seeds=1, budget_epochs=12 * table.epochs, methods=("random",))
+    final = {v: hv_at(replay_method(s, "random", 7, ref)["records"], s.budget_epochs, v) for v in ("hv", "hv_heldout")}
+    out = random_oracle(s, 7, ref, final)
+    assert set(out) == {"hv", "hv_heldout"}
+    for view in out.values():
+        third, sixth = view["within_third"], view["within_sixth"]
+        assert third is None or third <= s.budget_epochs // 3
+        assert sixth is None or (sixth <= s.budget_epochs // 6 and third is not None)  # a sixth is harder
+    easy = random_oracle(s, 7, ref, {"hv": 1e-9})["hv"]
+    third, rest = s.budget_epochs // 3, table.epochs - 1
+    assert easy["within_third"] == 1 + (third - 1) // rest * rest  # the first proposal screened, the most completed

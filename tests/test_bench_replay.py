@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -13,10 +14,14 @@ from hourglass.costs import Costs
 from hourglass.train import EpochMetrics, TrainResult
 from hpo import objective as objective_module
 from hpo import record as rec
-from hpo.bench.baselines import HubMultiMetricRule, MoashaRule, epsilon_net_order
-from hpo.bench.replay import TABLE_METHODS, cached_table, replay_method
-from hpo.bench.search import SearchBenchSettings, base_preset, Tracker, method_preset, run_search_bench, table_reference_point
-from hpo.bench.table import params_key
+from hpo.bench.baselines import HubMultiMetricRule, MoashaRule, RungTPE, epsilon_net_order
+from hpo.bench.front import Tracker, table_reference
+from hpo.bench.ledger import TableRun
+from hpo.bench.replay import replay_method
+from hpo.bench.rivals import missing_extra
+from hpo.bench.search import run_search_bench
+from hpo.bench.settings import TABLE_METHODS, SearchBenchSettings, base_preset, method_preset
+from hpo.bench.table import cached_table, params_key
 from hpo.objective import Objective
 from hpo.strategy import Pruning, create_pruner, create_sampler
 from table_factory import make_table
@@ -30,11 +35,15 @@ def table_path(tmp_path_factory):
     return str(make_table(tmp_path_factory.mktemp("table") / "t.json.gz"))
 
 
+def table_reference_point(s):
+    return table_reference(cached_table(s.table))
+
+
 def _strip(records):
     return [{k: v for k, v in r.items() if k != "wall_s"} for r in records]
 
 
-@pytest.mark.parametrize("method", ["tpe_mopruning", "nsga2", "moasha", "hub_multi_metric"])
+@pytest.mark.parametrize("method", ["tpe_mopruning", "nsga2", "moasha", "hub_multi_metric", "bohb_tpe"])
 def test_replay_is_deterministic_per_seed(table_path, method):
     s = SearchBenchSettings(table=table_path, seeds=1, budget_epochs=60, methods=(method,))
     ref = table_reference_point(s)
@@ -68,7 +77,8 @@ def test_replayed_pruner_decides_as_the_live_objective(table_path, tmp_path, mon
 
     table = cached_table(table_path)
     points = table.by_params()
-    rng = np.random.default_rng([1, 7919])  # replay's per-trial seed draw
+    rng = np.random.default_rng([1, 7919])  # replay's draw: a design's seed at its first training, then kept
+    seeds: dict[str, int] = {}
 
     def point_of(model, lr=None):
         params = {"model.block.name": model.block.name, "model.block.skip": model.block.skip,
@@ -82,7 +92,10 @@ def test_replayed_pruner_decides_as_the_live_objective(table_path, tmp_path, mon
 
     def fake_train(config, arrays, *, device=None, on_epoch_end=None, checkpoint_dir=None, progress=True, compile=None):
         (point,) = point_of(config.model, config.schedule.lr)
-        run = point.runs[table.seeds[int(rng.integers(len(table.seeds)))]]
+        key = params_key(point.params)
+        if key not in seeds:
+            seeds[key] = table.seeds[int(rng.integers(len(table.seeds)))]
+        run = point.runs[seeds[key]]
         history = []
         for e in range(1, table.epochs + 1):
             m = EpochMetrics(epoch=e, loss=run["loss"][e - 1], pckh=run["pckh"][e - 1], time_s=run["wall_s"][e - 1],
@@ -114,14 +127,23 @@ def test_replayed_pruner_decides_as_the_live_objective(table_path, tmp_path, mon
 
 
 def test_every_table_method_runs_and_summarizes(table_path):
-    s = SearchBenchSettings(table=table_path, seeds=2, budget_epochs=40, methods=TABLE_METHODS)
+    s = SearchBenchSettings(table=table_path, seeds=2, seed_offset=10, budget_epochs=40, methods=TABLE_METHODS)
     out = run_search_bench(s, progress=False)
-    assert set(out["methods"]) == set(TABLE_METHODS)
+    ran = [m for m in TABLE_METHODS if missing_extra(m) is None]
+    assert list(out["methods"]) == ran and out["skipped"] == [m for m in TABLE_METHODS if m not in ran]
+    assert out["default_method"] == "tpe_mopruning" and out["headline"] == "hv_heldout"
     for name, m in out["methods"].items():
-        assert len(m["final_hv_per_seed"]) == 2 and len(m["epochs_to_random_final_per_seed"]) == 2
-        assert 0.0 <= min(m["final_hv_per_seed"]) and max(m["final_hv_per_seed"]) < 1.0
+        assert m["seeds"] == [10, 11]
+        for view in ("heldout", "as_trained"):
+            assert len(m[view]["hv_per_seed"]) == 2 and len(m[view]["epochs_to_random_final_per_seed"]) == 2
+            assert 0.0 <= min(m[view]["hv_per_seed"]) and max(m[view]["hv_per_seed"]) < 1.0
+        assert m["heldout_median_hv"] == m["heldout"]["median_hv"]
+        for w in ("within_third", "within_sixth"):
+            assert m[w]["n"] == 2 and 0.0 <= m[w]["low"] <= m[w]["share"] <= m[w]["high"] <= 1.0
     assert out["methods"]["seed_grid"]["trials_mean"] <= 5  # the reference designs the space expresses
     assert out["budget_epochs"] == 40
+    assert out["oracle"]["heldout"]["within_third"]["n"] == 2
+    json.dumps(out)
 
 
 def test_table_methods_are_refused_live():
@@ -169,3 +191,101 @@ def test_hub_rule_waits_for_five_finished_then_prunes_below_the_median():
     me = many.trials[-1].number
     assert rule.should_prune(many, me, 2, [10.0, 5000, 5.0], DIRECTIONS)  # dominated by every finished trial
     assert not rule.should_prune(many, me, 2, [99.0, 10, 0.1], DIRECTIONS)  # dominates them all
+
+
+# ----------------------------------------------------------------------------- live semantics
+def _by_point(records):
+    out = {}
+    for r in records:
+        out.setdefault(r["point"], []).append(r)
+    return out
+
+
+def test_a_pruned_design_proposed_again_keeps_its_seed(table_path):
+    """One seed per design for the whole run: a pruned design proposed twice trains its same
+    curve again (same seed), never a re-rolled one; a completed one is copied at no cost."""
+    s = SearchBenchSettings(table=table_path, seeds=1, budget_epochs=300, methods=("tpe_mopruning",))
+    run = replay_method(s, "tpe_mopruning", 2, table_reference_point(s))
+    by_point = _by_point(run["records"])
+    repeats = [rs for rs in by_point.values() if len(rs) > 1 and rs[0]["state"] == "pruned"]
+    assert len(repeats) >= 3  # TPE proposes pruned designs again on a 32-point table
+    for rs in by_point.values():
+        assert len({r["train_seed"] for r in rs}) == 1
+    for rs in repeats:  # the same curve: pruned again at the same rung or run on, never cheaper
+        assert all(r["epochs"] >= rs[0]["epochs"] for r in rs if r["state"] == "pruned")
+    table = cached_table(table_path)
+    for rs in by_point.values():
+        done = [r for r in rs if r["state"] == "complete"]
+        for r in done[1:]:
+            assert r["epochs"] == 0 and r["values"] == done[0]["values"]  # a copy
+        for r in done:
+            p, seed = table.points[r["point"]], r["train_seed"]
+            assert r["values"] == [p.runs[seed]["pckh"][-1], p.costs["params"], p.runs[seed]["time_s"][-1]]
+            other = [x for x in table.seeds if x != seed]
+            assert r["heldout_values"][0] == pytest.approx(np.mean([p.runs[x]["pckh"][-1] for x in other]))
+
+
+def test_table_run_draws_a_design_seed_once(table_path):
+    table = cached_table(table_path)
+    ledger = TableRun.of(table, 5)
+    p, q = table.points[0], table.points[1]
+    first = ledger.seed_of(p)
+    assert all(ledger.seed_of(p) == first for _ in range(20))
+    ledger.seed_of(q)
+    assert ledger.seed_of(p) == first and set(ledger.seeds.values()) <= set(table.seeds)
+    own = p.runs[first]
+    assert ledger.at_epoch(p, 3) == [own["pckh"][2], float(p.costs["params"]), own["time_s"][2]]
+    other = [s for s in table.seeds if s != first]
+    assert ledger.heldout(p)[0] == pytest.approx(np.mean([p.runs[s]["pckh"][-1] for s in other]))
+
+
+def test_heldout_front_is_scored_on_other_seeds(table_path):
+    """A run's held-out hypervolume is the front of its complete designs valued on the
+    seeds they were not trained on; on a two-seed table, the other seed's values."""
+    from hpo.bench.front import front_hv
+
+    s = SearchBenchSettings(table=table_path, seeds=1, budget_epochs=200, methods=("random",))
+    ref = table_reference_point(s)
+    run = replay_method(s, "random", 0, ref)
+    table = cached_table(table_path)
+    done = [r for r in run["records"] if r["state"] == "complete"]
+    heldout = []
+    for r in done:
+        p = table.points[r["point"]]
+        (other,) = [x for x in table.seeds if x != r["train_seed"]]
+        heldout.append(ref.normalise([p.runs[other]["pckh"][-1], p.costs["params"], p.runs[other]["time_s"][-1]]))
+    assert run["records"][-1]["hv_heldout"] == pytest.approx(front_hv(heldout))
+    assert run["records"][-1]["hv_heldout"] != pytest.approx(run["records"][-1]["hv"])
+
+
+def test_rung_tpe_proposes_from_the_highest_rung_with_enough_points():
+    tpe = RungTPE(["maximize", "minimize", "minimize"], [1, 3, 9], seed=0, random_fraction=0.0)
+    assert tpe.propose() is None  # nothing observed: random
+    dist = optuna.distributions.CategoricalDistribution([0, 1, 2, 3])
+    for i in range(3):
+        t = create_trial(params={"x": i % 4}, distributions={"x": dist}, values=[1.0, 1.0, 1.0])
+        tpe.observe(t, [[10.0 * i, 1.0, 1.0]])  # epoch 1 only: not enough (2 needed) until the 2nd
+    params = tpe.propose()
+    assert params is not None and set(params) == {"x"} and params["x"] in (0, 1, 2, 3)
+    with pytest.raises(ValueError, match="rungs"):
+        RungTPE(["maximize"], [], seed=0)
+
+
+def test_runs_dir_resumes_and_refuses_other_settings(table_path, tmp_path, monkeypatch):
+    from hourglass.errors import ConfigError
+    from hpo.bench import search
+
+    folder = tmp_path / "runs"
+    s = SearchBenchSettings(table=table_path, seeds=2, budget_epochs=40, methods=("random", "tpe_mopruning"))
+    first = run_search_bench(s, progress=False, runs_dir=folder)
+    assert {p.name for p in folder.glob("*_s*.json")} == {
+        f"{m}_s{seed}.json" for m in ("random", "tpe_mopruning", "oracle") for seed in (0, 1)}
+    calls = []
+    real = search.replay_method
+    monkeypatch.setattr(search, "replay_method", lambda *a: calls.append(a[1:3]) or real(*a))
+    more = run_search_bench(replace(s, seeds=3), progress=False, runs_dir=folder)
+    assert sorted(calls) == [("random", 2), ("tpe_mopruning", 2)]  # only the new seed ran
+    for m in ("random", "tpe_mopruning"):
+        assert more["methods"][m]["heldout"]["hv_per_seed"][:2] == first["methods"][m]["heldout"]["hv_per_seed"]
+    with pytest.raises(ConfigError, match="other settings"):
+        run_search_bench(replace(s, budget_epochs=50), progress=False, runs_dir=folder)

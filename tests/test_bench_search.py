@@ -8,11 +8,11 @@ from typer.testing import CliRunner
 from hourglass.config import HourglassConfig
 from hourglass.costs import Costs, costs
 from hourglass.errors import ConfigError
-from hpo.bench.search import SearchBenchSettings as BenchSettings
-from hpo.bench.search import (
-    METHODS, Reference, StepCostModel, _corner_models, epochs_to_reach, hv_at, method_preset,
-    summarize,
-)
+from hpo.bench.front import Reference, epochs_to_reach, hv_at
+from hpo.bench.live import StepCostModel, _corner_models
+from hpo.bench.settings import METHODS, method_preset
+from hpo.bench.settings import SearchBenchSettings as BenchSettings
+from hpo.bench.summary import summarize
 from hpo.cli import app
 from hpo.preset import load_preset
 from hpo.space import SearchSpace
@@ -131,18 +131,25 @@ def test_summarize_compares_each_seed_with_its_own_random_run():
         runs.append({"method": method, "seed": seed, "records": recs, "spent": recs[-1]["spent"], "wall_s": 1.0,
                      **({"designs": ["baseline"]} if method == "seed_grid" else {})})
     out = summarize(runs, s, REFERENCE)
-    assert out["seeds"] == 2 and out["budget_epochs"] == 8
+    assert out["seeds"] == 2 and out["budget_epochs"] == 8 and out["seed_list"] == [0, 1]
+    assert out["default_method"] == "tpe_mopruning" and out["headline"] == "hv"  # live: no held-out view
     assert set(out["methods"]) == set(METHODS)
     tpe = out["methods"]["tpe_mopruning"]
-    assert tpe["final_hv_per_seed"] == [0.45, 0.2]  # the 0.9 at 9 epochs is past the budget
-    assert tpe["final_hv_mean"] == pytest.approx(0.325)
-    assert tpe["final_hv_std"] == pytest.approx(math.sqrt(2 * 0.125**2))  # sample std
-    assert tpe["epochs_to_random_final_per_seed"] == [5, None]
-    assert tpe["epochs_to_random_final"] == 5.0 and tpe["reached_random_final_seeds"] == 1
+    view = tpe["as_trained"]
+    assert view["hv_per_seed"] == [0.45, 0.2]  # the 0.9 at 9 epochs is past the budget
+    assert view["mean_hv"] == pytest.approx(0.325) and view["median_hv"] == pytest.approx(0.325)
+    assert view["std_hv"] == pytest.approx(math.sqrt(2 * 0.125**2))  # sample std
+    assert view["epochs_to_random_final_per_seed"] == [5, None]
+    assert view["reached_random_final"] == 1
+    # 5 epochs of 8: not within a third (2.67) nor a sixth
+    assert tpe["within_third"]["k"] == 0 and tpe["within_third"]["n"] == 2 and tpe["within_sixth"]["k"] == 0
+    assert tpe["seeds"] == [0, 1] and tpe["heldout_median_hv"] is None
     assert tpe["trials_mean"] == 2.5 and tpe["pruned_mean"] == 1.5  # records within the budget only
-    assert out["methods"]["random"]["epochs_to_random_final_per_seed"] == [8, 4]
-    assert out["methods"]["seed_grid"]["epochs_to_random_final"] is None
-    assert out["wins_vs_nsga2_nopruning"] == 1  # seed 0: 0.45 > 0.3; seed 1: 0.2 < 0.6
+    assert out["methods"]["random"]["as_trained"]["epochs_to_random_final_per_seed"] == [8, 4]
+    assert out["methods"]["seed_grid"]["as_trained"]["reached_random_final"] == 0
+    nsga2 = out["methods"]["nsga2"]["as_trained"]["vs_default"]
+    assert nsga2["median_diff"] == pytest.approx(0.45 - 0.325)  # medians 0.45 and 0.325
+    assert 0.0 < nsga2["p"] <= 1.0
     assert out["seed_grid_designs"] == ["baseline"]
     assert out["curves"]["nsga2"]["1"] == finals[("nsga2", 1)]
     json.dumps(out)  # serialisable as is
@@ -157,7 +164,8 @@ def test_rung_predictiveness_ranks_early_pckh_against_final():
     out = summarize(runs, BenchSettings(budget_epochs=10, seeds=1, methods=("random", "nsga2")), REFERENCE)
     assert out["rung_predictiveness"]["trials"] == 6 and out["rung_predictiveness"]["final_epoch"] == 3
     assert out["rung_predictiveness"]["spearman_by_epoch"] == {"1": pytest.approx(1.0), "2": pytest.approx(-1.0)}
-    assert out["wins_vs_nsga2_nopruning"] is None  # no tpe_mopruning run
+    assert out["default_method"] is None  # no tpe_mopruning run: nothing to compare against
+    assert "vs_default" not in out["methods"]["nsga2"]["as_trained"]
 
 
 def test_method_preset_sets_sampler_pruner_and_schedule(preset_file: Path):
@@ -204,17 +212,17 @@ def test_bench_search_end_to_end(preset_file: Path, tmp_path: Path):
     assert summary["seeds"] == 1 and summary["budget_epochs"] == budget
     assert list(summary["methods"]) == list(METHODS)
     for name, m in summary["methods"].items():
-        assert {"final_hv_mean", "final_hv_std", "epochs_to_random_final"} <= set(m)
-        assert 0.0 <= m["final_hv_mean"] <= 1.0
+        assert {"as_trained", "within_third", "within_sixth", "seeds"} <= set(m) and m["seeds"] == [0]
+        assert 0.0 <= m["as_trained"]["median_hv"] <= 1.0
         recs = summary["curves"][name]["0"]
         hvs = [r["hv"] for r in recs]
         assert hvs == sorted(hvs), f"{name}: hypervolume must never drop"
         assert [r["spent"] for r in recs] == [sum(x["epochs"] for x in recs[: i + 1]) for i in range(len(recs))]
         assert recs[-1]["spent"] <= budget + per_trial
         assert all(1 <= r["epochs"] <= per_trial for r in recs)
-        assert m["final_hv_per_seed"] == [hv_at(recs, budget)]
+        assert m["as_trained"]["hv_per_seed"] == [hv_at(recs, budget)]
     # random's own target is reached by random itself
-    assert summary["methods"]["random"]["epochs_to_random_final"] is not None
+    assert summary["methods"]["random"]["as_trained"]["reached_random_final"] == 1
     # the grid runs the designs the space can express, in file order, and stops when they run out
     grid = summary["curves"]["seed_grid"]["0"]
     assert summary["seed_grid_designs"] == ["baseline"]  # the others change knobs the space fixes
@@ -225,5 +233,33 @@ def test_bench_search_end_to_end(preset_file: Path, tmp_path: Path):
     assert min(m["epochs_per_trial_mean"] for m in pruning) < per_trial
     assert summary["reference"]["designs"] == 1  # the 2-stack design; lr is not structural
     assert summary["reference"]["params"] == pytest.approx(1.1 * summary["reference"]["largest_params"])
-    assert summary["wins_vs_nsga2_nopruning"] in (0, 1)
     assert "plotly" in out_html.read_text()[:5000].lower() and "tpe_mopruning" in out_html.read_text()
+
+
+def test_cli_on_a_table_prints_both_views_in_80_columns(tmp_path: Path):
+    from table_factory import make_table
+
+    table = make_table(tmp_path / "t.json.gz")
+    out_json = tmp_path / "b.json"
+    methods = "random,tpe,tpe_mopruning,moasha,bohb_tpe"
+    result = CliRunner().invoke(app, [
+        "bench-search", "--table", str(table), "--seeds", "3", "--seed-offset", "100", "--budget-epochs", "45",
+        "--methods", methods, "--json", str(out_json), "--html", str(tmp_path / "b.html"),
+        "--svg", str(tmp_path / "b.svg"), "--no-curves", "--quiet",
+    ])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80, [line for line in lines if len(line) > 80]
+    assert lines[0].startswith("Held-out hypervolume after 45 training epochs, 3 seeds (100-102)")
+    assert any(line.startswith("oracle (bound)") for line in lines)
+    summary = json.loads(out_json.read_text())
+    assert summary["default_method"] == "tpe_mopruning" and "curves" not in summary
+    for name in methods.split(","):
+        m = summary["methods"][name]
+        assert m["seeds"] == [100, 101, 102]
+        assert {"within_sixth", "within_third", "heldout_median_hv"} <= set(m)
+        row = next(line for line in lines if line.startswith(name + " "))
+        assert f"{m['heldout_median_hv']:.4f}" in row and f"{m['as_trained_median_hv']:.4f}" in row
+        if name != "tpe_mopruning":
+            assert f"{m['heldout']['vs_default']['p']:.2f}" in row
+    assert "Held-out hypervolume" in (tmp_path / "b.svg").read_text()

@@ -171,3 +171,29 @@ def test_check_transfer_retrains_points_and_compares(tmp_path):
     assert doc["seed"] == 2 and doc["n"] == 3 and len(doc["points"]) == 3
     assert all(len(r["table_final"]) == 2 and 0.0 <= r["live_final"] <= 100.0 for r in doc["points"])
     assert f"over 3 points" in result.output
+
+
+def test_bench_table_adds_seeds_to_a_table_and_resumes(tmp_path):
+    (tmp_path / "space.yaml").write_text(SPACE)
+    preset = tmp_path / "grid.yaml"
+    preset.write_text(PRESET + f"storage: sqlite:///{tmp_path / 'grid.db'}\n")
+    out = tmp_path / "table.json.gz"
+    assert runner.invoke(app, ["bench-table", str(preset), "--out", str(out), "--quiet"]).exit_code == 0
+    before = load_table(out)
+    seeds_db = f"sqlite:///{tmp_path / 'seeds.db'}"
+    add = ["bench-table", str(preset), "--out", str(out), "--seeds", "2", "--storage", seeds_db, "--quiet"]
+    # nothing trained yet: the table is left as it was, and the command says how to go on
+    waiting = runner.invoke(app, [*add, "--export-only"])
+    assert waiting.exit_code == 0, waiting.output
+    assert "0 of 2 points done; run again" in waiting.output and load_table(out).seeds == (0, 1)
+    result = runner.invoke(app, add)
+    assert result.exit_code == 0, result.output
+    assert "2 trials (points x seeds), 0 finished, 2 enqueued now" in result.output
+    after = load_table(out)
+    assert after.seeds == (0, 1, 2) and len(after.points) == len(before.points)
+    for old, new in zip(before.points, after.points):
+        assert new.runs[0] == old.runs[0] and new.runs[1] == old.runs[1]  # the recorded seeds kept as they were
+        assert new.runs[2]["loss"] != old.runs[0]["loss"]  # a new training (another seed)
+    again = runner.invoke(app, add)
+    assert again.exit_code == 2 and "already holds seeds [2]" in again.output
+    assert len(again.output.strip().splitlines()) == 1

@@ -1,4 +1,5 @@
-"""Two outside multi-objective pruners, written from their published rules, for the benchmark.
+"""Outside methods written from their published rules, for the benchmark (the peers' own code
+is called in :mod:`hpo.bench.rivals`).
 
 - :class:`MoashaRule` (``moasha``): Syne Tune's MOASHA (Salinas et al., ICLR 2021 NAS
   workshop; ``syne_tune.optimizer.schedulers.multiobjective.moasha``), one bracket.
@@ -18,7 +19,14 @@
   have finished, a trial stops if its best synthetic value so far is worse than the median
   of the finished trials' values at this epoch.
 
-Both read the rung values from the trial record, like :class:`hpo.pruning.ParetoHalvingPruner`,
+- :class:`RungTPE` (``bohb_tpe``, with :class:`MoashaRule` stopping): BOHB's model
+  (Falkner et al., ICML 2018) on a multi-objective study. Per rung (the stopping rule's rungs
+  and the full length) an in-memory study holds every trial's values at that rung; a new
+  design comes from Optuna's multi-objective TPE fitted on the highest rung that has more
+  observations than the space has params (BOHB's minimum), one in three at random (BOHB's
+  rho), and at random until a rung has enough.
+
+The pruners read the rung values from the trial record, like :class:`hpo.pruning.ParetoHalvingPruner`,
 so a replayed study and a live one feed them the same numbers.
 """
 
@@ -30,12 +38,15 @@ from collections.abc import Sequence
 import moocore
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from hpo import record as rec
 from hpo.pruning import RungPruner, as_losses, nondominated_ranks, rung_population
 
-__all__ = ["MoashaRule", "HubMultiMetricRule", "epsilon_net_order", "hv_contribution_order"]
+__all__ = ["MoashaRule", "HubMultiMetricRule", "RungTPE", "epsilon_net_order", "hv_contribution_order"]
+
 
 def _scaled(losses: np.ndarray) -> np.ndarray:
     lo, hi = losses.min(0), losses.max(0)
@@ -159,3 +170,42 @@ class HubMultiMetricRule(RungPruner):
         if not at_epoch:
             return False
         return best > float(np.median(at_epoch))
+
+
+class RungTPE:
+    """BOHB's proposal model over Optuna's TPE (module docstring)."""
+
+    def __init__(self, directions: Sequence[str | StudyDirection], rungs: Sequence[int], seed: int,
+                 random_fraction: float = 1 / 3) -> None:
+        if not rungs or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in rungs):
+            raise ValueError(f"rungs must be epochs >= 1, but got {list(rungs)}")
+        if not 0.0 <= random_fraction < 1.0:
+            raise ValueError(f"random_fraction must be in [0, 1), but got {random_fraction=}")
+        self.rungs = sorted(set(rungs))
+        self.random_fraction = random_fraction
+        self._rng = np.random.default_rng([seed, 4099])
+        self._studies = {r: optuna.create_study(directions=list(directions), sampler=optuna.samplers.TPESampler(
+            n_startup_trials=0, seed=int(self._rng.integers(2**31)))) for r in self.rungs}
+        self._distributions: dict[str, BaseDistribution] = {}
+
+    def observe(self, trial: FrozenTrial, values_by_epoch: Sequence[Sequence[float]]) -> None:
+        """A finished trial's values after each epoch it trained (none for a copy)."""
+        self._distributions.update(trial.distributions)
+        for r in self.rungs:
+            if r <= len(values_by_epoch):
+                self._studies[r].add_trial(create_trial(params=trial.params, distributions=trial.distributions,
+                                                        values=list(values_by_epoch[r - 1])))
+
+    def propose(self) -> dict[str, object] | None:
+        """Params for the next design, or None for a random one."""
+        if not self._distributions or self._rng.random() < self.random_fraction:
+            return None
+        enough = len(self._distributions) + 1
+        rung = next((r for r in reversed(self.rungs) if len(self._studies[r].get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE,))) >= enough), None)
+        if rung is None:
+            return None
+        study = self._studies[rung]
+        trial = study.ask(fixed_distributions=self._distributions)
+        study.tell(trial, state=TrialState.FAIL)  # a proposal, not an observation: TPE skips it
+        return dict(trial.params)

@@ -6,8 +6,8 @@ tell whether the goal is a pruning problem or a sampling one:
 
 - :func:`fewest_designs`: how many fully trained designs, chosen knowing every final
   value, reach a target. If a handful do, the goal is possible in principle.
-- :func:`screening_oracle`: proposals in random order (each design once, one training seed
-  drawn per design, as the random sampler with repeats copied), every proposal trained for
+- :func:`screening_oracle`: the random search run's own proposals, in its order and under
+  its own seed draws (each design once, repeats copied; :func:`run_proposals`), every one trained for
   ``first_rung`` epochs, then - knowing every screened design's *final* values - the best
   ``k`` of them completed, with ``n`` screened and ``k`` completed fitting the epochs:
   ``n * first_rung + k * (E - first_rung) <= epochs``, for the best ``n``. No pruner over
@@ -25,16 +25,21 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
-from hpo.bench.search import DIRECTIONS, Reference
-from hpo.bench.table import BenchTable
+from hpo.bench.front import Reference
+from hpo.bench.replay import replay_method
+from hpo.bench.settings import DIRECTIONS, SearchBenchSettings
+from hpo.bench.table import BenchTable, cached_table
 from hpo.pareto import hypervolume
 from hpo.pruning import nondominated_ranks
 
-__all__ = ["EXACT_LIMIT", "best_subset_hv", "fewest_designs", "screening_oracle", "final_values"]
+__all__ = ["EXACT_LIMIT", "best_subset_hv", "fewest_designs", "screening_oracle", "run_proposals", "random_oracle",
+           "final_values"]
 
 EXACT_LIMIT = 20_000  # subsets tried exactly before the greedy fallback
 _REF = (0.0, 1.0, 1.0)  # of the normalised (PCKh / 100, params / P_ref, time / T_ref)
@@ -79,22 +84,50 @@ def fewest_designs(table: BenchTable, reference: Reference, targets: Sequence[fl
     return [next((k for k, hv in enumerate(best, start=1) if hv >= target - 1e-12), None) for target in targets]
 
 
-def screening_oracle(table: BenchTable, reference: Reference, target: float, epochs: int, seed: int,
+def screening_oracle(proposals: Sequence[Sequence[float]], target: float, epochs: int, full_epochs: int,
                      first_rung: int = 1) -> int | None:
     """Epochs the screening oracle (module docstring) needs to reach hypervolume ``target``
-    within ``epochs``, on the random proposal order of ``seed``; None if it cannot."""
-    if not 1 <= first_rung < table.epochs:
-        raise ValueError(f"first_rung must be in [1, {table.epochs - 1}], but got {first_rung=}")
-    rng = np.random.default_rng([seed, 4242])
-    rest = table.epochs - first_rung
+    within ``epochs``, or None if it cannot. ``proposals``: the normalised final values of the
+    designs in the order a run proposed them, each once, under the seed the run gave it (see
+    :func:`run_proposals`); ``full_epochs``: a complete trial's length."""
+    if not 1 <= first_rung < full_epochs:
+        raise ValueError(f"first_rung must be in [1, {full_epochs - 1}], but got {first_rung=}")
+    rest = full_epochs - first_rung
     screened: list[list[float]] = []
-    for n, i in enumerate(rng.permutation(len(table.points)), start=1):
-        screened.append(final_values(table, int(i), table.seeds[int(rng.integers(len(table.seeds)))], reference))
+    for n, values in enumerate(proposals, start=1):
+        screened.append(list(values))
         k = (epochs - n * first_rung) // rest
         if k < 1:
             return None
         if n > 1 and nondominated_ranks(screened, DIRECTIONS)[-1] != 0:
             continue  # a dominated design leaves the front, and k only shrinks: still short
+        if _hv(np.asarray(screened)) < target - 1e-12:
+            continue  # not even all of them reach it: no k of them do (the subset search is the cost)
         if best_subset_hv(screened, k) >= target - 1e-12:
             return n * first_rung + k * rest
     return None
+
+
+def run_proposals(records: Sequence[Mapping[str, Any]], reference: Reference, key: str = "values") -> list[list[float]]:
+    """The designs an unpruned run (random search) trained, in order, as normalised final
+    values: ``key`` ``values`` as trained (the run's own seed draws), ``heldout_values`` on
+    held-out seeds. Copies of completed designs (no epochs trained) are left out."""
+    return [reference.normalise(r[key]) for r in records if r["state"] == "complete" and r["epochs"] > 0]
+
+
+def random_oracle(s: SearchBenchSettings, seed: int, reference: Reference,
+                  targets: Mapping[str, float]) -> dict[str, dict[str, int | None]]:
+    """The screening oracle as a reference line for one bench seed: on the proposals and seed
+    draws of random search's run with that seed (replayed on past the budget, so that the
+    oracle may screen as many designs as a third of the budget allows), per view
+    (``targets``: ``hv`` or ``hv_heldout`` -> random's final hypervolume of that seed), the
+    epochs it needs within a third and within a sixth of the budget (None: not reached)."""
+    table = cached_table(s.table)
+    longer = replace(s, budget_epochs=(s.budget_epochs // 3 + 1) * table.epochs, methods=("random",))
+    records = replay_method(longer, "random", seed, reference)["records"]
+    out: dict[str, dict[str, int | None]] = {}
+    for view, target in targets.items():
+        proposals = run_proposals(records, reference, "heldout_values" if view == "hv_heldout" else "values")
+        out[view] = {name: screening_oracle(proposals, target, s.budget_epochs // div, table.epochs)
+                     for name, div in (("within_third", 3), ("within_sixth", 6))}
+    return out

@@ -25,6 +25,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ from hpo.space_check import walk_combinations
 
 __all__ = [
     "TABLE_KIND", "TABLE_VERSION", "SEED_PARAM", "BenchTable", "TablePoint", "grid_trials", "plan_table",
-    "export_table", "write_table", "load_table", "point_key",
+    "export_table", "write_table", "read_table_doc", "load_table", "cached_table", "point_key", "params_key",
+    "seeds_preset", "merge_tables",
 ]
 
 TABLE_KIND = "hourglass-hpo bench table"
@@ -178,16 +180,22 @@ def _fail(path: Path, what: str) -> ConfigError:
     return ConfigError(f"{path}: not a bench table: {what}")
 
 
-def load_table(path: str | Path) -> BenchTable:
-    """Read and check a table file; a malformed one raises a one-line ConfigError."""
+def read_table_doc(path: str | Path) -> Any:
+    """A table file's JSON document, unchecked (:func:`load_table` checks it)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such bench table (make one with `hpo bench-table`)")
     try:
         with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
-            doc = json.loads(f.read())
+            return json.loads(f.read())
     except (OSError, EOFError, ValueError) as exc:
         raise _fail(path, f"cannot read it as (gzipped) JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+
+
+def load_table(path: str | Path) -> BenchTable:
+    """Read and check a table file; a malformed one raises a one-line ConfigError."""
+    path = Path(path)
+    doc = read_table_doc(path)
     if not isinstance(doc, dict) or doc.get("kind") != TABLE_KIND:
         raise _fail(path, f"expected kind {TABLE_KIND!r}")
     if doc.get("version") != TABLE_VERSION:
@@ -236,6 +244,12 @@ def load_table(path: str | Path) -> BenchTable:
     return table
 
 
+@lru_cache(maxsize=4)
+def cached_table(path: str) -> BenchTable:
+    """:func:`load_table`, once per process and path (a replay reads the table per run)."""
+    return load_table(path)
+
+
 # ----------------------------------------------------------------------------- generate
 def generate_table(preset: StudyPreset, ref: str, *, workers: int = 1, device: str | None = None,
                    progress: bool = True, echo: Any = print) -> Any:
@@ -263,6 +277,65 @@ def generate_table(preset: StudyPreset, ref: str, *, workers: int = 1, device: s
             raise ConfigError(f"bench table {preset.name!r}: workers {summary.failed_workers} failed; run again to resume")
         return summary.study
     return run_study(preset, total_trials=total, device=device, progress=progress).study
+
+
+# ----------------------------------------------------------------------------- more seeds
+def seeds_preset(ref: str, seeds: Sequence[int], folder: str | Path) -> Path:
+    """Write a copy of the bench-table preset ``ref`` (a name or a path) whose space trains
+    only the training ``seeds`` (the same designs) into ``folder`` (preset and space YAML) and
+    return the preset file, which local workers load by path. Its study is
+    ``<name>_seeds_<a>_<b>..``: resumed by running again with the same seeds and storage, and
+    never retraining a table's seeds."""
+    import yaml
+
+    from hpo.preset import STUDIES_DIR, load_preset, resolve_file
+
+    if not seeds or len(set(seeds)) != len(seeds) or any(isinstance(x, bool) or not isinstance(x, int) or x < 0
+                                                         for x in seeds):
+        raise ConfigError(f"--seeds: expected distinct integers >= 0, but got {list(seeds)}")
+    preset = load_preset(ref)  # checked as given
+    source = Path(ref) if Path(ref).is_file() else resolve_file(ref, near=None, folder=STUDIES_DIR, what="preset")
+    raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    folder = Path(folder)
+    space = dict(preset.search_space().doc)
+    if SEED_PARAM not in (space.get("params") or {}):
+        raise ConfigError(f"{preset.space}: the bench table needs a {SEED_PARAM} param (the training seeds)")
+    space["params"] = {**space["params"], SEED_PARAM: {"choices": sorted(seeds)}}
+    (folder / "space.yaml").write_text(yaml.safe_dump(space, sort_keys=False), encoding="utf-8")
+    n_points = len(grid_trials(SearchSpace.from_dict(space, source=str(folder / "space.yaml"))))
+    doc = {**raw, "name": f"{preset.name}_seeds_{'_'.join(str(x) for x in sorted(seeds))}",
+           "space": "space.yaml", "budget": {"trials": n_points}}
+    path = folder / "preset.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def merge_tables(old: Mapping[str, Any], new: Mapping[str, Any], where: str = "table") -> dict[str, Any]:
+    """The table document ``old`` with the seeds of ``new`` added to every point. Both must
+    have the same designs (the space without its seed param), epochs and points, and no seed
+    in common."""
+    def designs(doc: Mapping[str, Any]) -> Any:
+        params = {k: v for k, v in (doc["space"].get("params") or {}).items() if k != SEED_PARAM}
+        return {**doc["space"], "params": params}
+
+    if designs(old) != designs(new) or old["epochs"] != new["epochs"]:
+        raise ConfigError(f"{where}: the new seeds were trained on another space or schedule than the table's")
+    common = set(old["seeds"]) & set(new["seeds"])
+    if common:
+        raise ConfigError(f"{where}: already holds seeds {sorted(common)}")
+    if new.get("missing"):
+        raise ConfigError(f"{where}: the new seeds are missing {new['missing']} points; run again to finish them")
+    by_key = {point_key(p["config"]): p for p in new["points"]}
+    points = []
+    for p in old["points"]:
+        extra = by_key.get(point_key(p["config"]))
+        if extra is None:
+            raise ConfigError(f"{where}: the new seeds have no curves for the point {params_key(p['params'])}")
+        points.append({**p, "runs": {**p["runs"], **extra["runs"]}})
+    seeds = sorted([*old["seeds"], *new["seeds"]])
+    space = {**old["space"], "params": {**old["space"]["params"], SEED_PARAM: {"choices": seeds}}}
+    return {**old, "space": space, "seeds": seeds, "points": points,
+            "study": f"{old.get('study')} + {new.get('study')}"}
 
 
 # ----------------------------------------------------------------------------- transfer

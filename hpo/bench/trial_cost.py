@@ -42,6 +42,7 @@ from hourglass.reference import ReferenceHourglass, reference_train_step
 from hourglass.train import compile_model, compile_mode, make_optimizer, prepare_model, train_step
 from hourglass.train_config import ScheduleConfig
 from hourglass.train import step_begin
+from hpo.bench.loader import benchmark_loader
 
 __all__ = ["TrialCostSettings", "trial_cost_settings", "run_trial_cost_bench", "measure_data", "measure_train_with_data",
            "measure_bookkeeping", "SEED_SCHEDULE", "H200_BF16_PEAK", "bf16_spec_flops", "measure_matmul_flops",
@@ -309,7 +310,6 @@ def measure_data(settings: TrialCostSettings, device: torch.device, folder: Path
     from torch.utils.data import DataLoader
 
     from hourglass.data.augment import AugmentConfig
-    from hpo.bench.loader import benchmark_loader
     from hourglass.data.cache import PoseArrays
     from hourglass.data.dataset import PoseDataset
     from hourglass.data.synthetic import make_synthetic
