@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["PUBLISHED", "PUBLISHED_SOURCE", "PUBLISHED_COLUMNS"]
+__all__ = ["PUBLISHED", "PUBLISHED_COLUMNS", "PUBLISHED_SOURCE"]
 
 PUBLISHED_SOURCE = (
     "reference study (2-stack hourglass block-design study on MPII, 20-epoch schedule), "

@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hourglass.errors import ConfigError
 from hpo.record import DESIGN, PARAMS, PCKH_JOINTS, WALL_TIME_S, get
 
-__all__ = ["PCKH_JOINTS", "JOINT_COLUMNS", "table_rows", "published_rho", "format_table", "write_table"]
+__all__ = ["JOINT_COLUMNS", "PCKH_JOINTS", "format_table", "published_rho", "table_rows", "write_table"]
 
 # the table columns of hourglass.metrics.TABLE_COLUMNS (kept literal: no torch import here)
 JOINT_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")

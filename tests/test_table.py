@@ -11,7 +11,14 @@ from typer.testing import CliRunner
 from hourglass.errors import ConfigError
 from hpo.cli import app
 from hpo.published import PUBLISHED
-from hpo.table import JOINT_COLUMNS, PCKH_JOINTS, format_table, published_rho, table_rows, write_table
+from hpo.table import (
+    JOINT_COLUMNS,
+    PCKH_JOINTS,
+    format_table,
+    published_rho,
+    table_rows,
+    write_table,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
