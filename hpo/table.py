@@ -20,10 +20,10 @@ from optuna.trial import FrozenTrial
 from hourglass.designs import design_overrides
 from hourglass.errors import ConfigError
 from hpo.pareto import StudySnapshot, snapshot
-from hpo.published import PUBLISHED
+from hpo.published import PUBLISHED, PUBLISHED_COLUMNS
 from hpo.record import DESIGN, PARAMS, PCKH_JOINTS, WALL_TIME_S, get
 
-__all__ = ["JOINT_COLUMNS", "table_rows", "format_table", "write_table"]
+__all__ = ["JOINT_COLUMNS", "format_table", "published_rho", "table_rows", "write_table"]
 
 # the table columns of hourglass.metrics.TABLE_COLUMNS (kept literal: no torch import here)
 JOINT_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
@@ -50,7 +50,8 @@ def _order() -> list[str]:
 
 def table_rows(source: StudySnapshot | optuna.Study, *, published: bool = False) -> list[dict[str, Any]]:
     """One flat row per COMPLETE trial (see the module doc); ``published`` adds the study's
-    published Mean and parameters (:mod:`hpo.published`) as ``pub_Mean`` / ``pub_params_m``."""
+    published row of the design (:mod:`hpo.published`) as ``pub_<column>`` (``pub_Mean``,
+    ``pub_params_m``, ``pub_time_s``, ...) and ``pub_time_vs_baseline``."""
     snap = snapshot(source)
     trials = snap.complete
     if not trials:
@@ -71,10 +72,32 @@ def table_rows(source: StudySnapshot | optuna.Study, *, published: bool = False)
     for r in rows:
         r["time_vs_baseline"] = None if base is None or r["train_time_s"] is None else r["train_time_s"] / base
     if published:
+        pub_base = PUBLISHED["baseline"]["time_s"]
         for r in rows:
             pub = PUBLISHED.get(r["design"], {})
-            r["pub_Mean"], r["pub_params_m"] = pub.get("Mean"), pub.get("params_m")
+            r.update({f"pub_{col}": pub.get(col) for col in PUBLISHED_COLUMNS})
+            r["pub_time_vs_baseline"] = None if r["pub_time_s"] is None else r["pub_time_s"] / pub_base
     return rows
+
+
+def published_rho(rows: Sequence[dict[str, Any]]) -> tuple[float, float, int] | None:
+    """Spearman's rho (and its two-sided p-value) between the designs' Mean here and the
+    published Mean, over the designs that have both (a design trained more than once counts
+    with its average); None below 3 such designs or when either side is constant."""
+    from scipy.stats import spearmanr
+
+    ours: dict[str, list[float]] = {}
+    for r in rows:
+        if r.get("pub_Mean") is not None and r["Mean"] is not None:
+            ours.setdefault(r["design"], []).append(float(r["Mean"]))
+    if len(ours) < 3:
+        return None
+    pub = {r["design"]: float(r["pub_Mean"]) for r in rows if r["design"] in ours}
+    x, y = [sum(v) / len(v) for v in ours.values()], [pub[d] for d in ours]
+    if len(set(x)) == 1 or len(set(y)) == 1:
+        return None
+    result = spearmanr(x, y)
+    return float(result.statistic), float(result.pvalue), len(ours)
 
 
 def _num(value: Any, spec: str) -> str:  # CSV/Markdown cells
@@ -100,13 +123,16 @@ def _duration(seconds: float | None) -> str:
         return ""
     if seconds < 600:
         return f"{seconds:.0f}s"
-    return f"{seconds / 60:.1f}m" if seconds < 36_000 else f"{seconds / 3600:.1f}h"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f}m"
+    minutes = round(seconds / 60)  # as the study prints its times (2h30min), in 6 characters
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes < 6000 else f"{seconds / 3600:.0f}h"
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """Table 1 as fixed-width text within 80 columns: joints and Mean to one decimal (two in
     the CSV/Markdown), parameters in millions, time and time / baseline; a ``published`` line
-    under each design with published figures when the rows carry them (blank = not known)."""
+    with the same columns under each design the study published (blank = not printed)."""
     width = max([len("design"), *(len(r["design"]) for r in rows)])
     heads = [_SHORT.get(c, c) for c in JOINT_COLUMNS]
     header = "design".ljust(width) + "".join(f"{h:>5}" for h in heads) + f"{'params':>7}{'time':>7}{'rel':>6}"
@@ -118,8 +144,9 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
                      + f"{params:>7}{_duration(r['train_time_s']):>7}{rel:>6}")
         if r.get("pub_Mean") is not None or r.get("pub_params_m") is not None:
             pub = "" if r.get("pub_params_m") is None else f"{r['pub_params_m']:.2f}M"
-            lines.append(("  published".ljust(width) + " " * 5 * (len(JOINT_COLUMNS) - 1)
-                          + f"{_pct(r.get('pub_Mean')):>5}{pub:>7}").rstrip())
+            rel = "" if r.get("pub_time_vs_baseline") is None else f"{r['pub_time_vs_baseline']:.2f}x"
+            lines.append(("  published".ljust(width) + "".join(f"{_pct(r.get(f'pub_{c}')):>5}" for c in JOINT_COLUMNS)
+                          + f"{pub:>7}{_duration(r.get('pub_time_s')):>7}{rel:>6}").rstrip())
     return "\n".join(lines)
 
 

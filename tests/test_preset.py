@@ -208,7 +208,7 @@ def test_reference_study_presets_grid_the_eleven_designs():
     # the CPU twin: the same designs at tiny widths (the preset's model values over the space's base)
     assert cpu.device == "cpu" and cpu.data.startswith("synthetic:")
     base = cpu.search_space().base["model"]
-    assert (base["features"], base["input_size"], base["stem"]["channels"], base["stem"]["layout"]) == (16, 64, 8, "pytorch_pose")
+    assert (base["features"], base["input_size"], base["stem"]["channels"], base["stem"]["layout"]) == (32, 64, 8, "pytorch_pose")
     assert gpu.search_space().base["model"]["features"] == 256
 
 

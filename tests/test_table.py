@@ -12,7 +12,7 @@ from hourglass.errors import ConfigError
 from hpo.cli import app
 from hpo.published import PUBLISHED
 from hpo.record import PCKH_JOINTS
-from hpo.table import JOINT_COLUMNS, format_table, table_rows, write_table
+from hpo.table import JOINT_COLUMNS, format_table, published_rho, table_rows, write_table
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
@@ -61,9 +61,28 @@ def test_text_table_fits_80_columns_and_shows_published_lines():
     assert lines[0].split()[:10] == ["design", "Head", "Sho", "Elb", "Wri", "Hip", "Knee", "Ank", "Mean", "params"]
     base = lines[2].split()
     assert base[0] == "baseline" and base[8] == "50.0" and base[9] == "6.73M" and base[-1] == "1.00x"
-    assert lines[3].split() == ["published", "77.8", "6.73M"]  # the study's Mean 77.84 and 6.73M
-    assert lines[5].split() == ["published", "67.8"]  # hg_weights_07_03: only its Mean is known
-    assert rows[0]["pub_Mean"] == PUBLISHED["baseline"]["Mean"] == 77.84
+    # the study's whole row: joints, Mean 77.84, 6.73M, 2h30min; hg_weights_07_03 printed no costs
+    assert lines[3].split() == ["published", "93.2", "89.2", "79.1", "72.6", "76.9", "69.7", "62.7", "77.8",
+                                "6.73M", "2h30m", "1.00x"]
+    assert lines[5].split() == ["published", "90.3", "81.7", "69.2", "58.9", "66.9", "56.6", "49.5", "67.8"]
+    assert lines[9].split()[-3:] == ["17.95M", "2h10m", "0.87x"]  # conv_two: 130 / 150 min
+    assert rows[0]["pub_Mean"] == PUBLISHED["baseline"]["Mean"] == 77.84 and rows[0]["pub_Head"] == 93.18
+
+
+def test_published_rho_compares_the_design_orders():
+    rows = table_rows(_study(), published=True)
+    # ours: conv_two 60 > baseline 50 > hg_weights_07_03 40 > dwsep_two_dilated 33;
+    # published: conv_two 78.52 > baseline 77.84 > dwsep_two_dilated 71.28 > hg_weights_07_03 67.84
+    rho, p, n = published_rho(rows)
+    assert n == 4 and rho == pytest.approx(0.8) and 0 < p < 1
+    flipped = [r | {"Mean": 100 - r["Mean"]} for r in rows]
+    assert published_rho(flipped)[0] == pytest.approx(-0.8)
+    # a design trained twice counts once, with its average: 80 and 20 average to 50
+    twice = [*rows, rows[0] | {"Mean": 80.0}, rows[0] | {"Mean": 20.0}]
+    assert published_rho(twice)[:2] == published_rho(rows)[:2] and published_rho(twice)[2] == 4
+    assert published_rho(rows[:2]) is None  # fewer than 3 designs
+    assert published_rho([r | {"Mean": 5.0} for r in rows]) is None  # constant: no order
+    assert published_rho(table_rows(_study())) is None  # without the published figures
 
 
 def test_csv_and_markdown_exports(tmp_path):
@@ -92,6 +111,7 @@ def test_cli_table_prints_and_exports(tmp_path):
                                  "--csv", str(out / "t.csv"), "--markdown", str(out / "t.md")])
     assert result.exit_code == 0, result.output
     assert "Table 1 of study 't1'" in result.output and "published: reference study" in result.output
+    assert "Spearman's rho to the published Mean order: +0.80 over 4 designs (p = 0.2)" in result.output
     assert "conv_two" in result.output and "17.95M" in result.output
     assert (out / "t.csv").is_file() and (out / "t.md").is_file()
     missing = runner.invoke(app, ["table", "nope", "--storage", f"sqlite:///{tmp_path / 'nope.db'}"])

@@ -18,7 +18,7 @@ def table(
     study: Annotated[str, typer.Argument(help="Study name.", show_default=False)],
     storage: StorageOpt = None,
     compare_published: Annotated[
-        bool, typer.Option("--compare-published", help="Put the reference study's published figures beside ours.")
+        bool, typer.Option("--compare-published", help="Put the reference study's published Table 1 beside ours, with Spearman's rho between the two Mean orders.")
     ] = False,
     csv: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.", show_default=False)] = None,
     markdown: Annotated[
@@ -41,8 +41,13 @@ def table(
         import textwrap
 
         from hpo.published import PUBLISHED_SOURCE
+        from hpo.table import published_rho
 
         typer.echo(textwrap.fill(f"published: {PUBLISHED_SOURCE}", width=80, subsequent_indent="  "))
+        rho = published_rho(rows)
+        typer.echo("Spearman's rho to the published Mean order: " + (
+            "needs 3 designs with a published Mean and distinct scores" if rho is None
+            else f"{rho[0]:+.2f} over {rho[2]} designs (p = {rho[1]:.2g})"))
     for path, md in ((csv, False), (markdown, True)):
         if path is not None:
             write_table(rows, path, markdown=md)
