@@ -19,9 +19,8 @@ from hourglass.config import HourglassConfig, StemConfig
 from hourglass.costs import count_params
 from hourglass.data.augment import AugmentConfig
 from hourglass.data.dataset import STRIDE, PoseDataset
-from hourglass.data.heatmaps import heatmap_loss
+from hourglass.data.heatmaps import decode_heatmaps, heatmap_loss, heatmap_to_input
 from hourglass.data.synthetic import make_synthetic
-from hourglass.data.heatmaps import decode_heatmaps, heatmap_to_input
 from hourglass.metrics import PCKhResult, format_table, pckh
 from hourglass.model import build_model
 
@@ -66,12 +65,19 @@ def main() -> None:
     val = PoseDataset(data, "val", args.size, sigma=args.sigma)
     train_loader = DataLoader(train, batch_size=args.batch, shuffle=True, drop_last=True)
     val_loader = DataLoader(val, batch_size=128)
-    cfg = HourglassConfig(stacks=args.stacks, features=args.features, depth=args.depth,
-                          input_size=args.size, stem=StemConfig(channels=8))
+    cfg = HourglassConfig(
+        stacks=args.stacks,
+        features=args.features,
+        depth=args.depth,
+        input_size=args.size,
+        stem=StemConfig(channels=8),
+    )
     model = build_model(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     # constant LR, then one 10x drop for the last quarter of the epochs
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[int(0.75 * args.epochs) * len(train_loader)], gamma=0.1)
+    sched = torch.optim.lr_scheduler.MultiStepLR(
+        opt, milestones=[int(0.75 * args.epochs) * len(train_loader)], gamma=0.1
+    )
     print(f"model: {count_params(model):,} params, {len(train)} train / {len(val)} val")
     start, best = time.perf_counter(), 0.0
     cpu0 = time.process_time()
@@ -89,11 +95,16 @@ def main() -> None:
         best = max(best, score)
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu0
-        print(f"epoch {epoch:3d}  loss {total / len(train_loader):.5f}  val PCKh@0.5 {score:5.1f}%  "
-              f"{elapsed:6.0f}s wall  {cpu:6.0f}s cpu", flush=True)
+        print(
+            f"epoch {epoch:3d}  loss {total / len(train_loader):.5f}  val PCKh@0.5 {score:5.1f}%  "
+            f"{elapsed:6.0f}s wall  {cpu:6.0f}s cpu",
+            flush=True,
+        )
     print(format_table(result))
-    print(f"final val PCKh@0.5 {score:.1f}% (best {best:.1f}%) after {epoch} epochs, "
-          f"{time.perf_counter() - start:.0f}s wall, {time.process_time() - cpu0:.0f}s cpu")
+    print(
+        f"final val PCKh@0.5 {score:.1f}% (best {best:.1f}%) after {epoch} epochs, "
+        f"{time.perf_counter() - start:.0f}s wall, {time.process_time() - cpu0:.0f}s cpu"
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,14 @@ from hpo.bench.table import cached_table
 
 def main() -> None:
     args, budget = table_bench_args(__doc__, "reports/oracle_bound.json")
-    s = SearchBenchSettings(table=args.table, seeds=args.seeds, seed_offset=args.seed_offset, budget_epochs=budget, workers=args.workers,
-                            methods=("random", "tpe_mopruning"))
+    s = SearchBenchSettings(
+        table=args.table,
+        seeds=args.seeds,
+        seed_offset=args.seed_offset,
+        budget_epochs=budget,
+        workers=args.workers,
+        methods=("random", "tpe_mopruning"),
+    )
     with contextlib.redirect_stdout(io.StringIO()):
         out = run_search_bench(s, progress=False)
     table = cached_table(args.table)
@@ -39,7 +45,10 @@ def main() -> None:
     oracle = out["oracle"]["heldout"]["epochs_within_third_per_seed"]
     fewest = fewest_designs(table, table_reference(table), targets)
     result = {
-        "table": args.table, "seeds": args.seeds, "budget_epochs": budget, "third": third,
+        "table": args.table,
+        "seeds": args.seeds,
+        "budget_epochs": budget,
+        "third": third,
         "random_final_hv_median": float(np.median(targets)),
         "fewest_designs_per_seed": fewest,
         "fewest_designs_counts": {str(k): fewest.count(k) for k in sorted(set(fewest), key=str)},
@@ -47,10 +56,13 @@ def main() -> None:
         "screening_oracle_epochs_per_seed": oracle,
         "tpe_mopruning_within_third": out["methods"]["tpe_mopruning"]["within_third"],
     }
-    print(f"{args.seeds} seeds, budget {budget} epochs, a third = {third}: random's final front needs "
-          f"{result['fewest_designs_counts']} designs (all-knowing); the screening oracle reaches it within a third "
-          f"in {result['screening_oracle_within_third']['share']:.0%} of seeds, tpe_mopruning in "
-          f"{result['tpe_mopruning_within_third']['share']:.0%}")
+    print(
+        f"{args.seeds} seeds, budget {budget} epochs, a third = {third}: random's final front needs "
+        f"{result['fewest_designs_counts']} designs (all-knowing); the screening oracle reaches it within "
+        "a third "
+        f"in {result['screening_oracle_within_third']['share']:.0%} of seeds, tpe_mopruning in "
+        f"{result['tpe_mopruning_within_third']['share']:.0%}"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
 

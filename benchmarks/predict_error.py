@@ -39,12 +39,18 @@ def main() -> None:
             files.append(Path(tmp) / f"person_{i:04d}.png")
             cv2.imwrite(str(files[-1]), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         written = [p for p in predict_images(args.model, files, Path(tmp) / "pred") if p.suffix == ".json"]
-        pred = np.array([[[j["x"], j["y"]] for j in json.loads(p.read_text())["persons"][0]["joints"]] for p in written])
+        pred = np.array(
+            [[[j["x"], j["y"]] for j in json.loads(p.read_text())["persons"][0]["joints"]] for p in written]
+        )
     err = np.linalg.norm(pred - data.keypoints, axis=-1)  # (n, 16) px
     units = err / data.normalizer[:, None]
     result = {
-        "model": str(args.model), "people": args.n, "size": args.size, "seed": args.seed,
-        "median_error_px": float(np.median(err)), "p90_error_px": float(np.percentile(err, 90)),
+        "model": str(args.model),
+        "people": args.n,
+        "size": args.size,
+        "seed": args.seed,
+        "median_error_px": float(np.median(err)),
+        "p90_error_px": float(np.percentile(err, 90)),
         "median_error_pckh_units": float(np.median(units)),
         "within_0.5_units_percent": float(100 * (units <= 0.5).mean()),
         "median_normalizer_px": float(np.median(data.normalizer)),

@@ -31,18 +31,35 @@ from hpo.pruning import nondominated_ranks
 from hpo.strategy import Pruning, create_pruner, create_sampler
 
 TABLE = "benchmarks/tiny_table.json.gz"
-SEED = {"model.block.name": "bottleneck", "model.block.separable": "none", "model.block.skip": True,
-        "model.stem.name": "conv7", "model.features": 32, "model.stacks": 2, "schedule.lr": 0.008}
+SEED = {
+    "model.block.name": "bottleneck",
+    "model.block.separable": "none",
+    "model.block.skip": True,
+    "model.stem.name": "conv7",
+    "model.features": 32,
+    "model.stacks": 2,
+    "schedule.lr": 0.008,
+}
 # (epochs, eta, min_trials, min_gain): the old quickstart, then the candidates
 SETTINGS = [(4, 3, 3, 0.005), (8, 3, 3, 0.005), (8, 3, 3, 0.1), (8, 2, 2, 0.1), (8, 2, 2, 0.2)]
 
 
-def replay(epochs: int, eta: int, min_trials: int, min_gain: float | None, seed: int, designs: int = 10,
-           startup: int = 2) -> dict:
+def replay(
+    epochs: int,
+    eta: int,
+    min_trials: int,
+    min_gain: float | None,
+    seed: int,
+    designs: int = 10,
+    startup: int = 2,
+) -> dict:
     table, look = cached_table(TABLE), _lookup(TABLE)
     base = load_preset("quickstart")
-    preset = base.replace(pruner=PrunerConfig("mo_halving", 1, eta, min_trials, min_gain),
-                          sampler=SamplerConfig("tpe", {"n_startup_trials": startup}), seed=seed)
+    preset = base.replace(
+        pruner=PrunerConfig("mo_halving", 1, eta, min_trials, min_gain),
+        sampler=SamplerConfig("tpe", {"n_startup_trials": startup}),
+        seed=seed,
+    )
     seed_point = look.points[params_key(SEED)]
     unit = statistics.mean(seed_point.runs[s]["time_s"][epochs - 1] for s in table.seeds)
     pruning = Pruning(create_pruner(preset), True)
@@ -91,16 +108,27 @@ def main() -> None:
     for epochs, eta, min_trials, min_gain in settings:
         runs = [replay(epochs, eta, min_trials, min_gain, seed) for seed in range(args.seeds)]
         costs = sorted(r["cost"] for r in runs)
-        row = {"epochs": epochs, "eta": eta, "min_trials": min_trials, "min_gain": min_gain,
-               "cost_mean": statistics.mean(costs), "cost_p90": costs[int(0.9 * len(costs))],
-               "cost_max": costs[-1], "cut_mean": statistics.mean(r["cut"] for r in runs),
-               "runs_cutting_under_2": sum(r["cut"] < 2 for r in runs),
-               "complete_mean": statistics.mean(r["complete"] for r in runs),
-               "front_mean": statistics.mean(r["front"] for r in runs), "seeds": args.seeds}
+        row = {
+            "epochs": epochs,
+            "eta": eta,
+            "min_trials": min_trials,
+            "min_gain": min_gain,
+            "cost_mean": statistics.mean(costs),
+            "cost_p90": costs[int(0.9 * len(costs))],
+            "cost_max": costs[-1],
+            "cut_mean": statistics.mean(r["cut"] for r in runs),
+            "runs_cutting_under_2": sum(r["cut"] < 2 for r in runs),
+            "complete_mean": statistics.mean(r["complete"] for r in runs),
+            "front_mean": statistics.mean(r["front"] for r in runs),
+            "seeds": args.seeds,
+        }
         out.append(row)
-        print(f"epochs {epochs} eta {eta} min_trials {min_trials} min_gain {min_gain}: seed-trial units "
-              f"{row['cost_mean']:.2f} (p90 {row['cost_p90']:.2f}), cut {row['cut_mean']:.1f} "
-              f"(<2 in {row['runs_cutting_under_2']}/{args.seeds}), front {row['front_mean']:.1f}", flush=True)
+        print(
+            f"epochs {epochs} eta {eta} min_trials {min_trials} min_gain {min_gain}: seed-trial units "
+            f"{row['cost_mean']:.2f} (p90 {row['cost_p90']:.2f}), cut {row['cut_mean']:.1f} "
+            f"(<2 in {row['runs_cutting_under_2']}/{args.seeds}), front {row['front_mean']:.1f}",
+            flush=True,
+        )
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
 

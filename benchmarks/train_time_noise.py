@@ -45,15 +45,20 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     model = HourglassConfig(stacks=1, features=24, depth=2, input_size=64, stem=StemConfig(channels=8))
-    config = TrainConfig(model, ScheduleConfig(epochs=args.epochs, batch_size=8, milestones=(), seed=0),
-                         data=f"synthetic:{args.n}:64:0")
+    config = TrainConfig(
+        model,
+        ScheduleConfig(epochs=args.epochs, batch_size=8, milestones=(), seed=0),
+        data=f"synthetic:{args.n}:64:0",
+    )
     arrays = make_synthetic(args.n, 64, seed=0)
     rows = []
     for run in range(args.runs):
         burners = []
         if args.load and run % 2 == 1:
             stop_at = time.time() + 3600
-            burners = [multiprocessing.Process(target=_burn, args=(stop_at,), daemon=True) for _ in range(args.load)]
+            burners = [
+                multiprocessing.Process(target=_burn, args=(stop_at,), daemon=True) for _ in range(args.load)
+            ]
             for p in burners:
                 p.start()
         try:
@@ -62,17 +67,39 @@ def main() -> None:
             for p in burners:
                 p.terminate()
                 p.join()
-        rows.append({"run": run, "extra_load": len(burners), "wall_s": result.wall_time_s,
-                     "train_time_s": result.train_time_s, "load_avg_1m": os.getloadavg()[0],
-                     "pckh": result.history[-1].pckh,
-                     "epochs": [{"step_s": m.step_s, "eval_s": m.eval_s, "train_time_s": m.train_time_s,
-                                 "wall_s": m.time_s} for m in result.history]})
-        print(f"run {run}: wall {result.wall_time_s:6.2f} s  train_time {result.train_time_s:6.2f} s  "
-              f"(+{len(burners)} busy processes, load {os.getloadavg()[0]:.2f})", flush=True)
-    out = {"runs": rows, "spread_wall": _spread([r["wall_s"] for r in rows]),
-           "spread_train_time": _spread([r["train_time_s"] for r in rows])}
-    print(f"spread (max-min)/mean: wall {100 * out['spread_wall']:.1f} %, "
-          f"train_time {100 * out['spread_train_time']:.1f} %")
+        rows.append(
+            {
+                "run": run,
+                "extra_load": len(burners),
+                "wall_s": result.wall_time_s,
+                "train_time_s": result.train_time_s,
+                "load_avg_1m": os.getloadavg()[0],
+                "pckh": result.history[-1].pckh,
+                "epochs": [
+                    {
+                        "step_s": m.step_s,
+                        "eval_s": m.eval_s,
+                        "train_time_s": m.train_time_s,
+                        "wall_s": m.time_s,
+                    }
+                    for m in result.history
+                ],
+            }
+        )
+        print(
+            f"run {run}: wall {result.wall_time_s:6.2f} s  train_time {result.train_time_s:6.2f} s  "
+            f"(+{len(burners)} busy processes, load {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
+    out = {
+        "runs": rows,
+        "spread_wall": _spread([r["wall_s"] for r in rows]),
+        "spread_train_time": _spread([r["train_time_s"] for r in rows]),
+    }
+    print(
+        f"spread (max-min)/mean: wall {100 * out['spread_wall']:.1f} %, "
+        f"train_time {100 * out['spread_train_time']:.1f} %"
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)

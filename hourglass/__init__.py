@@ -11,10 +11,15 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "BlockConfig": "hourglass.config", "HourglassConfig": "hourglass.config", "StemConfig": "hourglass.config",
+    "BlockConfig": "hourglass.config",
+    "HourglassConfig": "hourglass.config",
+    "StemConfig": "hourglass.config",
     "Costs": "hourglass.costs",  # the function is hourglass.costs.costs: the submodule owns the name
-    "ConfigError": "hourglass.errors", "DataError": "hourglass.errors", "HourglassError": "hourglass.errors",
-    "StackedHourglass": "hourglass.model", "build_model": "hourglass.model",
+    "ConfigError": "hourglass.errors",
+    "DataError": "hourglass.errors",
+    "HourglassError": "hourglass.errors",
+    "StackedHourglass": "hourglass.model",
+    "build_model": "hourglass.model",
 }
 
 __all__ = list(_EXPORTS)

@@ -53,9 +53,9 @@ class BlockConfig:
             check_choice("rates", r, DILATIONS)
 
 
-
-
-def conv_unit(in_ch: int, out_ch: int, kernel: int, *, dilation: int = 1, separable: bool = False) -> nn.Sequential:
+def conv_unit(
+    in_ch: int, out_ch: int, kernel: int, *, dilation: int = 1, separable: bool = False
+) -> nn.Sequential:
     """BN -> ReLU -> conv. ``separable`` makes it a 3x3 depthwise conv followed by a 1x1.
 
     A separable unit is always 3x3 depthwise, also where the dense conv was 1x1: that is
@@ -158,8 +158,12 @@ class BlockSpec:
     def knobs(self) -> tuple[str, ...]:
         """The :class:`BlockConfig` knobs this design reads; the others keep their defaults
         and change nothing (a bottleneck has no ``rates``)."""
-        return (("dilation",) * self.dilation + ("separable",) * (len(self.separable) > 1) + ("skip",)
-                + ("rates",) * self.rates)
+        return (
+            ("dilation",) * self.dilation
+            + ("separable",) * (len(self.separable) > 1)
+            + ("skip",)
+            + ("rates",) * self.rates
+        )
 
     def width_multiple(self, cfg: BlockConfig) -> int:
         """Every output width must be a multiple of this (mid = out/2, split into groups)."""
@@ -168,20 +172,27 @@ class BlockSpec:
 
 BLOCKS: dict[str, BlockSpec] = {
     "bottleneck": BlockSpec(
-        bottleneck, separable=("none", "mid", "all"),
+        bottleneck,
+        separable=("none", "mid", "all"),
         summary="pre-activation 1x1 -> 3x3 -> 1x1 residual (Newell et al. 2016)",
     ),
     "conv2": BlockSpec(
-        conv2, separable=("none", "all"), summary="two 3x3 convs, no bottleneck 1x1s",
+        conv2,
+        separable=("none", "all"),
+        summary="two 3x3 convs, no bottleneck 1x1s",
     ),
     "multidilated": BlockSpec(
-        multidilated, dilation=False, rates=True,
+        multidilated,
+        dilation=False,
+        rates=True,
         summary="1x1 -> depthwise 3x3 at several dilation rates -> 1x1 (Kim & Lee 2020)",
     ),
 }
 
 
-def create_block(block: str | Callable[[int, int, BlockConfig], nn.Module], in_ch: int, out_ch: int, cfg: BlockConfig) -> nn.Module:
+def create_block(
+    block: str | Callable[[int, int, BlockConfig], nn.Module], in_ch: int, out_ch: int, cfg: BlockConfig
+) -> nn.Module:
     """Build a block by registry name or from a factory callable."""
     factory = BLOCKS[block].factory if isinstance(block, str) else block
     return factory(in_ch, out_ch, cfg)

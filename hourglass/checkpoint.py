@@ -98,9 +98,11 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)  # a partial file would keep the disk full for everyone
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull(f"checkpoint folder {path.parent}: no space left on device ({_free_bytes(path.parent)} "
-                           f"free, {buffer.getbuffer().nbytes:,} bytes needed); free some or use "
-                           "--checkpoint-dir on a disk with room") from None
+            raise DiskFull(
+                f"checkpoint folder {path.parent}: no space left on device ({_free_bytes(path.parent)} "
+                f"free, {buffer.getbuffer().nbytes:,} bytes needed); free some or use "
+                "--checkpoint-dir on a disk with room"
+            ) from None
         raise
     try:  # the rename itself survives a power cut only once the folder is on the disk
         folder = os.open(path.parent, os.O_RDONLY)
@@ -137,7 +139,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any] | None:
             os.replace(path, aside)
         except OSError:
             path.unlink(missing_ok=True)
-        _log.warning("checkpoint %s is unreadable (%s: %s); set aside as %s, starting from scratch",
-                     path, exc.__class__.__name__, " ".join(str(exc).split())[:200], aside.name)
+        _log.warning(
+            "checkpoint %s is unreadable (%s: %s); set aside as %s, starting from scratch",
+            path,
+            exc.__class__.__name__,
+            " ".join(str(exc).split())[:200],
+            aside.name,
+        )
         return None
     return state

@@ -63,21 +63,25 @@ class HourglassConfig:
         multiple = spec.width_multiple(self.block)
         if self.features % multiple:
             raise ConfigError(
-                f"features: expected a multiple of {multiple} for block {self.block.name!r}, but got {self.features}"
+                f"features: expected a multiple of {multiple} for block {self.block.name!r}, but got "
+                f"{self.features}"
             )
         if (2 * self.stem.channels) % multiple:
             raise ConfigError(
-                f"stem.channels: expected a multiple of {multiple // 2} for block {self.block.name!r}, but got {self.stem.channels}"
+                f"stem.channels: expected a multiple of {multiple // 2} for block {self.block.name!r}, but "
+                f"got {self.stem.channels}"
             )
         step = 4 * 2**self.depth  # stem downsamples 4x, every hourglass level 2x
         if self.input_size % step:
             raise ConfigError(
-                f"input_size: expected a multiple of {step} (4 * 2^depth for depth {self.depth}), but got {self.input_size}"
+                f"input_size: expected a multiple of {step} (4 * 2^depth for depth {self.depth}), but got "
+                f"{self.input_size}"
             )
         if self.stack_weights is not None:
             if len(self.stack_weights) != self.stacks:
                 raise ConfigError(
-                    f"stack_weights: expected {self.stacks} weights (one per stack), but got {list(self.stack_weights)}"
+                    f"stack_weights: expected {self.stacks} weights (one per stack), but got "
+                    f"{list(self.stack_weights)}"
                 )
             for w in self.stack_weights:
                 check_float("stack_weights", w, low=0.0)
@@ -85,7 +89,8 @@ class HourglassConfig:
         if self.output_weights is not None:
             if len(self.output_weights) != self.stacks:
                 raise ConfigError(
-                    f"output_weights: expected {self.stacks} weights (one per stack), but got {list(self.output_weights)}"
+                    f"output_weights: expected {self.stacks} weights (one per stack), but got "
+                    f"{list(self.output_weights)}"
                 )
             for w in self.output_weights:
                 check_float("output_weights", w)

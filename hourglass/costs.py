@@ -70,8 +70,15 @@ def _meta_copy(model_or_config: nn.Module | HourglassConfig) -> tuple[HourglassC
     return getattr(model_or_config, "config", None), copy.deepcopy(model_or_config).to("meta")
 
 
-def measure_step_time(model: nn.Module, input_size: int, *, batch: int = 2, steps: int = 3,
-                      warmup: int = 1, device: str | torch.device = "cpu") -> float:
+def measure_step_time(
+    model: nn.Module,
+    input_size: int,
+    *,
+    batch: int = 2,
+    steps: int = 3,
+    warmup: int = 1,
+    device: str | torch.device = "cpu",
+) -> float:
     """Mean seconds of one full train step (forward, backward, Adam) after ``warmup`` steps."""
     model = model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -89,8 +96,14 @@ def measure_step_time(model: nn.Module, input_size: int, *, batch: int = 2, step
     return (time.perf_counter() - start) / steps
 
 
-def costs(model_or_config: nn.Module | HourglassConfig, input_size: int | None = None, *,
-          time_steps: int = 0, batch: int = 2, device: str | torch.device = "cpu") -> Costs:
+def costs(
+    model_or_config: nn.Module | HourglassConfig,
+    input_size: int | None = None,
+    *,
+    time_steps: int = 0,
+    batch: int = 2,
+    device: str | torch.device = "cpu",
+) -> Costs:
     """Count a design's costs; with ``time_steps > 0`` also time real train steps on ``device``."""
     config, meta_model = _meta_copy(model_or_config)
     if input_size is None:

@@ -13,7 +13,6 @@ from hourglass.yamlio import deep_merge, load_yaml
 __all__ = ["SEED_DESIGNS", "load_designs", "design_overrides"]
 
 
-
 def _shipped(name: str) -> Path:
     """A file of the shipped search spaces: ``search_spaces/`` of a source checkout, else
     the installed package data (``hpo.spaces``, a data-only package: importing it runs no
@@ -34,7 +33,9 @@ def design_overrides(path: str | Path = SEED_DESIGNS) -> tuple[dict[str, Any], d
     """``(base, {name: overrides})`` exactly as written, checked for shape only."""
     doc = load_yaml(path)
     if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: expected a mapping with keys 'base' and 'designs', but got {type(doc).__name__}")
+        raise ConfigError(
+            f"{path}: expected a mapping with keys 'base' and 'designs', but got {type(doc).__name__}"
+        )
     unknown = set(doc) - {"base", "designs"}
     if unknown:
         raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} (allowed: 'base', 'designs')")
@@ -43,7 +44,9 @@ def design_overrides(path: str | Path = SEED_DESIGNS) -> tuple[dict[str, Any], d
     if not isinstance(base, dict):
         raise ConfigError(f"{path}: base: expected a mapping, but got {base!r}")
     if not isinstance(designs, dict) or not designs:
-        raise ConfigError(f"{path}: designs: expected a non-empty mapping of name -> overrides, but got {designs!r}")
+        raise ConfigError(
+            f"{path}: designs: expected a non-empty mapping of name -> overrides, but got {designs!r}"
+        )
     for name, over in designs.items():
         if over is not None and not isinstance(over, dict):
             raise ConfigError(f"{path}: designs.{name}: expected a mapping of overrides, but got {over!r}")

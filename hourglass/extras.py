@@ -22,7 +22,7 @@ def require_deploy(what: str = "ONNX export") -> None:
     missing = [m for m in DEPLOY_MODULES if importlib.util.find_spec(m) is None]
     if missing:
         raise ConfigError(
-            f"{what} needs the deploy extra (missing: {', '.join(missing)}): pip install -e \".[deploy]\""
+            f'{what} needs the deploy extra (missing: {", ".join(missing)}): pip install -e ".[deploy]"'
         )
 
 

@@ -39,8 +39,13 @@ class Latency:
     runs: int = RUNS
 
 
-def median_ms(fn: Callable[[], object], *, warmup: int = WARMUP, runs: int = RUNS,
-              sync: Callable[[], None] = lambda: None) -> float:
+def median_ms(
+    fn: Callable[[], object],
+    *,
+    warmup: int = WARMUP,
+    runs: int = RUNS,
+    sync: Callable[[], None] = lambda: None,
+) -> float:
     """Median wall milliseconds of ``fn()`` over ``runs`` calls after ``warmup`` calls."""
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be >= 1 and warmup >= 0, but got {runs=}, {warmup=}")
@@ -59,13 +64,22 @@ def median_ms(fn: Callable[[], object], *, warmup: int = WARMUP, runs: int = RUN
 def ort_latency_ms(model: OnnxModel, *, threads: int = 1, warmup: int = WARMUP, runs: int = RUNS) -> float:
     """ONNX Runtime CPU, batch 1, ``threads`` intra-op threads (0 = all cores)."""
     session = ort_session(model.data, threads=threads)
-    feed = {INPUT_NAME: np.random.default_rng(0).standard_normal(
-        (1, 3, model.input_size, model.input_size), dtype=np.float32)}
+    feed = {
+        INPUT_NAME: np.random.default_rng(0).standard_normal(
+            (1, 3, model.input_size, model.input_size), dtype=np.float32
+        )
+    }
     return median_ms(lambda: session.run(None, feed), warmup=warmup, runs=runs)
 
 
-def torch_latency_ms(model: nn.Module, input_size: int, *, device: str | torch.device = "cpu",
-                     warmup: int = WARMUP, runs: int = RUNS) -> float:
+def torch_latency_ms(
+    model: nn.Module,
+    input_size: int,
+    *,
+    device: str | torch.device = "cpu",
+    warmup: int = WARMUP,
+    runs: int = RUNS,
+) -> float:
     """PyTorch eager, batch 1, inference mode, on ``device`` (its current thread count)."""
     device = torch.device(device)
     net = LastStack(model).to(device).eval()
@@ -75,9 +89,16 @@ def torch_latency_ms(model: nn.Module, input_size: int, *, device: str | torch.d
         return median_ms(lambda: net(images), warmup=warmup, runs=runs, sync=sync)
 
 
-def measure_latency(model: nn.Module | HourglassConfig, *, onnx_model: OnnxModel | None = None,
-                    all_threads: bool = True, torch_device: str | None = None, warmup: int = WARMUP,
-                    runs: int = RUNS, where: str = "") -> Latency:
+def measure_latency(
+    model: nn.Module | HourglassConfig,
+    *,
+    onnx_model: OnnxModel | None = None,
+    all_threads: bool = True,
+    torch_device: str | None = None,
+    warmup: int = WARMUP,
+    runs: int = RUNS,
+    where: str = "",
+) -> Latency:
     """Time a design (a config gets seeded random weights): ONNX Runtime with 1 thread, and
     optionally with all threads and PyTorch eager on ``torch_device``. ``onnx_model`` is
     its export if the caller already has one; else it is exported (and checked) here."""
@@ -89,7 +110,9 @@ def measure_latency(model: nn.Module | HourglassConfig, *, onnx_model: OnnxModel
     return Latency(
         ort_1t_ms=ort_latency_ms(onnx_model, threads=1, **kw),
         ort_all_ms=ort_latency_ms(onnx_model, threads=0, **kw) if all_threads else None,
-        torch_ms=torch_latency_ms(model, onnx_model.input_size, device=torch_device, **kw) if torch_device else None,
+        torch_ms=torch_latency_ms(model, onnx_model.input_size, device=torch_device, **kw)
+        if torch_device
+        else None,
         torch_device=torch_device,
         runs=runs,
     )

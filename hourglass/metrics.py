@@ -14,7 +14,6 @@ convention (pixel centres at integers) they follow.
 from __future__ import annotations
 
 import textwrap
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,12 @@ __all__ = ["TABLE_COLUMNS", "PCKhResult", "pckh", "format_table", "evaluate_file
 TABLE_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
 _J = {name: i for i, name in enumerate(JOINT_NAMES)}
 _COLUMN_JOINTS = {
-    "Head": (_J["head_top"],), "Shoulder": (_J["l_shoulder"], _J["r_shoulder"]),
-    "Elbow": (_J["l_elbow"], _J["r_elbow"]), "Wrist": (_J["l_wrist"], _J["r_wrist"]),
-    "Hip": (_J["l_hip"], _J["r_hip"]), "Knee": (_J["l_knee"], _J["r_knee"]),
+    "Head": (_J["head_top"],),
+    "Shoulder": (_J["l_shoulder"], _J["r_shoulder"]),
+    "Elbow": (_J["l_elbow"], _J["r_elbow"]),
+    "Wrist": (_J["l_wrist"], _J["r_wrist"]),
+    "Hip": (_J["l_hip"], _J["r_hip"]),
+    "Knee": (_J["l_knee"], _J["r_knee"]),
     "Ankle": (_J["l_ankle"], _J["r_ankle"]),
 }
 # The 14 scored joints: pelvis and thorax are left out of MPII's Mean and Total.
@@ -44,9 +46,9 @@ class PCKhResult:
     """PCKh of one set of predictions; every figure in percent (0-100)."""
 
     per_joint: dict[str, float]  # "Head".."Ankle", "Mean" (table convention, error < threshold)
-    total: float                 # official MPII Total: 14 joints pooled, error <= threshold
-    joint_accuracy: np.ndarray   # (J,) per joint, table convention; NaN where never present
-    count: int                   # persons scored
+    total: float  # official MPII Total: 14 joints pooled, error <= threshold
+    joint_accuracy: np.ndarray  # (J,) per joint, table convention; NaN where never present
+    count: int  # persons scored
     threshold: float = field(default=0.5)
 
     def to_json(self) -> dict[str, Any]:
@@ -83,12 +85,16 @@ def pckh(pred: Any, gt: Any, present: Any, normalizer: Any, threshold: float = 0
     present = _numpy(present) > 0
     n, j = gt.shape[:2]
     if pred.shape != gt.shape or gt.shape[2:] != (2,) or present.shape != (n, j) or normalizer.shape != (n,):
-        raise ValueError(f"pckh: expected pred/gt (N,J,2), present (N,J), normalizer (N,), but got "
-                         f"{pred.shape}, {gt.shape}, {present.shape}, {normalizer.shape}")
+        raise ValueError(
+            f"pckh: expected pred/gt (N,J,2), present (N,J), normalizer (N,), but got "
+            f"{pred.shape}, {gt.shape}, {present.shape}, {normalizer.shape}"
+        )
     bad = present.any(1) & ~(np.isfinite(normalizer) & (normalizer > 0))
     if bad.any():
-        raise DataError(f"PCKh needs a finite positive head-size normalizer for every annotated person, but "
-                        f"{int(bad.sum())} of {n} have {float(normalizer[bad][0])} (the JSON has no head boxes)")
+        raise DataError(
+            f"PCKh needs a finite positive head-size normalizer for every annotated person, but "
+            f"{int(bad.sum())} of {n} have {float(normalizer[bad][0])} (the JSON has no head boxes)"
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
         err = np.linalg.norm(pred - gt, axis=-1) / normalizer[:, None]  # (N,J), NaN pred -> NaN -> wrong
     table_hit = (err < threshold) & present
@@ -100,8 +106,13 @@ def pckh(pred: Any, gt: Any, present: Any, normalizer: Any, threshold: float = 0
         per_joint, scored = {}, np.arange(j)
     per_joint["Mean"] = _nanmean(joint_acc[scored])
     total_hit = (err[:, scored] <= threshold) & present[:, scored]
-    return PCKhResult(per_joint=per_joint, total=_percent(total_hit, present[:, scored]),
-                      joint_accuracy=joint_acc, count=n, threshold=float(threshold))
+    return PCKhResult(
+        per_joint=per_joint,
+        total=_percent(total_hit, present[:, scored]),
+        joint_accuracy=joint_acc,
+        count=n,
+        threshold=float(threshold),
+    )
 
 
 def format_table(result: PCKhResult, width: int = 80) -> str:
@@ -114,21 +125,26 @@ def format_table(result: PCKhResult, width: int = 80) -> str:
     cells = [max(len(k), len("100.00")) for k in names]
     header = label.ljust(first) + "".join(f" {k:>{w}}" for k, w in zip(names, cells))
     values = f"{result.count} persons".ljust(first) + "".join(
-        f" {v:>{w}.2f}" for v, w in zip(result.per_joint.values(), cells))
+        f" {v:>{w}.2f}" for v, w in zip(result.per_joint.values(), cells)
+    )
     if len(names) > 1:
         pooled = "14 joints pooled"
         rule = "table: columns = mean of left/right, Head = head top, Mean = 14 joints without pelvis/thorax"
     else:
         pooled, rule = "all joints pooled", "table: Mean = unweighted mean over joints"
-    total = (f"Total {result.total:.2f}  (official MPII: {pooled}, err <= {t}; "
-             f"err in units of 0.6 x head-box diagonal; {rule})")
+    total = (
+        f"Total {result.total:.2f}  (official MPII: {pooled}, err <= {t}; "
+        f"err in units of 0.6 x head-box diagonal; {rule})"
+    )
     return "\n".join([header, values, textwrap.fill(total, width, subsequent_indent="  ")])
 
 
 # --- files ----------------------------------------------------------------------------------
 
-def evaluate_files(annotations: str | Path, predictions: str | Path,
-                   val_split: str | Path | None = None) -> PCKhResult:
+
+def evaluate_files(
+    annotations: str | Path, predictions: str | Path, val_split: str | Path | None = None
+) -> PCKhResult:
     """PCKh of a predictions file against an annotation file (``hpo eval-preds``).
 
     Scores the annotation rows marked ``is_val`` (all rows of valid.h5 and the detections
@@ -142,6 +158,8 @@ def evaluate_files(annotations: str | Path, predictions: str | Path,
     preds = read_predictions(predictions)
     want = (len(ann), len(JOINT_NAMES), 2)
     if preds.shape != want:
-        raise DataError(f"{predictions}: preds: expected shape {want} (one row per person scored in "
-                        f"{annotations}, same order), but got {preds.shape}")
+        raise DataError(
+            f"{predictions}: preds: expected shape {want} (one row per person scored in "
+            f"{annotations}, same order), but got {preds.shape}"
+        )
     return pckh(preds, ann.joints, ann.present, ann.normalizer)

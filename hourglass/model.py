@@ -6,8 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hourglass.blocks import create_block
-from hourglass.blocks import BlockConfig
+from hourglass.blocks import BlockConfig, create_block
 from hourglass.config import HourglassConfig
 from hourglass.stems import Stem
 
@@ -45,7 +44,8 @@ class StackedHourglass(nn.Module):
         self.stem = Stem(config.stem, blk, f)
         self.hourglasses = nn.ModuleList(Hourglass(config.depth, f, blk) for _ in range(config.stacks))
         self.features = nn.ModuleList(
-            nn.Sequential(create_block(blk.name, f, f, blk), _conv_bn_relu(f, f)) for _ in range(config.stacks)
+            nn.Sequential(create_block(blk.name, f, f, blk), _conv_bn_relu(f, f))
+            for _ in range(config.stacks)
         )
         self.heads = nn.ModuleList(nn.Conv2d(f, config.joints, 1) for _ in range(config.stacks))
         # Merges exist only between stacks: the last stack has none (no dead parameters).

@@ -42,16 +42,30 @@ class SavedModel:
     epoch: int = 0
 
 
-def save_model(path: str | Path, model: nn.Module, config: TrainConfig, *, metrics: dict[str, Any] | None = None,
-               epoch: int = 0) -> Path:
+def save_model(
+    path: str | Path,
+    model: nn.Module,
+    config: TrainConfig,
+    *,
+    metrics: dict[str, Any] | None = None,
+    epoch: int = 0,
+) -> Path:
     """Write ``model``'s weights (as CPU tensors) with ``config`` and ``metrics`` (plain
     data: numbers, strings, lists, dicts), atomically: a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "config": config.to_dict(), "state_dict": state,
-                "metrics": metrics or {}, "epoch": epoch}, tmp)
+    torch.save(
+        {
+            "format": FORMAT,
+            "config": config.to_dict(),
+            "state_dict": state,
+            "metrics": metrics or {},
+            "epoch": epoch,
+        },
+        tmp,
+    )
     os.replace(tmp, path)
     return path
 
@@ -64,11 +78,15 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> SavedMod
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds on a file that is not a model
-        raise DataError(f"{path}: not a model file written by hpo train ({type(exc).__name__}: {exc})") from None
+        raise DataError(
+            f"{path}: not a model file written by hpo train ({type(exc).__name__}: {exc})"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         got = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise DataError(f"{path}: format: expected {FORMAT!r}, but got {got!r}")
     config = TrainConfig.from_dict(state["config"], where=f"{path}: config")
     model = build_model(config.model)
     model.load_state_dict(state["state_dict"])
-    return SavedModel(model.to(device).eval(), config, dict(state.get("metrics") or {}), int(state.get("epoch", 0)))
+    return SavedModel(
+        model.to(device).eval(), config, dict(state.get("metrics") or {}), int(state.get("epoch", 0))
+    )

@@ -27,7 +27,14 @@ from hourglass.extras import require_deploy
 from hourglass.model import build_model
 
 __all__ = [
-    "OPSET", "ATOL", "INPUT_NAME", "OUTPUT_NAME", "LastStack", "OnnxModel", "export_onnx", "ort_session",
+    "OPSET",
+    "ATOL",
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "LastStack",
+    "OnnxModel",
+    "export_onnx",
+    "ort_session",
     "seeded_model",
 ]
 
@@ -80,8 +87,15 @@ def ort_session(data: bytes, threads: int):
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
-def export_onnx(model_or_config: nn.Module | HourglassConfig, input_size: int | None = None, *,
-                opset: int = OPSET, atol: float = ATOL, seed: int = 0, where: str = "") -> OnnxModel:
+def export_onnx(
+    model_or_config: nn.Module | HourglassConfig,
+    input_size: int | None = None,
+    *,
+    opset: int = OPSET,
+    atol: float = ATOL,
+    seed: int = 0,
+    where: str = "",
+) -> OnnxModel:
     """Export a design (config: freshly initialised; module: its weights) and check it.
 
     The check runs the ONNX model in ONNX Runtime (CPU, 1 thread) and the eager model on the
@@ -90,7 +104,11 @@ def export_onnx(model_or_config: nn.Module | HourglassConfig, input_size: int | 
     require_deploy()
     import onnx
 
-    model = seeded_model(model_or_config, seed) if isinstance(model_or_config, HourglassConfig) else model_or_config
+    model = (
+        seeded_model(model_or_config, seed)
+        if isinstance(model_or_config, HourglassConfig)
+        else model_or_config
+    )
     config = getattr(model, "config", None)
     size = input_size if input_size is not None else getattr(config, "input_size", None)
     if size is None:
@@ -100,8 +118,16 @@ def export_onnx(model_or_config: nn.Module | HourglassConfig, input_size: int | 
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(net, (images,), buffer, opset_version=opset, dynamo=False,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True)
+        torch.onnx.export(
+            net,
+            (images,),
+            buffer,
+            opset_version=opset,
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            do_constant_folding=True,
+        )
         expected = net(images).numpy()
     data = buffer.getvalue()
     onnx.checker.check_model(onnx.load_from_string(data))

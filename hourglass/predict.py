@@ -27,19 +27,41 @@ import torch
 
 from hourglass.data.augment import invert_affine, warp_affine
 from hourglass.data.dataset import IMAGE_MEAN, IMAGE_STD, STRIDE
+from hourglass.data.heatmaps import decode_heatmaps, to_image_coords
 from hourglass.data.mpii import JOINT_NAMES
 from hourglass.data.prepare import mpii_box, original_to_crop_matrix
 from hourglass.errors import DataError
-from hourglass.data.heatmaps import decode_heatmaps, to_image_coords
 
-__all__ = ["Box", "centred_box", "person_box", "Predictor", "Prediction", "read_image", "draw_skeleton",
-           "SKELETON", "crop_input", "predict_images"]
+__all__ = [
+    "Box",
+    "centred_box",
+    "person_box",
+    "Predictor",
+    "Prediction",
+    "read_image",
+    "draw_skeleton",
+    "SKELETON",
+    "crop_input",
+    "predict_images",
+]
 
 # MPII joint indices joined by a limb, drawn in this order: right side warm, left cool
 SKELETON = (
-    (0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5),  # legs through the pelvis
-    (6, 7), (7, 8), (8, 9),  # pelvis - thorax - upper neck - head top
-    (10, 11), (11, 12), (12, 7), (7, 13), (13, 14), (14, 15),  # arms through the thorax
+    (0, 1),
+    (1, 2),
+    (2, 6),
+    (6, 3),
+    (3, 4),
+    (4, 5),  # legs through the pelvis
+    (6, 7),
+    (7, 8),
+    (8, 9),  # pelvis - thorax - upper neck - head top
+    (10, 11),
+    (11, 12),
+    (12, 7),
+    (7, 13),
+    (13, 14),
+    (14, 15),  # arms through the thorax
 )
 _RIGHT, _LEFT, _MIDDLE = (0, 80, 255), (255, 160, 0), (0, 220, 0)  # BGR
 
@@ -92,8 +114,10 @@ class Prediction:
     def to_json(self) -> dict[str, Any]:
         return {
             "box": {"center": list(self.box.center), "side": self.box.side},
-            "joints": [{"name": name, "x": float(x), "y": float(y), "score": float(s)}
-                       for name, (x, y), s in zip(JOINT_NAMES, self.keypoints, self.scores)],
+            "joints": [
+                {"name": name, "x": float(x), "y": float(y), "score": float(s)}
+                for name, (x, y), s in zip(JOINT_NAMES, self.keypoints, self.scores)
+            ],
         }
 
 
@@ -151,11 +175,20 @@ def draw_skeleton(image: np.ndarray, people: Sequence[np.ndarray], boxes: Sequen
     images are enlarged first so the lines stay visible."""
     h, w = image.shape[:2]
     k = max(1, int(np.ceil(256 / max(h, w))))
-    canvas = cv2.cvtColor(cv2.resize(image, (w * k, h * k), interpolation=cv2.INTER_NEAREST), cv2.COLOR_RGB2BGR)
+    canvas = cv2.cvtColor(
+        cv2.resize(image, (w * k, h * k), interpolation=cv2.INTER_NEAREST), cv2.COLOR_RGB2BGR
+    )
     thick = max(1, round(max(h, w) * k / 200))
     for box in boxes:
         (cx, cy), half = box.center, box.side / 2
-        cv2.rectangle(canvas, _pt((cx - half, cy - half), k), _pt((cx + half, cy + half), k), (200, 200, 200), 1, cv2.LINE_AA)
+        cv2.rectangle(
+            canvas,
+            _pt((cx - half, cy - half), k),
+            _pt((cx + half, cy + half), k),
+            (200, 200, 200),
+            1,
+            cv2.LINE_AA,
+        )
     for keypoints in people:
         pts = np.asarray(keypoints, dtype=np.float64)
         for a, b in SKELETON:
@@ -171,22 +204,37 @@ def _pt(p: Any, k: float = 1.0) -> tuple[int, int]:
     return int(round((p[0] + 0.5) * k - 0.5)), int(round((p[1] + 0.5) * k - 0.5))
 
 
-def _boxes(image_path: Path, image: np.ndarray, *, center: tuple[float, float] | None, scale: float | None,
-           annotations: Any) -> list[Box]:
+def _boxes(
+    image_path: Path,
+    image: np.ndarray,
+    *,
+    center: tuple[float, float] | None,
+    scale: float | None,
+    annotations: Any,
+) -> list[Box]:
     if annotations is not None:
         rows = np.flatnonzero(annotations.image == image_path.name)
         ok = [r for r in rows if np.isfinite(annotations.center[r]).all() and annotations.scale[r] > 0]
         if not ok:
-            raise DataError(f"{annotations.source}: no person with objpos and scale in image {image_path.name!r}")
+            raise DataError(
+                f"{annotations.source}: no person with objpos and scale in image {image_path.name!r}"
+            )
         return [person_box(tuple(annotations.center[r]), float(annotations.scale[r])) for r in ok]
     if center is not None and scale is not None:
         return [person_box(center, scale)]
     return [centred_box(*image.shape[:2])]
 
 
-def predict_images(model: str | Path, images: Sequence[str | Path], out: str | Path, *,
-                   center: tuple[float, float] | None = None, scale: float | None = None,
-                   annotations: str | Path | None = None, threads: int = 1) -> Iterator[Path]:
+def predict_images(
+    model: str | Path,
+    images: Sequence[str | Path],
+    out: str | Path,
+    *,
+    center: tuple[float, float] | None = None,
+    scale: float | None = None,
+    annotations: str | Path | None = None,
+    threads: int = 1,
+) -> Iterator[Path]:
     """For each image, ``<out>/<stem>.json`` (the joints of every person cropped, in
     original pixels) and ``<out>/<stem>.png`` (the skeletons drawn); yields the paths.
 
@@ -202,10 +250,18 @@ def predict_images(model: str | Path, images: Sequence[str | Path], out: str | P
     out.mkdir(parents=True, exist_ok=True)
     for path in map(Path, images):
         image = read_image(path)
-        preds = [predictor.predict(image, box) for box in _boxes(path, image, center=center, scale=scale, annotations=ann)]
-        doc = {"image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
-               "model": str(predictor.path), "input_size": predictor.input_size,
-               "persons": [p.to_json() for p in preds]}
+        preds = [
+            predictor.predict(image, box)
+            for box in _boxes(path, image, center=center, scale=scale, annotations=ann)
+        ]
+        doc = {
+            "image": str(path),
+            "width": int(image.shape[1]),
+            "height": int(image.shape[0]),
+            "model": str(predictor.path),
+            "input_size": predictor.input_size,
+            "persons": [p.to_json() for p in preds],
+        }
         json_path = out / f"{path.stem}.json"
         tmp = json_path.with_name(json_path.name + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")

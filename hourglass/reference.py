@@ -61,8 +61,9 @@ class Hourglass(nn.Module):
 class ReferenceHourglass(nn.Module):
     """The 2-stack, 256-feature, depth-4 network: images (N,3,S,S) -> (N, stacks, J, S/4, S/4)."""
 
-    def __init__(self, stacks: int = 2, features: int = 256, depth: int = 4, joints: int = 16,
-                 layout: str = "newell") -> None:
+    def __init__(
+        self, stacks: int = 2, features: int = 256, depth: int = 4, joints: int = 16, layout: str = "newell"
+    ) -> None:
         super().__init__()
         f = features
         # pytorch_pose widens to f one residual earlier: r4 128 -> f, r5 f -> f
@@ -98,8 +99,9 @@ class ReferenceHourglass(nn.Module):
         return torch.stack(outputs, dim=1)  # (N, stacks, J, S/4, S/4)
 
 
-def reference_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-                         target: torch.Tensor) -> torch.Tensor:
+def reference_train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
     """One textbook step: MSE of every stack against the same target, summed; Adam.
 
     images (N, 3, S, S), target (N, J, S/4, S/4). Returns the (detached) loss.

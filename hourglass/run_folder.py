@@ -39,7 +39,13 @@ from hourglass.train_config import TrainConfig
 __all__ = ["RunFolder", "CHECKPOINT", "MODEL", "ONNX", "METRICS", "TABLE", "PREDICTIONS"]
 
 CHECKPOINT, MODEL, ONNX, METRICS, TABLE, PREDICTIONS = (
-    "checkpoint", "model.pt", "model.onnx", "metrics.json", "pckh.txt", "predictions")
+    "checkpoint",
+    "model.pt",
+    "model.onnx",
+    "metrics.json",
+    "pckh.txt",
+    "predictions",
+)
 N_PREDICTIONS = 4  # validation images drawn per epoch
 
 
@@ -61,8 +67,16 @@ class RunFolder:
         onnx: also write ``model.onnx`` (default: when the deploy extra is installed).
     """
 
-    def __init__(self, out: str | Path, config: TrainConfig, arrays: PoseArrays, *, device: str,
-                 history: list[EpochMetrics] | None = None, onnx: bool | None = None) -> None:
+    def __init__(
+        self,
+        out: str | Path,
+        config: TrainConfig,
+        arrays: PoseArrays,
+        *,
+        device: str,
+        history: list[EpochMetrics] | None = None,
+        onnx: bool | None = None,
+    ) -> None:
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.config = config
@@ -73,7 +87,9 @@ class RunFolder:
         self.onnx_max_abs_diff: float | None = None
         self.curve_path: Path | None = None
         val = np.flatnonzero(arrays.is_val)
-        self._val_rows = val[np.linspace(0, len(val) - 1, min(N_PREDICTIONS, len(val))).astype(int)] if len(val) else val
+        self._val_rows = (
+            val[np.linspace(0, len(val) - 1, min(N_PREDICTIONS, len(val))).astype(int)] if len(val) else val
+        )
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -102,7 +118,9 @@ class RunFolder:
         last = self.history[-1]
         return {
             "pckh": {**{k: float(v) for k, v in result.per_joint.items()}, "Total": float(result.total)},
-            "pckh_per_joint": {n: (None if np.isnan(a) else float(a)) for n, a in zip(JOINT_NAMES, result.joint_accuracy)},
+            "pckh_per_joint": {
+                n: (None if np.isnan(a) else float(a)) for n, a in zip(JOINT_NAMES, result.joint_accuracy)
+            },
             "persons_scored": int(result.count),
             "params": int(params),
             "epochs": int(last.epoch),

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -41,9 +40,23 @@ from hourglass.train_config import ScheduleConfig, TrainConfig
 from hourglass.validate import check_choice
 
 __all__ = [
-    "EpochMetrics", "TrainResult", "TrainingDiverged", "train", "evaluate", "pick_device",
-    "make_optimizer", "prepare_model", "train_step", "checkpoint_history", "COMPILE_MODES",
-    "COMPILE_ENV", "compile_mode", "compile_model", "set_compile_default", "FINITE_CHECK_EVERY", "is_out_of_memory",
+    "EpochMetrics",
+    "TrainResult",
+    "TrainingDiverged",
+    "train",
+    "evaluate",
+    "pick_device",
+    "make_optimizer",
+    "prepare_model",
+    "train_step",
+    "checkpoint_history",
+    "COMPILE_MODES",
+    "COMPILE_ENV",
+    "compile_mode",
+    "compile_model",
+    "set_compile_default",
+    "FINITE_CHECK_EVERY",
+    "is_out_of_memory",
     "step_begin",
 ]
 
@@ -175,8 +188,12 @@ def step_begin(mode: str) -> None:
         torch.compiler.cudagraph_mark_step_begin()
 
 
-_OOM_MARKS = ("out of memory", "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED",
-              "CUDNN_STATUS_NOT_ENOUGH_WORKSPACE")  # "out of memory" also covers "CUDA error: out of memory"
+_OOM_MARKS = (
+    "out of memory",
+    "CUDNN_STATUS_ALLOC_FAILED",
+    "CUBLAS_STATUS_ALLOC_FAILED",
+    "CUDNN_STATUS_NOT_ENOUGH_WORKSPACE",
+)  # "out of memory" also covers "CUDA error: out of memory"
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -186,9 +203,11 @@ def is_out_of_memory(exc: BaseException) -> bool:
     allocate their own workspaces and report failure as a plain ``RuntimeError`` naming
     their status, and compiled code may wrap either in another exception.
     """
-    return any(isinstance(e, (torch.cuda.OutOfMemoryError, MemoryError))
-               or (isinstance(e, RuntimeError) and any(m in str(e) for m in _OOM_MARKS))
-               for e in exception_chain(exc))
+    return any(
+        isinstance(e, (torch.cuda.OutOfMemoryError, MemoryError))
+        or (isinstance(e, RuntimeError) and any(m in str(e) for m in _OOM_MARKS))
+        for e in exception_chain(exc)
+    )
 
 
 def _uses_device_data(device: torch.device) -> bool:
@@ -200,8 +219,13 @@ def _images(batch: dict[str, torch.Tensor], device: torch.device) -> torch.Tenso
     return batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
 
 
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
-               weights: tuple[float, ...] | torch.Tensor, device: torch.device) -> torch.Tensor:
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    weights: tuple[float, ...] | torch.Tensor,
+    device: torch.device,
+) -> torch.Tensor:
     """One optimisation step on ``batch`` (PoseDataset keys); returns the loss, not synced.
 
     The step every trial and ``hpo bench`` time. ``weights`` (one per stack) should be a
@@ -229,9 +253,17 @@ def _last_stack(model: torch.nn.Module, images: torch.Tensor, mode: str) -> torc
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, dataset: PoseDataset | GpuPoseData, arrays: PoseArrays, *,
-             batch_size: int = 64, flip: bool = False, device: torch.device | None = None,
-             compile: str = "off", timer: StepTimer | None = None) -> PCKhResult:
+def evaluate(
+    model: torch.nn.Module,
+    dataset: PoseDataset | GpuPoseData,
+    arrays: PoseArrays,
+    *,
+    batch_size: int = 64,
+    flip: bool = False,
+    device: torch.device | None = None,
+    compile: str = "off",
+    timer: StepTimer | None = None,
+) -> PCKhResult:
     """PCKh@0.5 of ``model`` on ``dataset`` (unaugmented), scored in crop coordinates.
 
     No host sync per batch: decoded predictions stay on the device until the pass ends.
@@ -337,24 +369,37 @@ def train(
     aug = AugmentConfig() if s.augment else None
     train_set: PoseDataset | GpuPoseData
     val_set: PoseDataset | GpuPoseData
-    if _uses_device_data(device):  # crops resident on the GPU, batches augmented there (hourglass.data.gpu_data)
+    if _uses_device_data(
+        device
+    ):  # crops resident on the GPU, batches augmented there (hourglass.data.gpu_data)
         train_set = GpuPoseData(arrays, "train", size, sigma=s.sigma, augment=aug, device=device, seed=s.seed)
         val_set = GpuPoseData(arrays, "val", size, sigma=s.sigma, augment=None, device=device, seed=s.seed)
     else:
         train_set = PoseDataset(arrays, "train", size, sigma=s.sigma, augment=aug, seed=s.seed)
         val_set = PoseDataset(arrays, "val", size, sigma=s.sigma, augment=None, seed=s.seed)
     if len(train_set) == 0 or len(val_set) == 0:
-        raise ConfigError(f"data {config.data}: expected train and validation rows, but got {len(train_set)} and {len(val_set)}")
+        raise ConfigError(
+            f"data {config.data}: expected train and validation rows, but got {len(train_set)} and "
+            f"{len(val_set)}"
+        )
     drop_last = len(train_set) > s.batch_size  # one static batch shape (CUDA graphs, cuDNN autotuning)
     # steps_per_epoch: the first rows of a fresh permutation each epoch (the whole split at most)
     rows = min(s.steps_per_epoch * s.batch_size, len(train_set)) if s.steps_per_epoch else None
     if isinstance(train_set, GpuPoseData):
-        loader = train_set.batches(s.batch_size, shuffle=True, drop_last=drop_last, generator=generator, rows=rows)
+        loader = train_set.batches(
+            s.batch_size, shuffle=True, drop_last=drop_last, generator=generator, rows=rows
+        )
     else:
         sampler = RandomSampler(train_set, num_samples=rows, generator=generator)
         # the loader draws its workers' base seed from the generator too: as with shuffle=True
-        loader = DataLoader(train_set, batch_size=s.batch_size, sampler=sampler, drop_last=drop_last,
-                            generator=generator, num_workers=s.num_workers)
+        loader = DataLoader(
+            train_set,
+            batch_size=s.batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            generator=generator,
+            num_workers=s.num_workers,
+        )
 
     history: list[EpochMetrics] = []
     start_epoch, elapsed = 0, 0.0
@@ -398,26 +443,50 @@ def train(
         scheduler.step()
         train_time = time.perf_counter() - t0
         eval_timer = StepTimer(device)
-        result = evaluate(net, val_set, arrays, batch_size=eval_batch, flip=s.eval_flip, device=device,
-                          compile=mode, timer=eval_timer)
+        result = evaluate(
+            net,
+            val_set,
+            arrays,
+            batch_size=eval_batch,
+            flip=s.eval_flip,
+            device=device,
+            compile=mode,
+            timer=eval_timer,
+        )
         epoch_time = time.perf_counter() - t0
         elapsed += epoch_time
         steps, evals = timer.durations(), eval_timer.durations()
         step_s, eval_s = robust_seconds(steps), robust_seconds(evals)
         compile_s = _warmup_excess(steps) + _warmup_excess(evals) if first and mode != "off" else 0.0
         charged += step_s + eval_s + compile_s
-        metrics = EpochMetrics(epoch=epoch, loss=mean_loss, pckh=result.per_joint["Mean"],
-                               time_s=elapsed, epoch_time_s=epoch_time, train_img_s=seen / train_time, lr=lr,
-                               train_time_s=charged, step_s=step_s / max(len(steps), 1), eval_s=eval_s,
-                               compile_s=compile_s)
+        metrics = EpochMetrics(
+            epoch=epoch,
+            loss=mean_loss,
+            pckh=result.per_joint["Mean"],
+            time_s=elapsed,
+            epoch_time_s=epoch_time,
+            train_img_s=seen / train_time,
+            lr=lr,
+            train_time_s=charged,
+            step_s=step_s / max(len(steps), 1),
+            eval_s=eval_s,
+            compile_s=compile_s,
+        )
         history.append(metrics)
         if ckpt is not None:
-            save_checkpoint(ckpt, {
-                "config": config.to_dict(), "epoch": epoch, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                "history": [m.to_dict() for m in history],
-            })
+            save_checkpoint(
+                ckpt,
+                {
+                    "config": config.to_dict(),
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": [m.to_dict() for m in history],
+                },
+            )
         if on_epoch_end is not None:
             on_epoch_end(metrics)
         if on_epoch_result is not None:

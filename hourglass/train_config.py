@@ -15,7 +15,14 @@ from hourglass.config import HourglassConfig
 from hourglass.validate import check_choice, check_float, check_int, from_dict, to_dict
 from hourglass.yamlio import load_yaml
 
-__all__ = ["MAX_EPOCHS", "OPTIMIZERS", "ScheduleConfig", "REFERENCE_SCHEDULE", "TrainConfig", "load_train_config"]
+__all__ = [
+    "MAX_EPOCHS",
+    "OPTIMIZERS",
+    "ScheduleConfig",
+    "REFERENCE_SCHEDULE",
+    "TrainConfig",
+    "load_train_config",
+]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 

@@ -66,7 +66,11 @@ def convert(tp: Any, value: Any, path: str) -> Any:
                 return convert(arg, value, path)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: expected {' or '.join(map(_type_name, inner))}, but got {value!r}")
+        raise ConfigError(
+            errors[0]
+            if len(errors) == 1
+            else f"{path}: expected {' or '.join(map(_type_name, inner))}, but got {value!r}"
+        )
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
@@ -113,9 +117,7 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in data if k not in fields]
     if unknown:
-        raise ConfigError(
-            f"{label}: unknown key {unknown[0]!r} (allowed: {_fmt(fields)})"
-        )
+        raise ConfigError(f"{label}: unknown key {unknown[0]!r} (allowed: {_fmt(fields)})")
     prefix = f"{where} " if where.endswith(":") else f"{where}." if where else ""
     kwargs = {k: convert(hints[k], v, f"{prefix}{k}") for k, v in data.items()}
     try:

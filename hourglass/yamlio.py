@@ -43,8 +43,10 @@ def _check_aliases(path: Path, root: yaml.Node) -> None:
 
     expanded = expand(root)
     if expanded - len(size) > MAX_ALIAS_EXPANSION:
-        raise ConfigError(f"{path}: its aliases expand to {expanded:,} nodes; at most {MAX_ALIAS_EXPANSION:,} "
-                          "more than the file's own are allowed (an alias bomb?)")
+        raise ConfigError(
+            f"{path}: its aliases expand to {expanded:,} nodes; at most {MAX_ALIAS_EXPANSION:,} "
+            "more than the file's own are allowed (an alias bomb?)"
+        )
 
 
 def load_yaml(path: str | Path) -> Any:

@@ -62,8 +62,10 @@ class ReadOnly:
         environ.setdefault("HTTP_ACCEPT_ENCODING", "identity")
         if not self.allow_writes and environ.get("REQUEST_METHOD", "GET").upper() not in _SAFE_METHODS:
             body = b"read-only dashboard: start it with `hpo dashboard --allow-writes` to change studies\n"
-            start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8"),
-                                             ("Content-Length", str(len(body)))])
+            start_response(
+                "403 Forbidden",
+                [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+            )
             return [body]
         return self.app(environ, start_response)
 
@@ -76,8 +78,9 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def make_server(storage: str | BaseStorage, host: str = "127.0.0.1", port: int = 8080, *,
-                allow_writes: bool = False) -> WSGIServer:
+def make_server(
+    storage: str | BaseStorage, host: str = "127.0.0.1", port: int = 8080, *, allow_writes: bool = False
+) -> WSGIServer:
     """A wsgiref server for optuna-dashboard on ``storage`` (a URL or an open storage),
     read-only unless ``allow_writes`` (see the module docstring).
 
@@ -108,7 +111,10 @@ def publish_figures(study: optuna.Study) -> list[str]:
     hypervolume yet, so only the other two are published."""
     # The dashboard draws each figure in a half-width card about 450 px high.
     snap = StudySnapshot.of(study)  # one read of the trials for all three
-    figures = {"hpo-learning-curves": learning_curves_figure(snap), "hpo-cost-model": cost_model_figure(snap, height=450)}
+    figures = {
+        "hpo-learning-curves": learning_curves_figure(snap),
+        "hpo-cost-model": cost_model_figure(snap, height=450),
+    }
     if snap.complete:
         figures["hpo-hypervolume"] = hypervolume_figure(snap)
     for graph_id, fig in figures.items():

@@ -29,7 +29,9 @@ def signs(directions: Sequence[str | StudyDirection]) -> list[float]:
     return [-1.0 if maximized(d) else 1.0 for d in directions]
 
 
-def as_losses(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[list[float]]:
+def as_losses(
+    values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]
+) -> list[list[float]]:
     """Every objective turned into "smaller is better"; NaN (a diverged run) is the worst."""
     flip = signs(directions)
     out = []

@@ -31,9 +31,9 @@ from hourglass.train_config import ScheduleConfig, TrainConfig
 from hourglass.validate import to_dict
 from hourglass.yamlio import deep_merge
 from hpo import record as rec
+from hpo.pareto import StudySnapshot, pareto_trials, snapshot, trial_row
 from hpo.preset import load_preset
 from hpo.record import CONFIG, CPU_THREADS, get
-from hpo.pareto import StudySnapshot, pareto_trials, snapshot, trial_row
 
 __all__ = ["export_trials", "trial_document", "retrain_schedule", "SECTIONS", "SCHEDULES"]
 
@@ -78,7 +78,8 @@ def trial_document(source: StudySnapshot | optuna.Study, trial: FrozenTrial) -> 
     missing = [s for s in ("model", "schedule") if not isinstance(config.get(s), dict)]
     if missing or not isinstance(config.get("data"), (str, dict)):
         raise ConfigError(
-            f"{where}: config: expected mappings model and schedule and a data spec, but {(missing or ['data'])[0]!r} is missing"
+            f"{where}: config: expected mappings model and schedule and a data spec, but "
+            f"{(missing or ['data'])[0]!r} is missing"
         )
     HourglassConfig.from_dict(config["model"], where=f"{where}: config.model")
     # JSON round trip: storages hand back plain data, but never let a tuple reach safe_dump.
@@ -100,13 +101,22 @@ def _with_schedule(doc: dict, label: str, values: dict, where: str) -> dict:
 def _header(snap: StudySnapshot, trial: FrozenTrial, filename: str, schedule: str = "trial") -> str:
     row = trial_row(trial, snap.names)
     design = f" (design {row['design']})" if row.get("design") else ""
-    lines = [f"hourglass-hpo export: study {snap.study_name!r}, trial {trial.number}{design}, {trial.state.name}"]
+    lines = [
+        f"hourglass-hpo export: study {snap.study_name!r}, trial {trial.number}{design}, {trial.state.name}"
+    ]
     if trial.state.name == "PRUNED":
-        lines.append(f"pruned at epoch {row.get('pruned_at_epoch')} ({row.get('prune_reason')}); values so far:")
+        lines.append(
+            f"pruned at epoch {row.get('pruned_at_epoch')} ({row.get('prune_reason')}); values so far:"
+        )
     values = ", ".join(f"{n} = {_fmt(row.get(n))}" for n in snap.names)
     lines.append(values)
-    lines.append(f"flops = {_fmt(row.get('flops'))}, layers = {_fmt(row.get('layers'))}, epochs run = {_fmt(row.get('epochs'))}")
-    lines.append(f"schedule: {schedule}" if schedule == "trial" else f"schedule: {schedule} (not the trial's own)")
+    lines.append(
+        f"flops = {_fmt(row.get('flops'))}, layers = {_fmt(row.get('layers'))}, epochs run = "
+        f"{_fmt(row.get('epochs'))}"
+    )
+    lines.append(
+        f"schedule: {schedule}" if schedule == "trial" else f"schedule: {schedule} (not the trial's own)"
+    )
     lines.append(f"retrain: hpo train {filename} --out {filename.rsplit('.', 1)[0]}/")
     return "".join(f"# {line}\n" for line in lines)
 
@@ -127,8 +137,14 @@ def _onnx(snap: StudySnapshot, trial: FrozenTrial, doc: dict) -> OnnxModel:
     return export_onnx(HourglassConfig.from_dict(doc["model"], where=where), where=where)
 
 
-def export_trials(source: StudySnapshot | optuna.Study, numbers: Sequence[int] | None, out_dir: str | Path, *,
-                  onnx: bool = False, schedule: str | None = None) -> list[Path]:
+def export_trials(
+    source: StudySnapshot | optuna.Study,
+    numbers: Sequence[int] | None,
+    out_dir: str | Path,
+    *,
+    onnx: bool = False,
+    schedule: str | None = None,
+) -> list[Path]:
     """Write ``trial_<N>.yaml`` per trial (``numbers``; ``None`` = the Pareto set), with the
     schedule :func:`retrain_schedule` picks for ``schedule``, and with ``onnx`` also
     ``trial_<N>.onnx`` beside it: the architecture with fresh, UNTRAINED weights.
@@ -141,15 +157,26 @@ def export_trials(source: StudySnapshot | optuna.Study, numbers: Sequence[int] |
     snap = snapshot(source)
     trials = pareto_trials(snap) if numbers is None else _by_number(snap, numbers)
     label, values = retrain_schedule(snap, schedule)
-    docs = [(t, _with_schedule(trial_document(snap, t), label, values, f"study {snap.study_name!r} trial {t.number}"))
-            for t in trials]
+    docs = [
+        (
+            t,
+            _with_schedule(
+                trial_document(snap, t), label, values, f"study {snap.study_name!r} trial {t.number}"
+            ),
+        )
+        for t in trials
+    ]
     models = [_onnx(snap, t, doc) if onnx else None for t, doc in docs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for (trial, doc), model in zip(docs, models):
         path = out / f"trial_{trial.number}.yaml"
-        path.write_text(_header(snap, trial, path.name, label) + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None), encoding="utf-8")
+        path.write_text(
+            _header(snap, trial, path.name, label)
+            + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None),
+            encoding="utf-8",
+        )
         paths.append(path)
         if model is not None:
             paths.append(model.save(path.with_suffix(".onnx")))

@@ -24,9 +24,15 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 def check_study_name(name: object, where: str = "name") -> str:
     """``name`` if it is a safe study name, else a one-line :class:`ConfigError`."""
     if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_NAME_LENGTH:
-        shown = repr(name) if not isinstance(name, str) or len(name) <= 60 else f"{name[:40]!r}... ({len(name)} characters)"
-        raise ConfigError(f"{where}: expected at most {MAX_NAME_LENGTH} letters, digits, '_', '-', '.' "
-                          f"(starting with a letter or digit), but got {shown}")
+        shown = (
+            repr(name)
+            if not isinstance(name, str) or len(name) <= 60
+            else f"{name[:40]!r}... ({len(name)} characters)"
+        )
+        raise ConfigError(
+            f"{where}: expected at most {MAX_NAME_LENGTH} letters, digits, '_', '-', '.' "
+            f"(starting with a letter or digit), but got {shown}"
+        )
     return name
 
 

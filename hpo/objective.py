@@ -25,15 +25,22 @@ import torch
 
 from hourglass.costs import Costs, costs
 from hourglass.data.dataset import PoseArrays
-from hourglass.train import EpochMetrics, TrainingDiverged, checkpoint_history, is_out_of_memory, pick_device, train
+from hourglass.train import (
+    EpochMetrics,
+    TrainingDiverged,
+    checkpoint_history,
+    is_out_of_memory,
+    pick_device,
+    train,
+)
 from hourglass.train_config import TrainConfig
+from hpo import optuna_compat as compat
 from hpo import record as rec
 from hpo.deploy import cached_latency_ms
-from hpo import optuna_compat as compat
 from hpo.preset import StudyPreset
+from hpo.record import LATENCY
 from hpo.space import SearchSpace
 from hpo.strategy import Pruning
-from hpo.record import LATENCY
 
 __all__ = ["Objective", "completed_twin", "TrialOutOfMemory"]
 
@@ -63,8 +70,7 @@ def _release_memory() -> None:
 def _curve_point(m: EpochMetrics) -> dict[str, float]:
     """One epoch of the curve: ``time_s`` is what train_time charges (the noise-robust time,
     see hourglass.steptime), ``wall_s`` the clock."""
-    return {"epoch": m.epoch, "pckh": m.pckh, "loss": m.loss, "time_s": m.train_time_s,
-            "wall_s": m.time_s}
+    return {"epoch": m.epoch, "pckh": m.pckh, "loss": m.loss, "time_s": m.train_time_s, "wall_s": m.time_s}
 
 
 def continues_line(trial: optuna.Trial, chain: int, epochs: int) -> str:
@@ -111,7 +117,11 @@ class Objective:
         if "design" in trial.params and rec.get(trial, rec.DESIGN) is None:  # a designs space (grid)
             rec.put(trial, rec.DESIGN, trial.params["design"])  # named like a warm-start trial
         # a retry (Optuna's RetryHeartbeatStaleTrialCallback) names the chain's first attempt
-        chain = compat.study_storage(trial.study).get_trial_system_attrs(compat.trial_id(trial)).get(rec.FAILED_TRIAL, trial.number)
+        chain = (
+            compat.study_storage(trial.study)
+            .get_trial_system_attrs(compat.trial_id(trial))
+            .get(rec.FAILED_TRIAL, trial.number)
+        )
         if chain != trial.number:
             rec.put(trial, rec.RETRY_OF, chain)
         ckpt_dir = self.checkpoint_root / f"{rec.config_hash(resolved)}-t{chain}"
@@ -128,33 +138,59 @@ class Objective:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             raise
         except TrainingDiverged as exc:
-            rec.put_all(trial, {rec.PRUNE_REASON: "diverged", rec.PRUNED_AT_EPOCH: len(curve) + 1,
-                                **rec.times_so_far(curve)})
+            rec.put_all(
+                trial,
+                {
+                    rec.PRUNE_REASON: "diverged",
+                    rec.PRUNED_AT_EPOCH: len(curve) + 1,
+                    **rec.times_so_far(curve),
+                },
+            )
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             raise optuna.TrialPruned(f"diverged: {exc}") from None
         except Exception as exc:
             if not is_out_of_memory(exc):  # cuDNN/cuBLAS allocation failures are OOM too
                 reason = getattr(exc, "fail_reason", "exception")  # e.g. disk_full (hourglass.checkpoint)
-                rec.put_all(trial, {rec.FAIL_REASON: reason, rec.TRACEBACK: traceback.format_exc()[-4000:],
-                                    **rec.times_so_far(curve)})
+                rec.put_all(
+                    trial,
+                    {
+                        rec.FAIL_REASON: reason,
+                        rec.TRACEBACK: traceback.format_exc()[-4000:],
+                        **rec.times_so_far(curve),
+                    },
+                )
                 raise
             out_of_memory = True  # handled below, once the exception and its frames are gone
         if out_of_memory:
             _release_memory()
             rec.put_all(trial, {rec.FAIL_REASON: "oom", **rec.times_so_far(curve)})
-            raise TrialOutOfMemory(f"trial {trial.number}: out of memory on {self.device or 'the default device'} "
-                                   f"(batch {config.schedule.batch_size}); memory released")
+            raise TrialOutOfMemory(
+                f"trial {trial.number}: out of memory on {self.device or 'the default device'} "
+                f"(batch {config.schedule.batch_size}); memory released"
+            )
         raise AssertionError("unreachable")  # every branch above returns or raises
 
-    def _run(self, trial: optuna.Trial, config: TrainConfig, ckpt_dir: Path,
-             curve: list[dict[str, float]]) -> Sequence[float] | float:
+    def _run(
+        self, trial: optuna.Trial, config: TrainConfig, ckpt_dir: Path, curve: list[dict[str, float]]
+    ) -> Sequence[float] | float:
         resolved = config.to_dict()
-        c = costs(config.model, time_steps=3 if "step_latency" in self.preset.objectives else 0,
-                  device=pick_device(self.device))  # the device the trial trains on (auto: the GPU)
+        c = costs(
+            config.model,
+            time_steps=3 if "step_latency" in self.preset.objectives else 0,
+            device=pick_device(self.device),
+        )  # the device the trial trains on (auto: the GPU)
         static = {"params": c.params, "flops": c.flops, "step_latency": c.step_time_s or 0.0}
-        rec.put_all(trial, {rec.PARAMS: c.params, rec.FLOPS: c.flops, rec.LAYERS: c.layers,
-                            rec.OPS_PER_STEP: c.ops_per_step, rec.CONFIG: resolved,
-                            rec.CONFIG_HASH: rec.config_hash(resolved)})
+        rec.put_all(
+            trial,
+            {
+                rec.PARAMS: c.params,
+                rec.FLOPS: c.flops,
+                rec.LAYERS: c.layers,
+                rec.OPS_PER_STEP: c.ops_per_step,
+                rec.CONFIG: resolved,
+                rec.CONFIG_HASH: rec.config_hash(resolved),
+            },
+        )
         if c.step_time_s is not None:
             rec.put(trial, rec.STEP_LATENCY, c.step_time_s)
         if LATENCY in self.preset.objectives:
@@ -181,19 +217,28 @@ class Objective:
                 rec.put_all(trial, {rec.PRUNED_AT_EPOCH: m.epoch, rec.PRUNE_REASON: pruning.reason})
                 raise optuna.TrialPruned(f"pruned at epoch {m.epoch} (PCKh {m.pckh:.1f})")
 
-        result = train(config, self.arrays, device=self.device, on_epoch_end=on_epoch_end,
-                       checkpoint_dir=ckpt_dir, progress=self.progress)
+        result = train(
+            config,
+            self.arrays,
+            device=self.device,
+            on_epoch_end=on_epoch_end,
+            checkpoint_dir=ckpt_dir,
+            progress=self.progress,
+        )
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the export retrains from the config
-        rec.put_all(trial, {
-            rec.EPOCHS_RUN: len(result.history),
-            rec.EPOCHS_TRAINED: len(result.history) - result.resumed_from_epoch,
-            rec.WALL_TIME_S: result.wall_time_s,
-            rec.TRAIN_TIME_S: charged(result.history[-1]),
-            rec.COMPILE_S: result.compile_s,
-            rec.TRAIN_IMG_S: sum(m.train_img_s for m in result.history) / max(len(result.history), 1),
-            rec.DEVICE: result.device,
-            rec.RESUMED_FROM_EPOCH: result.resumed_from_epoch,
-        })
+        rec.put_all(
+            trial,
+            {
+                rec.EPOCHS_RUN: len(result.history),
+                rec.EPOCHS_TRAINED: len(result.history) - result.resumed_from_epoch,
+                rec.WALL_TIME_S: result.wall_time_s,
+                rec.TRAIN_TIME_S: charged(result.history[-1]),
+                rec.COMPILE_S: result.compile_s,
+                rec.TRAIN_IMG_S: sum(m.train_img_s for m in result.history) / max(len(result.history), 1),
+                rec.DEVICE: result.device,
+                rec.RESUMED_FROM_EPOCH: result.resumed_from_epoch,
+            },
+        )
         if result.device == "cpu":
             rec.put(trial, rec.CPU_THREADS, torch.get_num_threads())
         if result.final is not None:  # the final per-joint table (Table 1); the curve keeps the Mean

@@ -18,8 +18,15 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import BaseHeartbeat
 
-__all__ = ["TESTED_WITH", "BaseHeartbeat", "study_storage", "study_id", "trial_id", "runs_heartbeats",
-           "grpc_proxy_with_options"]
+__all__ = [
+    "TESTED_WITH",
+    "BaseHeartbeat",
+    "study_storage",
+    "study_id",
+    "trial_id",
+    "runs_heartbeats",
+    "grpc_proxy_with_options",
+]
 
 TESTED_WITH = "5.0.0"  # the Optuna these private names were checked against (pyproject pins it)
 

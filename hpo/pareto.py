@@ -70,8 +70,13 @@ class StudySnapshot:
         names = study.metric_names or attrs.get(rec.STUDY_OBJECTIVES)
         if not names or len(names) != len(directions):
             names = [f"objective_{i}" for i in range(len(directions))]
-        return cls(study.study_name, directions, tuple(str(n) for n in names),
-                   tuple(study.get_trials(deepcopy=False)), attrs)
+        return cls(
+            study.study_name,
+            directions,
+            tuple(str(n) for n in names),
+            tuple(study.get_trials(deepcopy=False)),
+            attrs,
+        )
 
     @cached_property
     def complete(self) -> list[FrozenTrial]:
@@ -101,7 +106,9 @@ class StudySnapshot:
         """:attr:`complete`, or a one-line error when there are none."""
         if not self.complete:
             found = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items())) or "no trials at all"
-            raise ConfigError(f"study {self.study_name!r}: expected at least one COMPLETE trial, but found {found}")
+            raise ConfigError(
+                f"study {self.study_name!r}: expected at least one COMPLETE trial, but found {found}"
+            )
         return self.complete
 
 
@@ -177,11 +184,15 @@ def searched_paths(trials: Sequence[FrozenTrial]) -> list[str]:
     per_trial = [_config_leaves(t) for t in trials]
     known = set().union(*per_trial) if per_trial else set()
     named = {name.split("@")[0] for t in trials for name in t.params} & known
-    varying = {path for path in known if len({json.dumps(c.get(path), sort_keys=True) for c in per_trial}) > 1}
+    varying = {
+        path for path in known if len({json.dumps(c.get(path), sort_keys=True) for c in per_trial}) > 1
+    }
     return sorted(named | varying)
 
 
-def trial_rows(source: StudySnapshot | optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> list[dict[str, Any]]:
+def trial_rows(
+    source: StudySnapshot | optuna.Study, trials: Sequence[FrozenTrial] | None = None
+) -> list[dict[str, Any]]:
     """Rows of ``trials`` (default: every trial of the study, in number order), each with the
     value of every searched config path (:func:`searched_paths` over the whole study) under
     its dotted name, so that two rows never look alike while their configs differ."""
@@ -231,8 +242,9 @@ def nondominated(points: np.ndarray) -> np.ndarray:
     return moocore.is_nondominated(points, keep_weakly=True)
 
 
-def hypervolume(values: np.ndarray, reference_point: Sequence[float],
-                directions: Sequence[StudyDirection]) -> float:
+def hypervolume(
+    values: np.ndarray, reference_point: Sequence[float], directions: Sequence[StudyDirection]
+) -> float:
     """Volume between ``reference_point`` and the points ``values`` (n, d) dominate, exact
     (moocore). Directions say which objectives are maximized; points not strictly better
     than the reference on every objective add nothing.
@@ -260,13 +272,16 @@ def default_reference_point(source: StudySnapshot | optuna.Study) -> list[float]
     ]
 
 
-def hypervolume_history(source: StudySnapshot | optuna.Study, reference_point: Sequence[float]) -> list[float]:
+def hypervolume_history(
+    source: StudySnapshot | optuna.Study, reference_point: Sequence[float]
+) -> list[float]:
     """Hypervolume of the COMPLETE trials up to each COMPLETE trial (number order)."""
     snap = snapshot(source)
     trials = snap.require_complete()
     if len(reference_point) != len(snap.directions):
         raise ConfigError(
-            f"reference point: expected {len(snap.directions)} values (one per objective), but got {list(reference_point)}"
+            f"reference point: expected {len(snap.directions)} values (one per objective), but got "
+            f"{list(reference_point)}"
         )
     values = np.array([t.values for t in trials], dtype=float)
     history: list[float] = []

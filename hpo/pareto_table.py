@@ -28,15 +28,32 @@ __all__ = ["Column", "table_columns", "render_pareto_table", "format_value"]
 
 # Short headers of the searched paths, in the order they are given a column.
 SHORT_NAMES = {
-    "model.block.name": "block", "model.stem.name": "stem", "model.features": "feat", "model.stacks": "stacks",
-    "model.block.separable": "sep", "model.block.dilation": "dil", "model.block.skip": "skip",
-    "schedule.lr": "lr", "model.stack_weights": "weights", "model.block.rates": "rates", "model.depth": "depth",
-    "model.stem.channels": "stem ch", "schedule.batch_size": "batch",
+    "model.block.name": "block",
+    "model.stem.name": "stem",
+    "model.features": "feat",
+    "model.stacks": "stacks",
+    "model.block.separable": "sep",
+    "model.block.dilation": "dil",
+    "model.block.skip": "skip",
+    "schedule.lr": "lr",
+    "model.stack_weights": "weights",
+    "model.block.rates": "rates",
+    "model.depth": "depth",
+    "model.stem.channels": "stem ch",
+    "schedule.batch_size": "batch",
 }
-OBJECTIVE_HEADERS = {"pckh": ("PCKh", ".2f"), "params": ("params", ","), "train_time": ("train s", ",.1f"),
-                     LATENCY: ("lat ms", ",.2f")}
-COSTS = (("epochs", "epochs", ","), ("flops", "GFLOPs", ".3f"), ("layers", "layers", ","),
-         ("ops_per_step", "ops/step", ","))
+OBJECTIVE_HEADERS = {
+    "pckh": ("PCKh", ".2f"),
+    "params": ("params", ","),
+    "train_time": ("train s", ",.1f"),
+    LATENCY: ("lat ms", ",.2f"),
+}
+COSTS = (
+    ("epochs", "epochs", ","),
+    ("flops", "GFLOPs", ".3f"),
+    ("layers", "layers", ","),
+    ("ops_per_step", "ops/step", ","),
+)
 TRAIN_TIME_NOTE = "charged training time (fast step x steps), not the wall time"
 OTHER_MIN_WIDTH = 14  # the "other" column is given at least this much room when it is needed
 _PAD = 2  # rich pads each cell with one space on either side
@@ -63,6 +80,7 @@ def _number(spec: str, scale: float = 1.0) -> Callable[[Any], str]:
         if isinstance(value, float) and value.is_integer() and spec == ",":
             value = int(value)
         return format(value / scale if scale != 1.0 else value, spec)
+
     return fmt
 
 
@@ -82,8 +100,12 @@ class Column:
 
 # The paths a sampled design's label (hpo.record.model_label) spells out, and the row keys
 # (hpo.pareto.trial_row) that carry them.
-LABEL_PATHS = {"model.block.name": "block", "model.stem.name": "stem", "model.features": "features",
-               "model.stacks": "stacks"}
+LABEL_PATHS = {
+    "model.block.name": "block",
+    "model.stem.name": "stem",
+    "model.features": "features",
+    "model.stacks": "stacks",
+}
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -101,7 +123,9 @@ def _differs(rows: Sequence[dict[str, Any]], key: str) -> bool:
     return len({format_value(r.get(key)) for r in rows}) > 1
 
 
-def table_columns(rows: Sequence[dict[str, Any]], objectives: Sequence[str]) -> tuple[list[Column], list[Column], list[Column]]:
+def table_columns(
+    rows: Sequence[dict[str, Any]], objectives: Sequence[str]
+) -> tuple[list[Column], list[Column], list[Column]]:
     """``(fixed, searched, costs)``: the columns always shown, the searched paths that differ
     among ``rows`` (most telling first), and the measured costs."""
     fixed = [Column("number", "#", str)]
@@ -116,8 +140,11 @@ def table_columns(rows: Sequence[dict[str, Any]], objectives: Sequence[str]) -> 
     order = {p: i for i, p in enumerate(SHORT_NAMES)}
     paths.sort(key=lambda p: (order.get(p, len(order)), p))
     searched = [Column(p, _short(p), format_value, numeric=False) for p in paths if _differs(rows, p)]
-    costs = [Column(key, header, _number(spec, 1e9 if key == "flops" else 1.0))
-             for key, header, spec in COSTS if key not in objectives and any(r.get(key) is not None for r in rows)]
+    costs = [
+        Column(key, header, _number(spec, 1e9 if key == "flops" else 1.0))
+        for key, header, spec in COSTS
+        if key not in objectives and any(r.get(key) is not None for r in rows)
+    ]
     return fixed, searched, costs
 
 
@@ -146,8 +173,14 @@ def _pick(names: Sequence[str], candidates: Sequence[Column]) -> list[Column]:
     return list(dict.fromkeys(by_name[n] for n in names))
 
 
-def choose_columns(rows: Sequence[dict[str, Any]], objectives: Sequence[str], width: int, *,
-                   wide: bool = False, columns: Sequence[str] = ()) -> tuple[list[Column], list[Column], list[Column]]:
+def choose_columns(
+    rows: Sequence[dict[str, Any]],
+    objectives: Sequence[str],
+    width: int,
+    *,
+    wide: bool = False,
+    columns: Sequence[str] = (),
+) -> tuple[list[Column], list[Column], list[Column]]:
     """``(shown, folded, hidden)``: the columns that fit ``width``, the searched ones that go
     into the ``other`` column instead, and the costs left out."""
     fixed, searched, costs = table_columns(rows, objectives)
@@ -162,7 +195,7 @@ def choose_columns(rows: Sequence[dict[str, Any]], objectives: Sequence[str], wi
             shown += searched[k:]  # all the rest fit as columns
             widths += [c.width(rows) for c in searched[k:]]
             break
-        rest = searched[k + 1:]
+        rest = searched[k + 1 :]
         if _total([*widths, col.width(rows), _other_width(rows, rest)]) > width:
             return shown, searched[k:], costs
         shown.append(col)
@@ -177,28 +210,42 @@ def choose_columns(rows: Sequence[dict[str, Any]], objectives: Sequence[str], wi
     return shown, [], hidden
 
 
-def render_pareto_table(console: Console, title: str, rows: Sequence[dict[str, Any]], objectives: Sequence[str], *,
-                        wide: bool = False, columns: Sequence[str] = ()) -> None:
+def render_pareto_table(
+    console: Console,
+    title: str,
+    rows: Sequence[dict[str, Any]],
+    objectives: Sequence[str],
+    *,
+    wide: bool = False,
+    columns: Sequence[str] = (),
+) -> None:
     """Print the table on ``console`` within its width (``wide``/``columns``: as wide as needed)."""
     shown, folded, hidden = choose_columns(rows, objectives, console.width, wide=wide, columns=columns)
     # With an "other" column the table takes the whole width and gives the rest to it.
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=True, padding=(0, 1),
-                  expand=bool(folded))
+    table = Table(
+        title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=True, padding=(0, 1), expand=bool(folded)
+    )
     for col in shown:
-        table.add_column(col.header, justify="right" if col.numeric else "left", no_wrap=True,
-                         min_width=col.width(rows))
+        table.add_column(
+            col.header, justify="right" if col.numeric else "left", no_wrap=True, min_width=col.width(rows)
+        )
     if folded:
-        table.add_column("other", justify="left", overflow="fold", min_width=_other_width(rows, folded),
-                         ratio=1)
+        table.add_column(
+            "other", justify="left", overflow="fold", min_width=_other_width(rows, folded), ratio=1
+        )
     other = _other_cells(rows, folded)
     for k, r in enumerate(rows):
         table.add_row(*(col.render(r.get(col.key)) for col in shown), *([other[k]] if folded else []))
     needed = _total([c.width(rows) for c in shown])
     if wide or columns:
-        console = Console(width=max(needed, console.width), file=console.file, force_terminal=console.is_terminal)
+        console = Console(
+            width=max(needed, console.width), file=console.file, force_terminal=console.is_terminal
+        )
     console.print(table)
     if "train_time" in objectives:  # the trial lines of `hpo run` show the wall time instead
         console.print(f"{OBJECTIVE_HEADERS['train_time'][0]}: {TRAIN_TIME_NOTE}")
     if hidden:
         names = ", ".join(c.header for c in hidden)
-        console.print(f"not shown: {names} (--wide shows every column, --columns picks; --csv/--json have all)")
+        console.print(
+            f"not shown: {names} (--wide shows every column, --columns picks; --csv/--json have all)"
+        )

@@ -42,22 +42,31 @@ from typing import Any
 
 import optuna
 
-from hourglass.validate import check_choice, check_float, check_int, from_dict, to_dict
 from hourglass.errors import ConfigError
 from hourglass.extras import require_deploy
 from hourglass.train_config import ScheduleConfig, TrainConfig
+from hourglass.validate import check_choice, check_float, check_int, from_dict, to_dict
 from hourglass.yamlio import deep_merge, load_yaml
-from hpo.locations import SPACES, STUDIES as _STUDIES, find_named, listing, search_dirs, shipped_dir
+from hpo.locations import SPACES, find_named, listing, search_dirs, shipped_dir
+from hpo.locations import STUDIES as _STUDIES
+from hpo.names import check_study_name
 from hpo.pruning import PrunerConfig
 from hpo.record import LATENCY, OBJECTIVES
 from hpo.space import SPACES_DIR, SearchSpace, seed_trials
 from hpo.space_param import leaves, schedule_class, schema_defaults
-from hpo.names import check_study_name
 from hpo.storage import default_storage_url, resolve_storage
 
 __all__ = [
-    "StudyPreset", "SamplerConfig", "BudgetConfig", "SAMPLERS", "STUDIES_DIR", "load_preset", "list_presets",
-    "find_preset", "resolve_file", "SAMPLER_DEFAULTS",
+    "StudyPreset",
+    "SamplerConfig",
+    "BudgetConfig",
+    "SAMPLERS",
+    "STUDIES_DIR",
+    "load_preset",
+    "list_presets",
+    "find_preset",
+    "resolve_file",
+    "SAMPLER_DEFAULTS",
 ]
 
 STUDIES_DIR = shipped_dir(_STUDIES)  # the shipped presets (hpo.locations: the user's come first)
@@ -138,7 +147,9 @@ class StudyPreset:
     def __post_init__(self) -> None:
         check_study_name(self.name)
         if not self.objectives:
-            raise ConfigError("objectives: expected at least one of " + ", ".join(OBJECTIVES) + ", but got []")
+            raise ConfigError(
+                "objectives: expected at least one of " + ", ".join(OBJECTIVES) + ", but got []"
+            )
         for o in self.objectives:
             check_choice("objectives", o, OBJECTIVES)
         if len(set(self.objectives)) != len(self.objectives):
@@ -151,7 +162,10 @@ class StudyPreset:
                 f"{list(self.objectives)}; use mo_halving or none"
             )
         if not (_SYNTHETIC.match(self.data) or Path(self.data).suffix.lower() in (".h5", ".hdf5")):
-            raise ConfigError(f"data: expected 'synthetic:N[:size[:seed]]' or a path to a .h5 crop cache, but got {self.data!r}")
+            raise ConfigError(
+                "data: expected 'synthetic:N[:size[:seed]]' or a path to a .h5 crop cache, but got "
+                f"{self.data!r}"
+            )
         if not _DEVICE.match(self.device):
             raise ConfigError(f"device: expected auto, cpu, cuda, cuda:N or mps, but got {self.device!r}")
         check_int("seed", self.seed, low=0)
@@ -162,7 +176,9 @@ class StudyPreset:
         schedule = {} if self.schedule is None else self.schedule
         if not isinstance(schedule, Mapping):
             raise ConfigError(f"schedule: expected a mapping, but got {schedule!r}")
-        full = from_dict(schedule_class(), deep_merge(schema_defaults()["schedule"], dict(schedule)), "schedule")
+        full = from_dict(
+            schedule_class(), deep_merge(schema_defaults()["schedule"], dict(schedule)), "schedule"
+        )
         object.__setattr__(self, "schedule", MappingProxyType(to_dict(full)))
         if self.retrain is not None:
             if not isinstance(self.retrain, Mapping):
@@ -196,7 +212,9 @@ class StudyPreset:
         schedule values the space suggested on top (a space may search ``schedule.lr``), and
         this data. The one place the preset's and the space's schedules meet."""
         schedule = deep_merge(dict(self.schedule), suggested.get("schedule", {}))
-        return TrainConfig.from_dict({"model": suggested["model"], "schedule": schedule, "data": self.data}, where=where)
+        return TrainConfig.from_dict(
+            {"model": suggested["model"], "schedule": schedule, "data": self.data}, where=where
+        )
 
     def search_space(self) -> SearchSpace:
         """The space with ``model`` merged into its base: loaded and checked on the first
@@ -214,7 +232,9 @@ class StudyPreset:
         if not ref:
             return None
         if ("file", ref) not in self._loaded:
-            self._loaded["file", ref] = resolve_file(str(ref), near=None, folder=SPACES_DIR, what="warm_start")
+            self._loaded["file", ref] = resolve_file(
+                str(ref), near=None, folder=SPACES_DIR, what="warm_start"
+            )
         return self._loaded["file", ref]
 
     def warm_start_trials(self, designs: str | None = None) -> list[tuple[str, dict[str, Any]]]:
@@ -249,14 +269,21 @@ def resolve_file(ref: str, *, near: Path | None, folder: Path, what: str) -> Pat
     dirs = [d for _, d in search_dirs(SPACES)] if folder.resolve() == SPACES_DIR.resolve() else [folder]
     # "search_spaces/tiny.yaml" (written from a checkout's root) names the shipped file too
     inner = Path(*path.parts[1:]) if len(path.parts) > 1 and path.parts[0] == SPACES else None
-    candidates = [path] if path.is_absolute() else [
-        *([near / path] if near else []), path,
-        *(c for d in dirs for c in (d / path, d / f"{ref}.yaml", *([d / inner] if inner else []))),
-    ]
+    candidates = (
+        [path]
+        if path.is_absolute()
+        else [
+            *([near / path] if near else []),
+            path,
+            *(c for d in dirs for c in (d / path, d / f"{ref}.yaml", *([d / inner] if inner else []))),
+        ]
+    )
     for c in candidates:
         if c.is_file():
             return c.resolve()
-    raise ConfigError(f"{what}: no such file {ref!r} (looked in: {', '.join(str(c) for c in dict.fromkeys(candidates))})")
+    raise ConfigError(
+        f"{what}: no such file {ref!r} (looked in: {', '.join(str(c) for c in dict.fromkeys(candidates))})"
+    )
 
 
 def preset_storage(study_name: str) -> str:
@@ -295,7 +322,9 @@ def load_preset(name_or_path: str | Path) -> StudyPreset:
         if Path(ref).suffix in (".yaml", ".yml") or "/" in ref:
             raise ConfigError(f"preset {ref!r}: no such file")
         where = ", ".join(str(d) for _, d in search_dirs(_STUDIES))
-        raise ConfigError(f"preset {ref!r}: no such preset in {where} (found: {', '.join(list_presets()) or 'none'})")
+        raise ConfigError(
+            f"preset {ref!r}: no such preset in {where} (found: {', '.join(list_presets()) or 'none'})"
+        )
     doc = load_yaml(path)
     if not isinstance(doc, Mapping):
         raise ConfigError(f"{path}: expected a mapping of preset fields, but got {doc!r}")
@@ -303,7 +332,11 @@ def load_preset(name_or_path: str | Path) -> StudyPreset:
     try:
         preset = from_dict(StudyPreset, doc)
         space_file = resolve_file(preset.space, near=path.parent, folder=SPACES_DIR, what="space")
-        warm = resolve_file(preset.warm_start, near=path.parent, folder=SPACES_DIR, what="warm_start") if preset.warm_start else None
+        warm = (
+            resolve_file(preset.warm_start, near=path.parent, folder=SPACES_DIR, what="warm_start")
+            if preset.warm_start
+            else None
+        )
         preset = replace(preset, space=str(space_file), warm_start=str(warm) if warm else None)
         if warm:
             preset._loaded["file", preset.warm_start] = warm  # resolved: warm_start_file need not again
@@ -318,7 +351,9 @@ def _check_against_space(preset: StudyPreset, given_schedule: Mapping[str, Any],
     searched = {p.path for p in space.params if p.path is not None}
     for key in given_schedule:
         if f"schedule.{key}" in searched:
-            raise ConfigError(f"schedule.{key}: the space {space.source} searches it; remove it from the preset")
+            raise ConfigError(
+                f"schedule.{key}: the space {space.source} searches it; remove it from the preset"
+            )
     if preset.sampler.name == "grid":
         space.grid()  # raises if the space is not a finite, unconditional grid
     for path in leaves(dict(space.base)):

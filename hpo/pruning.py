@@ -41,9 +41,20 @@ from hpo import record as rec
 from hpo.directions import as_losses
 
 __all__ = [
-    "RungPruner", "ParetoHalvingPruner", "PrunerConfig", "PrunerEntry", "PRUNERS", "rung_population",
-    "nondominated_ranks", "crowding_distance", "survivors", "survives", "CURVE_KEYS", "STATIC_ATTRS",
-    "predict_final", "front_gain",
+    "RungPruner",
+    "ParetoHalvingPruner",
+    "PrunerConfig",
+    "PrunerEntry",
+    "PRUNERS",
+    "rung_population",
+    "nondominated_ranks",
+    "crowding_distance",
+    "survivors",
+    "survives",
+    "CURVE_KEYS",
+    "STATIC_ATTRS",
+    "predict_final",
+    "front_gain",
 ]
 
 # objectives read from the curve point, and those read from a static trial attribute
@@ -54,7 +65,9 @@ MIN_COMPLETE = 2  # completed trials the min_gain rule needs (a front and a pred
 OPTIMISM_FALLBACK = 5.0  # PCKh points added to a prediction made from fewer than 3 curves
 
 
-def nondominated_ranks(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]) -> list[int]:
+def nondominated_ranks(
+    values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection]
+) -> list[int]:
     """Front index of every point: 0 = Pareto front, 1 = the front once 0 is removed, ...
     (moocore's non-dominated sorting; equal points share a front)."""
     losses = as_losses(values, directions)
@@ -85,8 +98,12 @@ def crowding_distance(values: Sequence[Sequence[float]]) -> list[float]:
     return dist
 
 
-def survivors(values: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection], keep: int,
-              favour: int | None = None) -> set[int]:
+def survivors(
+    values: Sequence[Sequence[float]],
+    directions: Sequence[str | StudyDirection],
+    keep: int,
+    favour: int | None = None,
+) -> set[int]:
     """Indices of the ``keep`` best points: whole fronts in rank order, then the most
     crowding-distant points of the front that does not fit. Ties go to ``favour`` (the trial
     asking: pruning cannot be undone), then to the earlier index."""
@@ -105,16 +122,21 @@ def survivors(values: Sequence[Sequence[float]], directions: Sequence[str | Stud
     return kept
 
 
-def survives(own: Sequence[float], others: Sequence[Sequence[float]], directions: Sequence[str | StudyDirection],
-             eta: int) -> bool:
+def survives(
+    own: Sequence[float],
+    others: Sequence[Sequence[float]],
+    directions: Sequence[str | StudyDirection],
+    eta: int,
+) -> bool:
     """Whether ``own`` is among the best ``ceil(n / eta)`` of itself and ``others``."""
     values = [list(own), *map(list, others)]
     keep = math.ceil(len(values) / eta)
     return 0 in survivors(values, directions, keep, favour=0)
 
 
-def rung_population(study: optuna.Study, trial_number: int, epoch: int,
-                    objectives: Sequence[str]) -> list[list[float]]:
+def rung_population(
+    study: optuna.Study, trial_number: int, epoch: int, objectives: Sequence[str]
+) -> list[list[float]]:
     """The ``objectives`` of every trial but ``trial_number`` (complete, pruned or running)
     as they stood after ``epoch`` epochs, for those that reached it."""
     out = []
@@ -156,8 +178,10 @@ class PrunerConfig:
                 raise ConfigError(f"min_gain: expected a share in [0, 1), but got {self.min_gain!r}")
             check_float("min_gain", self.min_gain, low=0.0)
             if self.min_gain >= 1.0 or self.name != "mo_halving":
-                raise ConfigError(f"min_gain: expected a share in [0, 1) with pruner mo_halving, but got "
-                                  f"{self.min_gain!r} with {self.name!r}")
+                raise ConfigError(
+                    f"min_gain: expected a share in [0, 1) with pruner mo_halving, but got "
+                    f"{self.min_gain!r} with {self.name!r}"
+                )
 
     @property
     def multi_objective(self) -> bool:
@@ -175,8 +199,14 @@ class RungPruner(optuna.pruners.BasePruner):
     :meth:`should_prune`; the benchmark's outside baselines (:mod:`hpo.bench.baselines`) are
     ones too."""
 
-    def should_prune(self, study: optuna.Study, trial_number: int, epoch: int, values: Sequence[float],
-                     directions: Sequence[str | StudyDirection] | None = None) -> bool:
+    def should_prune(
+        self,
+        study: optuna.Study,
+        trial_number: int,
+        epoch: int,
+        values: Sequence[float],
+        directions: Sequence[str | StudyDirection] | None = None,
+    ) -> bool:
         raise NotImplementedError
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
@@ -194,8 +224,14 @@ class ParetoHalvingPruner(RungPruner):
     trial's own values from its ``curve`` at its last reported step.
     """
 
-    def __init__(self, min_epochs: int = 1, eta: int = 3, min_trials_at_rung: int = 5,
-                 objectives: Sequence[str] | None = None, min_gain: float | None = None) -> None:
+    def __init__(
+        self,
+        min_epochs: int = 1,
+        eta: int = 3,
+        min_trials_at_rung: int = 5,
+        objectives: Sequence[str] | None = None,
+        min_gain: float | None = None,
+    ) -> None:
         """Args:
             min_epochs: the first rung; the others are ``min_epochs * eta**k``.
             eta: keep the best ``1 / eta`` at each rung.
@@ -218,8 +254,10 @@ class ParetoHalvingPruner(RungPruner):
         self.min_gain = None if min_gain is None else float(min_gain)
 
     def __repr__(self) -> str:
-        return (f"ParetoHalvingPruner(min_epochs={self.min_epochs}, eta={self.eta}, "
-                f"min_trials_at_rung={self.min_trials_at_rung}, min_gain={self.min_gain})")
+        return (
+            f"ParetoHalvingPruner(min_epochs={self.min_epochs}, eta={self.eta}, "
+            f"min_trials_at_rung={self.min_trials_at_rung}, min_gain={self.min_gain})"
+        )
 
     def is_rung(self, epoch: int) -> bool:
         """Whether ``epoch`` is ``min_epochs * eta**k`` for some k >= 0."""
@@ -242,8 +280,10 @@ class ParetoHalvingPruner(RungPruner):
             return self.objectives
         names = rec.study_get(study, rec.STUDY_OBJECTIVES) or study.metric_names
         if not names:
-            raise ConfigError(f"study {study.study_name!r}: the pruner needs the objective names "
-                              "(study user attr 'objectives'), but the study has none")
+            raise ConfigError(
+                f"study {study.study_name!r}: the pruner needs the objective names "
+                "(study user attr 'objectives'), but the study has none"
+            )
         return tuple(names)
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
@@ -254,8 +294,14 @@ class ParetoHalvingPruner(RungPruner):
         values = rec.rung_values(trial.user_attrs, epoch, self._objectives(study))
         return values is not None and self.should_prune(study, trial.number, epoch, values)
 
-    def should_prune(self, study: optuna.Study, trial_number: int, epoch: int, values: Sequence[float],
-                     directions: Sequence[str | StudyDirection] | None = None) -> bool:
+    def should_prune(
+        self,
+        study: optuna.Study,
+        trial_number: int,
+        epoch: int,
+        values: Sequence[float],
+        directions: Sequence[str | StudyDirection] | None = None,
+    ) -> bool:
         """Whether trial ``trial_number``, with objective ``values`` after ``epoch`` epochs,
         should stop. ``directions`` default to the study's."""
         if not self.is_rung(epoch):
@@ -266,15 +312,18 @@ class ParetoHalvingPruner(RungPruner):
         if self.min_gain is not None:
             complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if len(complete) >= MIN_COMPLETE:
-                return front_gain(complete, epoch, values, self._objectives(study), directions) < self.min_gain
+                return (
+                    front_gain(complete, epoch, values, self._objectives(study), directions) < self.min_gain
+                )
         others = rung_population(study, trial_number, epoch, self._objectives(study))
         if len(others) + 1 < self.min_trials_at_rung:
             return False
         return not survives(values, others, directions, self.eta)
 
 
-def predict_final(complete: Sequence[FrozenTrial], epoch: int, values: Sequence[float],
-                  objectives: Sequence[str]) -> list[float]:
+def predict_final(
+    complete: Sequence[FrozenTrial], epoch: int, values: Sequence[float], objectives: Sequence[str]
+) -> list[float]:
     """``values`` after ``epoch`` epochs turned into optimistic final values, learnt from the
     completed trials' curves (see the module docstring)."""
     out = list(values)
@@ -297,8 +346,13 @@ def predict_final(complete: Sequence[FrozenTrial], epoch: int, values: Sequence[
     return out
 
 
-def front_gain(complete: Sequence[FrozenTrial], epoch: int, values: Sequence[float], objectives: Sequence[str],
-               directions: Sequence[str | StudyDirection]) -> float:
+def front_gain(
+    complete: Sequence[FrozenTrial],
+    epoch: int,
+    values: Sequence[float],
+    objectives: Sequence[str],
+    directions: Sequence[str | StudyDirection],
+) -> float:
     """The hypervolume the predicted final values would add to the completed trials' front,
     as a share of that front's hypervolume (reference point: 10 % beyond the worst value of
     each objective over the front and the candidate)."""
@@ -327,13 +381,29 @@ class PrunerEntry:
 
 # name -> pruner, as SAMPLERS in hpo.preset: a new pruner is one entry here and its class
 PRUNERS: dict[str, PrunerEntry] = {
-    "mo_halving": PrunerEntry(lambda c, objectives, epochs: ParetoHalvingPruner(
-        c.min_epochs, c.eta, c.min_trials, objectives=objectives, min_gain=c.min_gain), multi_objective=True),
-    "median": PrunerEntry(lambda c, objectives, epochs: optuna.pruners.MedianPruner(
-        n_startup_trials=c.min_trials, n_warmup_steps=c.min_epochs), multi_objective=False),
-    "successive_halving": PrunerEntry(lambda c, objectives, epochs: optuna.pruners.SuccessiveHalvingPruner(
-        min_resource=c.min_epochs, reduction_factor=c.eta), multi_objective=False),
-    "hyperband": PrunerEntry(lambda c, objectives, epochs: optuna.pruners.HyperbandPruner(
-        min_resource=c.min_epochs, max_resource=epochs, reduction_factor=c.eta), multi_objective=False),
+    "mo_halving": PrunerEntry(
+        lambda c, objectives, epochs: ParetoHalvingPruner(
+            c.min_epochs, c.eta, c.min_trials, objectives=objectives, min_gain=c.min_gain
+        ),
+        multi_objective=True,
+    ),
+    "median": PrunerEntry(
+        lambda c, objectives, epochs: optuna.pruners.MedianPruner(
+            n_startup_trials=c.min_trials, n_warmup_steps=c.min_epochs
+        ),
+        multi_objective=False,
+    ),
+    "successive_halving": PrunerEntry(
+        lambda c, objectives, epochs: optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=c.min_epochs, reduction_factor=c.eta
+        ),
+        multi_objective=False,
+    ),
+    "hyperband": PrunerEntry(
+        lambda c, objectives, epochs: optuna.pruners.HyperbandPruner(
+            min_resource=c.min_epochs, max_resource=epochs, reduction_factor=c.eta
+        ),
+        multi_objective=False,
+    ),
     "none": PrunerEntry(lambda c, objectives, epochs: optuna.pruners.NopPruner(), multi_objective=True),
 }

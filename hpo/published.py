@@ -21,8 +21,19 @@ PUBLISHED_SOURCE = (
 
 # what each row holds; time_s is the printed "Avg. Training Time" (2h30min = 9000 s), epochs
 # the epochs it covers (20, or the fewest that reached the baseline's Mean)
-PUBLISHED_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean",
-                     "params_m", "time_s", "epochs")
+PUBLISHED_COLUMNS = (
+    "Head",
+    "Shoulder",
+    "Elbow",
+    "Wrist",
+    "Hip",
+    "Knee",
+    "Ankle",
+    "Mean",
+    "params_m",
+    "time_s",
+    "epochs",
+)
 
 _H = 3600  # a printed "XhYYmin" is X * _H + YY * 60 seconds
 _ROWS = (  # design: the 8 PCKh columns, then params_m, time_s, epochs (None: not printed)
@@ -40,7 +51,6 @@ _ROWS = (  # design: the 8 PCKh columns, then params_m, time_s, epochs (None: no
 )
 
 # design -> {column: value} for every column of PUBLISHED_COLUMNS, in the table's row order
-PUBLISHED: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
-    row[0]: MappingProxyType(dict(zip(PUBLISHED_COLUMNS, row[1:], strict=True))) for row in _ROWS
-})
-
+PUBLISHED: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
+    {row[0]: MappingProxyType(dict(zip(PUBLISHED_COLUMNS, row[1:], strict=True))) for row in _ROWS}
+)

@@ -23,14 +23,60 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "DESIGN", "CONFIG", "CONFIG_HASH", "CURVE", "PARAMS", "FLOPS", "LAYERS", "OPS_PER_STEP",
-    "STEP_LATENCY", "LATENCY", "MODEL_HASH", "EPOCHS_RUN", "EPOCHS_TRAINED", "WALL_TIME_S",
-    "TRAIN_TIME_S", "COMPILE_S", "TRAIN_IMG_S", "DEVICE", "CPU_THREADS", "RESUMED_FROM_EPOCH",
-    "PCKH_JOINTS", "PRUNED_AT_EPOCH", "PRUNE_REASON", "FAIL_REASON", "TRACEBACK", "RETRY_OF", "COPIED_FROM", "WORKER", "FAILED_TRIAL", "RETRY_HISTORY",
-    "STUDY_OBJECTIVES", "STUDY_PRESET", "STUDY_WARM_STARTED", "STUDY_TABLE_PLANNED",
-    "ObjectiveSpec", "OBJECTIVES", "objective_spec", "config_hash", "find_trial", "get", "put", "put_all", "study_get",
-    "study_put", "system_get", "seed_attrs", "copy_of", "COPIED_ATTRS", "curve_point", "rung_values", "value_so_far", "times_so_far",
-    "TrialRecord", "model_label",
+    "DESIGN",
+    "CONFIG",
+    "CONFIG_HASH",
+    "CURVE",
+    "PARAMS",
+    "FLOPS",
+    "LAYERS",
+    "OPS_PER_STEP",
+    "STEP_LATENCY",
+    "LATENCY",
+    "MODEL_HASH",
+    "EPOCHS_RUN",
+    "EPOCHS_TRAINED",
+    "WALL_TIME_S",
+    "TRAIN_TIME_S",
+    "COMPILE_S",
+    "TRAIN_IMG_S",
+    "DEVICE",
+    "CPU_THREADS",
+    "RESUMED_FROM_EPOCH",
+    "PCKH_JOINTS",
+    "PRUNED_AT_EPOCH",
+    "PRUNE_REASON",
+    "FAIL_REASON",
+    "TRACEBACK",
+    "RETRY_OF",
+    "COPIED_FROM",
+    "WORKER",
+    "FAILED_TRIAL",
+    "RETRY_HISTORY",
+    "STUDY_OBJECTIVES",
+    "STUDY_PRESET",
+    "STUDY_WARM_STARTED",
+    "STUDY_TABLE_PLANNED",
+    "ObjectiveSpec",
+    "OBJECTIVES",
+    "objective_spec",
+    "config_hash",
+    "find_trial",
+    "get",
+    "put",
+    "put_all",
+    "study_get",
+    "study_put",
+    "system_get",
+    "seed_attrs",
+    "copy_of",
+    "COPIED_ATTRS",
+    "curve_point",
+    "rung_values",
+    "value_so_far",
+    "times_so_far",
+    "TrialRecord",
+    "model_label",
 ]
 
 # --- trial user attributes -------------------------------------------------------------
@@ -94,15 +140,24 @@ class ObjectiveSpec:
         return point.get(self.curve_key) if self.curve_key else attrs.get(self.attr)
 
 
-OBJECTIVES: dict[str, ObjectiveSpec] = {s.name: s for s in (
-    ObjectiveSpec("pckh", "maximize", "validation PCKh@0.5 (percent) after the epoch", curve_key="pckh"),
-    ObjectiveSpec("params", "minimize", "parameter count (hourglass.costs)", attr=PARAMS),
-    ObjectiveSpec("train_time", "minimize", "charged training seconds so far (hourglass.steptime)",
-                  curve_key="time_s"),
-    ObjectiveSpec("flops", "minimize", "FLOPs of one forward pass (hourglass.costs)", attr=FLOPS),
-    ObjectiveSpec("step_latency", "minimize", "measured seconds of one training step", attr=STEP_LATENCY),
-    ObjectiveSpec(LATENCY, "minimize", "ONNX Runtime CPU ms, batch 1, 1 thread (hpo.deploy)", attr=LATENCY),
-)}
+OBJECTIVES: dict[str, ObjectiveSpec] = {
+    s.name: s
+    for s in (
+        ObjectiveSpec("pckh", "maximize", "validation PCKh@0.5 (percent) after the epoch", curve_key="pckh"),
+        ObjectiveSpec("params", "minimize", "parameter count (hourglass.costs)", attr=PARAMS),
+        ObjectiveSpec(
+            "train_time",
+            "minimize",
+            "charged training seconds so far (hourglass.steptime)",
+            curve_key="time_s",
+        ),
+        ObjectiveSpec("flops", "minimize", "FLOPs of one forward pass (hourglass.costs)", attr=FLOPS),
+        ObjectiveSpec("step_latency", "minimize", "measured seconds of one training step", attr=STEP_LATENCY),
+        ObjectiveSpec(
+            LATENCY, "minimize", "ONNX Runtime CPU ms, batch 1, 1 thread (hpo.deploy)", attr=LATENCY
+        ),
+    )
+}
 
 
 def objective_spec(name: str) -> ObjectiveSpec:
@@ -138,8 +193,9 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def find_trial(study: Any, attr: str, key: Any, *, states: Container[Any] | None = None,
-               having: str | None = None) -> Any:
+def find_trial(
+    study: Any, attr: str, key: Any, *, states: Container[Any] | None = None, having: str | None = None
+) -> Any:
     """The first trial of ``study`` (number order; ``states`` as in ``Study.get_trials``)
     whose user attr ``attr`` equals ``key`` and, with ``having``, that recorded that attr
     too; None if there is none. A study is its own cache: what one trial measured for a
@@ -159,8 +215,23 @@ def study_put(study: Any, key: str, value: Any) -> None:
 
 
 # what a repeat of a completed design copies from it (hpo.objective, hpo.bench.replay)
-COPIED_ATTRS = (PARAMS, FLOPS, LAYERS, OPS_PER_STEP, STEP_LATENCY, LATENCY, MODEL_HASH, CONFIG, CONFIG_HASH, CURVE,
-                EPOCHS_RUN, TRAIN_TIME_S, PCKH_JOINTS, DEVICE, CPU_THREADS)
+COPIED_ATTRS = (
+    PARAMS,
+    FLOPS,
+    LAYERS,
+    OPS_PER_STEP,
+    STEP_LATENCY,
+    LATENCY,
+    MODEL_HASH,
+    CONFIG,
+    CONFIG_HASH,
+    CURVE,
+    EPOCHS_RUN,
+    TRAIN_TIME_S,
+    PCKH_JOINTS,
+    DEVICE,
+    CPU_THREADS,
+)
 
 
 def copy_of(twin: Any) -> dict[str, Any]:
@@ -241,11 +312,22 @@ class TrialRecord:
     def of(cls, trial: Any) -> TrialRecord:
         a = trial.user_attrs
         return cls(
-            number=trial.number, state=trial.state.name, design=a.get(DESIGN), config=a.get(CONFIG) or {},
-            curve=list(a.get(CURVE) or ()), params=a.get(PARAMS), flops=a.get(FLOPS), layers=a.get(LAYERS),
-            ops_per_step=a.get(OPS_PER_STEP), epochs_run=a.get(EPOCHS_RUN), wall_time_s=a.get(WALL_TIME_S),
-            train_time_s=a.get(TRAIN_TIME_S), pruned_at_epoch=a.get(PRUNED_AT_EPOCH),
-            prune_reason=a.get(PRUNE_REASON), fail_reason=a.get(FAIL_REASON), copied_from=a.get(COPIED_FROM),
+            number=trial.number,
+            state=trial.state.name,
+            design=a.get(DESIGN),
+            config=a.get(CONFIG) or {},
+            curve=list(a.get(CURVE) or ()),
+            params=a.get(PARAMS),
+            flops=a.get(FLOPS),
+            layers=a.get(LAYERS),
+            ops_per_step=a.get(OPS_PER_STEP),
+            epochs_run=a.get(EPOCHS_RUN),
+            wall_time_s=a.get(WALL_TIME_S),
+            train_time_s=a.get(TRAIN_TIME_S),
+            pruned_at_epoch=a.get(PRUNED_AT_EPOCH),
+            prune_reason=a.get(PRUNE_REASON),
+            fail_reason=a.get(FAIL_REASON),
+            copied_from=a.get(COPIED_FROM),
         )
 
     @property
@@ -260,8 +342,12 @@ class TrialRecord:
     @property
     def label(self) -> str:
         """The design's name (a seed design, a designs-space choice), else :func:`model_label`."""
-        return self.design or model_label(self.block.get("name"), self.stem.get("name"), self.model.get("features"),
-                                          self.model.get("stacks"))
+        return self.design or model_label(
+            self.block.get("name"),
+            self.stem.get("name"),
+            self.model.get("features"),
+            self.model.get("stacks"),
+        )
 
     @property
     def model(self) -> dict[str, Any]:

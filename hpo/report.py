@@ -26,8 +26,6 @@ from scipy.stats import spearmanr
 
 from hpo.directions import signs
 from hpo.names import file_under
-from hpo.storage import default_storage_url, redact_url
-from hpo.record import CURVE, EPOCHS_RUN, LATENCY, WALL_TIME_S, TrialRecord, get
 from hpo.pareto import (
     StudySnapshot,
     default_reference_point,
@@ -36,6 +34,8 @@ from hpo.pareto import (
     pareto_rows,
     snapshot,
 )
+from hpo.record import CURVE, EPOCHS_RUN, LATENCY, WALL_TIME_S, TrialRecord, get
+from hpo.storage import default_storage_url, redact_url
 
 __all__ = [
     "build_report",
@@ -52,10 +52,18 @@ __all__ = [
     "COST_AXES",
 ]
 
-LABELS = {"pckh": "PCKh@0.5 (%)", "params": "parameters", "train_time": "charged training time (s)",
-          LATENCY: "latency (ms, ORT CPU 1 thread)"}
-COST_AXES = {"params": "parameters", "flops": "forward FLOPs", "layers": "conv + norm layers",
-             "ops_per_step": "aten ops per step"}
+LABELS = {
+    "pckh": "PCKh@0.5 (%)",
+    "params": "parameters",
+    "train_time": "charged training time (s)",
+    LATENCY: "latency (ms, ORT CPU 1 thread)",
+}
+COST_AXES = {
+    "params": "parameters",
+    "flops": "forward FLOPs",
+    "layers": "conv + norm layers",
+    "ops_per_step": "aten ops per step",
+}
 STATE_STYLE = {  # line dash, opacity, colour
     TrialState.COMPLETE: ("solid", 0.85, "#1f77b4"),
     TrialState.PRUNED: ("dash", 0.7, "#ff7f0e"),
@@ -74,7 +82,11 @@ def _label(name: str, direction: StudyDirection) -> str:
 def _hover(trial: FrozenTrial) -> str:
     record = TrialRecord.of(trial)
     design, block = record.design, record.block
-    parts = [f"trial {trial.number}"] + ([design] if design else []) + ([block["name"]] if "name" in block else [])
+    parts = (
+        [f"trial {trial.number}"]
+        + ([design] if design else [])
+        + ([block["name"]] if "name" in block else [])
+    )
     return " · ".join(parts)
 
 
@@ -86,26 +98,50 @@ def pareto_2d_figure(source: StudySnapshot | optuna.Study) -> go.Figure:
     trials, front = snap.require_complete(), {t.number for t in snap.front}
     values = np.array([t.values for t in trials], dtype=float)
     pairs = list(itertools.combinations(range(len(names)), 2))
-    fig = make_subplots(rows=1, cols=max(len(pairs), 1),
-                        subplot_titles=[f"{names[j]} vs {names[i]}" for i, j in pairs], horizontal_spacing=0.08)
+    fig = make_subplots(
+        rows=1,
+        cols=max(len(pairs), 1),
+        subplot_titles=[f"{names[j]} vs {names[i]}" for i, j in pairs],
+        horizontal_spacing=0.08,
+    )
     on = np.array([t.number in front for t in trials])
     text = [_hover(t) for t in trials]
     for col, (i, j) in enumerate(pairs, start=1):
         first = col == 1
         for mask, name, colour, size in ((~on, "COMPLETE", FAINT, 7), (on, "Pareto set", PARETO_COLOUR, 10)):
-            fig.add_trace(go.Scatter(
-                x=values[mask, i], y=values[mask, j], mode="markers", name=name, legendgroup=name,
-                showlegend=first, marker={"color": colour, "size": size},
-                text=[t for t, m in zip(text, mask) if m], hovertemplate="%{text}<br>%{x}, %{y}<extra></extra>",
-            ), row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=values[mask, i],
+                    y=values[mask, j],
+                    mode="markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=first,
+                    marker={"color": colour, "size": size},
+                    text=[t for t, m in zip(text, mask) if m],
+                    hovertemplate="%{text}<br>%{x}, %{y}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
         stair = _front_2d(values[:, [i, j]], [dirs[i], dirs[j]])
         # The dominated region's boundary between neighbours sorted by x: it steps at the
         # left point when x is minimized and at the right one when x is maximized.
         shape = "vh" if dirs[i] == StudyDirection.MAXIMIZE else "hv"
-        fig.add_trace(go.Scatter(
-            x=stair[:, 0], y=stair[:, 1], mode="lines", line={"shape": shape, "dash": "dot", "color": PARETO_COLOUR},
-            name="2-D front", legendgroup="2d", showlegend=first, hoverinfo="skip",
-        ), row=1, col=col)
+        fig.add_trace(
+            go.Scatter(
+                x=stair[:, 0],
+                y=stair[:, 1],
+                mode="lines",
+                line={"shape": shape, "dash": "dot", "color": PARETO_COLOUR},
+                name="2-D front",
+                legendgroup="2d",
+                showlegend=first,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=col,
+        )
         fig.update_xaxes(title_text=_label(names[i], dirs[i]), row=1, col=col)
         fig.update_yaxes(title_text=_label(names[j], dirs[j]), row=1, col=col)
     fig.update_layout(title="Pareto front, objective pairs", template="plotly_white", height=420)
@@ -129,17 +165,32 @@ def pareto_3d_figure(source: StudySnapshot | optuna.Study) -> go.Figure:
         sel = [t for t in trials if (t.number in front) == on]
         v = np.array([t.values for t in sel], dtype=float).reshape(-1, len(names))
         marker = {"size": 6, "color": PARETO_COLOUR} if on else {"size": 4, "color": FAINT}
-        fig.add_trace(go.Scatter3d(
-            x=v[:, 0], y=v[:, 1] if v.shape[1] > 1 else None, z=v[:, 2] if v.shape[1] > 2 else None,
-            mode="markers", name=name, marker=marker, text=[_hover(t) for t in sel],
-            hovertemplate="%{text}<extra></extra>",
-        ))
-    axes = {k: {"title": {"text": _label(n, d), "font": {"size": 12}}, "tickfont": {"size": 10}}
-            for k, n, d in zip(("xaxis", "yaxis", "zaxis"), names, dirs)}
+        fig.add_trace(
+            go.Scatter3d(
+                x=v[:, 0],
+                y=v[:, 1] if v.shape[1] > 1 else None,
+                z=v[:, 2] if v.shape[1] > 2 else None,
+                mode="markers",
+                name=name,
+                marker=marker,
+                text=[_hover(t) for t in sel],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    axes = {
+        k: {"title": {"text": _label(n, d), "font": {"size": 12}}, "tickfont": {"size": 10}}
+        for k, n, d in zip(("xaxis", "yaxis", "zaxis"), names, dirs)
+    }
     fig.update_layout(
-        title="Pareto front (3-D)", template="plotly_white", height=640,
-        scene={**axes, "domain": {"x": [0.05, 0.95], "y": [0.0, 0.92]}, "aspectmode": "cube",
-               "camera": {"eye": {"x": 1.9, "y": 1.9, "z": 1.3}}},  # far enough that the titles stay inside
+        title="Pareto front (3-D)",
+        template="plotly_white",
+        height=640,
+        scene={
+            **axes,
+            "domain": {"x": [0.05, 0.95], "y": [0.0, 0.92]},
+            "aspectmode": "cube",
+            "camera": {"eye": {"x": 1.9, "y": 1.9, "z": 1.3}},
+        },  # far enough that the titles stay inside
         margin={"l": 40, "r": 40, "t": 70, "b": 40},
         legend={"orientation": "h", "x": 0.0, "y": 1.0, "yanchor": "bottom"},
     )
@@ -168,28 +219,54 @@ def learning_curves_figure(source: StudySnapshot | optuna.Study) -> go.Figure:
         stopped = t.state == TrialState.PRUNED
         group += ", x where cut" if stopped else ""
         symbols = ["circle"] * (len(curve) - 1) + ["x" if stopped else "circle"]
-        fig.add_trace(go.Scatter(
-            x=[p["epoch"] for p in curve], y=[p["pckh"] for p in curve], mode="lines+markers",
-            name=group, legendgroup=group, showlegend=group not in shown,
-            opacity=opacity, line={"dash": dash, "color": colour, "width": width},
-            marker={"size": [5] * (len(curve) - 1) + [10 if stopped else 5], "symbol": symbols, "color": colour},
-            text=[_hover(t)] * len(curve), hovertemplate="%{text}<br>epoch %{x}: %{y:.2f}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=[p["epoch"] for p in curve],
+                y=[p["pckh"] for p in curve],
+                mode="lines+markers",
+                name=group,
+                legendgroup=group,
+                showlegend=group not in shown,
+                opacity=opacity,
+                line={"dash": dash, "color": colour, "width": width},
+                marker={
+                    "size": [5] * (len(curve) - 1) + [10 if stopped else 5],
+                    "symbol": symbols,
+                    "color": colour,
+                },
+                text=[_hover(t)] * len(curve),
+                hovertemplate="%{text}<br>epoch %{x}: %{y:.2f}<extra></extra>",
+            )
+        )
         shown.add(group)
-    fig.update_layout(title="Learning curves (Pareto set red and thick, pruned dashed with a cross where cut)",
-                      template="plotly_white", xaxis_title="epoch", yaxis_title=LABELS["pckh"], height=420)
+    fig.update_layout(
+        title="Learning curves (Pareto set red and thick, pruned dashed with a cross where cut)",
+        template="plotly_white",
+        xaxis_title="epoch",
+        yaxis_title=LABELS["pckh"],
+        height=420,
+    )
     return fig
 
 
-def hypervolume_figure(source: StudySnapshot | optuna.Study, reference_point: Sequence[float] | None = None) -> go.Figure:
+def hypervolume_figure(
+    source: StudySnapshot | optuna.Study, reference_point: Sequence[float] | None = None
+) -> go.Figure:
     snap = snapshot(source)
     ref = list(reference_point) if reference_point is not None else default_reference_point(snap)
     numbers = [t.number for t in snap.require_complete()]
     history = hypervolume_history(snap, ref)
     ref_text = ", ".join(f"{n}={v:.4g}" for n, v in zip(snap.names, ref))
-    fig = go.Figure(go.Scatter(x=numbers, y=history, mode="lines+markers", line={"shape": "hv"}, name="hypervolume"))
-    fig.update_layout(title=f"Hypervolume history<br><sup>reference point: {ref_text}</sup>", template="plotly_white",
-                      xaxis_title="trial number (COMPLETE trials)", yaxis_title="hypervolume", height=420)
+    fig = go.Figure(
+        go.Scatter(x=numbers, y=history, mode="lines+markers", line={"shape": "hv"}, name="hypervolume")
+    )
+    fig.update_layout(
+        title=f"Hypervolume history<br><sup>reference point: {ref_text}</sup>",
+        template="plotly_white",
+        xaxis_title="trial number (COMPLETE trials)",
+        yaxis_title="hypervolume",
+        height=420,
+    )
     return fig
 
 
@@ -222,17 +299,26 @@ def best_predictor(rhos: dict[str, float], complete: int = MIN_TRIALS_FOR_VERDIC
     parameters); with fewer than :data:`MIN_TRIALS_FOR_VERDICT` ``complete`` trials it says so."""
     ranked = sorted(((rho, key) for key, rho in rhos.items() if rho == rho), reverse=True)
     if complete < MIN_TRIALS_FOR_VERDICT or not ranked:
-        return (f"too few to tell which cost predicts the time ({complete} complete trials, "
-                f"{MIN_TRIALS_FOR_VERDICT} needed)")
+        return (
+            f"too few to tell which cost predicts the time ({complete} complete trials, "
+            f"{MIN_TRIALS_FOR_VERDICT} needed)"
+        )
     (rho, key), rest = ranked[0], ranked[1:]
     others = ", ".join(f"{COST_AXES[k]} {r:.2f}" for r, k in rest)
-    return f"wall time per epoch follows {COST_AXES[key]} best (ρ = {rho:.2f})" + (f"; then {others}" if others else "")
+    return f"wall time per epoch follows {COST_AXES[key]} best (ρ = {rho:.2f})" + (
+        f"; then {others}" if others else ""
+    )
 
 
-def cost_model_figure(source: StudySnapshot | optuna.Study, height: int = 600, *,
-                      measure: Callable[[FrozenTrial], float | None] = _epoch_seconds, unit: str = "wall s / epoch",
-                      axes: dict[str, str] = COST_AXES,
-                      title: str = "Cost model: wall s/epoch vs counted costs (Spearman ρ)") -> go.Figure:
+def cost_model_figure(
+    source: StudySnapshot | optuna.Study,
+    height: int = 600,
+    *,
+    measure: Callable[[FrozenTrial], float | None] = _epoch_seconds,
+    unit: str = "wall s / epoch",
+    axes: dict[str, str] = COST_AXES,
+    title: str = "Cost model: wall s/epoch vs counted costs (Spearman ρ)",
+) -> go.Figure:
     """A measured cost (default: wall seconds per epoch, ``wall_time_s / epochs_run``, so
     pruned trials count too) against each counted cost, with Spearman's rho over all those
     trials in the titles and, for the default measure, which cost predicts the time best
@@ -242,21 +328,38 @@ def cost_model_figure(source: StudySnapshot | optuna.Study, height: int = 600, *
     for key, label in axes.items():
         pts = [(get(t, key), measure(t), t) for t in trials if get(t, key) is not None]
         rho = rhos[key] = spearman([p[0] for p in pts], [p[1] for p in pts])
-        titles.append(f"{key}: ρ = {rho:.2f} (n={len(pts)})" if rho == rho else f"{key}: ρ n/a (n={len(pts)})")
+        titles.append(
+            f"{key}: ρ = {rho:.2f} (n={len(pts)})" if rho == rho else f"{key}: ρ n/a (n={len(pts)})"
+        )
         columns.append((key, label, pts))
-    fig = make_subplots(rows=(len(columns) + 1) // 2, cols=2, subplot_titles=titles, vertical_spacing=0.2,
-                        horizontal_spacing=0.12)
+    fig = make_subplots(
+        rows=(len(columns) + 1) // 2,
+        cols=2,
+        subplot_titles=titles,
+        vertical_spacing=0.2,
+        horizontal_spacing=0.12,
+    )
     shown: set[str] = set()
     for k, (_key, label, pts) in enumerate(columns):
         row, col = divmod(k, 2)
         for state in sorted({p[2].state for p in pts}, key=lambda s: s.value):
             sel = [p for p in pts if p[2].state == state]
             colour = STATE_STYLE.get(state, _OTHER_STYLE)[2]
-            fig.add_trace(go.Scatter(
-                x=[p[0] for p in sel], y=[p[1] for p in sel], mode="markers", name=state.name,
-                legendgroup=state.name, showlegend=state.name not in shown, marker={"color": colour, "size": 7},
-                text=[_hover(p[2]) for p in sel], hovertemplate=f"%{{text}}<br>%{{x}}: %{{y:.3g}} {unit}<extra></extra>",
-            ), row=row + 1, col=col + 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=[p[0] for p in sel],
+                    y=[p[1] for p in sel],
+                    mode="markers",
+                    name=state.name,
+                    legendgroup=state.name,
+                    showlegend=state.name not in shown,
+                    marker={"color": colour, "size": 7},
+                    text=[_hover(p[2]) for p in sel],
+                    hovertemplate=f"%{{text}}<br>%{{x}}: %{{y:.3g}} {unit}<extra></extra>",
+                ),
+                row=row + 1,
+                col=col + 1,
+            )
             shown.add(state.name)
         fig.update_xaxes(title_text=label, row=row + 1, col=col + 1)
         fig.update_yaxes(title_text=unit, row=row + 1, col=col + 1)
@@ -273,14 +376,18 @@ def latency_figure(source: StudySnapshot | optuna.Study, height: int = 600) -> g
     and layers: FLOPs and params are the proxies people quote; depthwise convolutions have
     few FLOPs and many layers, and this shows which proxy the runtime follows."""
     return cost_model_figure(
-        source, height, measure=lambda t: get(t, LATENCY), unit=f"{LATENCY} ms",
+        source,
+        height,
+        measure=lambda t: get(t, LATENCY),
+        unit=f"{LATENCY} ms",
         axes={k: COST_AXES[k] for k in ("params", "flops", "layers")},
         title="Deployment latency (ONNX Runtime CPU, batch 1, 1 thread) vs counted costs (Spearman ρ)",
     )
 
 
-def build_report(source: StudySnapshot | optuna.Study,
-                 reference_point: Sequence[float] | None = None) -> dict[str, go.Figure]:
+def build_report(
+    source: StudySnapshot | optuna.Study, reference_point: Sequence[float] | None = None
+) -> dict[str, go.Figure]:
     """All report figures by name; a one-line ConfigError when no trial is COMPLETE."""
     snap = snapshot(source)
     snap.require_complete()
@@ -327,11 +434,17 @@ def default_report_path(study_name: str, storage: str) -> Path:
     else:
         host, _, db = rest.rpartition("@")[2].partition("/")
         label = "-".join(part for part in (host.split(":")[0], db.split("?")[0]) if part)
-    return file_under(REPORTS_DIR, study_name, f"@{re.sub(r'[^A-Za-z0-9._-]+', '_', label) or 'storage'}.html")
+    return file_under(
+        REPORTS_DIR, study_name, f"@{re.sub(r'[^A-Za-z0-9._-]+', '_', label) or 'storage'}.html"
+    )
 
 
-def write_report(source: StudySnapshot | optuna.Study, path: str | Path,
-                 reference_point: Sequence[float] | None = None, storage: str | None = None) -> Path:
+def write_report(
+    source: StudySnapshot | optuna.Study,
+    path: str | Path,
+    reference_point: Sequence[float] | None = None,
+    storage: str | None = None,
+) -> Path:
     """One self-contained HTML file (plotly.js inlined once, so it opens offline); it names
     the study and, given ``storage``, its storage URL (password redacted)."""
     snap = snapshot(source)

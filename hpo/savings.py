@@ -49,9 +49,14 @@ class PruningSavings:
         if self.diverged:
             cut += f"; {self.diverged} stopped on a diverged loss"
         if self.copies:
-            cut += f"; {self.copies} repeated {'design' if self.copies == 1 else 'designs'} copied, not retrained"
+            cut += (
+                f"; {self.copies} repeated {'design' if self.copies == 1 else 'designs'} copied, not "
+                "retrained"
+            )
         share = f" ({100.0 * self.saved / self.full:.0f} %)" if self.full else ""
-        epochs = f"{self.trained} trained, {self.saved}{share} saved of {self.full} for every design to the end"
+        epochs = (
+            f"{self.trained} trained, {self.saved}{share} saved of {self.full} for every design to the end"
+        )
         out = []
         for label, text in (("pruning:", cut), ("epochs:", epochs)):
             out += textwrap.wrap(text, width, initial_indent=f"{label:<11s}", subsequent_indent=" " * 11)

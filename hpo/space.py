@@ -61,20 +61,30 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution
 
-from hourglass.validate import convert as check_type  # the one type checker; see from_dict
-from hourglass.validate import check_choice, from_dict
 from hourglass.blocks import BLOCKS
 from hourglass.config import HourglassConfig
 from hourglass.designs import design_overrides
 from hourglass.errors import ConfigError
 from hourglass.stems import STEMS
+from hourglass.validate import check_choice, from_dict
+from hourglass.validate import convert as check_type  # the one type checker; see from_dict
 from hourglass.yamlio import deep_merge, load_yaml
 from hpo.locations import SPACES, shipped_dir
-from hpo.space_param import (
-    BLOCK_KNOBS, Param, encode_choice, fit_block_knobs, knob_accepts, knob_applies, leaves, same_value,
-    schedule_class, schema_defaults, schema_types, set_path,
-)
 from hpo.space_check import check_combinations
+from hpo.space_param import (
+    BLOCK_KNOBS,
+    Param,
+    encode_choice,
+    fit_block_knobs,
+    knob_accepts,
+    knob_applies,
+    leaves,
+    same_value,
+    schedule_class,
+    schema_defaults,
+    schema_types,
+    set_path,
+)
 
 __all__ = ["SearchSpace", "SPACES_DIR", "seed_trials", "plan_seed_trials", "SeedPlan"]
 
@@ -140,18 +150,27 @@ class SearchSpace:
             raise ConfigError(f"{source}: expected a mapping with keys 'base' and 'params', but got {doc!r}")
         unknown = [k for k in doc if k not in ("description", "base", "params")]
         if unknown:
-            raise ConfigError(f"{source}: unknown key {unknown[0]!r} (allowed: 'description', 'base', 'params')")
+            raise ConfigError(
+                f"{source}: unknown key {unknown[0]!r} (allowed: 'description', 'base', 'params')"
+            )
         types = schema_types()
         base = _load_base(doc.get("base"), source)
         params_doc = doc.get("params")
         if not isinstance(params_doc, Mapping) or not params_doc:
-            raise ConfigError(f"{source}: params: expected a non-empty mapping of name -> parameter, but got {params_doc!r}")
+            raise ConfigError(
+                f"{source}: params: expected a non-empty mapping of name -> parameter, but got {params_doc!r}"
+            )
         params: list[Param] = []
         for name, raw in params_doc.items():
             params.extend(_expand_knob(_load_param(str(name), raw, source, types), params, base, source))
         _check_order(params, source)
-        space = cls(source, MappingProxyType(base), tuple(params), str(doc.get("description") or ""),
-                    MappingProxyType(dict(doc)))
+        space = cls(
+            source,
+            MappingProxyType(base),
+            tuple(params),
+            str(doc.get("description") or ""),
+            MappingProxyType(dict(doc)),
+        )
         check_combinations(space.params, base, source)
         return space
 
@@ -161,7 +180,9 @@ class SearchSpace:
         searched = {p for prm in self.params for p in _writes(prm)}
         for path in leaves(overrides):
             if path in searched:
-                raise ConfigError(f"{self.source}: {path} is searched by the space, so it cannot also be fixed in the base")
+                raise ConfigError(
+                    f"{self.source}: {path} is searched by the space, so it cannot also be fixed in the base"
+                )
         doc = deep_merge(dict(self.doc), {"base": deep_merge(self.doc.get("base") or {}, dict(overrides))})
         return SearchSpace.from_dict(doc, source=self.source)
 
@@ -185,7 +206,9 @@ class SearchSpace:
                     f"depending on {conds}; use a designs space (e.g. seed_designs) or another sampler"
                 )
             if p.kind == "float":
-                raise ConfigError(f"{self.source}: the grid sampler needs a finite space, but {p.name} is a float range")
+                raise ConfigError(
+                    f"{self.source}: the grid sampler needs a finite space, but {p.name} is a float range"
+                )
             grid[p.name] = [p.encode(v) for v in p.grid_values(limit=10**6)]
         return grid
 
@@ -204,7 +227,9 @@ class SearchSpace:
         config: a replay against a recorded table only needs the params."""
         return self._resolve(lambda p, cfg: p.suggest(trial))[1]
 
-    def params_for(self, config: Mapping[str, Any], *, prefer: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def params_for(
+        self, config: Mapping[str, Any], *, prefer: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The Optuna params (encoded) under which :meth:`suggest` reproduces ``config``.
 
         ``config`` may be partial: every leaf it has must come out as given (else a
@@ -216,7 +241,9 @@ class SearchSpace:
         required, preferred = leaves(config), leaves(prefer or {})
         for path in required:
             if path not in types:
-                raise ConfigError(f"{self.source}: cannot express {path}: not a config path{_suggest_path(path, types)}")
+                raise ConfigError(
+                    f"{self.source}: cannot express {path}: not a config path{_suggest_path(path, types)}"
+                )
 
         def choose(p: Param, cfg: Mapping[str, Any]) -> Any:
             if p.path is None:
@@ -224,7 +251,9 @@ class SearchSpace:
             if p.path in required:
                 value = required[p.path]
                 if not p.accepts(value):
-                    raise ConfigError(f"{self.source}: cannot express {p.path}={value!r}: {p.name} takes {_describe(p)}")
+                    raise ConfigError(
+                        f"{self.source}: cannot express {p.path}={value!r}: {p.name} takes {_describe(p)}"
+                    )
                 return _canonical(p, value)
             if p.path in preferred and p.accepts(preferred[p.path]):
                 return _canonical(p, preferred[p.path])
@@ -241,11 +270,15 @@ class SearchSpace:
                 continue
             if path not in got or not same_value(got[path], want):
                 how = "searched but not asked here" if path in searched else "fixed at"
-                raise ConfigError(f"{self.source}: cannot express {path}={want!r}: the space has it {how} {got.get(path)!r}")
+                raise ConfigError(
+                    f"{self.source}: cannot express {path}={want!r}: the space has it {how} {got.get(path)!r}"
+                )
         return params
 
     # ----------------------------------------------------------------- internals
-    def _resolve(self, choose: Callable[[Param, Mapping[str, Any]], Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _resolve(
+        self, choose: Callable[[Param, Mapping[str, Any]], Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Walk the params in order: ask the active ones via ``choose``, apply their values."""
         config = copy.deepcopy({"model": dict(self.base["model"]), "schedule": dict(self.base["schedule"])})
         params: dict[str, Any] = {}
@@ -323,7 +356,9 @@ def _load_base(base: Any, source: str) -> dict[str, Any]:
     if base is None:
         base = {}
     if not isinstance(base, Mapping):
-        raise ConfigError(f"{source}: base: expected a mapping with keys 'model' and 'schedule', but got {base!r}")
+        raise ConfigError(
+            f"{source}: base: expected a mapping with keys 'model' and 'schedule', but got {base!r}"
+        )
     unknown = [k for k in base if k not in ("model", "schedule")]
     if unknown:
         raise ConfigError(f"{source}: base: unknown key {unknown[0]!r} (allowed: 'model', 'schedule')")
@@ -331,8 +366,10 @@ def _load_base(base: Any, source: str) -> dict[str, Any]:
     schedule = base.get("schedule") or {}
     if not isinstance(schedule, Mapping):
         raise ConfigError(f"{source}: base.schedule: expected a mapping, but got {schedule!r}")
-    full = HourglassConfig.from_dict(deep_merge(schema_defaults()["model"], model) if isinstance(model, Mapping) else model,
-                                     where=f"{source}: base.model")
+    full = HourglassConfig.from_dict(
+        deep_merge(schema_defaults()["model"], model) if isinstance(model, Mapping) else model,
+        where=f"{source}: base.model",
+    )
     _check_schedule(schedule, f"{source}: base.schedule")
     return {"model": full.to_dict(), "schedule": copy.deepcopy(dict(schedule))}
 
@@ -360,11 +397,16 @@ def _looks_numeric(text: str) -> bool:
 def _load_param(name: str, raw: Any, source: str, types: Mapping[str, Any]) -> Param:
     where = f"{source}: params.{name}"
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected a mapping like {{choices: [...]}} or {{type: int, low: .., high: ..}}, but got {raw!r}")
+        raise ConfigError(
+            f"{where}: expected a mapping like {{choices: [...]}} or {{type: int, low: .., high: ..}}, but "
+            f"got {raw!r}"
+        )
     for key in ("low", "high", "step"):
         if isinstance(raw.get(key), str) and _looks_numeric(raw[key]):
-            raise ConfigError(f"{where}.{key}: expected a number, but got the string {raw[key]!r} "
-                              "(YAML reads 1e-3 as text: write 1.0e-3)")
+            raise ConfigError(
+                f"{where}.{key}: expected a number, but got the string {raw[key]!r} "
+                "(YAML reads 1e-3 as text: write 1.0e-3)"
+            )
     d = from_dict(_ParamDoc, raw, where)
     bundle = isinstance(d.choices, Mapping)
     kind = d.type or ("categorical" if d.choices is not None else None)
@@ -388,8 +430,14 @@ def _load_param(name: str, raw: Any, source: str, types: Mapping[str, Any]) -> P
     return p
 
 
-def _categorical(name: str, path: str | None, choices: Any, where: str, types: Mapping[str, Any],
-                 when: tuple[tuple[str, tuple[Any, ...]], ...]) -> Param:
+def _categorical(
+    name: str,
+    path: str | None,
+    choices: Any,
+    where: str,
+    types: Mapping[str, Any],
+    when: tuple[tuple[str, tuple[Any, ...]], ...],
+) -> Param:
     if isinstance(choices, Mapping):
         if not choices:
             raise ConfigError(f"{where}.choices: expected at least one labelled choice, but got {{}}")
@@ -397,14 +445,20 @@ def _categorical(name: str, path: str | None, choices: Any, where: str, types: M
         for label, over in choices.items():
             over = over or {}
             if not isinstance(over, Mapping):
-                raise ConfigError(f"{where}.choices.{label}: expected a mapping of overrides, but got {over!r}")
+                raise ConfigError(
+                    f"{where}.choices.{label}: expected a mapping of overrides, but got {over!r}"
+                )
             for leaf, value in leaves(over).items():
                 if leaf not in types:
-                    raise ConfigError(f"{where}.choices.{label}: {leaf!r} is not a config path{_suggest_path(leaf, types)}")
+                    raise ConfigError(
+                        f"{where}.choices.{label}: {leaf!r} is not a config path{_suggest_path(leaf, types)}"
+                    )
                 _check_value(types, leaf, value, f"{where}.choices.{label}.{leaf}")
             bundles[str(label)] = MappingProxyType(copy.deepcopy(dict(over)))
         labels = tuple(bundles)
-        return Param(name, None, "categorical", labels, MappingProxyType(bundles), when=when, default=labels[0])
+        return Param(
+            name, None, "categorical", labels, MappingProxyType(bundles), when=when, default=labels[0]
+        )
     if not isinstance(choices, list) or not choices:
         raise ConfigError(f"{where}.choices: expected a non-empty list, but got {choices!r}")
     seen: dict[Any, Any] = {}
@@ -414,11 +468,20 @@ def _categorical(name: str, path: str | None, choices: Any, where: str, types: M
         if key in seen and same_value(seen[key], c):
             raise ConfigError(f"{where}.choices: {c!r} is listed twice")
         seen[key] = c
-    return Param(name, path, "categorical", tuple(copy.deepcopy(choices)), when=when, default=copy.deepcopy(choices[0]))
+    return Param(
+        name, path, "categorical", tuple(copy.deepcopy(choices)), when=when, default=copy.deepcopy(choices[0])
+    )
 
 
-def _numeric(name: str, path: str, kind: str, d: _ParamDoc, where: str, types: Mapping[str, Any],
-             when: tuple[tuple[str, tuple[Any, ...]], ...]) -> Param:
+def _numeric(
+    name: str,
+    path: str,
+    kind: str,
+    d: _ParamDoc,
+    where: str,
+    types: Mapping[str, Any],
+    when: tuple[tuple[str, tuple[Any, ...]], ...],
+) -> Param:
     if d.choices is not None:
         raise ConfigError(f"{where}: 'choices' and 'type: {kind}' exclude each other")
     if d.low is None or d.high is None:
@@ -478,7 +541,9 @@ def _expand_knob(p: Param, before: list[Param], base: Mapping[str, Any], source:
     if p.kind != "categorical":
         raise ConfigError(f"{where}: expected choices (block knobs are categorical), but got type {p.kind!r}")
     blocks = _possible_blocks(before, base)
-    per_block = {b: tuple(c for c in p.choices if knob_accepts(b, knob, c)) for b in blocks if knob_applies(b, knob)}
+    per_block = {
+        b: tuple(c for c in p.choices if knob_accepts(b, knob, c)) for b in blocks if knob_applies(b, knob)
+    }
     per_block = {b: cs for b, cs in per_block.items() if cs}
     for c in p.choices:
         if not any(any(same_value(c, x) for x in cs) for cs in per_block.values()):
@@ -516,11 +581,12 @@ def _check_order(params: list[Param], source: str) -> None:
         reads = [path for path, _ in p.when]
         if _knob_of(p.path) is not None:
             reads.append(_BLOCK_NAME)
-        for later in params[i + 1:]:
+        for later in params[i + 1 :]:
             clash = set(reads) & set(_writes(later))
             if clash:
                 raise ConfigError(
-                    f"{source}: params.{p.name} depends on {sorted(clash)[0]}, which params.{later.name} sets "
+                    f"{source}: params.{p.name} depends on {sorted(clash)[0]}, which params.{later.name} "
+                    "sets "
                     "after it; list that param first"
                 )
 
@@ -564,4 +630,3 @@ def seed_trials(space: SearchSpace, designs_path: str | Path) -> list[tuple[str,
     for name, reason in plan.skipped:
         log.warning("warm start: design %s skipped: %s", name, reason)
     return plan.trials
-

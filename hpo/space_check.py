@@ -78,14 +78,17 @@ def _apply(config: Mapping[str, Any], p: Param, value: Any) -> dict[str, Any]:
     return out
 
 
-def walk_combinations(params: Sequence[Param], base: Mapping[str, Any],
-                      values: Callable[[int, Param], Sequence[Any]]) -> Iterator[tuple[dict[str, Any], list[tuple[int, Any]]]]:
+def walk_combinations(
+    params: Sequence[Param], base: Mapping[str, Any], values: Callable[[int, Param], Sequence[Any]]
+) -> Iterator[tuple[dict[str, Any], list[tuple[int, Any]]]]:
     """Every combination of the active params' ``values(i, param)``, depth first, as
     ``(config, chosen)``: the config with those values written (a copy of ``base``; inactive
     params are skipped) and the ``(param index, value)`` pairs chosen. The one walk over a
     space's combinations (the space check and the benchmark's corner designs use it)."""
 
-    def walk(i: int, config: dict[str, Any], chosen: list[tuple[int, Any]]) -> Iterator[tuple[dict[str, Any], list[tuple[int, Any]]]]:
+    def walk(
+        i: int, config: dict[str, Any], chosen: list[tuple[int, Any]]
+    ) -> Iterator[tuple[dict[str, Any], list[tuple[int, Any]]]]:
         if i == len(params):
             yield config, chosen
             return
@@ -123,8 +126,9 @@ def count_combinations(params: Sequence[Param], base: Mapping[str, Any]) -> int:
     return count(0, _copy(base))
 
 
-def check_combinations(params: Sequence[Param], base: Mapping[str, Any], source: str,
-                       *, limit: int = MAX_COMBINATIONS) -> int:
+def check_combinations(
+    params: Sequence[Param], base: Mapping[str, Any], source: str, *, limit: int = MAX_COMBINATIONS
+) -> int:
     """Raise a one-line ConfigError for the first combination the model config rejects:
     all of them when there are at most ``limit``, else ``SAMPLES`` seeded random ones.
     Returns how many were checked."""

@@ -18,16 +18,25 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from hourglass.validate import to_dict
-from hourglass.blocks import BLOCKS
-from hourglass.blocks import BlockConfig
+from hourglass.blocks import BLOCKS, BlockConfig
 from hourglass.config import HourglassConfig
 from hourglass.errors import ConfigError
 from hourglass.train_config import ScheduleConfig
+from hourglass.validate import to_dict
 
 __all__ = [
-    "Param", "BLOCK_KNOBS", "schedule_class", "schema_types", "schema_defaults", "get_path",
-    "set_path", "leaves", "same_value", "encode_choice", "knob_applies", "knob_accepts",
+    "Param",
+    "BLOCK_KNOBS",
+    "schedule_class",
+    "schema_types",
+    "schema_defaults",
+    "get_path",
+    "set_path",
+    "leaves",
+    "same_value",
+    "encode_choice",
+    "knob_applies",
+    "knob_accepts",
     "fit_block_knobs",
 ]
 
@@ -195,18 +204,26 @@ class Param:
         if self.kind == "categorical":
             return self.decode(trial.suggest_categorical(self.name, [encode_choice(c) for c in self.choices]))
         if self.kind == "int":
-            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+            return trial.suggest_int(
+                self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
+            )
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
     def accepts(self, value: Any) -> bool:
         """Whether this parameter can produce ``value`` (a decoded value or bundle label)."""
         if self.kind == "categorical":
             return any(same_value(c, value) for c in self.choices)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not self.low <= value <= self.high:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not self.low <= value <= self.high
+        ):
             return False
         if self.kind == "int":
             return isinstance(value, int) and (value - self.low) % (self.step or 1) == 0
-        return self.step is None or math.isclose((value - self.low) / self.step, round((value - self.low) / self.step))
+        return self.step is None or math.isclose(
+            (value - self.low) / self.step, round((value - self.low) / self.step)
+        )
 
     def grid_values(self, limit: int = 16) -> list[Any]:
         """Values to enumerate when checking combinations: every choice or int on the grid

@@ -35,13 +35,31 @@ from hourglass.errors import ConfigError, exception_chain
 from hpo import record as rec
 from hpo.storage_proxy import open_proxy
 from hpo.storage_retry import (
-    HEARTBEAT_ATTR, RetryingStorage, StorageUnavailable, is_permanent, is_transient, server_words,
+    HEARTBEAT_ATTR,
+    RetryingStorage,
+    StorageUnavailable,
+    is_permanent,
+    is_transient,
+    server_words,
     storage_grace_s,
 )
 
 __all__ = [
-    "open_storage", "load_study", "redact_url", "default_storage_url", "resolve_storage", "is_sqlite", "heartbeat_settings",
-    "RetryStaleTrial", "HEARTBEAT_S", "GRACE_S", "MAX_RETRY", "FAILURE_ATTRS", "creation_lock", "single_runner", "probe_storage",
+    "open_storage",
+    "load_study",
+    "redact_url",
+    "default_storage_url",
+    "resolve_storage",
+    "is_sqlite",
+    "heartbeat_settings",
+    "RetryStaleTrial",
+    "HEARTBEAT_S",
+    "GRACE_S",
+    "MAX_RETRY",
+    "FAILURE_ATTRS",
+    "creation_lock",
+    "single_runner",
+    "probe_storage",
 ]
 
 T = TypeVar("T")
@@ -107,8 +125,9 @@ def _env_int(name: str, default: int, low: int) -> int:
     return value
 
 
-def heartbeat_settings(heartbeat_s: int | None = None, grace_s: int | None = None,
-                       max_retry: int | None = None) -> tuple[int, int, int]:
+def heartbeat_settings(
+    heartbeat_s: int | None = None, grace_s: int | None = None, max_retry: int | None = None
+) -> tuple[int, int, int]:
     """(heartbeat interval, grace period, max retries): the arguments, else the environment
     (``HPO_HEARTBEAT_S``, ``HPO_GRACE_S``, ``HPO_MAX_RETRY``), else the module defaults.
 
@@ -159,7 +178,9 @@ def _create_hint(url: str, words: str) -> str:
     if not url.startswith("postgres") or not re.search(r'database "[^"]*" does not exist', words):
         return ""
     u = sqlalchemy.make_url(url)
-    flags = "".join(f" {flag} {value}" for flag, value in (("-h", u.host), ("-p", u.port), ("-U", u.username)) if value)
+    flags = "".join(
+        f" {flag} {value}" for flag, value in (("-h", u.host), ("-p", u.port), ("-U", u.username)) if value
+    )
     return f"; create it with: createdb{flags} {u.database}"
 
 
@@ -170,7 +191,9 @@ def _check_folder(url: str, path: Path) -> None:
     if folder == Path(DEFAULT_FOLDER):
         folder.mkdir(parents=True, exist_ok=True)
     elif not folder.is_dir():
-        raise ConfigError(f"storage {redact_url(url)}: folder {folder} does not exist (create it, or fix the path)")
+        raise ConfigError(
+            f"storage {redact_url(url)}: folder {folder} does not exist (create it, or fix the path)"
+        )
 
 
 def _with_retries(url: str, grace_s: float, make: Callable[[], T]) -> T:
@@ -192,11 +215,17 @@ def _with_retries(url: str, grace_s: float, make: Callable[[], T]) -> T:
             if waited >= grace_s:
                 shown = redact_url(url)
                 words = redact_url(server_words(exc).replace(url, shown))
-                raise StorageUnavailable(f"storage {shown}: cannot connect, no answer for {waited:.0f} s (grace "
-                                         f"period {grace_s:g} s, HPO_STORAGE_GRACE_S): {words}") from None
+                raise StorageUnavailable(
+                    f"storage {shown}: cannot connect, no answer for {waited:.0f} s (grace "
+                    f"period {grace_s:g} s, HPO_STORAGE_GRACE_S): {words}"
+                ) from None
             if delay == 0.5:
-                _log.warning("storage %s: cannot connect yet (%s); retrying for up to %g s (HPO_STORAGE_GRACE_S)",
-                             redact_url(url), exc.__class__.__name__, grace_s)
+                _log.warning(
+                    "storage %s: cannot connect yet (%s); retrying for up to %g s (HPO_STORAGE_GRACE_S)",
+                    redact_url(url),
+                    exc.__class__.__name__,
+                    grace_s,
+                )
             time.sleep(min(delay, max(grace_s - waited, 0.0)))
             delay = min(2 * delay, 5.0)
 
@@ -215,7 +244,11 @@ def creation_lock(url: str, *, wait: bool = True) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         if url.startswith("postgresql"):
             # open_storage retries the whole creation (wait=False); a launcher retries the lock
-            conn = _with_retries(url, storage_grace_s(), lambda: _advisory_lock(url)) if wait else _advisory_lock(url)
+            conn = (
+                _with_retries(url, storage_grace_s(), lambda: _advisory_lock(url))
+                if wait
+                else _advisory_lock(url)
+            )
             stack.callback(_close, conn)
         else:
             path = Path(url.removeprefix("sqlite:///").removeprefix("journal://"))
@@ -250,8 +283,10 @@ def single_runner(url: str) -> Iterator[None]:
             handle.seek(0)
             owner = handle.read().strip() or "another process"
             handle.close()
-            raise ConfigError(f"storage {redact_url(url)}: {owner} is running this study; SQLite takes one "
-                              "process at a time (wait for it, or share the study through PostgreSQL)") from None
+            raise ConfigError(
+                f"storage {redact_url(url)}: {owner} is running this study; SQLite takes one "
+                "process at a time (wait for it, or share the study through PostgreSQL)"
+            ) from None
         try:
             same = os.fstat(handle.fileno()).st_ino == os.stat(lock).st_ino
         except FileNotFoundError:
@@ -286,8 +321,15 @@ def _close(conn: sqlalchemy.Connection) -> None:
         pass
 
 
-def open_storage(url: str, *, heartbeat: bool = False, max_retry: int | None = None,
-                 heartbeat_s: int | None = None, grace_s: int | None = None, wait: bool | None = None) -> BaseStorage:
+def open_storage(
+    url: str,
+    *,
+    heartbeat: bool = False,
+    max_retry: int | None = None,
+    heartbeat_s: int | None = None,
+    grace_s: int | None = None,
+    wait: bool | None = None,
+) -> BaseStorage:
     """Open (and create) the storage behind ``url``.
 
     ``heartbeat=True`` turns on Optuna's heartbeat for RDB storages: a trial whose worker
@@ -325,8 +367,11 @@ def open_storage(url: str, *, heartbeat: bool = False, max_retry: int | None = N
         return RetryingStorage(open_proxy(url, wait_s=grace), heartbeat=own)
     kwargs = {}
     if beats:
-        kwargs = dict(heartbeat_interval=beats[0], grace_period=beats[1],
-                      heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=beats[2]))
+        kwargs = dict(
+            heartbeat_interval=beats[0],
+            grace_period=beats[1],
+            heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=beats[2]),
+        )
 
     def make() -> RDBStorage:
         with creation_lock(url, wait=False), warnings.catch_warnings():

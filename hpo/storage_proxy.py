@@ -24,12 +24,23 @@ from hourglass.errors import ConfigError
 from hpo import optuna_compat as compat
 from hpo.storage_retry import HEARTBEAT_ATTR, StorageUnavailable
 
-__all__ = ["open_proxy", "parse_grpc_url", "require_grpc", "GRPC_EXTRA_HINT", "HEARTBEAT_ATTR", "PROXY_THREADS"]
+__all__ = [
+    "open_proxy",
+    "parse_grpc_url",
+    "require_grpc",
+    "GRPC_EXTRA_HINT",
+    "HEARTBEAT_ATTR",
+    "PROXY_THREADS",
+]
 
 # gRPC waits up to 120 s between reconnection attempts by default, so a worker could miss a
 # restarted proxy for minutes and give up while it is back; try again every 2 s at most.
-CHANNEL_OPTIONS = (("grpc.max_receive_message_length", -1), ("grpc.initial_reconnect_backoff_ms", 250),
-                   ("grpc.min_reconnect_backoff_ms", 250), ("grpc.max_reconnect_backoff_ms", 2000))
+CHANNEL_OPTIONS = (
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
 GRPC_EXTRA_HINT = 'the gRPC storage proxy needs grpcio and protobuf: pip install -e ".[grpc]"'
 PROXY_THREADS = 64  # concurrent calls the proxy serves (a worker makes up to two at once)
 
@@ -49,8 +60,8 @@ def parse_grpc_url(url: str) -> tuple[str, int]:
 def require_grpc() -> None:
     """Optuna imports grpc and protobuf lazily, deep inside the first call; ask here."""
     try:
-        import grpc  # noqa: F401
         import google.protobuf  # noqa: F401  (Optuna's proxy messages)
+        import grpc  # noqa: F401
     except ImportError:
         raise ConfigError(GRPC_EXTRA_HINT) from None
 
@@ -64,8 +75,10 @@ def open_proxy(url: str, *, wait_s: float = 0.0) -> BaseStorage:
         proxy.wait_server_ready(timeout=max(wait_s, 1.0))
     except ConnectionError:
         proxy.close()
-        raise StorageUnavailable(f"storage {url}: cannot connect, no hpo storage-proxy answered there within "
-                                 f"{max(wait_s, 1.0):g} s (HPO_STORAGE_GRACE_S)") from None
+        raise StorageUnavailable(
+            f"storage {url}: cannot connect, no hpo storage-proxy answered there within "
+            f"{max(wait_s, 1.0):g} s (HPO_STORAGE_GRACE_S)"
+        ) from None
     return proxy
 
 

@@ -44,8 +44,17 @@ from optuna.trial import FrozenTrial, TrialState
 from hourglass.errors import ConfigError, HourglassError, exception_chain
 from hpo import optuna_compat as compat
 
-__all__ = ["RetryingStorage", "StorageUnavailable", "is_transient", "is_permanent", "server_words", "storage_grace_s",
-           "STORAGE_GRACE_S", "EXIT_STORAGE_UNAVAILABLE", "HEARTBEAT_ATTR"]
+__all__ = [
+    "RetryingStorage",
+    "StorageUnavailable",
+    "is_transient",
+    "is_permanent",
+    "server_words",
+    "storage_grace_s",
+    "STORAGE_GRACE_S",
+    "EXIT_STORAGE_UNAVAILABLE",
+    "HEARTBEAT_ATTR",
+]
 
 STORAGE_GRACE_S = 60.0  # how long a worker keeps retrying a storage that does not answer
 EXIT_STORAGE_UNAVAILABLE = 75  # EX_TEMPFAIL: a scheduler may simply start the worker again
@@ -55,10 +64,23 @@ _log = logging.getLogger("hpo.storage")
 
 # gRPC status codes (names) after which a call is repeated: the proxy is restarting or
 # its own database call failed (UNKNOWN: an exception inside the proxy)
-_GRPC_TRANSIENT = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN", "INTERNAL", "ABORTED",
-                   "RESOURCE_EXHAUSTED", "CANCELLED"}
-_SQL_TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
-                  sa_exc.PendingRollbackError, sa_exc.ResourceClosedError, sa_exc.TimeoutError)
+_GRPC_TRANSIENT = {
+    "UNAVAILABLE",
+    "DEADLINE_EXCEEDED",
+    "UNKNOWN",
+    "INTERNAL",
+    "ABORTED",
+    "RESOURCE_EXHAUSTED",
+    "CANCELLED",
+}
+_SQL_TRANSIENT = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.PendingRollbackError,
+    sa_exc.ResourceClosedError,
+    sa_exc.TimeoutError,
+)
 
 
 class StorageUnavailable(HourglassError):
@@ -90,7 +112,10 @@ def is_transient(exc: BaseException) -> bool:
             return False
         if isinstance(e, _SQL_TRANSIENT) or getattr(e, "connection_invalidated", False):
             return True
-        if type(e).__module__.startswith("psycopg") and type(e).__name__ in ("OperationalError", "InterfaceError"):
+        if type(e).__module__.startswith("psycopg") and type(e).__name__ in (
+            "OperationalError",
+            "InterfaceError",
+        ):
             return True
         code = getattr(e, "code", None)
         if type(e).__module__.startswith("grpc") and callable(code):
@@ -104,7 +129,9 @@ def is_transient(exc: BaseException) -> bool:
 _PERMANENT = re.compile(
     r"Name or service not known|nodename nor servname|No address associated with hostname|Unknown host"
     r'|database "[^"]*" does not exist|role "[^"]*" does not exist|password authentication failed'
-    r"|no password supplied|no pg_hba\.conf entry|authentication failed", re.IGNORECASE)
+    r"|no password supplied|no pg_hba\.conf entry|authentication failed",
+    re.IGNORECASE,
+)
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -141,8 +168,13 @@ class RetryingStorage(BaseStorage, compat.BaseHeartbeat):
     ``inner`` that has none (the gRPC proxy); an ``inner`` with its own (RDBStorage) keeps them.
     ``on_retry(attempt, exc)`` is told of every failed attempt (tests, logs)."""
 
-    def __init__(self, inner: BaseStorage, *, grace_s: float | None = None,
-                 heartbeat: tuple[int, int, Callable[[optuna.Study, FrozenTrial], None]] | None = None) -> None:
+    def __init__(
+        self,
+        inner: BaseStorage,
+        *,
+        grace_s: float | None = None,
+        heartbeat: tuple[int, int, Callable[[optuna.Study, FrozenTrial], None]] | None = None,
+    ) -> None:
         self.inner = inner
         self.grace_s = storage_grace_s(grace_s)
         self._own_heartbeat = heartbeat if not compat.runs_heartbeats(inner) else None
@@ -189,11 +221,16 @@ class RetryingStorage(BaseStorage, compat.BaseHeartbeat):
                     reason = f"{exc.__class__.__name__}: {server_words(exc)}"
                     self.last_error = StorageUnavailable(
                         f"storage unreachable for {waited:.0f} s (grace period {self.grace_s:g} s, "
-                        f"HPO_STORAGE_GRACE_S); last error in {name}: {reason}")
+                        f"HPO_STORAGE_GRACE_S); last error in {name}: {reason}"
+                    )
                     raise self.last_error from None
                 if attempt == 0:
-                    _log.warning("storage: %s failed (%s); retrying for up to %g s",
-                                 name, exc.__class__.__name__, self.grace_s)
+                    _log.warning(
+                        "storage: %s failed (%s); retrying for up to %g s",
+                        name,
+                        exc.__class__.__name__,
+                        self.grace_s,
+                    )
                 attempt += 1
                 self.retries += 1
                 self._reset()
@@ -211,18 +248,39 @@ class RetryingStorage(BaseStorage, compat.BaseHeartbeat):
         trial = self.inner.get_trial(trial_id)
         return trial.state == state and (values is None or list(trial.values or []) == list(values))
 
-    for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
-                  "get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
-                  "get_study_user_attrs", "get_study_system_attrs", "get_all_studies", "create_new_trial",
-                  "set_trial_param", "get_trial_id_from_study_id_trial_number", "get_trial_number_from_id",
-                  "get_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
-                  "set_trial_user_attr", "set_trial_system_attr", "get_trial", "get_trial_params",
-                  "get_trial_user_attrs", "get_trial_system_attrs", "get_n_trials", "get_best_trial"):
+    for _name in (
+        "create_new_study",
+        "delete_study",
+        "set_study_user_attr",
+        "set_study_system_attr",
+        "get_study_id_from_name",
+        "get_study_name_from_id",
+        "get_study_directions",
+        "get_study_user_attrs",
+        "get_study_system_attrs",
+        "get_all_studies",
+        "create_new_trial",
+        "set_trial_param",
+        "get_trial_id_from_study_id_trial_number",
+        "get_trial_number_from_id",
+        "get_trial_param",
+        "set_trial_state_values",
+        "set_trial_intermediate_value",
+        "set_trial_user_attr",
+        "set_trial_system_attr",
+        "get_trial",
+        "get_trial_params",
+        "get_trial_user_attrs",
+        "get_trial_system_attrs",
+        "get_n_trials",
+        "get_best_trial",
+    ):
         locals()[_name] = _retried(_name)
     del _name
 
-    def get_all_trials(self, study_id: int, deepcopy: bool = True,
-                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+    def get_all_trials(
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
         return self._call("get_all_trials", study_id, deepcopy=deepcopy, states=states)
 
     def remove_session(self) -> None:
@@ -261,8 +319,11 @@ class RetryingStorage(BaseStorage, compat.BaseHeartbeat):
             self.retries += 1
             self._failed()  # an outage begins when the first call fails, a beat included
             self._reset()
-            _log.warning("storage: a heartbeat of trial id %d failed (%s); beating again later",
-                         trial_id, exc.__class__.__name__)
+            _log.warning(
+                "storage: a heartbeat of trial id %d failed (%s); beating again later",
+                trial_id,
+                exc.__class__.__name__,
+            )
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         if not self._own_heartbeat:

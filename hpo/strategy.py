@@ -24,7 +24,9 @@ from hpo.space import SearchSpace
 __all__ = ["create_sampler", "create_pruner", "Pruning"]
 
 
-def create_sampler(preset: StudyPreset, seed: int | None = None, *, space: SearchSpace | None = None) -> optuna.samplers.BaseSampler:
+def create_sampler(
+    preset: StudyPreset, seed: int | None = None, *, space: SearchSpace | None = None
+) -> optuna.samplers.BaseSampler:
     """The preset's sampler, seeded (``seed`` defaults to the preset's)."""
     seed = preset.seed if seed is None else seed
     cfg = preset.sampler
@@ -74,6 +76,7 @@ class Pruning:
         if self.multi:
             study = trial.study
             return isinstance(self.pruner, RungPruner) and self.pruner.should_prune(
-                study, trial.number, epoch, values, study.directions)
+                study, trial.number, epoch, values, study.directions
+            )
         trial.report(pckh, epoch)
         return trial.should_prune()

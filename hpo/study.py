@@ -19,9 +19,9 @@ from tqdm.auto import tqdm
 from hourglass.data.dataset import load_pose_data
 from hourglass.errors import ConfigError
 from hourglass.train import EpochMetrics, pick_device
+from hpo import record as rec
 from hpo.objective import Objective
 from hpo.preset import MAX_TRIALS, StudyPreset
-from hpo import record as rec
 from hpo.storage import creation_lock, open_storage, redact_url
 from hpo.strategy import Pruning, create_sampler
 from hpo.trial_loop import SignalGuard, StudyCounts, study_counts, work
@@ -42,16 +42,24 @@ def checkpoint_root(preset: StudyPreset) -> Path:
     return base / f"{preset.name}_checkpoints"
 
 
-def open_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | None = None,
-               storage: optuna.storages.BaseStorage | None = None) -> optuna.Study:
+def open_study(
+    preset: StudyPreset,
+    *,
+    heartbeat: bool = False,
+    seed: int | None = None,
+    storage: optuna.storages.BaseStorage | None = None,
+) -> optuna.Study:
     """Create the preset's study, or load it if it exists (that is how a study resumes).
 
     ``seed`` reseeds the sampler (each worker of a study needs its own, or they would all
     propose the same designs)."""
     storage = storage or open_storage(preset.storage, heartbeat=heartbeat)
     study = optuna.create_study(
-        study_name=preset.name, storage=storage, directions=preset.directions,
-        sampler=create_sampler(preset, seed), load_if_exists=True,
+        study_name=preset.name,
+        storage=storage,
+        directions=preset.directions,
+        sampler=create_sampler(preset, seed),
+        load_if_exists=True,
     )
     if study.metric_names is None:
         study.set_metric_names(list(preset.objectives))
@@ -60,8 +68,9 @@ def open_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | None
     return study
 
 
-def prepare_study(preset: StudyPreset, *, heartbeat: bool = False, seed: int | None = None,
-                  warm_start: str | None = None) -> tuple[optuna.Study, int]:
+def prepare_study(
+    preset: StudyPreset, *, heartbeat: bool = False, seed: int | None = None, warm_start: str | None = None
+) -> tuple[optuna.Study, int]:
     """Open (or create) the study and enqueue the warm-start designs once: what a launcher
     does before starting its workers. Workers started together do it under one lock
     (:func:`hpo.storage.creation_lock`), so that they create and seed one study, once."""
@@ -121,17 +130,23 @@ def _compact(n: int) -> str:
 def start_line(name: str, counts: StudyCounts, enqueued: int) -> str:
     """Whether the run starts a study or resumes one, and what it keeps and continues."""
     if not counts.finished and not counts.retries_waiting and not counts.failed:
-        return f"study {name!r}: new" + (f", {enqueued} warm-start design{'s' * (enqueued != 1)} first" if enqueued else "")
+        return f"study {name!r}: new" + (
+            f", {enqueued} warm-start design{'s' * (enqueued != 1)} first" if enqueued else ""
+        )
     finished, waiting = counts.finished, counts.retries_waiting
     said = [f"{finished} finished trial{'s' * (finished != 1)} kept"] if finished else []
     said += [f"{waiting} interrupted trial{'s' * (waiting != 1)} to continue"] if waiting else []
-    return f"study {name!r} resumed: " + (", ".join(said) or f"no finished trial yet ({counts.failed} failed)")
+    return f"study {name!r} resumed: " + (
+        ", ".join(said) or f"no finished trial yet ({counts.failed} failed)"
+    )
 
 
 def _check_device(device: str | None) -> None:
     """A missing GPU is a user error up front, not one failed trial after another."""
     dev = pick_device(device)
-    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+    if dev.type == "cuda" and (
+        not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()
+    ):
         seen = torch.cuda.device_count() if torch.cuda.is_available() else 0
         raise ConfigError(f"device {device}: expected a visible CUDA device, but this machine shows {seen}")
 
@@ -143,11 +158,22 @@ class RunSummary:
     warm_started: int
 
 
-def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: float | None = None,
-              device: str | None = None, warm_start: str | None = None, heartbeat: bool = True,
-              seed: int | None = None, cpu_threads: int = 1, progress: bool = True,
-              total_trials: int | None = None, checkpoint_dir: Path | None = None,
-              max_failures: int = 5, verbose: bool = False) -> RunSummary:
+def run_study(
+    preset: StudyPreset,
+    *,
+    n_trials: int | None = None,
+    timeout_s: float | None = None,
+    device: str | None = None,
+    warm_start: str | None = None,
+    heartbeat: bool = True,
+    seed: int | None = None,
+    cpu_threads: int = 1,
+    progress: bool = True,
+    total_trials: int | None = None,
+    checkpoint_dir: Path | None = None,
+    max_failures: int = 5,
+    verbose: bool = False,
+) -> RunSummary:
     """Run trials until ``n_trials`` more have finished (COMPLETE or PRUNED; default: the
     preset's budget), or, with ``total_trials``, until the study holds that many finished
     trials whoever ran them (a worker of a shared study). ``heartbeat`` (RDB storages) lets
@@ -156,7 +182,9 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     after failing and re-queueing the running trial. ``progress``: bars (a terminal), else
     one line per finished trial; ``verbose`` adds one line per epoch."""
     for flag, value in (("--n-trials", n_trials), ("--n-trials (study total)", total_trials)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TRIALS):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TRIALS
+        ):
             raise ConfigError(f"{flag}: expected an integer in [1, {MAX_TRIALS}], but got {value!r}")
     if device is not None:
         preset = preset.replace(device=device)  # checks the spelling: cpu, cuda, cuda:N, mps
@@ -176,20 +204,35 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     before = study_counts(study)
     space = preset.search_space()
     pruning = Pruning.for_preset(preset)
-    def epoch_line(trial: optuna.Trial, m: EpochMetrics) -> None:
-        epochs = (rec.get(trial, rec.CONFIG) or {}).get("schedule", {}).get("epochs", "?")  # a space may search it
-        echo(f"trial {trial.number:3d} epoch {m.epoch:2d}/{epochs}  PCKh {m.pckh:5.1f}  loss {m.loss:.2e}  "
-             f"{m.epoch_time_s:6.1f} s wall")
 
-    objective = Objective(preset, space, arrays, checkpoint_dir or checkpoint_root(preset), device=device,
-                          pruning=pruning, progress=progress, on_epoch=epoch_line if verbose else None,
-                          note=lambda line: echo(line))
+    def epoch_line(trial: optuna.Trial, m: EpochMetrics) -> None:
+        epochs = (
+            (rec.get(trial, rec.CONFIG) or {}).get("schedule", {}).get("epochs", "?")
+        )  # a space may search it
+        echo(
+            f"trial {trial.number:3d} epoch {m.epoch:2d}/{epochs}  PCKh {m.pckh:5.1f}  loss {m.loss:.2e}  "
+            f"{m.epoch_time_s:6.1f} s wall"
+        )
+
+    objective = Objective(
+        preset,
+        space,
+        arrays,
+        checkpoint_dir or checkpoint_root(preset),
+        device=device,
+        pruning=pruning,
+        progress=progress,
+        on_epoch=epoch_line if verbose else None,
+        note=lambda line: echo(line),
+    )
     pruning.attach(study)  # single objective: trial.report/should_prune go through Optuna
     n = n_trials if n_trials is not None else preset.budget.trials
     timeout = timeout_s if timeout_s is not None else preset.budget.timeout_s
     finished = study_counts(study).finished
     target = total_trials if total_trials is not None else finished + n
-    bar = tqdm(total=max(target - finished, 0), desc=f"study {preset.name}", unit="trial", disable=not progress)
+    bar = tqdm(
+        total=max(target - finished, 0), desc=f"study {preset.name}", unit="trial", disable=not progress
+    )
     echo = bar.write if progress else (lambda line: print(line, flush=True))
 
     def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -200,8 +243,16 @@ def run_study(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: fl
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # describe_trial says it shorter
     try:
         with SignalGuard() as guard:
-            ran = work(study, objective, target=target, guard=guard, timeout_s=timeout, callbacks=[tick],
-                       max_failures=max_failures, echo=echo)
+            ran = work(
+                study,
+                objective,
+                target=target,
+                guard=guard,
+                timeout_s=timeout,
+                callbacks=[tick],
+                max_failures=max_failures,
+                echo=echo,
+            )
     finally:
         bar.close()
         optuna.logging.set_verbosity(verbosity)

@@ -55,7 +55,9 @@ def table_rows(source: StudySnapshot | optuna.Study, *, published: bool = False)
     snap = snapshot(source)
     trials = snap.complete
     if not trials:
-        raise ConfigError(f"study {snap.study_name!r}: no COMPLETE trial yet, so no table (run the study first)")
+        raise ConfigError(
+            f"study {snap.study_name!r}: no COMPLETE trial yet, so no table (run the study first)"
+        )
     names = list(snap.names)
     order = {name: i for i, name in enumerate(_order())}
     trials = sorted(trials, key=lambda t: (order.get(_design(t), len(order)), t.number))
@@ -70,7 +72,9 @@ def table_rows(source: StudySnapshot | optuna.Study, *, published: bool = False)
         rows.append(row)
     base = next((r["train_time_s"] for r in rows if r["design"] == "baseline" and r["train_time_s"]), None)
     for r in rows:
-        r["time_vs_baseline"] = None if base is None or r["train_time_s"] is None else r["train_time_s"] / base
+        r["time_vs_baseline"] = (
+            None if base is None or r["train_time_s"] is None else r["train_time_s"] / base
+        )
     if published:
         pub_base = PUBLISHED["baseline"]["time_s"]
         for r in rows:
@@ -140,13 +144,21 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     for r in rows:
         params = _params(r["params"])
         rel = "" if r["time_vs_baseline"] is None else f"{r['time_vs_baseline']:.2f}x"
-        lines.append(r["design"].ljust(width) + "".join(f"{_pct(r[c]):>5}" for c in JOINT_COLUMNS)
-                     + f"{params:>7}{_duration(r['train_time_s']):>7}{rel:>6}")
+        lines.append(
+            r["design"].ljust(width)
+            + "".join(f"{_pct(r[c]):>5}" for c in JOINT_COLUMNS)
+            + f"{params:>7}{_duration(r['train_time_s']):>7}{rel:>6}"
+        )
         if r.get("pub_Mean") is not None or r.get("pub_params_m") is not None:
             pub = "" if r.get("pub_params_m") is None else f"{r['pub_params_m']:.2f}M"
             rel = "" if r.get("pub_time_vs_baseline") is None else f"{r['pub_time_vs_baseline']:.2f}x"
-            lines.append(("  published".ljust(width) + "".join(f"{_pct(r.get(f'pub_{c}')):>5}" for c in JOINT_COLUMNS)
-                          + f"{pub:>7}{_duration(r.get('pub_time_s')):>7}{rel:>6}").rstrip())
+            lines.append(
+                (
+                    "  published".ljust(width)
+                    + "".join(f"{_pct(r.get(f'pub_{c}')):>5}" for c in JOINT_COLUMNS)
+                    + f"{pub:>7}{_duration(r.get('pub_time_s')):>7}{rel:>6}"
+                ).rstrip()
+            )
     return "\n".join(lines)
 
 
@@ -162,8 +174,15 @@ def write_table(rows: Sequence[dict[str, Any]], path: str | Path, *, markdown: b
             writer.writerows(rows)
         return path
     pub = any("pub_Mean" in r for r in rows)
-    cols = ["design", *JOINT_COLUMNS, *(["Mean (published)"] if pub else []), "params",
-            *(["params (published)"] if pub else []), "train time", "vs baseline"]
+    cols = [
+        "design",
+        *JOINT_COLUMNS,
+        *(["Mean (published)"] if pub else []),
+        "params",
+        *(["params (published)"] if pub else []),
+        "train time",
+        "vs baseline",
+    ]
     out = ["| " + " | ".join(cols) + " |", "|---" + "|---:" * (len(cols) - 1) + "|"]
     for r in rows:
         cells = [r["design"], *(_num(r[c], ".2f") for c in JOINT_COLUMNS)]
@@ -172,7 +191,10 @@ def write_table(rows: Sequence[dict[str, Any]], path: str | Path, *, markdown: b
         cells.append(_params(r["params"]))
         if pub:
             cells.append("" if r.get("pub_params_m") is None else f"{r['pub_params_m']:.2f}M")
-        cells += [_duration(r["train_time_s"]), _num(r["time_vs_baseline"], ".2f") + ("x" if r["time_vs_baseline"] is not None else "")]
+        cells += [
+            _duration(r["train_time_s"]),
+            _num(r["time_vs_baseline"], ".2f") + ("x" if r["time_vs_baseline"] is not None else ""),
+        ]
         out.append("| " + " | ".join(cells) + " |")
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
     return path

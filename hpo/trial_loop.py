@@ -40,12 +40,20 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.checkpoint import DiskFull
 from hourglass.errors import HourglassError
-from hpo import record as rec
 from hpo import optuna_compat as compat
+from hpo import record as rec
 from hpo.storage import RetryStaleTrial, heartbeat_settings
 from hpo.storage_retry import StorageUnavailable
 
-__all__ = ["Interrupted", "SignalGuard", "TooManyFailures", "StudyCounts", "study_counts", "work", "retry_trial"]
+__all__ = [
+    "Interrupted",
+    "SignalGuard",
+    "TooManyFailures",
+    "StudyCounts",
+    "study_counts",
+    "work",
+    "retry_trial",
+]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # user attr "worker": who ran (or last ran) a trial
@@ -122,7 +130,9 @@ def study_counts(study: optuna.Study) -> StudyCounts:
     return StudyCounts(
         finished=sum(t.state in FINISHED for t in trials),
         running=sum(t.state == TrialState.RUNNING for t in trials),
-        retries_waiting=sum(t.state == TrialState.WAITING and rec.system_get(t, rec.FAILED_TRIAL) is not None for t in trials),
+        retries_waiting=sum(
+            t.state == TrialState.WAITING and rec.system_get(t, rec.FAILED_TRIAL) is not None for t in trials
+        ),
         failed=sum(t.state == TrialState.FAIL for t in trials),
     )
 
@@ -177,8 +187,13 @@ def _name_failure(trial: optuna.Trial, exc: Exception) -> None:
     here. Best effort: with the storage gone, the trial is failed without them."""
     with contextlib.suppress(Exception):
         if rec.FAIL_REASON not in trial.user_attrs:
-            rec.put_all(trial, {rec.FAIL_REASON: getattr(exc, "fail_reason", "exception"),
-                                rec.TRACEBACK: traceback.format_exc()[-4000:]})
+            rec.put_all(
+                trial,
+                {
+                    rec.FAIL_REASON: getattr(exc, "fail_reason", "exception"),
+                    rec.TRACEBACK: traceback.format_exc()[-4000:],
+                },
+            )
 
 
 def _fail_silent_trials(study: optuna.Study, grace_s: float) -> int:
@@ -230,7 +245,9 @@ def _requeue_after_outage(study: optuna.Study, trial_id: int | None) -> None:
     """The storage gave up during a trial (after its grace period): re-queue the trial if it
     ended FAIL (its checkpoint stays for the retry), then leave with exit code 75. A trial
     still RUNNING is left to the heartbeats: another worker fails and re-queues it."""
-    message = str(getattr(compat.study_storage(study), "last_error", None) or "storage unreachable for the grace period")
+    message = str(
+        getattr(compat.study_storage(study), "last_error", None) or "storage unreachable for the grace period"
+    )
     if trial_id is not None:
         trial = compat.study_storage(study).get_trial(trial_id)
         if trial.state == TrialState.FAIL:
@@ -290,7 +307,9 @@ def work(
         guarded.trial_id = None
         gave_up = getattr(storage, "gave_up", 0)  # hpo.storage_retry.RetryingStorage counts give-ups
         try:
-            study.optimize(guarded, n_trials=1, catch=(Exception,), callbacks=list(callbacks), gc_after_trial=True)
+            study.optimize(
+                guarded, n_trials=1, catch=(Exception,), callbacks=list(callbacks), gc_after_trial=True
+            )
             if getattr(storage, "gave_up", 0) != gave_up:  # inside the objective: Optuna caught it
                 _requeue_after_outage(study, guarded.trial_id)
             if guarded.stop is not None:
@@ -309,7 +328,9 @@ def work(
             # overloaded machine, a restarting proxy) and re-queued its trial; that retry
             # counts, this run does not. A storage write says so with UpdateFinishedTrialError,
             # Optuna's tell with a ValueError or an AssertionError ("Should not reach").
-            echo(f"trial id {guarded.trial_id}: taken over by another worker after missed heartbeats; going on")
+            echo(
+                f"trial id {guarded.trial_id}: taken over by another worker after missed heartbeats; going on"
+            )
             continue
         if guarded.trial_id is None:
             continue

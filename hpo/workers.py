@@ -11,7 +11,8 @@ share a file system (it has no heartbeat: a dead worker's trial stays RUNNING th
 ``hpo run --workers K`` is :func:`run_workers`: it creates the study and enqueues the
 warm-start designs once, then starts ``python -m hpo worker`` processes, K on each GPU of
 ``--gpus`` (default: every visible one; each worker sees only its own GPU, so its crop
-cache and its trials land there), or K on the CPU, and waits for them. The storage URL travels in the environment
+cache and its trials land there), or K on the CPU, and waits for them. The storage URL travels in the
+environment
 (``HPO_STORAGE``), not on the command line, so a password never shows in the process list.
 """
 
@@ -31,8 +32,8 @@ from pathlib import Path
 import optuna
 import torch
 
-from hourglass.validate import from_dict
 from hourglass.errors import ConfigError
+from hourglass.validate import from_dict
 from hpo import STORAGE_ENV
 from hpo import record as rec
 from hpo.preset import StudyPreset, find_preset, list_presets, load_preset
@@ -41,8 +42,18 @@ from hpo.study import RunSummary, checkpoint_root, prepare_study, run_study
 from hpo.trial_loop import Interrupted, SignalGuard, study_counts
 
 __all__ = [
-    "resolve_worker_preset", "worker_seed", "check_workers", "default_workers", "worker_devices",
-    "run_worker", "run_workers", "WorkersSummary", "STORAGE_ENV", "StudyAudit", "audit_study", "parse_gpus",
+    "resolve_worker_preset",
+    "worker_seed",
+    "check_workers",
+    "default_workers",
+    "worker_devices",
+    "run_worker",
+    "run_workers",
+    "WorkersSummary",
+    "STORAGE_ENV",
+    "StudyAudit",
+    "audit_study",
+    "parse_gpus",
     "gpu_device",
 ]
 
@@ -57,15 +68,22 @@ def _preset_from_study(name: str, url: str) -> StudyPreset:
     except KeyError:
         studies = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         raise ConfigError(
-            f"{name!r}: neither a preset ({', '.join(list_presets()) or 'none'}; see hpo presets; or a YAML path) "
+            f"{name!r}: neither a preset ({', '.join(list_presets()) or 'none'}; see hpo presets; or a "
+            "YAML path) "
             f"nor a study in {redact_url(url)} (found: {', '.join(studies) or 'none'})"
         ) from None
     stored = rec.study_get(study, rec.STUDY_PRESET)
     if not isinstance(stored, dict):
-        raise ConfigError(f"study {name!r} in {redact_url(url)}: it has no stored preset (not created by hpo); pass the preset YAML")
+        raise ConfigError(
+            f"study {name!r} in {redact_url(url)}: it has no stored preset (not created by hpo); pass the "
+            "preset YAML"
+        )
     preset = from_dict(StudyPreset, {**stored, "storage": url}, f"study {name!r}")
     if not Path(preset.space).is_file():
-        raise ConfigError(f"study {name!r}: its search space {preset.space} is not on this machine; pass the preset YAML instead")
+        raise ConfigError(
+            f"study {name!r}: its search space {preset.space} is not on this machine; pass the preset YAML "
+            "instead"
+        )
     return preset
 
 
@@ -92,8 +110,10 @@ def check_workers(url: str, workers: int) -> None:
         raise ConfigError(f"--workers: expected an integer >= 1, but got {workers}")
     if workers > 1 and is_sqlite(url):
         raise ConfigError(
-            f"--workers {workers}: SQLite ({redact_url(url)}) takes one worker at a time; share the study through "
-            "PostgreSQL (--storage postgresql+psycopg://user@host/db) or a journal file (--storage journal:///path/x.log)"
+            f"--workers {workers}: SQLite ({redact_url(url)}) takes one worker at a time; share the study "
+            "through "
+            "PostgreSQL (--storage postgresql+psycopg://user@host/db) or a journal file (--storage "
+            "journal:///path/x.log)"
         )
 
 
@@ -112,7 +132,9 @@ def parse_gpus(text: str | None) -> tuple[int, ...] | None:
         return None
     parts = [p.strip() for p in text.split(",")]
     if not all(p.isdigit() for p in parts) or len(set(parts)) != len(parts):
-        raise ConfigError(f"--gpus: expected distinct GPU indices separated by commas (0,1,...), but got {text!r}")
+        raise ConfigError(
+            f"--gpus: expected distinct GPU indices separated by commas (0,1,...), but got {text!r}"
+        )
     return tuple(int(p) for p in parts)
 
 
@@ -124,7 +146,9 @@ def _placed_gpus(gpus: tuple[int, ...] | None) -> list[str]:
     missing = [g for g in gpus if g >= len(visible)]
     if missing:
         shown = f"0..{len(visible) - 1}" if visible else "none"
-        raise ConfigError(f"--gpus: GPU {missing[0]} is not visible (this machine shows {len(visible)}: {shown})")
+        raise ConfigError(
+            f"--gpus: GPU {missing[0]} is not visible (this machine shows {len(visible)}: {shown})"
+        )
     return [visible[g] for g in gpus]
 
 
@@ -133,16 +157,19 @@ def gpu_device(device: str | None, gpus: tuple[int, ...] | None) -> str | None:
     if gpus is None:
         return device
     if len(gpus) != 1:
-        raise ConfigError(f"--gpus: one worker uses one GPU, but got {len(gpus)}; start one `hpo worker` per GPU, "
-                          "or `hpo run --workers K --gpus ...` for K on each")
+        raise ConfigError(
+            f"--gpus: one worker uses one GPU, but got {len(gpus)}; start one `hpo worker` per GPU, "
+            "or `hpo run --workers K --gpus ...` for K on each"
+        )
     if device not in (None, "auto", "cuda"):
         raise ConfigError(f"--gpus: cannot be combined with --device {device}")
     _placed_gpus(gpus)  # visible?
     return f"cuda:{gpus[0]}"
 
 
-def worker_devices(per_gpu: int, device: str | None,
-                   gpus: tuple[int, ...] | None = None) -> list[tuple[str, dict[str, str]]]:
+def worker_devices(
+    per_gpu: int, device: str | None, gpus: tuple[int, ...] | None = None
+) -> list[tuple[str, dict[str, str]]]:
     """(``--device``, extra environment) of each local worker.
 
     ``device`` None, ``auto`` or ``cuda``: ``per_gpu`` workers on each GPU of ``gpus``
@@ -157,11 +184,15 @@ def worker_devices(per_gpu: int, device: str | None,
         return [(device, {})] * per_gpu
     placed = _placed_gpus(gpus)
     if not placed:
-        return [("cuda" if device == "cuda" else "cpu", {})] * per_gpu  # "cuda" without a GPU fails later, named
+        return [
+            ("cuda" if device == "cuda" else "cpu", {})
+        ] * per_gpu  # "cuda" without a GPU fails later, named
     return [("cuda", {"CUDA_VISIBLE_DEVICES": gpu}) for _ in range(per_gpu) for gpu in placed]
 
 
-def default_workers(preset: StudyPreset, device: str | None = None, gpus: tuple[int, ...] | None = None) -> int:
+def default_workers(
+    preset: StudyPreset, device: str | None = None, gpus: tuple[int, ...] | None = None
+) -> int:
     """One worker per GPU (of ``gpus``, default every visible one) on a shared storage;
     one on SQLite or on a CPU."""
     if is_sqlite(preset.storage) and gpus is None:
@@ -170,14 +201,28 @@ def default_workers(preset: StudyPreset, device: str | None = None, gpus: tuple[
     return len(worker_devices(1, device, gpus))
 
 
-def run_worker(preset: StudyPreset, *, n_trials: int | None = None, timeout_s: float | None = None,
-               device: str | None = None, seed: int | None = None, checkpoint_dir: Path | None = None,
-               progress: bool = True) -> RunSummary:
+def run_worker(
+    preset: StudyPreset,
+    *,
+    n_trials: int | None = None,
+    timeout_s: float | None = None,
+    device: str | None = None,
+    seed: int | None = None,
+    checkpoint_dir: Path | None = None,
+    progress: bool = True,
+) -> RunSummary:
     """One worker: run the study's trials, with heartbeats, until it holds ``n_trials``
     finished ones (default: the preset's budget), counted over all workers."""
-    return run_study(preset, total_trials=n_trials if n_trials is not None else preset.budget.trials,
-                     timeout_s=timeout_s, device=device, heartbeat=True, seed=worker_seed(preset.seed, seed),
-                     checkpoint_dir=checkpoint_dir, progress=progress)
+    return run_study(
+        preset,
+        total_trials=n_trials if n_trials is not None else preset.budget.trials,
+        timeout_s=timeout_s,
+        device=device,
+        heartbeat=True,
+        seed=worker_seed(preset.seed, seed),
+        checkpoint_dir=checkpoint_dir,
+        progress=progress,
+    )
 
 
 @dataclass(frozen=True)
@@ -211,10 +256,19 @@ def _stop(procs: list[subprocess.Popen], signum: int) -> None:
             p.wait()
 
 
-def run_workers(preset: StudyPreset, ref: str, count: int, *, n_trials: int | None = None,
-                timeout_s: float | None = None, device: str | None = None, warm_start: str | None = None,
-                checkpoint_dir: Path | None = None, echo: Callable[[str], None] = print,
-                gpus: tuple[int, ...] | None = None) -> WorkersSummary:
+def run_workers(
+    preset: StudyPreset,
+    ref: str,
+    count: int,
+    *,
+    n_trials: int | None = None,
+    timeout_s: float | None = None,
+    device: str | None = None,
+    warm_start: str | None = None,
+    checkpoint_dir: Path | None = None,
+    echo: Callable[[str], None] = print,
+    gpus: tuple[int, ...] | None = None,
+) -> WorkersSummary:
     """Start local ``hpo worker`` processes on the study of ``preset`` (given as ``ref``, a
     preset name or path), ``count`` on each GPU of ``gpus`` or ``count`` on the CPU (see
     :func:`worker_devices`), until ``n_trials`` more trials (default: the preset's budget)
@@ -228,25 +282,51 @@ def run_workers(preset: StudyPreset, ref: str, count: int, *, n_trials: int | No
     ckpt = Path(checkpoint_dir or checkpoint_root(preset)).resolve()
     ref = str(Path(ref).resolve()) if Path(ref).is_file() else ref
     package_root = str(Path(__file__).resolve().parent.parent)  # children import this very code
-    base_env = {**os.environ, STORAGE_ENV: preset.storage, "PYTHONUNBUFFERED": "1",
-                "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+    base_env = {
+        **os.environ,
+        STORAGE_ENV: preset.storage,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
+    }
     procs: list[subprocess.Popen] = []
     relays: list[threading.Thread] = []
     with SignalGuard() as guard:
         try:
             for i, (dev, env) in enumerate(placement):
-                cmd = [sys.executable, "-m", "hpo", "worker", ref, "--n-trials", str(target), "--device", dev,
-                       "--seed", str(preset.seed + i), "--checkpoint-dir", str(ckpt), "--quiet"]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "hpo",
+                    "worker",
+                    ref,
+                    "--n-trials",
+                    str(target),
+                    "--device",
+                    dev,
+                    "--seed",
+                    str(preset.seed + i),
+                    "--checkpoint-dir",
+                    str(ckpt),
+                    "--quiet",
+                ]
                 if timeout_s is not None:
                     cmd += ["--timeout", str(timeout_s)]
-                p = subprocess.Popen(cmd, env={**base_env, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, bufsize=1)
+                p = subprocess.Popen(
+                    cmd,
+                    env={**base_env, **env},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    bufsize=1,
+                )
                 procs.append(p)
                 t = threading.Thread(target=_relay, args=(p.stdout, f"[w{i}] ", echo), daemon=True)
                 t.start()
                 relays.append(t)
-            echo(f"started {count} workers on {redact_url(preset.storage)} (study {preset.name!r}, "
-                 f"until {target} finished trials; checkpoints in {ckpt})")
+            echo(
+                f"started {count} workers on {redact_url(preset.storage)} (study {preset.name!r}, "
+                f"until {target} finished trials; checkpoints in {ckpt})"
+            )
             with guard.armed():
                 for p in procs:
                     p.wait()
@@ -294,8 +374,11 @@ def audit_study(study: optuna.Study) -> StudyAudit:
         chains[root] = chains.get(root, 0) + 1
     resumed = [t for t in done if is_retry(t) and rec.get(t, rec.RESUMED_FROM_EPOCH, 0) > 0]
     return StudyAudit(
-        finished=len(done), retried=len(retries), resumed=len(resumed),
-        epochs_saved=sum(rec.get(t, rec.RESUMED_FROM_EPOCH) for t in resumed), failed=len(design_fails),
+        finished=len(done),
+        retried=len(retries),
+        resumed=len(resumed),
+        epochs_saved=sum(rec.get(t, rec.RESUMED_FROM_EPOCH) for t in resumed),
+        failed=len(design_fails),
         lost=len(unretried_fails) - len(design_fails) + sum(t.state == state.RUNNING for t in trials),
         pending=sum(t.state == state.WAITING and is_retry(t) for t in trials),
         duplicated=sum(n - 1 for n in chains.values()),

@@ -35,8 +35,15 @@ from hpo.storage import open_storage  # noqa: E402
 
 PAGES = {"top": "", "analytics": "/analytics", "trials": "/trials"}
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
 ]
 
 
@@ -53,8 +60,17 @@ def _study_name(storage, wanted: str | None, shown: str) -> str:
     raise SystemExit(f"error: {shown}: pass --study, one of: {', '.join(names) or 'none'}")
 
 
-def screenshot(study_db: str, out: Path, *, study: str | None = None, page: str = "top", publish: bool = False,
-               size: tuple[int, int] = (1400, 1000), budget_ms: int = 15000, chromium: str = "/usr/bin/chromium") -> Path:
+def screenshot(
+    study_db: str,
+    out: Path,
+    *,
+    study: str | None = None,
+    page: str = "top",
+    publish: bool = False,
+    size: tuple[int, int] = (1400, 1000),
+    budget_ms: int = 15000,
+    chromium: str = "/usr/bin/chromium",
+) -> Path:
     """Serve, shoot, shut down; returns the PNG path."""
     if not Path(chromium).exists():
         raise SystemExit(f"error: {chromium}: not found (Debian: apt-get install -y chromium)")
@@ -75,15 +91,24 @@ def screenshot(study_db: str, out: Path, *, study: str | None = None, page: str 
     try:
         target = study_url(server, loaded) + PAGES[page]
         with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-            cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}",
-                   f"--virtual-time-budget={budget_ms}", f"--screenshot={out}", target]
+            cmd = [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={size[0]},{size[1]}",
+                f"--virtual-time-budget={budget_ms}",
+                f"--screenshot={out}",
+                target,
+            ]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
     if not out.is_file():
-        raise SystemExit(f"error: chromium wrote no screenshot (exit {done.returncode}): {done.stderr.strip()[-400:]}")
+        raise SystemExit(
+            f"error: chromium wrote no screenshot (exit {done.returncode}): {done.stderr.strip()[-400:]}"
+        )
     return out
 
 
@@ -140,15 +165,25 @@ def _errors(events: list[dict]) -> list[str]:
             details = p.get("exceptionDetails", {})
             out.append(f"uncaught: {details.get('exception', {}).get('description') or details.get('text')}")
         elif method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-            out.append("console.error: " + " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", [])))
+            out.append(
+                "console.error: "
+                + " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", []))
+            )
         elif method == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
             entry = p["entry"]
             out.append(f"{entry.get('source')}: {entry.get('text')} {entry.get('url', '')}".strip())
     return out
 
 
-def inspect_page(url: str, out: Path, *, chromium: str = "/usr/bin/chromium", size: tuple[int, int] = (1400, 1000),
-                 figures: int = 1, timeout_s: float = 120.0) -> PageReport:
+def inspect_page(
+    url: str,
+    out: Path,
+    *,
+    chromium: str = "/usr/bin/chromium",
+    size: tuple[int, int] = (1400, 1000),
+    figures: int = 1,
+    timeout_s: float = 120.0,
+) -> PageReport:
     """Open ``url`` in headless Chromium, wait until at least ``figures`` plotly figures have
     drawn traces (or ``timeout_s``), and write a full-page PNG to ``out``."""
     import base64
@@ -156,16 +191,28 @@ def inspect_page(url: str, out: Path, *, chromium: str = "/usr/bin/chromium", si
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        proc = subprocess.Popen([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                                 f"--window-size={size[0]},{size[1]}", "--remote-debugging-port=0",
-                                 "--remote-allow-origins=*", "about:blank"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={size[0]},{size[1]}",
+                "--remote-debugging-port=0",
+                "--remote-allow-origins=*",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
             deadline = time.monotonic() + 60
             while not port_file.is_file() or not port_file.read_text().strip():
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"chromium did not start (exit {proc.poll()}): {proc.stderr.read()[-400:]}")
+                    raise RuntimeError(
+                        f"chromium did not start (exit {proc.poll()}): {proc.stderr.read()[-400:]}"
+                    )
                 time.sleep(0.2)
             port = port_file.read_text().split()[0]
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as resp:
@@ -178,17 +225,25 @@ def inspect_page(url: str, out: Path, *, chromium: str = "/usr/bin/chromium", si
                 drawn: list[dict] = []
                 deadline = time.monotonic() + timeout_s
                 while time.monotonic() < deadline:
-                    value = tools.call("Runtime.evaluate", expression=_FIGURES_JS)["result"].get("value", "[]")
+                    value = tools.call("Runtime.evaluate", expression=_FIGURES_JS)["result"].get(
+                        "value", "[]"
+                    )
                     drawn = json.loads(value)
                     if len([f for f in drawn if f["traces"]]) >= figures:
                         break
                     time.sleep(0.5)
                 time.sleep(1.0)  # the last transitions
-                drawn = json.loads(tools.call("Runtime.evaluate", expression=_FIGURES_JS)["result"].get("value", "[]"))
+                drawn = json.loads(
+                    tools.call("Runtime.evaluate", expression=_FIGURES_JS)["result"].get("value", "[]")
+                )
                 metrics = tools.call("Page.getLayoutMetrics")
                 content = metrics.get("cssContentSize") or metrics["contentSize"]
-                shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                                  clip={"x": 0, "y": 0, "width": content["width"], "height": content["height"], "scale": 1})
+                shot = tools.call(
+                    "Page.captureScreenshot",
+                    format="png",
+                    captureBeyondViewport=True,
+                    clip={"x": 0, "y": 0, "width": content["width"], "height": content["height"], "scale": 1},
+                )
                 out.write_bytes(base64.b64decode(shot["data"]))
                 tools.call("Runtime.evaluate", expression="1")  # collect what arrived meanwhile
                 return PageReport(out, drawn, _errors(tools.events))
@@ -208,15 +263,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("study_db", help="SQLite file of the study (or a storage URL)")
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
     parser.add_argument("--study", help="study name (default: the only study in the storage)")
-    parser.add_argument("--page", choices=sorted(PAGES), default="top", help="dashboard page (top: Pareto front)")
-    parser.add_argument("--publish", action="store_true", help="store hpo's figures in the study first (as hpo dashboard does)")
+    parser.add_argument(
+        "--page", choices=sorted(PAGES), default="top", help="dashboard page (top: Pareto front)"
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="store hpo's figures in the study first (as hpo dashboard does)",
+    )
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=1000)
-    parser.add_argument("--budget-ms", type=int, default=15000, help="virtual time for the page to load and draw")
+    parser.add_argument(
+        "--budget-ms", type=int, default=15000, help="virtual time for the page to load and draw"
+    )
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args(argv)
-    path = screenshot(args.study_db, args.out, study=args.study, page=args.page, publish=args.publish,
-                      size=(args.width, args.height), budget_ms=args.budget_ms, chromium=args.chromium)
+    path = screenshot(
+        args.study_db,
+        args.out,
+        study=args.study,
+        page=args.page,
+        publish=args.publish,
+        size=(args.width, args.height),
+        budget_ms=args.budget_ms,
+        chromium=args.chromium,
+    )
     print(path)
 
 

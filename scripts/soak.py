@@ -50,8 +50,16 @@ from hpo.workers import audit_study  # noqa: E402
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SPACE = {
     "description": "soak designs: 1 stack, 16 features, 32x32",
-    "base": {"model": {"stacks": 1, "features": 16, "depth": 1, "input_size": 32,
-                       "stem": {"name": "conv7", "channels": 8}, "block": {"name": "bottleneck"}}},
+    "base": {
+        "model": {
+            "stacks": 1,
+            "features": 16,
+            "depth": 1,
+            "input_size": 32,
+            "stem": {"name": "conv7", "channels": 8},
+            "block": {"name": "bottleneck"},
+        }
+    },
     "params": {
         "model.block.name": {"choices": ["bottleneck", "conv2", "multidilated"]},
         "model.depth": {"choices": [1, 2]},
@@ -62,12 +70,21 @@ SPACE = {
 
 def _write_preset(folder: Path, name: str, epochs: int, rows: int) -> Path:
     dump_yaml(SPACE, folder / "soak_space.yaml")
-    return dump_yaml({
-        "name": name, "objectives": ["pckh", "params", "train_time"], "sampler": {"name": "random"},
-        "pruner": {"name": "none"}, "budget": {"trials": 100000}, "data": f"synthetic:{rows}:32:0",
-        "space": "soak_space.yaml", "schedule": {"epochs": epochs, "batch_size": 16, "milestones": [], "augment": False},
-        "seed": 0, "device": "cpu",
-    }, folder / f"{name}.yaml")
+    return dump_yaml(
+        {
+            "name": name,
+            "objectives": ["pckh", "params", "train_time"],
+            "sampler": {"name": "random"},
+            "pruner": {"name": "none"},
+            "budget": {"trials": 100000},
+            "data": f"synthetic:{rows}:32:0",
+            "space": "soak_space.yaml",
+            "schedule": {"epochs": epochs, "batch_size": 16, "milestones": [], "augment": False},
+            "seed": 0,
+            "device": "cpu",
+        },
+        folder / f"{name}.yaml",
+    )
 
 
 class Database:
@@ -81,15 +98,21 @@ class Database:
 
     def _sql(self, query: str, *, own: bool = False, **params: object) -> list:
         """Run ``query`` on the server's admin database (``own``: on this database)."""
-        engine = sqlalchemy.create_engine(self.url if own else self.server, isolation_level="AUTOCOMMIT",
-                                          poolclass=sqlalchemy.pool.NullPool)
+        engine = sqlalchemy.create_engine(
+            self.url if own else self.server, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool
+        )
         with engine.connect() as conn:
             result = conn.execute(sqlalchemy.text(query), params)
             return result.fetchall() if result.returns_rows else []
 
     def terminate(self) -> int:
-        return len(self._sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE datname = :db AND pid <> pg_backend_pid()", db=self.name))
+        return len(
+            self._sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :db AND pid <> pg_backend_pid()",
+                db=self.name,
+            )
+        )
 
     def sample(self, stop: threading.Event) -> None:
         while not stop.wait(0.5):
@@ -120,9 +143,26 @@ class Pool:
         i = self.started
         self.started += 1
         log = open(self.folder / f"worker{i}.log", "w")  # noqa: SIM115 (lives as long as the process)
-        p = subprocess.Popen([sys.executable, "-m", "hpo", "worker", str(self.preset), "--quiet", "--seed", str(i),
-                              "--n-trials", str(n_trials), "--checkpoint-dir", str(self.folder / "ckpt")],
-                             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hpo",
+                "worker",
+                str(self.preset),
+                "--quiet",
+                "--seed",
+                str(i),
+                "--n-trials",
+                str(n_trials),
+                "--checkpoint-dir",
+                str(self.folder / "ckpt"),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.procs[i] = p
         return p
 
@@ -144,9 +184,13 @@ class Proxy:
 
     def start(self) -> subprocess.Popen:
         log = open(self.folder / "proxy.log", "a")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "hpo", "storage-proxy", "--port", str(self.port)],
-                                     cwd=ROOT, env={**self.env, "HPO_STORAGE": self.url}, stdout=log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hpo", "storage-proxy", "--port", str(self.port)],
+            cwd=ROOT,
+            env={**self.env, "HPO_STORAGE": self.url},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         return self.proc
 
     def kill(self) -> None:
@@ -159,13 +203,22 @@ def soak(mode: str, args: argparse.Namespace, rng: random.Random) -> dict[str, o
     name = f"soak_{mode}"
     folder = Path(tempfile.mkdtemp(prefix=f"hpo-soak-{mode}-"))
     preset = _write_preset(folder, name, args.epochs, args.rows)
-    env = {**os.environ, "HPO_HEARTBEAT_S": "2", "HPO_GRACE_S": "30", "PYTHONPATH": str(ROOT),
-           "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "HPO_HEARTBEAT_S": "2",
+        "HPO_GRACE_S": "30",
+        "PYTHONPATH": str(ROOT),
+        "NO_ALBUMENTATIONS_UPDATE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     proxy = Proxy(db.url, folder, env) if mode == "proxy" else None
     storage = f"grpc://127.0.0.1:{proxy.port}" if proxy else db.url
     env["HPO_STORAGE"] = storage
-    print(f"soak {mode}: study {name} on {redact_url(storage)} (database {db.name}), {args.workers} workers; "
-          f"logs in {folder}", flush=True)
+    print(
+        f"soak {mode}: study {name} on {redact_url(storage)} (database {db.name}), {args.workers} workers; "
+        f"logs in {folder}",
+        flush=True,
+    )
     stop = threading.Event()
     sampler = threading.Thread(target=db.sample, args=(stop,), daemon=True)
     sampler.start()
@@ -237,12 +290,23 @@ def soak(mode: str, args: argparse.Namespace, rng: random.Random) -> dict[str, o
         proxy.kill()
     if not args.keep:
         db.drop()
-    return {"mode": mode, "workers started": pool.started, **counts, "drain exit": drain_code,
-            "trials": len(trials), "finished": audit.finished, "retried": audit.retried, "resumed": audit.resumed,
-            "epochs not recomputed": audit.epochs_saved, "failed (design)": audit.failed, "lost": audit.lost,
-            "pending": audit.pending, "duplicated": audit.duplicated,
-            "left RUNNING": sum(t.state == optuna.trial.TrialState.RUNNING for t in trials),
-            "peak connections": db.peak}
+    return {
+        "mode": mode,
+        "workers started": pool.started,
+        **counts,
+        "drain exit": drain_code,
+        "trials": len(trials),
+        "finished": audit.finished,
+        "retried": audit.retried,
+        "resumed": audit.resumed,
+        "epochs not recomputed": audit.epochs_saved,
+        "failed (design)": audit.failed,
+        "lost": audit.lost,
+        "pending": audit.pending,
+        "duplicated": audit.duplicated,
+        "left RUNNING": sum(t.state == optuna.trial.TrialState.RUNNING for t in trials),
+        "peak connections": db.peak,
+    }
 
 
 MUST_BE_ZERO = ("lost", "pending", "duplicated", "left RUNNING", "exits")
@@ -251,22 +315,35 @@ MUST_BE_ZERO = ("lost", "pending", "duplicated", "left RUNNING", "exits")
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mode", choices=["direct", "proxy", "both"], default="both")
-    ap.add_argument("--minutes", type=float, default=3.0, help="how long to inject faults, per mode (default 3)")
+    ap.add_argument(
+        "--minutes", type=float, default=3.0, help="how long to inject faults, per mode (default 3)"
+    )
     ap.add_argument("--workers", type=int, default=16)
-    ap.add_argument("--kill-every", type=float, default=20.0, help="mean seconds between SIGKILLs (default 20)")
-    ap.add_argument("--terminate-every", type=float, default=15.0,
-                    help="mean seconds between terminating every connection (default 15)")
+    ap.add_argument(
+        "--kill-every", type=float, default=20.0, help="mean seconds between SIGKILLs (default 20)"
+    )
+    ap.add_argument(
+        "--terminate-every",
+        type=float,
+        default=15.0,
+        help="mean seconds between terminating every connection (default 15)",
+    )
     ap.add_argument("--epochs", type=int, default=3, help="epochs per trial (default 3)")
     ap.add_argument("--rows", type=int, default=96, help="synthetic persons (default 96)")
-    ap.add_argument("--server", default=os.environ.get("HPO_TEST_POSTGRES_URL") or DEFAULT_URL,
-                    help="a PostgreSQL URL allowed to CREATE DATABASE (default: $HPO_TEST_POSTGRES_URL)")
+    ap.add_argument(
+        "--server",
+        default=os.environ.get("HPO_TEST_POSTGRES_URL") or DEFAULT_URL,
+        help="a PostgreSQL URL allowed to CREATE DATABASE (default: $HPO_TEST_POSTGRES_URL)",
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of the fault schedule")
     ap.add_argument("--keep", action="store_true", help="keep the databases (default: drop them)")
     args = ap.parse_args()
     if args.workers < 1:
         ap.error("--workers: expected an integer >= 1")
     rng = random.Random(args.seed)
-    results = [soak(mode, args, rng) for mode in (["direct", "proxy"] if args.mode == "both" else [args.mode])]
+    results = [
+        soak(mode, args, rng) for mode in (["direct", "proxy"] if args.mode == "both" else [args.mode])
+    ]
     print()
     width = max(len(k) for k in results[0])
     print(f"{'':{width}s}" + "".join(f"{r['mode']:>10s}" for r in results))

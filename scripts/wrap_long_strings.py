@@ -69,7 +69,11 @@ def split_literal(text: str, width: int) -> list[str] | None:
         return None
     out = []
     for piece in pieces:
-        p = prefix if not fstring or "{" in piece.replace("{{", "") else prefix.replace("f", "").replace("F", "")
+        p = (
+            prefix
+            if not fstring or "{" in piece.replace("{{", "")
+            else prefix.replace("f", "").replace("F", "")
+        )
         out.append(f"{p}{quote}{piece}{quote}")
     return out
 
@@ -84,8 +88,12 @@ def wrap(source: str, limit: int) -> str:
             depth += 1
         elif tok.type == tokenize.OP and tok.string in _CLOSE:
             depth -= 1
-        elif (tok.type == tokenize.STRING and tok.start[0] == tok.end[0]
-              and len(lines[tok.start[0] - 1].rstrip("\n")) > limit and previous not in _STATEMENT_START):
+        elif (
+            tok.type == tokenize.STRING
+            and tok.start[0] == tok.end[0]
+            and len(lines[tok.start[0] - 1].rstrip("\n")) > limit
+            and previous not in _STATEMENT_START
+        ):
             indent = tok.start[1]
             pieces = split_literal(tok.string, max(limit - indent - 2, 40))
             if pieces:

@@ -40,7 +40,9 @@ _NOT_CHECKED = {"__pycache__", "node_modules"}
 @functools.cache
 def _tracked(root: Path) -> frozenset[str]:
     try:
-        out = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True, timeout=60).stdout
+        out = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True, timeout=60
+        ).stdout
     except (OSError, subprocess.SubprocessError):  # no git, or not a clone: every file is watched
         return frozenset()
     return frozenset(os.path.normpath(p) for p in out.decode().split("\0") if p)
@@ -51,8 +53,14 @@ def checkout_files(root: Path = ROOT) -> dict[str, int]:
     tracked = _tracked(root)
     files: dict[str, int] = {}
     for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _NOT_CHECKED and not d.endswith(".egg-info")
-                   and not (Path(folder) / d / "pyvenv.cfg").exists()]
+        dirs[:] = [
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in _NOT_CHECKED
+            and not d.endswith(".egg-info")
+            and not (Path(folder) / d / "pyvenv.cfg").exists()
+        ]
         for name in names:
             path = os.path.join(folder, name)
             rel = os.path.relpath(path, root)
@@ -72,5 +80,8 @@ def _writes_only_under_tmp(request) -> Iterator[None]:
     after = checkout_files()
     touched = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
     if touched:
-        pytest.fail(f"{request.node.nodeid} wrote into the checkout ({ROOT}): {', '.join(touched[:5])}"
-                    " (tests write only under tmp_path)", pytrace=False)
+        pytest.fail(
+            f"{request.node.nodeid} wrote into the checkout ({ROOT}): {', '.join(touched[:5])}"
+            " (tests write only under tmp_path)",
+            pytrace=False,
+        )

@@ -47,7 +47,7 @@ SPACE = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _costs(model_json: str):
     return costs(HourglassConfig.from_dict(json.loads(model_json)))
 
@@ -66,16 +66,28 @@ def trial_attrs(overrides: dict, pckh: float | None, epochs: int, state: str) ->
     epoch_s = 0.5 + c.layers / 40  # time follows layer count, as the reference study found
     final = pckh if pckh is not None else 5.0
     curve = [
-        {"epoch": e, "pckh": round(final * (1 - math.exp(-0.8 * e)) / (1 - math.exp(-4.8)), 3),
-         "loss": round(0.01 / e, 5), "time_s": round(epoch_s * e, 3)}
+        {
+            "epoch": e,
+            "pckh": round(final * (1 - math.exp(-0.8 * e)) / (1 - math.exp(-4.8)), 3),
+            "loss": round(0.01 / e, 5),
+            "time_s": round(epoch_s * e, 3),
+        }
         for e in range(1, epochs + 1)
     ]
     attrs = {
-        rec.PARAMS: c.params, rec.FLOPS: c.flops, rec.LAYERS: c.layers, rec.OPS_PER_STEP: c.ops_per_step,
-        rec.EPOCHS_RUN: epochs, rec.WALL_TIME_S: epoch_s * epochs, rec.TRAIN_IMG_S: 400.0 / epoch_s,
+        rec.PARAMS: c.params,
+        rec.FLOPS: c.flops,
+        rec.LAYERS: c.layers,
+        rec.OPS_PER_STEP: c.ops_per_step,
+        rec.EPOCHS_RUN: epochs,
+        rec.WALL_TIME_S: epoch_s * epochs,
+        rec.TRAIN_IMG_S: 400.0 / epoch_s,
         rec.DEVICE: "cpu",
-        rec.CONFIG: {"model": model, "schedule": {"epochs": 6, "lr": 1e-3, "batch_size": 8},
-                     "data": "synthetic:64:64:0"},
+        rec.CONFIG: {
+            "model": model,
+            "schedule": {"epochs": 6, "lr": 1e-3, "batch_size": 8},
+            "data": "synthetic:64:64:0",
+        },
         rec.CURVE: curve,
     }
     if state == "PRUNED":
@@ -98,8 +110,16 @@ def make_study(tmp_path: Path, name: str = "demo", trials=TRIALS) -> tuple[optun
             attrs[rec.DESIGN] = design
         values = [pckh, attrs[rec.PARAMS], seconds] if state == "COMPLETE" else None
         model = attrs[rec.CONFIG]["model"]
-        params = {"stacks": model["stacks"], "features": model["features"], "block": model["block"]["name"],
-                  "separable": model["block"]["separable"], "dilation": model["block"]["dilation"]}
-        study.add_trial(optuna.trial.create_trial(state=TrialState[state], values=values, user_attrs=attrs,
-                                                  params=params, distributions=SPACE))
+        params = {
+            "stacks": model["stacks"],
+            "features": model["features"],
+            "block": model["block"]["name"],
+            "separable": model["block"]["separable"],
+            "dilation": model["block"]["dilation"],
+        }
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=TrialState[state], values=values, user_attrs=attrs, params=params, distributions=SPACE
+            )
+        )
     return study, url

@@ -19,8 +19,17 @@ from hpo.space import SearchSpace
 
 SPACE_DOC = {
     "description": "a small grid for tests",
-    "base": {"model": {"stacks": 1, "features": 16, "depth": 2, "joints": 16, "input_size": 64,
-                       "block": {"name": "bottleneck"}, "stem": {"name": "conv7", "channels": 8}}},
+    "base": {
+        "model": {
+            "stacks": 1,
+            "features": 16,
+            "depth": 2,
+            "joints": 16,
+            "input_size": 64,
+            "block": {"name": "bottleneck"},
+            "stem": {"name": "conv7", "channels": 8},
+        }
+    },
     "params": {
         "model.block.name": {"choices": ["bottleneck", "conv2"]},
         "model.block.skip": {"choices": [True, False]},
@@ -53,13 +62,33 @@ def make_table_doc(epochs: int = 9, space_doc: dict[str, Any] | None = None, see
         rate = 0.25 + 0.1 * rng.random()
         pckh = [ceiling * (1 - math.exp(-rate * e)) + rng.normal(0, 1.5) for e in range(1, epochs + 1)]
         time_s = [per_epoch * e * (1 + 0.05 * rng.random()) for e in range(1, epochs + 1)]
-        entry = points.setdefault(params_key(design), {
-            "params": design, "config": {"model": {"features": params["model.features"]}, "schedule": {"seed": 0}},
-            "costs": {"params": n_params, "flops": n_params * 100, "ops_per_step": 300, "layers": 20}, "runs": {}})
+        entry = points.setdefault(
+            params_key(design),
+            {
+                "params": design,
+                "config": {"model": {"features": params["model.features"]}, "schedule": {"seed": 0}},
+                "costs": {"params": n_params, "flops": n_params * 100, "ops_per_step": 300, "layers": 20},
+                "runs": {},
+            },
+        )
         entry["runs"][str(params[SEED_PARAM])] = {
-            "pckh": pckh, "loss": [1e-3 / e for e in range(1, epochs + 1)], "time_s": time_s, "wall_s": time_s}
-    return {"kind": TABLE_KIND, "version": TABLE_VERSION, "study": "test", "space": doc, "preset": {},
-            "epochs": epochs, "seeds": [0, 1], "grid_points": len(points), "missing": 0, "points": list(points.values())}
+            "pckh": pckh,
+            "loss": [1e-3 / e for e in range(1, epochs + 1)],
+            "time_s": time_s,
+            "wall_s": time_s,
+        }
+    return {
+        "kind": TABLE_KIND,
+        "version": TABLE_VERSION,
+        "study": "test",
+        "space": doc,
+        "preset": {},
+        "epochs": epochs,
+        "seeds": [0, 1],
+        "grid_points": len(points),
+        "missing": 0,
+        "points": list(points.values()),
+    }
 
 
 def make_table(path: Path, **kwargs: Any) -> Path:

@@ -24,7 +24,9 @@ def _keypoints(seed: int = 0) -> np.ndarray:
 
 def _dot_image(xy: np.ndarray) -> np.ndarray:
     img = np.zeros((C, C, 3), np.uint8)
-    cv2.circle(img, (int(round(xy[0] * 16)), int(round(xy[1] * 16))), 2 * 16, (255, 255, 255), -1, cv2.LINE_AA, 4)
+    cv2.circle(
+        img, (int(round(xy[0] * 16)), int(round(xy[1] * 16))), 2 * 16, (255, 255, 255), -1, cv2.LINE_AA, 4
+    )
     return img
 
 
@@ -53,7 +55,9 @@ def test_flip_mirrors_x_and_swaps_left_right_ids():
         np.testing.assert_allclose(out.keypoints[a], [C - 1 - kp[b, 0], kp[b, 1]], atol=1e-4)
         if present[a]:
             np.testing.assert_allclose(out.keypoints[b], [C - 1 - kp[a, 0], kp[a, 1]], atol=1e-4)
-    np.testing.assert_allclose(out.keypoints[7], [C - 1 - kp[7, 0], kp[7, 1]], atol=1e-4)  # thorax: no partner
+    np.testing.assert_allclose(
+        out.keypoints[7], [C - 1 - kp[7, 0], kp[7, 1]], atol=1e-4
+    )  # thorax: no partner
     assert not out.present[5] and out.present[0] and out.present.sum() == 15
 
 
@@ -136,7 +140,9 @@ def test_compose_affine_numpy_and_torch_batched():
     b = crop_to_input_matrix(40, 40, 64, angle=-25.0, flip=True)
     ab = compose_affine(a, b)
     p = np.array([3.0, 17.0])
-    np.testing.assert_allclose(ab[:, :2] @ p + ab[:, 2], a[:, :2] @ (b[:, :2] @ p + b[:, 2]) + a[:, 2], atol=1e-9)
+    np.testing.assert_allclose(
+        ab[:, :2] @ p + ab[:, 2], a[:, :2] @ (b[:, :2] @ p + b[:, 2]) + a[:, 2], atol=1e-9
+    )
     batched = compose_affine(torch.tensor(np.stack([a, b])), torch.tensor(np.stack([b, a])))
     np.testing.assert_allclose(batched[0].numpy(), ab, atol=1e-9)
     np.testing.assert_allclose(compose_affine(ab, invert_affine(b)), a, atol=1e-9)

@@ -33,8 +33,10 @@ def test_bookkeeping_is_timed_on_a_real_sqlite_study(tmp_path):
     assert out["per_trial_s"] == pytest.approx(out["writes_s"] + out["pruning_s"])
     with sqlite3.connect(tmp_path / "bookkeeping.db") as db:
         states = [s for (s,) in db.execute("select state from trials")]
-        curve = db.execute("select value_json from trial_user_attributes where key = 'curve' "
-                           "and trial_id = (select max(trial_id) from trials)").fetchone()[0]
+        curve = db.execute(
+            "select value_json from trial_user_attributes where key = 'curve' "
+            "and trial_id = (select max(trial_id) from trials)"
+        ).fetchone()[0]
     assert len(states) == 7 and all(s == "COMPLETE" for s in states)  # the 6 prior trials + the timed one
     assert [p["epoch"] for p in json.loads(curve)] == [1, 2, 3, 4]
 
@@ -42,20 +44,39 @@ def test_bookkeeping_is_timed_on_a_real_sqlite_study(tmp_path):
 def test_unknown_design_is_a_one_line_error():
     result = CliRunner().invoke(app, ["bench", "--device", "cpu", "--designs", "baseline,nope"])
     assert result.exit_code == 2
-    assert "nope" in result.output and "dwsep_two" in result.output and len(result.output.strip().splitlines()) == 1
+    assert (
+        "nope" in result.output
+        and "dwsep_two" in result.output
+        and len(result.output.strip().splitlines()) == 1
+    )
 
 
 @pytest.mark.slow
 def test_quick_bench_json_has_every_figure(tmp_path):
     out = tmp_path / "bench.json"
-    result = CliRunner().invoke(app, ["bench", "--device", "cpu", "--quick", "--threads", "1",
-                                      "--designs", "dwsep_two,baseline", "--json", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--device",
+            "cpu",
+            "--quick",
+            "--threads",
+            "1",
+            "--designs",
+            "dwsep_two,baseline",
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "train step vs reference" in result.output
     r = json.loads(out.read_text())
     assert r["device"] == "cpu" and r["reduced_size"] and r["settings"]["input_size"] == 64
     assert r["threads"]["chosen"] == 1
-    assert _positive(r["ratios"]["train_step_vs_reference"]) and _positive(r["ratios"]["cache_loader_vs_decode"])
+    assert _positive(r["ratios"]["train_step_vs_reference"]) and _positive(
+        r["ratios"]["cache_loader_vs_decode"]
+    )
     assert list(r["designs"]) == ["baseline", "dwsep_two"]  # the baseline first, whatever the order asked
     assert _positive(r["ratios"]["train_step_vs_reference_paired"])
     # the yardstick is built in the baseline design's stem layout (pytorch_pose)
@@ -75,8 +96,10 @@ def test_quick_bench_json_has_every_figure(tmp_path):
     assert _positive(r["data"]["workers_hdf5_img_s"]) and _positive(r["data"]["device_batches_img_s"])
     bk = r["bookkeeping"]
     assert 0 < bk["share"] < 1 and 0 < bk["share_fastest_design"] < 1 and _positive(bk["costs_s"])
-    expected = SEED_SCHEDULE["epochs"] * (SEED_SCHEDULE["train_rows"] / r["train_with_data"]["img_s"]
-                                          + SEED_SCHEDULE["val_rows"] / base["eval_img_s"])
+    expected = SEED_SCHEDULE["epochs"] * (
+        SEED_SCHEDULE["train_rows"] / r["train_with_data"]["img_s"]
+        + SEED_SCHEDULE["val_rows"] / base["eval_img_s"]
+    )
     assert r["projected_seed_schedule_s"] == pytest.approx(expected)
     assert r["memory"]["peak_bytes"] > 100 * 2**20  # two full-width models and their optimizers are resident
     assert r["mfu"] is None and _positive(r["achieved_tflops"])  # no bf16 peak to divide by on a CPU
@@ -94,6 +117,7 @@ def test_thread_probe_keeps_the_faster_count():
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     before = torch.get_num_threads()
+
     def step():  # one thread is the slow setting here
         time.sleep(0.03 if torch.get_num_threads() == 1 else 0.001)
 
@@ -113,7 +137,9 @@ def test_compile_seconds_are_the_warm_up_over_the_steady_median():
 
     assert compile_seconds([30.0, 0.2, 0.1], [0.1, 0.1, 0.12]) == pytest.approx(29.9 + 0.1)
     assert compile_seconds([0.05], [0.1, 0.1]) == 0.0 and compile_seconds([1.0], []) == 0.0
-    assert bf16_spec_flops("NVIDIA H100 PCIe") == 756e12 and bf16_spec_flops("NVIDIA H100 80GB HBM3") == 989e12
+    assert (
+        bf16_spec_flops("NVIDIA H100 PCIe") == 756e12 and bf16_spec_flops("NVIDIA H100 80GB HBM3") == 989e12
+    )
     assert bf16_spec_flops("NVIDIA H200") == 989e12 and bf16_spec_flops("Intel Xeon") is None
     assert bench_settings("cuda").compile and not bench_settings("cpu").compile
     assert not bench_settings("cuda", compile=False).compile

@@ -6,15 +6,22 @@ import itertools
 
 import numpy as np
 import pytest
+from table_factory import make_table
 
 from hpo.bench import bounds
-from hpo.bench.bounds import best_subset_hv, fewest_designs, final_values, random_oracle, run_proposals, screening_oracle
+from hpo.bench.bounds import (
+    best_subset_hv,
+    fewest_designs,
+    final_values,
+    random_oracle,
+    run_proposals,
+    screening_oracle,
+)
 from hpo.bench.front import front_hv, hv_at, table_reference
 from hpo.bench.replay import replay_method
 from hpo.bench.settings import DIRECTIONS, SearchBenchSettings
 from hpo.bench.table import cached_table
 from hpo.pareto import hypervolume
-from table_factory import make_table
 
 
 def _hv(points):
@@ -29,7 +36,9 @@ def table_and_ref(tmp_path_factory):
 
 def test_best_subset_is_the_best_of_every_subset():
     rng = np.random.default_rng(0)
-    pts = np.column_stack([rng.uniform(0.1, 0.9, 9), rng.uniform(0.05, 0.9, 9), rng.uniform(0.05, 0.9, 9)]).tolist()
+    pts = np.column_stack(
+        [rng.uniform(0.1, 0.9, 9), rng.uniform(0.05, 0.9, 9), rng.uniform(0.05, 0.9, 9)]
+    ).tolist()
     for k in (1, 2, 3):
         brute = max(_hv([pts[i] for i in c]) for c in itertools.combinations(range(len(pts)), k))
         assert best_subset_hv(pts, k) == pytest.approx(brute)
@@ -39,7 +48,9 @@ def test_best_subset_is_the_best_of_every_subset():
 
 def test_greedy_fallback_never_beats_the_exact_search(monkeypatch):
     rng = np.random.default_rng(1)
-    pts = np.column_stack([rng.uniform(0.1, 0.9, 12), rng.uniform(0.05, 0.9, 12), rng.uniform(0.05, 0.9, 12)]).tolist()
+    pts = np.column_stack(
+        [rng.uniform(0.1, 0.9, 12), rng.uniform(0.05, 0.9, 12), rng.uniform(0.05, 0.9, 12)]
+    ).tolist()
     exact = best_subset_hv(pts, 3)
     monkeypatch.setattr(bounds, "EXACT_LIMIT", 0)
     greedy = best_subset_hv(pts, 3)
@@ -48,7 +59,9 @@ def test_greedy_fallback_never_beats_the_exact_search(monkeypatch):
 
 def test_fewest_designs(table_and_ref):
     table, ref = table_and_ref
-    mean = np.mean([[final_values(table, i, s, ref) for i in range(len(table.points))] for s in table.seeds], axis=0)
+    mean = np.mean(
+        [[final_values(table, i, s, ref) for i in range(len(table.points))] for s in table.seeds], axis=0
+    )
     one = best_subset_hv(mean, 1)
     exact, more, unreachable = fewest_designs(table, ref, [one, one * 1.0001, 1.0])
     assert exact == 1 and more >= 2
@@ -90,7 +103,10 @@ def test_run_proposals_are_the_random_runs_own_designs_and_draws(table_and_ref):
 def test_random_oracle_reaches_random_final_front_within_a_third_or_not(table_and_ref):
     table, ref = table_and_ref
     s = SearchBenchSettings(table=table.source, seeds=1, budget_epochs=12 * table.epochs, methods=("random",))
-    final = {v: hv_at(replay_method(s, "random", 7, ref)["records"], s.budget_epochs, v) for v in ("hv", "hv_heldout")}
+    final = {
+        v: hv_at(replay_method(s, "random", 7, ref)["records"], s.budget_epochs, v)
+        for v in ("hv", "hv_heldout")
+    }
     out = random_oracle(s, 7, ref, final)
     assert set(out) == {"hv", "hv_heldout"}
     for view in out.values():
@@ -99,4 +115,6 @@ def test_random_oracle_reaches_random_final_front_within_a_third_or_not(table_an
         assert sixth is None or (sixth <= s.budget_epochs // 6 and third is not None)  # a sixth is harder
     easy = random_oracle(s, 7, ref, {"hv": 1e-9})["hv"]
     third, rest = s.budget_epochs // 3, table.epochs - 1
-    assert easy["within_third"] == 1 + (third - 1) // rest * rest  # the first proposal screened, the most completed
+    assert (
+        easy["within_third"] == 1 + (third - 1) // rest * rest
+    )  # the first proposal screened, the most completed

@@ -59,8 +59,23 @@ def test_bench_modules_hide_no_bench_import_in_a_function():
         assert not {m for m in inner if m.startswith("hpo.bench")}, f"{path.name}: {inner}"
 
 
-@pytest.mark.parametrize("module", ["objective", "study", "workers", "trial_loop", "pruning", "strategy", "record",
-                                    "storage", "preset", "space", "report", "pareto"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "objective",
+        "study",
+        "workers",
+        "trial_loop",
+        "pruning",
+        "strategy",
+        "record",
+        "storage",
+        "preset",
+        "space",
+        "report",
+        "pareto",
+    ],
+)
 def test_the_product_path_does_not_import_the_benchmark(module):
     path = ROOT / "hpo" / f"{module}.py"
     if not path.is_file():

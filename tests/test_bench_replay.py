@@ -9,6 +9,7 @@ import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
+from table_factory import make_table
 
 from hourglass.costs import Costs
 from hourglass.train import EpochMetrics, TrainResult
@@ -23,8 +24,7 @@ from hpo.bench.search import run_search_bench
 from hpo.bench.settings import TABLE_METHODS, SearchBenchSettings, base_preset, method_preset
 from hpo.bench.table import cached_table, params_key
 from hpo.objective import Objective
-from hpo.strategy import Pruning, create_pruner, create_sampler
-from table_factory import make_table
+from hpo.strategy import Pruning, create_sampler
 
 OBJECTIVES = ("pckh", "params", "train_time")
 DIRECTIONS = ["maximize", "minimize", "minimize"]
@@ -59,13 +59,18 @@ def test_replay_charges_epochs_and_times_from_the_table(table_path):
     table = cached_table(table_path)
     points = table.by_params()
     assert run["spent"] == sum(r["epochs"] for r in run["records"])
-    assert any(r["state"] == "pruned" for r in run["records"]) and any(r["state"] == "complete" for r in run["records"])
+    assert any(r["state"] == "pruned" for r in run["records"]) and any(
+        r["state"] == "complete" for r in run["records"]
+    )
     for r in run["records"]:
         if r["state"] == "complete":
             pckh, n_params, time_s = r["values"]
             curves = [p for p in points.values() if p.costs["params"] == n_params]
-            assert any(run_["pckh"][-1] == pckh and run_["time_s"][-1] == time_s
-                       for p in curves for run_ in p.runs.values())
+            assert any(
+                run_["pckh"][-1] == pckh and run_["time_s"][-1] == time_s
+                for p in curves
+                for run_ in p.runs.values()
+            )
 
 
 def test_replayed_pruner_decides_as_the_live_objective(table_path, tmp_path, monkeypatch):
@@ -81,16 +86,26 @@ def test_replayed_pruner_decides_as_the_live_objective(table_path, tmp_path, mon
     seeds: dict[str, int] = {}
 
     def point_of(model, lr=None):
-        params = {"model.block.name": model.block.name, "model.block.skip": model.block.skip,
-                  "model.features": model.features, "model.stacks": model.stacks}
-        return [p for p in points.values() if all(p.params[k] == v for k, v in params.items())
-                and (lr is None or p.params["schedule.lr"] == lr)]
+        params = {
+            "model.block.name": model.block.name,
+            "model.block.skip": model.block.skip,
+            "model.features": model.features,
+            "model.stacks": model.stacks,
+        }
+        return [
+            p
+            for p in points.values()
+            if all(p.params[k] == v for k, v in params.items())
+            and (lr is None or p.params["schedule.lr"] == lr)
+        ]
 
     def fake_costs(model, **_):
         c = point_of(model)[0].costs
         return Costs(c["params"], c["flops"], c["layers"], c["ops_per_step"], model.input_size)
 
-    def fake_train(config, arrays, *, device=None, on_epoch_end=None, checkpoint_dir=None, progress=True, compile=None):
+    def fake_train(
+        config, arrays, *, device=None, on_epoch_end=None, checkpoint_dir=None, progress=True, compile=None
+    ):
         (point,) = point_of(config.model, config.schedule.lr)
         key = params_key(point.params)
         if key not in seeds:
@@ -98,8 +113,16 @@ def test_replayed_pruner_decides_as_the_live_objective(table_path, tmp_path, mon
         run = point.runs[seeds[key]]
         history = []
         for e in range(1, table.epochs + 1):
-            m = EpochMetrics(epoch=e, loss=run["loss"][e - 1], pckh=run["pckh"][e - 1], time_s=run["wall_s"][e - 1],
-                             epoch_time_s=0.0, train_img_s=0.0, lr=config.schedule.lr, train_time_s=run["time_s"][e - 1])
+            m = EpochMetrics(
+                epoch=e,
+                loss=run["loss"][e - 1],
+                pckh=run["pckh"][e - 1],
+                time_s=run["wall_s"][e - 1],
+                epoch_time_s=0.0,
+                train_img_s=0.0,
+                lr=config.schedule.lr,
+                train_time_s=run["time_s"][e - 1],
+            )
             history.append(m)
             on_epoch_end(m)
         return TrainResult(config, history, None, point.costs["params"], "cpu", model=None)
@@ -109,8 +132,15 @@ def test_replayed_pruner_decides_as_the_live_objective(table_path, tmp_path, mon
     preset = method_preset(base_preset(s.preset), s, "tpe_mopruning", 1, f"sqlite:///{tmp_path / 'live.db'}")
     study = optuna.create_study(directions=preset.directions, sampler=create_sampler(preset, 1))
     rec.study_put(study, rec.STUDY_OBJECTIVES, list(preset.objectives))
-    objective = Objective(preset, table.search_space(), None, tmp_path / "ckpt", device="cpu",
-                          pruning=Pruning.for_preset(preset), progress=False)
+    objective = Objective(
+        preset,
+        table.search_space(),
+        None,
+        tmp_path / "ckpt",
+        device="cpu",
+        pruning=Pruning.for_preset(preset),
+        progress=False,
+    )
     tracker = Tracker(s.budget_epochs, reference)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=200, callbacks=[tracker])
@@ -127,12 +157,14 @@ def test_replayed_pruner_decides_as_the_live_objective(table_path, tmp_path, mon
 
 
 def test_every_table_method_runs_and_summarizes(table_path):
-    s = SearchBenchSettings(table=table_path, seeds=2, seed_offset=10, budget_epochs=40, methods=TABLE_METHODS)
+    s = SearchBenchSettings(
+        table=table_path, seeds=2, seed_offset=10, budget_epochs=40, methods=TABLE_METHODS
+    )
     out = run_search_bench(s, progress=False)
     ran = [m for m in TABLE_METHODS if missing_extra(m) is None]
     assert list(out["methods"]) == ran and out["skipped"] == [m for m in TABLE_METHODS if m not in ran]
     assert out["default_method"] == "tpe_mopruning" and out["headline"] == "hv_heldout"
-    for name, m in out["methods"].items():
+    for m in out["methods"].values():
         assert m["seeds"] == [10, 11]
         for view in ("heldout", "as_trained"):
             assert len(m[view]["hv_per_seed"]) == 2 and len(m[view]["epochs_to_random_final_per_seed"]) == 2
@@ -158,8 +190,13 @@ def _study_with(rung_points, epoch, state=TrialState.COMPLETE):
     study = optuna.create_study(directions=DIRECTIONS)
     for pckh, params, time_s in rung_points:
         curve = [{"epoch": e, "pckh": pckh, "time_s": time_s, "loss": 0.0} for e in range(1, epoch + 1)]
-        study.add_trial(create_trial(state=state, values=[pckh, params, time_s] if state == TrialState.COMPLETE else None,
-                                     user_attrs={rec.CURVE: curve, rec.PARAMS: params}))
+        study.add_trial(
+            create_trial(
+                state=state,
+                values=[pckh, params, time_s] if state == TrialState.COMPLETE else None,
+                user_attrs={rec.CURVE: curve, rec.PARAMS: params},
+            )
+        )
     return study
 
 
@@ -186,8 +223,15 @@ def test_hub_rule_waits_for_five_finished_then_prunes_below_the_median():
     few = _study_with([(60.0, 900, 0.9)] * 4, 2)
     assert not rule.should_prune(few, 99, 2, [10.0, 5000, 5.0], DIRECTIONS)
     many = _study_with([(60.0 + i, 900 - i, 0.9) for i in range(6)], 2)
-    many.add_trial(create_trial(state=TrialState.RUNNING, user_attrs={
-        rec.CURVE: [{"epoch": 1, "pckh": 10.0, "time_s": 5.0, "loss": 0.0}], rec.PARAMS: 5000}))
+    many.add_trial(
+        create_trial(
+            state=TrialState.RUNNING,
+            user_attrs={
+                rec.CURVE: [{"epoch": 1, "pckh": 10.0, "time_s": 5.0, "loss": 0.0}],
+                rec.PARAMS: 5000,
+            },
+        )
+    )
     me = many.trials[-1].number
     assert rule.should_prune(many, me, 2, [10.0, 5000, 5.0], DIRECTIONS)  # dominated by every finished trial
     assert not rule.should_prune(many, me, 2, [99.0, 10, 0.1], DIRECTIONS)  # dominates them all
@@ -253,7 +297,9 @@ def test_heldout_front_is_scored_on_other_seeds(table_path):
     for r in done:
         p = table.points[r["point"]]
         (other,) = [x for x in table.seeds if x != r["train_seed"]]
-        heldout.append(ref.normalise([p.runs[other]["pckh"][-1], p.costs["params"], p.runs[other]["time_s"][-1]]))
+        heldout.append(
+            ref.normalise([p.runs[other]["pckh"][-1], p.costs["params"], p.runs[other]["time_s"][-1]])
+        )
     assert run["records"][-1]["hv_heldout"] == pytest.approx(front_hv(heldout))
     assert run["records"][-1]["hv_heldout"] != pytest.approx(run["records"][-1]["hv"])
 
@@ -279,13 +325,16 @@ def test_runs_dir_resumes_and_refuses_other_settings(table_path, tmp_path, monke
     s = SearchBenchSettings(table=table_path, seeds=2, budget_epochs=40, methods=("random", "tpe_mopruning"))
     first = run_search_bench(s, progress=False, runs_dir=folder)
     assert {p.name for p in folder.glob("*_s*.json")} == {
-        f"{m}_s{seed}.json" for m in ("random", "tpe_mopruning", "oracle") for seed in (0, 1)}
+        f"{m}_s{seed}.json" for m in ("random", "tpe_mopruning", "oracle") for seed in (0, 1)
+    }
     calls = []
     real = search.replay_method
     monkeypatch.setattr(search, "replay_method", lambda *a: calls.append(a[1:3]) or real(*a))
     more = run_search_bench(replace(s, seeds=3), progress=False, runs_dir=folder)
     assert sorted(calls) == [("random", 2), ("tpe_mopruning", 2)]  # only the new seed ran
     for m in ("random", "tpe_mopruning"):
-        assert more["methods"][m]["heldout"]["hv_per_seed"][:2] == first["methods"][m]["heldout"]["hv_per_seed"]
+        assert (
+            more["methods"][m]["heldout"]["hv_per_seed"][:2] == first["methods"][m]["heldout"]["hv_per_seed"]
+        )
     with pytest.raises(ConfigError, match="other settings"):
         run_search_bench(replace(s, budget_epochs=50), progress=False, runs_dir=folder)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from table_factory import make_table
 
 from hourglass.errors import ConfigError
 from hpo.bench import rivals
@@ -11,7 +12,6 @@ from hpo.bench.replay import replay_method
 from hpo.bench.search import run_search_bench
 from hpo.bench.settings import SearchBenchSettings
 from hpo.bench.table import cached_table
-from table_factory import make_table
 
 
 @pytest.fixture(scope="module")
@@ -22,15 +22,20 @@ def table_path(tmp_path_factory):
 def test_a_missing_extra_skips_the_method_in_one_line(table_path, monkeypatch):
     monkeypatch.setitem(rivals.RIVAL_PACKAGES, "smac_mf", "no_such_module_for_hpo_tests")
     why = rivals.missing_extra("smac_mf")
-    assert why is not None and "\n" not in why and "hourglass-hpo[bench]" in why and why.startswith("smac_mf:")
+    assert (
+        why is not None and "\n" not in why and "hourglass-hpo[bench]" in why and why.startswith("smac_mf:")
+    )
     assert rivals.missing_extra("random") is None
     lines: list[str] = []
     s = SearchBenchSettings(table=table_path, seeds=1, budget_epochs=20, methods=("random", "smac_mf"))
     out = run_search_bench(s, progress=False, echo=lines.append)
     assert lines == [why] and list(out["methods"]) == ["random"] and out["skipped"] == ["smac_mf"]
     with pytest.raises(ConfigError, match="none of them"):
-        run_search_bench(SearchBenchSettings(table=table_path, seeds=1, methods=("smac_mf",)), progress=False,
-                         echo=lines.append)
+        run_search_bench(
+            SearchBenchSettings(table=table_path, seeds=1, methods=("smac_mf",)),
+            progress=False,
+            echo=lines.append,
+        )
 
 
 def _check_run(table_path, run, budget):

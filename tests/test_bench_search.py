@@ -38,7 +38,9 @@ schedule: {epochs: 2, batch_size: 8, milestones: [5], eval_flip: false}
 seed: 0
 device: cpu
 """
-REFERENCE = Reference(params=1000.0, time_s=10.0, designs=1, largest_params=900, largest_time_s=9.0, epochs_per_trial=2)
+REFERENCE = Reference(
+    params=1000.0, time_s=10.0, designs=1, largest_params=900, largest_time_s=9.0, epochs_per_trial=2
+)
 
 
 @pytest.fixture
@@ -71,25 +73,37 @@ def test_cost_free_knobs_leave_costs_unchanged():
     dilated = costs(HourglassConfig.from_dict({**base, "block": {"dilation": 2}}))
     weighted = costs(HourglassConfig.from_dict({**base, "stack_weights": [0.3, 0.7]}))
     for other in (dilated, weighted):
-        assert (other.params, other.flops, other.ops_per_step) == (plain.params, plain.flops, plain.ops_per_step)
+        assert (other.params, other.flops, other.ops_per_step) == (
+            plain.params,
+            plain.flops,
+            plain.ops_per_step,
+        )
 
 
 def test_corner_models_enumerate_structure_at_the_largest_widths():
-    space = SearchSpace.from_dict({
-        "base": {"model": {"stacks": 1, "features": 16, "depth": 2, "input_size": 64, "stem": {"channels": 8}}},
-        "params": {
-            "model.block.name": {"choices": ["bottleneck", "conv2"]},
-            "model.block.dilation": {"choices": [1, 2]},
-            "model.block.skip": {"choices": [True, False]},
-            "model.features": {"type": "int", "low": 16, "high": 32, "step": 8},
-            "model.stacks": {"choices": [1, 2]},
-            "schedule.lr": {"type": "float", "low": 1e-3, "high": 3e-3, "log": True},
-        },
-    })
+    space = SearchSpace.from_dict(
+        {
+            "base": {
+                "model": {"stacks": 1, "features": 16, "depth": 2, "input_size": 64, "stem": {"channels": 8}}
+            },
+            "params": {
+                "model.block.name": {"choices": ["bottleneck", "conv2"]},
+                "model.block.dilation": {"choices": [1, 2]},
+                "model.block.skip": {"choices": [True, False]},
+                "model.features": {"type": "int", "low": 16, "high": 32, "step": 8},
+                "model.stacks": {"choices": [1, 2]},
+                "schedule.lr": {"type": "float", "low": 1e-3, "high": 3e-3, "log": True},
+            },
+        }
+    )
     models = _corner_models(space)
     assert len(models) == 4  # block x skip; dilation is cost-free, width and stacks at their max
     assert {(m["block"]["name"], m["block"]["skip"]) for m in models} == {
-        ("bottleneck", True), ("bottleneck", False), ("conv2", True), ("conv2", False)}
+        ("bottleneck", True),
+        ("bottleneck", False),
+        ("conv2", True),
+        ("conv2", False),
+    }
     assert all(m["features"] == 32 and m["stacks"] == 2 and m["block"]["dilation"] == 1 for m in models)
 
 
@@ -98,8 +112,17 @@ def _records(*points):
     out, spent = [], 0
     for state, epochs, hv in points:
         spent += epochs
-        out.append({"trial": len(out), "state": state, "epochs": epochs, "spent": spent, "hv": hv,
-                    "values": [1.0, 2.0, 3.0] if state == "complete" else None, "wall_s": 1.0 + spent})
+        out.append(
+            {
+                "trial": len(out),
+                "state": state,
+                "epochs": epochs,
+                "spent": spent,
+                "hv": hv,
+                "values": [1.0, 2.0, 3.0] if state == "complete" else None,
+                "wall_s": 1.0 + spent,
+            }
+        )
     return out
 
 
@@ -128,8 +151,16 @@ def test_summarize_compares_each_seed_with_its_own_random_run():
         ("nsga2_mopruning", 1): _records(("complete", 4, 0.3), ("complete", 4, 0.3)),
     }
     for (method, seed), recs in finals.items():
-        runs.append({"method": method, "seed": seed, "records": recs, "spent": recs[-1]["spent"], "wall_s": 1.0,
-                     **({"designs": ["baseline"]} if method == "seed_grid" else {})})
+        runs.append(
+            {
+                "method": method,
+                "seed": seed,
+                "records": recs,
+                "spent": recs[-1]["spent"],
+                "wall_s": 1.0,
+                **({"designs": ["baseline"]} if method == "seed_grid" else {}),
+            }
+        )
     out = summarize(runs, s, REFERENCE)
     assert out["seeds"] == 2 and out["budget_epochs"] == 8 and out["seed_list"] == [0, 1]
     assert out["default_method"] == "tpe_mopruning" and out["headline"] == "hv"  # live: no held-out view
@@ -160,10 +191,15 @@ def test_rung_predictiveness_ranks_early_pckh_against_final():
     # epoch 1 ranks the trials as the final epoch does, epoch 2 in reverse; the pruned one is left out
     for r, curve in zip(recs, ([1.0, 9.0, 10.0], [2.0, 8.0, 20.0], [3.0, 7.0, 30.0], [0.0])):
         r["pckh_curve"] = curve
-    runs = [{"method": m, "seed": 0, "records": recs, "spent": 10, "wall_s": 1.0} for m in ("random", "nsga2")]
+    runs = [
+        {"method": m, "seed": 0, "records": recs, "spent": 10, "wall_s": 1.0} for m in ("random", "nsga2")
+    ]
     out = summarize(runs, BenchSettings(budget_epochs=10, seeds=1, methods=("random", "nsga2")), REFERENCE)
     assert out["rung_predictiveness"]["trials"] == 6 and out["rung_predictiveness"]["final_epoch"] == 3
-    assert out["rung_predictiveness"]["spearman_by_epoch"] == {"1": pytest.approx(1.0), "2": pytest.approx(-1.0)}
+    assert out["rung_predictiveness"]["spearman_by_epoch"] == {
+        "1": pytest.approx(1.0),
+        "2": pytest.approx(-1.0),
+    }
     assert out["default_method"] is None  # no tpe_mopruning run: nothing to compare against
     assert "vs_default" not in out["methods"]["nsga2"]["as_trained"]
 
@@ -178,7 +214,10 @@ def test_method_preset_sets_sampler_pruner_and_schedule(preset_file: Path):
         assert p.pruner.name == ("mo_halving" if method.endswith("_mopruning") else "none")
         seen.add((p.name, p.storage))
     assert len(seen) == len(METHODS) + 1
-    assert method_preset(base, s, "tpe", 0, "sqlite:///x.db").sampler == method_preset(base, s, "tpe_mopruning", 0, "sqlite:///x.db").sampler
+    assert (
+        method_preset(base, s, "tpe", 0, "sqlite:///x.db").sampler
+        == method_preset(base, s, "tpe_mopruning", 0, "sqlite:///x.db").sampler
+    )
     tpe = method_preset(base, s, "tpe_mopruning", 0, "sqlite:///x.db")
     assert tpe.sampler.name == "tpe" and dict(tpe.sampler.kwargs) == {"n_startup_trials": 2}
     assert (tpe.pruner.eta, tpe.pruner.min_trials) == (3, 2)  # --eta overrides, the rest from the preset
@@ -203,10 +242,25 @@ def test_cli_refuses_an_unknown_method_in_one_line():
 def test_bench_search_end_to_end(preset_file: Path, tmp_path: Path):
     budget, per_trial = 10, 2
     out_json, out_html = tmp_path / "bench.json", tmp_path / "bench.html"
-    result = CliRunner().invoke(app, [
-        "bench-search", "--preset", str(preset_file), "--budget-epochs", str(budget), "--seeds", "1",
-        "--json", str(out_json), "--html", str(out_html), "--workers", "2", "--quiet",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench-search",
+            "--preset",
+            str(preset_file),
+            "--budget-epochs",
+            str(budget),
+            "--seeds",
+            "1",
+            "--json",
+            str(out_json),
+            "--html",
+            str(out_html),
+            "--workers",
+            "2",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(out_json.read_text())
     assert summary["seeds"] == 1 and summary["budget_epochs"] == budget
@@ -217,7 +271,9 @@ def test_bench_search_end_to_end(preset_file: Path, tmp_path: Path):
         recs = summary["curves"][name]["0"]
         hvs = [r["hv"] for r in recs]
         assert hvs == sorted(hvs), f"{name}: hypervolume must never drop"
-        assert [r["spent"] for r in recs] == [sum(x["epochs"] for x in recs[: i + 1]) for i in range(len(recs))]
+        assert [r["spent"] for r in recs] == [
+            sum(x["epochs"] for x in recs[: i + 1]) for i in range(len(recs))
+        ]
         assert recs[-1]["spent"] <= budget + per_trial
         assert all(1 <= r["epochs"] <= per_trial for r in recs)
         assert m["as_trained"]["hv_per_seed"] == [hv_at(recs, budget)]
@@ -242,11 +298,30 @@ def test_cli_on_a_table_prints_both_views_in_80_columns(tmp_path: Path):
     table = make_table(tmp_path / "t.json.gz")
     out_json = tmp_path / "b.json"
     methods = "random,tpe,tpe_mopruning,moasha,bohb_tpe"
-    result = CliRunner().invoke(app, [
-        "bench-search", "--table", str(table), "--seeds", "3", "--seed-offset", "100", "--budget-epochs", "45",
-        "--methods", methods, "--json", str(out_json), "--html", str(tmp_path / "b.html"),
-        "--svg", str(tmp_path / "b.svg"), "--no-curves", "--quiet",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench-search",
+            "--table",
+            str(table),
+            "--seeds",
+            "3",
+            "--seed-offset",
+            "100",
+            "--budget-epochs",
+            "45",
+            "--methods",
+            methods,
+            "--json",
+            str(out_json),
+            "--html",
+            str(tmp_path / "b.html"),
+            "--svg",
+            str(tmp_path / "b.svg"),
+            "--no-curves",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert max(len(line) for line in lines) <= 80, [line for line in lines if len(line) > 80]

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from table_factory import SPACE_DOC, make_table, make_table_doc
 from typer.testing import CliRunner
 
 from hourglass.errors import ConfigError
 from hpo.bench.table import SEED_PARAM, grid_trials, load_table, write_table
 from hpo.cli import app
 from hpo.space import SearchSpace
-from table_factory import SPACE_DOC, make_table, make_table_doc
 
 runner = CliRunner()
 
@@ -26,15 +26,23 @@ def test_grid_trials_are_every_point_times_every_seed_seed_outermost():
 
 
 def test_grid_trials_collapse_knobs_a_block_does_not_take():
-    doc = {**SPACE_DOC, "params": {"model.block.name": {"choices": ["bottleneck", "multidilated"]},
-                                   "model.block.separable": {"choices": ["none", "all"]},
-                                   SEED_PARAM: {"choices": [0]}}}
+    doc = {
+        **SPACE_DOC,
+        "params": {
+            "model.block.name": {"choices": ["bottleneck", "multidilated"]},
+            "model.block.separable": {"choices": ["none", "all"]},
+            SEED_PARAM: {"choices": [0]},
+        },
+    }
     trials = grid_trials(SearchSpace.from_dict(doc))
     assert len(trials) == 3  # bottleneck x 2 separable modes + multidilated (takes no separable knob)
 
 
 def test_grid_trials_refuse_a_range_and_a_space_without_seeds():
-    ranged = {**SPACE_DOC, "params": {**SPACE_DOC["params"], "schedule.lr": {"type": "float", "low": 1e-3, "high": 1e-2}}}
+    ranged = {
+        **SPACE_DOC,
+        "params": {**SPACE_DOC["params"], "schedule.lr": {"type": "float", "low": 1e-3, "high": 1e-2}},
+    }
     with pytest.raises(ConfigError, match="schedule.lr: the bench table needs a space of `choices` only"):
         grid_trials(SearchSpace.from_dict(ranged))
     seedless = {**SPACE_DOC, "params": {k: v for k, v in SPACE_DOC["params"].items() if k != SEED_PARAM}}
@@ -76,13 +84,16 @@ def _broken(kind: str) -> dict:
     return doc
 
 
-@pytest.mark.parametrize("kind, message", [
-    ("kind", "expected kind 'hourglass-hpo bench table'"),
-    ("short_curve", r"points\[3\]: runs\[1\].pckh: expected 9 finite numbers"),
-    ("nan", r"points\[0\]: runs\[0\].time_s: expected 9 finite numbers"),
-    ("missing_seed", r"points\[5\]: no run for seed 1"),
-    ("epochs", "epochs: expected an integer >= 1, but got 0"),
-])
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("kind", "expected kind 'hourglass-hpo bench table'"),
+        ("short_curve", r"points\[3\]: runs\[1\].pckh: expected 9 finite numbers"),
+        ("nan", r"points\[0\]: runs\[0\].time_s: expected 9 finite numbers"),
+        ("missing_seed", r"points\[5\]: no run for seed 1"),
+        ("epochs", "epochs: expected an integer >= 1, but got 0"),
+    ],
+)
 def test_load_refuses_a_malformed_table_in_one_line(tmp_path, kind, message):
     path = _write_raw(tmp_path / "bad.json.gz", _broken(kind))
     with pytest.raises(ConfigError, match=message) as info:
@@ -101,7 +112,9 @@ def test_load_refuses_a_file_that_is_not_gzipped_json(tmp_path):
 
 def test_cli_refuses_a_malformed_table_in_one_line_exit_2(tmp_path):
     path = _write_raw(tmp_path / "bad.json.gz", _broken("missing_seed"))
-    result = runner.invoke(app, ["bench-search", "--table", str(path), "--seeds", "1", "--json", str(tmp_path / "o.json")])
+    result = runner.invoke(
+        app, ["bench-search", "--table", str(path), "--seeds", "1", "--json", str(tmp_path / "o.json")]
+    )
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines == [f"error: {path}: not a bench table: points[5]: no run for seed 1"]
@@ -146,7 +159,9 @@ def test_bench_table_trains_the_grid_once_resumes_and_exports(tmp_path):
     assert skips == {True, False}
     for p in table.points:
         assert p.config["model"]["block"]["skip"] == p.params["model.block.skip"]  # retrainable as is
-        assert p.costs["params"] > 0 and all(run["time_s"][1] > run["time_s"][0] > 0 for run in p.runs.values())
+        assert p.costs["params"] > 0 and all(
+            run["time_s"][1] > run["time_s"][0] > 0 for run in p.runs.values()
+        )
     again = runner.invoke(app, ["bench-table", str(preset), "--out", str(out), "--quiet"])
     assert again.exit_code == 0, again.output
     assert "4 trials (points x seeds), 4 finished, 0 enqueued now" in again.output
@@ -156,21 +171,47 @@ def test_check_transfer_retrains_points_and_compares(tmp_path):
     (tmp_path / "space.yaml").write_text(SPACE)
     preset = tmp_path / "grid.yaml"
     preset.write_text(PRESET + f"storage: sqlite:///{tmp_path / 'grid.db'}\n")
-    space_doc = {"base": {"model": {"stacks": 1, "features": 16, "depth": 2, "joints": 16, "input_size": 64,
-                                    "block": {"name": "conv2"}, "stem": {"name": "patch4", "channels": 8}}},
-                 "params": {"model.block.skip": {"choices": [True, False]}, "model.features": {"choices": [16, 24]},
-                            SEED_PARAM: {"choices": [0, 1]}}}
+    space_doc = {
+        "base": {
+            "model": {
+                "stacks": 1,
+                "features": 16,
+                "depth": 2,
+                "joints": 16,
+                "input_size": 64,
+                "block": {"name": "conv2"},
+                "stem": {"name": "patch4", "channels": 8},
+            }
+        },
+        "params": {
+            "model.block.skip": {"choices": [True, False]},
+            "model.features": {"choices": [16, 24]},
+            SEED_PARAM: {"choices": [0, 1]},
+        },
+    }
     (tmp_path / "space.yaml").write_text(json.dumps(space_doc))  # JSON is YAML
     out = tmp_path / "table.json.gz"
     assert runner.invoke(app, ["bench-table", str(preset), "--out", str(out), "--quiet"]).exit_code == 0
     check = tmp_path / "transfer.json"
-    result = runner.invoke(app, ["bench-table", str(preset), "--out", str(out), "--check-transfer", "3",
-                                 "--check-json", str(check), "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "bench-table",
+            str(preset),
+            "--out",
+            str(out),
+            "--check-transfer",
+            "3",
+            "--check-json",
+            str(check),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(check.read_text())
     assert doc["seed"] == 2 and doc["n"] == 3 and len(doc["points"]) == 3
     assert all(len(r["table_final"]) == 2 and 0.0 <= r["live_final"] <= 100.0 for r in doc["points"])
-    assert f"over 3 points" in result.output
+    assert "over 3 points" in result.output
 
 
 def test_bench_table_adds_seeds_to_a_table_and_resumes(tmp_path):
@@ -192,7 +233,9 @@ def test_bench_table_adds_seeds_to_a_table_and_resumes(tmp_path):
     after = load_table(out)
     assert after.seeds == (0, 1, 2) and len(after.points) == len(before.points)
     for old, new in zip(before.points, after.points):
-        assert new.runs[0] == old.runs[0] and new.runs[1] == old.runs[1]  # the recorded seeds kept as they were
+        assert (
+            new.runs[0] == old.runs[0] and new.runs[1] == old.runs[1]
+        )  # the recorded seeds kept as they were
         assert new.runs[2]["loss"] != old.runs[0]["loss"]  # a new training (another seed)
     again = runner.invoke(app, add)
     assert again.exit_code == 2 and "already holds seeds [2]" in again.output

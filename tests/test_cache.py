@@ -100,9 +100,11 @@ def test_missing_key_and_wrong_shape_are_named(tmp_path, cache_file):
 
 def test_writer_streams_batches_and_aborts_cleanly(tmp_path, small):
     path = tmp_path / "stream.h5"
-    with CacheWriter(path, 2, 32, 16, source="synthetic", content_size=32, joint_names=list(JOINT_NAMES)) as w:
+    with CacheWriter(
+        path, 2, 32, 16, source="synthetic", content_size=32, joint_names=list(JOINT_NAMES)
+    ) as w:
         for lo in range(0, 12, 5):  # grows past the initial capacity
-            w.append({k: v[lo:lo + 5] for k, v in small.arrays().items()})
+            w.append({k: v[lo : lo + 5] for k, v in small.arrays().items()})
     _assert_same(PoseArrays.load(path), small)
     failed = tmp_path / "failed.h5"
     with pytest.raises(RuntimeError):

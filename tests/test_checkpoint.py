@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 from dataclasses import replace
-from pathlib import Path
 
 import optuna
 import pytest
@@ -24,8 +23,12 @@ from tests.workers_support import write_preset
 
 
 def _state(epoch: int = 1) -> dict:
-    return {"epoch": epoch, "history": [{"epoch": epoch}], "model": {"w": torch.arange(1000.0)},
-            "torch_rng": torch.get_rng_state()}
+    return {
+        "epoch": epoch,
+        "history": [{"epoch": epoch}],
+        "model": {"w": torch.arange(1000.0)},
+        "torch_rng": torch.get_rng_state(),
+    }
 
 
 def test_a_saved_checkpoint_loads_back_whole(tmp_path):
@@ -97,7 +100,9 @@ def tiny_disk(tmp_path):
     mount.mkdir()
     if shutil.which("mount") is None or os.geteuid() != 0:
         pytest.skip("mounting a 2 MiB tmpfs needs root")
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({made.stderr.strip()})")
     try:
@@ -108,7 +113,9 @@ def tiny_disk(tmp_path):
 
 def test_a_checkpoint_that_does_not_fit_is_disk_full_with_no_partial_file(tiny_disk):
     (tiny_disk / "filler").write_bytes(b"\0" * (2 * 1024 * 1024 - 64 * 1024))
-    with pytest.raises(DiskFull, match=rf"checkpoint folder {tiny_disk}/t: no space left on device \(.* free"):
+    with pytest.raises(
+        DiskFull, match=rf"checkpoint folder {tiny_disk}/t: no space left on device \(.* free"
+    ):
         save_checkpoint(tiny_disk / "t" / "last.pt", {"epoch": 1, "history": [], "w": torch.zeros(100_000)})
     assert list((tiny_disk / "t").iterdir()) == []  # the partial last.tmp is gone
     assert DiskFull.exit_code == EXIT_DISK_FULL == 74
@@ -118,12 +125,16 @@ def test_a_checkpoint_that_does_not_fit_is_disk_full_with_no_partial_file(tiny_d
 def test_a_full_checkpoint_disk_fails_the_trial_disk_full_requeues_it_and_stops(tmp_path, tiny_disk):
     preset = _preset(tmp_path, epochs=2, trials=3)
     (tiny_disk / "filler").write_bytes(b"\0" * (2 * 1024 * 1024 - 32 * 1024))
-    with pytest.raises(DiskFull, match=rf"checkpoint folder {tiny_disk}/\S+: no space left on device.*re-queued"):
+    with pytest.raises(
+        DiskFull, match=rf"checkpoint folder {tiny_disk}/\S+: no space left on device.*re-queued"
+    ):
         run_study(preset, n_trials=3, progress=False, checkpoint_dir=tiny_disk)
     study = optuna.load_study(study_name=preset.name, storage=preset.storage)
     failed, waiting = study.trials  # stopped at once: no second design tried on a full disk
     assert failed.state == TrialState.FAIL and failed.user_attrs["fail_reason"] == "disk_full"
-    assert "No space left" in failed.user_attrs["traceback"] or "no space left" in failed.user_attrs["traceback"]
+    assert (
+        "No space left" in failed.user_attrs["traceback"] or "no space left" in failed.user_attrs["traceback"]
+    )
     assert waiting.state == TrialState.WAITING and waiting.system_attrs["failed_trial"] == failed.number
     assert not list(tiny_disk.rglob("*.tmp"))
     (tiny_disk / "filler").unlink()  # room again: the re-queued trial completes

@@ -18,10 +18,18 @@ runner = CliRunner(env={"COLUMNS": "120"})
 
 def test_help_imports_no_torch():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "hpo", "--help"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hpo", "--help"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
-    modules = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    modules = {
+        line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")
+    }
     assert "typer" in modules  # the probe sees imports at all
     assert not {m for m in modules if m == "torch" or m.startswith("torch.")}, "hpo --help imported torch"
     assert "Search stacked-hourglass" in out.stdout

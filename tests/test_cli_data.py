@@ -17,7 +17,9 @@ runner = CliRunner()
 
 def _one_line_error(result, *fragments):
     assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.strip().splitlines() if not line.startswith("crops:")]  # progress bar
+    lines = [
+        line for line in result.output.strip().splitlines() if not line.startswith("crops:")
+    ]  # progress bar
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output
     for fragment in fragments:
         assert fragment in lines[0]
@@ -61,7 +63,9 @@ def mpii_folder(tmp_path, mpii_dir):
 def test_prepare_crops_persons_and_reports_missing_images(tmp_path, mpii_folder):
     folder, subset, names = mpii_folder
     out = tmp_path / "crops.h5"
-    result = runner.invoke(app, ["data", "prepare", "--mpii-dir", str(folder), "--out", str(out), "--size", "64"])
+    result = runner.invoke(
+        app, ["data", "prepare", "--mpii-dir", str(folder), "--out", str(out), "--size", "64"]
+    )
     assert result.exit_code == 0, result.output
     kept = [e for e in subset if e["img_paths"] != names[0]]
     assert f"{len(kept)} of {len(subset)} persons" in result.output
@@ -75,7 +79,9 @@ def test_prepare_crops_persons_and_reports_missing_images(tmp_path, mpii_folder)
         s = e["scale_provided"]
         t = data.transform[i]
         # the crop centre is the reference box centre: objpos moved down by 15 x scale
-        np.testing.assert_allclose(t[:, :2] @ [c, c] + t[:, 2], [e["objpos"][0], e["objpos"][1] + 15 * s], atol=1e-2)
+        np.testing.assert_allclose(
+            t[:, :2] @ [c, c] + t[:, 2], [e["objpos"][0], e["objpos"][1] + 15 * s], atol=1e-2
+        )
         assert t[0, 0] == pytest.approx(250 * s / 64, rel=1e-5)  # box side 200 x 1.25 x scale -> 64 px
         assert data.normalizer[i] == pytest.approx(64 / 10, rel=1e-5)  # 25 x scale in a 250 x scale box
         joints = np.array(e["joint_self"])
@@ -87,14 +93,28 @@ def test_prepare_crops_persons_and_reports_missing_images(tmp_path, mpii_folder)
         for j in np.flatnonzero(data.visible[i]):
             x, y = np.rint(data.keypoints[i, j]).astype(int)
             if 1 <= x < data.crop_size - 1 and 1 <= y < data.crop_size - 1:
-                assert data.images[i, y - 1:y + 2, x - 1:x + 2].max() > 150
+                assert data.images[i, y - 1 : y + 2, x - 1 : x + 2].max() > 150
 
 
 def test_prepare_head_normalizers_split_and_limit(tmp_path, mpii_folder, mpii_dir):
     folder, subset, names = mpii_folder
     out = tmp_path / "val.h5"
-    args = ["data", "prepare", "--mpii-dir", str(folder), "--out", str(out), "--size", "32", "--margin", "0",
-            "--split", "val", "--head-normalizers", str(mpii_dir / "valid.h5")]
+    args = [
+        "data",
+        "prepare",
+        "--mpii-dir",
+        str(folder),
+        "--out",
+        str(out),
+        "--size",
+        "32",
+        "--margin",
+        "0",
+        "--split",
+        "val",
+        "--head-normalizers",
+        str(mpii_dir / "valid.h5"),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     n_val = sum(bool(e["isValidation"]) for e in subset)
@@ -104,11 +124,28 @@ def test_prepare_head_normalizers_split_and_limit(tmp_path, mpii_folder, mpii_di
     with h5py.File(mpii_dir / "valid.h5") as f:
         head = dict(zip((name.decode() for name in f["imgname"][:]), f["normalize"][:]))
     val = [e for e in subset if e["isValidation"]]
-    expected = [head[e["img_paths"]] * 32 / (250 * e["scale_provided"]) for e in val]  # one person per image here
+    expected = [
+        head[e["img_paths"]] * 32 / (250 * e["scale_provided"]) for e in val
+    ]  # one person per image here
     np.testing.assert_allclose(data.normalizer, expected, rtol=1e-6)  # the head box, not 25 x (rounded) scale
     assert data.normalizer == pytest.approx(np.full(n_val, 3.2), rel=1e-3)  # which agrees with 25 x scale
-    result = runner.invoke(app, ["data", "prepare", "--mpii-dir", str(folder), "--out", str(out), "--size", "32",
-                                 "--split", "train", "--limit", "4"])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "prepare",
+            "--mpii-dir",
+            str(folder),
+            "--out",
+            str(out),
+            "--size",
+            "32",
+            "--split",
+            "train",
+            "--limit",
+            "4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     first = [e for e in subset if not e["isValidation"]][:4]
     assert len(PoseArrays.load(out)) == sum(e["img_paths"] != names[0] for e in first) > 0
@@ -117,24 +154,36 @@ def test_prepare_head_normalizers_split_and_limit(tmp_path, mpii_folder, mpii_di
 def test_prepare_errors_are_one_line(tmp_path, mpii_folder):
     folder, _, _ = mpii_folder
     out = str(tmp_path / "x.h5")
-    _one_line_error(runner.invoke(app, ["data", "prepare", "--mpii-dir", str(tmp_path / "nowhere"), "--out", out]),
-                    "nowhere: no such directory")
+    _one_line_error(
+        runner.invoke(app, ["data", "prepare", "--mpii-dir", str(tmp_path / "nowhere"), "--out", out]),
+        "nowhere: no such directory",
+    )
     (tmp_path / "empty" / "images").mkdir(parents=True)
-    _one_line_error(runner.invoke(app, ["data", "prepare", "--mpii-dir", str(tmp_path / "empty"), "--out", out]),
-                    "no MPII annotations found", "--annotations")
+    _one_line_error(
+        runner.invoke(app, ["data", "prepare", "--mpii-dir", str(tmp_path / "empty"), "--out", out]),
+        "no MPII annotations found",
+        "--annotations",
+    )
     blank = tmp_path / "blank"
     (blank / "images").mkdir(parents=True)
     (blank / "mpii_annotations.json").write_text((folder / "mpii_annotations.json").read_text())
-    _one_line_error(runner.invoke(app, ["data", "prepare", "--mpii-dir", str(blank), "--out", out]),
-                    "none of the", "could be read")
+    _one_line_error(
+        runner.invoke(app, ["data", "prepare", "--mpii-dir", str(blank), "--out", out]),
+        "none of the",
+        "could be read",
+    )
     assert not (tmp_path / "x.h5").exists()
-    _one_line_error(runner.invoke(app, ["data", "prepare", "--mpii-dir", str(folder), "--out", out, "--split", "x"]),
-                    "--split")
+    _one_line_error(
+        runner.invoke(app, ["data", "prepare", "--mpii-dir", str(folder), "--out", out, "--split", "x"]),
+        "--split",
+    )
 
 
 def test_synth_writes_the_same_set_as_make_synthetic(tmp_path):
     out = tmp_path / "s.h5"
-    result = runner.invoke(app, ["data", "synth", "--out", str(out), "--n", "40", "--size", "32", "--seed", "4"])
+    result = runner.invoke(
+        app, ["data", "synth", "--out", str(out), "--n", "40", "--size", "32", "--seed", "4"]
+    )
     assert result.exit_code == 0, result.output
     assert "40 persons (34 train, 6 val)" in result.output
     data = PoseArrays.load(out)

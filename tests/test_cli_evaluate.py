@@ -2,17 +2,25 @@ import json
 
 import h5py
 import numpy as np
+from test_mpii import _write_release
 from typer.testing import CliRunner
 
 from hourglass.data.mpii import read_h5, write_predictions
 from hpo.cli import app
-from test_mpii import _write_release
 
 runner = CliRunner()
 
 # Published PCKh@0.5 of the 2-stack reference predictions (README of the shared MPII folder).
-PUBLISHED = {"Head": 95.80, "Shoulder": 94.57, "Elbow": 88.12, "Wrist": 83.31, "Hip": 86.24,
-             "Knee": 80.88, "Ankle": 77.44, "Mean": 86.76}
+PUBLISHED = {
+    "Head": 95.80,
+    "Shoulder": 94.57,
+    "Elbow": 88.12,
+    "Wrist": 83.31,
+    "Hip": 86.24,
+    "Knee": 80.88,
+    "Ankle": 77.44,
+    "Mean": 86.76,
+}
 
 
 def _eval(*args):
@@ -26,23 +34,35 @@ def _json(*args):
 
 
 def test_reference_hg2_reproduces_the_published_table(mpii_dir):
-    out = _json("--annotations", mpii_dir / "detections_our_format.mat",
-                "--predictions", mpii_dir / "reference_predictions" / "hg2_bearpaw.mat")
+    out = _json(
+        "--annotations",
+        mpii_dir / "detections_our_format.mat",
+        "--predictions",
+        mpii_dir / "reference_predictions" / "hg2_bearpaw.mat",
+    )
     assert {k: round(v, 2) for k, v in out["per_joint"].items()} == PUBLISHED
     assert round(out["total"], 2) == 87.30
 
 
 def test_reference_hg2_against_valid_h5(mpii_dir):
-    out = _json("--annotations", mpii_dir / "valid.h5",
-                "--predictions", mpii_dir / "reference_predictions" / "hg2_bearpaw.mat")
+    out = _json(
+        "--annotations",
+        mpii_dir / "valid.h5",
+        "--predictions",
+        mpii_dir / "reference_predictions" / "hg2_bearpaw.mat",
+    )
     joints = {k: round(v, 2) for k, v in out["per_joint"].items()}
     assert joints["Mean"] == 86.76 and round(out["total"], 2) == 87.30
     assert joints["Head"] == 95.84 and joints["Ankle"] == 77.47
 
 
 def test_table_output_names_the_conventions(mpii_dir):
-    result = _eval("--annotations", mpii_dir / "detections_our_format.mat",
-                   "--predictions", mpii_dir / "reference_predictions" / "hg2_bearpaw.mat")
+    result = _eval(
+        "--annotations",
+        mpii_dir / "detections_our_format.mat",
+        "--predictions",
+        mpii_dir / "reference_predictions" / "hg2_bearpaw.mat",
+    )
     assert result.exit_code == 0, result.output
     header, values, *notes = result.output.strip().splitlines()
     total = " ".join(notes)
@@ -52,8 +72,12 @@ def test_table_output_names_the_conventions(mpii_dir):
 
 
 def test_hg8_reference_scores_in_a_sane_range(mpii_dir):
-    out = _json("--annotations", mpii_dir / "valid.h5",
-                "--predictions", mpii_dir / "reference_predictions" / "hg8_newell.h5")
+    out = _json(
+        "--annotations",
+        mpii_dir / "valid.h5",
+        "--predictions",
+        mpii_dir / "reference_predictions" / "hg8_newell.h5",
+    )
     assert 80 < out["per_joint"]["Mean"] < 95 and 80 < out["total"] < 95
     assert out["per_joint"]["Head"] > out["per_joint"]["Ankle"]
 
@@ -75,7 +99,12 @@ def test_shape_mismatch_is_one_line(mpii_dir, tmp_path):
     result = _eval("--annotations", mpii_dir / "valid.h5", "--predictions", preds)
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "short.h5" in lines[0] and "(2958, 16, 2)" in lines[0] and "(10, 16, 2)" in lines[0]
+    assert (
+        len(lines) == 1
+        and "short.h5" in lines[0]
+        and "(2958, 16, 2)" in lines[0]
+        and "(10, 16, 2)" in lines[0]
+    )
 
 
 def test_missing_and_wrong_files_are_one_line(tmp_path, mpii_dir):
@@ -116,6 +145,12 @@ def test_json_annotations_cannot_be_scored(mpii_dir, tmp_path):
 
 
 def test_split_only_for_the_release(mpii_dir):
-    result = _eval("--annotations", mpii_dir / "valid.h5", "--val-split", mpii_dir / "valid.h5",
-                   "--predictions", mpii_dir / "reference_predictions" / "hg8_newell.h5")
+    result = _eval(
+        "--annotations",
+        mpii_dir / "valid.h5",
+        "--val-split",
+        mpii_dir / "valid.h5",
+        "--predictions",
+        mpii_dir / "reference_predictions" / "hg8_newell.h5",
+    )
     assert result.exit_code == 2 and "applies only to the official release" in result.output

@@ -1,6 +1,6 @@
 import csv
-import sys
 import json
+import sys
 from wsgiref.simple_server import WSGIServer
 
 import numpy as np
@@ -26,8 +26,21 @@ def demo(tmp_path_factory):
 def test_pareto_prints_the_table_and_writes_report_csv_json(demo, tmp_path):
     study, url = demo
     out = tmp_path / "o"
-    result = runner.invoke(app, ["pareto", "demo", "--storage", url, "--csv", str(out / "p.csv"),
-                                 "--json", str(out / "p.json"), "--html", str(out / "r.html")])
+    result = runner.invoke(
+        app,
+        [
+            "pareto",
+            "demo",
+            "--storage",
+            url,
+            "--csv",
+            str(out / "p.csv"),
+            "--json",
+            str(out / "p.json"),
+            "--html",
+            str(out / "r.html"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     front = pareto_trials(study)
     assert f"Pareto set of study 'demo' ({len(front)} trials)" in result.output
@@ -43,7 +56,9 @@ def test_pareto_prints_the_table_and_writes_report_csv_json(demo, tmp_path):
 def test_pareto_all_exports_every_trial_and_default_report_path(demo, tmp_path, monkeypatch):
     study, url = demo
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["pareto", "demo", "--storage", url, "--json", "all.json", "--all", "--ref", "0,1e6,100"])
+    result = runner.invoke(
+        app, ["pareto", "demo", "--storage", url, "--json", "all.json", "--all", "--ref", "0,1e6,100"]
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "all.json").read_text())
     assert [r["state"] for r in rows].count("PRUNED") == 2 and len(rows) == len(study.trials)
@@ -71,8 +86,14 @@ def test_one_study_name_in_two_storages_gets_two_reports(tmp_path, monkeypatch):
     outputs = [runner.invoke(app, ["pareto", "demo", *args]) for args in ([], ["--storage", other])]
     assert [r.exit_code for r in outputs] == [0, 0], [r.output for r in outputs]
     own, copy = tmp_path / "reports" / "demo.html", tmp_path / "reports" / "demo@other.html"
-    assert "report: reports/demo.html" in outputs[0].output and "report: reports/demo@other.html" in outputs[1].output
-    assert "<code>sqlite:///studies/demo.db</code>" in own.read_text() and f"<code>{other}</code>" in copy.read_text()
+    assert (
+        "report: reports/demo.html" in outputs[0].output
+        and "report: reports/demo@other.html" in outputs[1].output
+    )
+    assert (
+        "<code>sqlite:///studies/demo.db</code>" in own.read_text()
+        and f"<code>{other}</code>" in copy.read_text()
+    )
 
 
 @pytest.mark.parametrize(
@@ -80,9 +101,15 @@ def test_one_study_name_in_two_storages_gets_two_reports(tmp_path, monkeypatch):
     [
         (["pareto", "nope"], "storage sqlite:///studies/nope.db: no such file"),
         (["pareto", "other", "--storage", "{url}"], "no study named 'other' (found: demo)"),
-        (["pareto", "demo", "--storage", "{url}", "--ref", "1,2"], "--ref: expected 3 comma-separated numbers"),
+        (
+            ["pareto", "demo", "--storage", "{url}", "--ref", "1,2"],
+            "--ref: expected 3 comma-separated numbers",
+        ),
         (["export", "demo", "--storage", "{url}", "--out", "x"], "expected exactly one of --trial N"),
-        (["export", "demo", "--storage", "{url}", "--out", "x", "--trial", "1", "--pareto"], "expected exactly one"),
+        (
+            ["export", "demo", "--storage", "{url}", "--out", "x", "--trial", "1", "--pareto"],
+            "expected exactly one",
+        ),
         (["export", "demo", "--storage", "{url}", "--out", "x", "--trial", "99"], "no trial number 99"),
         (["dashboard", "nope", "--port", "0"], "studies/nope.db: no such file"),
     ],
@@ -94,7 +121,9 @@ def test_user_errors_are_one_line_and_exit_2(demo, tmp_path, monkeypatch, args, 
     # besides the line saying which study it opened (hpo.study_location), one error line
     lines = [line for line in result.output.strip().splitlines() if not line.startswith("study 'demo' in ")]
     # a message wraps at $COLUMNS, its continuation lines indented: one message all the same
-    assert lines and lines[0].startswith("error: ") and all(line.startswith("  ") for line in lines[1:]), result.output
+    assert lines and lines[0].startswith("error: ") and all(line.startswith("  ") for line in lines[1:]), (
+        result.output
+    )
     assert message in " ".join(line.strip() for line in lines), result.output
     assert not (tmp_path / "studies").exists()  # a typo must not create an empty study database
 
@@ -103,17 +132,30 @@ def test_empty_study_is_a_one_line_error(tmp_path):
     url = f"sqlite:///{tmp_path / 'e.db'}"
     optuna.create_study(study_name="e", storage=url, directions=["maximize", "minimize", "minimize"])
     result = runner.invoke(app, ["pareto", "e", "--storage", url])
-    assert result.exit_code == 2 and "expected at least one COMPLETE trial, but found no trials at all" in result.output
+    assert (
+        result.exit_code == 2
+        and "expected at least one COMPLETE trial, but found no trials at all" in result.output
+    )
 
 
 def test_export_pareto_and_single_trials(demo, tmp_path):
     study, url = demo
-    result = runner.invoke(app, ["export", "demo", "--storage", url, "--pareto", "--out", str(tmp_path / "p")])
+    result = runner.invoke(
+        app, ["export", "demo", "--storage", url, "--pareto", "--out", str(tmp_path / "p")]
+    )
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == sorted(f"trial_{t.number}.yaml" for t in pareto_trials(study))
-    result = runner.invoke(app, ["export", "demo", "--storage", url, "--trial", "0", "--trial", "6", "--out", str(tmp_path / "t")])
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == sorted(
+        f"trial_{t.number}.yaml" for t in pareto_trials(study)
+    )
+    result = runner.invoke(
+        app,
+        ["export", "demo", "--storage", url, "--trial", "0", "--trial", "6", "--out", str(tmp_path / "t")],
+    )
     assert result.exit_code == 0, result.output
-    assert result.stdout.split() == [str(tmp_path / "t" / "trial_0.yaml"), str(tmp_path / "t" / "trial_6.yaml")]
+    assert result.stdout.split() == [
+        str(tmp_path / "t" / "trial_0.yaml"),
+        str(tmp_path / "t" / "trial_6.yaml"),
+    ]
     assert f"study 'demo' in {demo[1]}: " in result.stderr  # which storage it read
     assert yaml.safe_load((tmp_path / "t" / "trial_0.yaml").read_text())["model"]["stem"]["channels"] == 8
 
@@ -143,7 +185,18 @@ def test_pareto_at_80_columns_prints_every_number_in_full_and_the_searched_lr(tm
     attrs["config"]["schedule"]["lr"] = 3.2e-3  # the same design as trial 7, another learning rate
     study.add_trial(optuna.trial.create_trial(values=[60.0, attrs["params"], seconds - 1], user_attrs=attrs))
     result = CliRunner(env={"COLUMNS": "80"}).invoke(
-        app, ["pareto", "demo", "--storage", url, "--html", str(tmp_path / "r.html"), "--csv", str(tmp_path / "p.csv")])
+        app,
+        [
+            "pareto",
+            "demo",
+            "--storage",
+            url,
+            "--html",
+            str(tmp_path / "r.html"),
+            "--csv",
+            str(tmp_path / "p.csv"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.split("\nwrote ")[0].splitlines()  # the table (paths below may be long)
     assert max(len(line) for line in lines) <= 80, result.output
@@ -177,9 +230,13 @@ def test_export_onnx_writes_a_checked_network_beside_each_yaml(demo, tmp_path):
 
     study, url = demo
     out = tmp_path / "o"
-    result = runner.invoke(app, ["export", "demo", "--storage", url, "--trial", "0", "--trial", "4", "--out", str(out), "--onnx"])
+    result = runner.invoke(
+        app, ["export", "demo", "--storage", url, "--trial", "0", "--trial", "4", "--out", str(out), "--onnx"]
+    )
     assert result.exit_code == 0, result.output
-    assert result.stdout.split() == [str(out / f"trial_{n}.{ext}") for n in (0, 4) for ext in ("yaml", "onnx")]
+    assert result.stdout.split() == [
+        str(out / f"trial_{n}.{ext}") for n in (0, 4) for ext in ("yaml", "onnx")
+    ]
     assert "UNTRAINED" in result.stderr
     session = ort.InferenceSession(str(out / "trial_4.onnx"), providers=["CPUExecutionProvider"])
     (inp,) = session.get_inputs()
@@ -191,7 +248,12 @@ def test_export_onnx_writes_a_checked_network_beside_each_yaml(demo, tmp_path):
 def test_export_onnx_without_the_deploy_extra_is_one_line(demo, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     study, url = demo
-    result = runner.invoke(app, ["export", "demo", "--storage", url, "--trial", "0", "--out", str(tmp_path / "x"), "--onnx"])
+    result = runner.invoke(
+        app, ["export", "demo", "--storage", url, "--trial", "0", "--out", str(tmp_path / "x"), "--onnx"]
+    )
     assert result.exit_code == 2
-    assert result.output.strip().splitlines()[-1] == 'error: export --onnx needs the deploy extra (missing: onnxruntime): pip install -e ".[deploy]"'
+    assert (
+        result.output.strip().splitlines()[-1]
+        == 'error: export --onnx needs the deploy extra (missing: onnxruntime): pip install -e ".[deploy]"'
+    )
     assert not (tmp_path / "x").exists()

@@ -38,7 +38,9 @@ def test_every_line_of_the_walk_fits_80_columns(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_preset(tmp_path, "walk", trials=2, epochs=2, rows=150)
     (tmp_path / "bad_space.yaml").write_text(
-        "params:\n  model.block.name: {choices: [bottleneck, conv2, resnet]}\n  model.block.dilation: {choices: [1, 2]}\n")
+        "params:\n  model.block.name: {choices: [bottleneck, conv2, resnet]}\n  model.block.dilation: "
+        "{choices: [1, 2]}\n"
+    )
     write_preset(tmp_path, "typo", space="bad_space.yaml")
     shutil.copy(SEED_DESIGNS, tmp_path / "seeds.yaml")
     printed: dict[str, str] = {}
@@ -57,9 +59,12 @@ def test_every_line_of_the_walk_fits_80_columns(tmp_path, monkeypatch):
     walk("export", "walk", "--trial", "0", "--out", "exported")
     trained = walk("train", "exported/trial_0.yaml", "--epochs", "1")
     designs = walk("designs", "--space", "seeds.yaml", "--input-size", "64")
-    errors = [walk("run", "typo.yaml", code=2), walk("run", "no_such_preset", code=2),
-              walk("pareto", "walk", "--columns", "speed", code=2),
-              walk("run", "walk.yaml", "--storage", "studies/walk.db", code=2)]
+    errors = [
+        walk("run", "typo.yaml", code=2),
+        walk("run", "no_such_preset", code=2),
+        walk("pareto", "walk", "--columns", "speed", code=2),
+        walk("run", "walk.yaml", "--storage", "studies/walk.db", code=2),
+    ]
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -67,8 +72,12 @@ def test_every_line_of_the_walk_fits_80_columns(tmp_path, monkeypatch):
     monkeypatch.setattr(hpo.study, "run_study", interrupted)
     ctrl_c = walk("run", "walk.yaml", code=130)
 
-    too_wide = [(command, line) for command, out in printed.items() for line in out.splitlines() if len(line) > WIDTH]
-    assert not too_wide, "\n".join(f"{len(line)} columns, `hpo {command}`: {line}" for command, line in too_wide)
+    too_wide = [
+        (command, line) for command, out in printed.items() for line in out.splitlines() if len(line) > WIDTH
+    ]
+    assert not too_wide, "\n".join(
+        f"{len(line)} columns, `hpo {command}`: {line}" for command, line in too_wide
+    )
     # what the walk is about was printed at all (and the long lines are among it)
     assert "study 'walk': new" in first and " s wall  " in first and "Pareto set of study 'walk'" in first
     assert "train s: charged training time" in first and "report:    reports/walk.html" in first
@@ -78,6 +87,9 @@ def test_every_line_of_the_walk_fits_80_columns(tmp_path, monkeypatch):
     # an error is one message starting "error: " (after the line naming the study it opened, if any)
     assert all(any(line.startswith("error: ") for line in out.splitlines()) for out in errors)
     assert "choices[2]: expected one of" in " ".join(errors[0].split())
-    message = ctrl_c[ctrl_c.index("interrupted: "):]  # after the line naming the study it opened
-    assert message.startswith("interrupted: run the same command again to resume") and len(message.splitlines()) > 1
+    message = ctrl_c[ctrl_c.index("interrupted: ") :]  # after the line naming the study it opened
+    assert (
+        message.startswith("interrupted: run the same command again to resume")
+        and len(message.splitlines()) > 1
+    )
     assert len(printed) > 20

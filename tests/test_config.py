@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hourglass.config import BlockConfig, HourglassConfig, StemConfig
 from hourglass.errors import ConfigError
@@ -14,8 +15,14 @@ def test_defaults_are_the_canonical_baseline():
 
 def test_round_trip_through_dict():
     cfg = HourglassConfig.from_dict(
-        {"stacks": 1, "features": 64, "depth": 2, "input_size": 64,
-         "block": {"name": "multidilated", "rates": [1, 2]}, "stem": {"name": "patch4", "channels": 8}}
+        {
+            "stacks": 1,
+            "features": 64,
+            "depth": 2,
+            "input_size": 64,
+            "block": {"name": "multidilated", "rates": [1, 2]},
+            "stem": {"name": "patch4", "channels": 8},
+        }
     )
     assert cfg.block.rates == (1, 2)
     assert HourglassConfig.from_dict(cfg.to_dict()) == cfg
@@ -25,7 +32,10 @@ def test_round_trip_through_dict():
 @pytest.mark.parametrize(
     "data, needle",
     [
-        ({"block": {"name": "resnext"}}, "block.name: expected one of 'bottleneck', 'conv2', 'multidilated', but got 'resnext'"),
+        (
+            {"block": {"name": "resnext"}},
+            "block.name: expected one of 'bottleneck', 'conv2', 'multidilated', but got 'resnext'",
+        ),
         ({"block": {"dilation": 0}}, "block.dilation: expected one of 1, 2, 3, 4, but got 0"),
         ({"block": {"name": "conv2", "separable": "mid"}}, "block.separable: expected one of 'none', 'all'"),
         ({"block": {"name": "multidilated", "dilation": 2}}, "block.dilation: expected one of 1, but got 2"),
@@ -59,8 +69,12 @@ def test_direct_construction_is_validated_too():
 
 # a loaded 2-core CI machine can be slow to build models: no deadline, no too_slow check
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(["stacks", "features", "depth", "input_size", "joints"]),
-                       st.one_of(st.integers(-5, 600), st.text(max_size=3), st.none(), st.floats())))
+@given(
+    st.dictionaries(
+        st.sampled_from(["stacks", "features", "depth", "input_size", "joints"]),
+        st.one_of(st.integers(-5, 600), st.text(max_size=3), st.none(), st.floats()),
+    )
+)
 def test_any_bad_value_is_a_config_error_never_a_crash(data):
     try:
         cfg = HourglassConfig.from_dict(data)

@@ -84,8 +84,14 @@ def test_a_busy_port_is_a_one_line_error(tmp_path):
 def _served_by_hpo_dashboard(url: str, cwd: Path) -> tuple[subprocess.Popen, str]:
     """``hpo dashboard demo`` as a user starts it, on a free port; returns it and the study page."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_ALBUMENTATIONS_UPDATE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "hpo", "dashboard", "demo", "--storage", url, "--port", "0"],
-                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "dashboard", "demo", "--storage", url, "--port", "0"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen = []
     for line in proc.stdout:  # "open http://127.0.0.1:PORT/dashboard/studies/1  (Ctrl-C stops it)"
         seen.append(line)
@@ -96,7 +102,9 @@ def _served_by_hpo_dashboard(url: str, cwd: Path) -> tuple[subprocess.Popen, str
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium; .ci/run does)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium; .ci/run does)"
+)
 def test_the_study_page_draws_the_front_and_our_figures_without_console_errors(tmp_path, capsys):
     pytest.importorskip("websocket", reason="needs websocket-client (the test extra)")
     cv2 = pytest.importorskip("cv2")
@@ -106,7 +114,9 @@ def test_the_study_page_draws_the_front_and_our_figures_without_console_errors(t
     _, url = make_study(tmp_path)  # a finished study, trials recorded as hpo.objective records them
     proc, page = _served_by_hpo_dashboard(url, tmp_path)
     try:
-        report = inspect_page(page, tmp_path / "dashboard.png", chromium=str(CHROMIUM), figures=1 + len(FIGURE_IDS))
+        report = inspect_page(
+            page, tmp_path / "dashboard.png", chromium=str(CHROMIUM), figures=1 + len(FIGURE_IDS)
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -124,7 +134,7 @@ def test_the_study_page_draws_the_front_and_our_figures_without_console_errors(t
             continue
         assert fig["traces"] > 0 and fig["width"] > 200 and fig["height"] > 200, fig
         x, y, w, h = (int(fig[k]) for k in ("x", "y", "width", "height"))
-        crop = image[y:y + h, x:x + w]
+        crop = image[y : y + h, x : x + w]
         ink = (crop.min(axis=2) < 200).mean()  # pixels that are not white or near it
         colours = len(np.unique(crop.reshape(-1, 3), axis=0))
         assert ink > 0.01 and colours > 50, (fig["title"], ink, colours)
@@ -133,7 +143,9 @@ def test_the_study_page_draws_the_front_and_our_figures_without_console_errors(t
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium; .ci/run does)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium; .ci/run does)"
+)
 def test_the_page_check_sees_console_errors_and_uncaught_exceptions(tmp_path):
     pytest.importorskip("websocket", reason="needs websocket-client (the test extra)")
     sys.path.insert(0, str(ROOT / "scripts"))
@@ -146,7 +158,9 @@ def test_the_page_check_sees_console_errors_and_uncaught_exceptions(tmp_path):
 
 
 def _request(server, method, path, headers=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{server.server_port}{path}", method=method, headers=headers or {})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{server.server_port}{path}", method=method, headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, resp.read()
@@ -163,7 +177,9 @@ def test_the_dashboard_is_read_only_unless_writes_are_allowed(tmp_path):
     with serving(url) as server:
         status, body = _request(server, "DELETE", f"/api/studies/{study_id}")
         assert status == 403 and b"--allow-writes" in body
-        status, _ = _request(server, "POST", f"/api/studies/{study_id}/rename", {"Content-Type": "application/json"})
+        status, _ = _request(
+            server, "POST", f"/api/studies/{study_id}/rename", {"Content-Type": "application/json"}
+        )
         assert status == 403
         assert _request(server, "GET", f"/api/studies/{study_id}")[0] == 200
     assert [s.study_name for s in optuna.get_all_study_summaries(url)] == ["demo"]
@@ -210,8 +226,14 @@ def test_a_non_loopback_host_gets_a_warning_about_authentication(tmp_path, monke
             pass
 
     monkeypatch.setattr(hpo.dashboard, "make_server", lambda *a, **k: NoServe())
-    result = CliRunner().invoke(app, ["dashboard", "demo", "--storage", url, "--host", "0.0.0.0", "--no-publish"])
+    result = CliRunner().invoke(
+        app, ["dashboard", "demo", "--storage", url, "--host", "0.0.0.0", "--no-publish"]
+    )
     assert result.exit_code == 0, result.output
-    assert "no authentication" in result.output and "SSH tunnel" in result.output and "(read-only)" in result.output
+    assert (
+        "no authentication" in result.output
+        and "SSH tunnel" in result.output
+        and "(read-only)" in result.output
+    )
     assert hpo.dashboard.is_loopback("127.0.0.1") and hpo.dashboard.is_loopback("::1")
     assert not hpo.dashboard.is_loopback("0.0.0.0") and not hpo.dashboard.is_loopback("10.1.2.3")

@@ -6,10 +6,9 @@ from torch.utils.data import DataLoader
 from hourglass.config import HourglassConfig, StemConfig
 from hourglass.data.augment import AugmentConfig
 from hourglass.data.dataset import IMAGE_MEAN, IMAGE_STD, PoseDataset, load_pose_data
-from hourglass.data.heatmaps import heatmap_loss
+from hourglass.data.heatmaps import decode_heatmaps, heatmap_loss, heatmap_to_input
 from hourglass.data.synthetic import make_synthetic
 from hourglass.errors import ConfigError, DataError
-from hourglass.data.heatmaps import decode_heatmaps, heatmap_to_input
 from hourglass.model import build_model
 
 
@@ -49,7 +48,9 @@ def test_val_sample_is_the_resized_row(data):
 
 
 def test_joints_pushed_out_by_augmentation_get_no_target(data):
-    ds = PoseDataset(data, "train", 32, augment=AugmentConfig(scale_min=2.0, scale_max=2.0, rotate=0, flip_p=0))
+    ds = PoseDataset(
+        data, "train", 32, augment=AugmentConfig(scale_min=2.0, scale_max=2.0, rotate=0, flip_p=0)
+    )
     s = ds[0]
     kp = s["keypoints"]
     outside = ((kp < 0) | (kp > 31)).any(dim=1)

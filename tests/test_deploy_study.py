@@ -2,9 +2,9 @@
 
 import pytest
 
-from hpo.record import LATENCY, MODEL_HASH
 from hpo.pareto import objective_names, pareto_rows
 from hpo.preset import load_preset
+from hpo.record import LATENCY, MODEL_HASH
 from hpo.study import open_study, run_study
 
 pytestmark = pytest.mark.slow
@@ -26,9 +26,9 @@ sampler: {{name: random}}
 pruner: {{name: none}}
 budget: {{trials: 3}}
 data: synthetic:48:32:0
-space: {tmp_path / 'space.yaml'}
+space: {tmp_path / "space.yaml"}
 schedule: {{epochs: 1, batch_size: 8, milestones: []}}
-storage: sqlite:///{tmp_path / 'deploy.db'}
+storage: sqlite:///{tmp_path / "deploy.db"}
 device: cpu
 """)
     preset = load_preset(path)
@@ -41,6 +41,10 @@ device: cpu
     assert objective_names(study) == ["pckh", "latency", "params"]
     for t in trials:
         assert t.values[1] == t.user_attrs[LATENCY] > 0
-    assert trials[0].user_attrs[MODEL_HASH] == trials[1].user_attrs[MODEL_HASH] != trials[2].user_attrs[MODEL_HASH]
+    assert (
+        trials[0].user_attrs[MODEL_HASH]
+        == trials[1].user_attrs[MODEL_HASH]
+        != trials[2].user_attrs[MODEL_HASH]
+    )
     assert trials[1].user_attrs[LATENCY] == trials[0].user_attrs[LATENCY]  # cached, not measured again
     assert all(row[LATENCY] > 0 for row in pareto_rows(study))

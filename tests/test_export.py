@@ -26,7 +26,10 @@ def test_pareto_export_rebuilds_the_same_networks(study, tmp_path):
         block = doc["model"].pop("block")
         assert {**doc, "model": {**doc["model"], "block": stored["model"]["block"]}} == stored
         # only the knobs the block reads: no rates on a bottleneck or conv2
-        knobs = {"bottleneck": ["dilation", "name", "separable", "skip"], "conv2": ["dilation", "name", "separable", "skip"]}
+        knobs = {
+            "bottleneck": ["dilation", "name", "separable", "skip"],
+            "conv2": ["dilation", "name", "separable", "skip"],
+        }
         assert sorted(block) == knobs[block["name"]], block
         assert block == {k: v for k, v in stored["model"]["block"].items() if k in block}
         model = HourglassConfig.from_dict({**doc["model"], "block": block})
@@ -67,7 +70,9 @@ def test_a_broken_config_fails_before_any_file_is_written(tmp_path):
     attrs["config"]["model"]["block"]["name"] = "nope"
     study.add_trial(optuna.trial.create_trial(values=[40.0, attrs["params"], 9.0], user_attrs=attrs))
     study.add_trial(optuna.trial.create_trial(values=[45.0, 10.0, 9.0], user_attrs={"params": 10}))
-    with pytest.raises(ConfigError, match=r"trial 1: config\.model.*block\.name: expected one of 'bottleneck'"):
+    with pytest.raises(
+        ConfigError, match=r"trial 1: config\.model.*block\.name: expected one of 'bottleneck'"
+    ):
         export_trials(study, [0, 1], tmp_path / "out")
     with pytest.raises(ConfigError, match=r"trial 2: expected a 'config' user attr"):
         export_trials(study, [2], tmp_path / "out")
@@ -86,7 +91,9 @@ def test_schedule_choices_are_merged_over_the_trials_schedule(study, tmp_path):
     assert "# schedule: reference (not the trial's own)" in ref.read_text()
     # a preset: its retrain: if it has one, else its whole schedule
     preset = tmp_path / "long.yaml"
-    preset.write_text("space: tiny\nschedule: {epochs: 3, batch_size: 8}\nretrain: {epochs: 12, milestones: [9]}\n")
+    preset.write_text(
+        "space: tiny\nschedule: {epochs: 3, batch_size: 8}\nretrain: {epochs: 12, milestones: [9]}\n"
+    )
     (long,) = export_trials(study, [0], tmp_path / "p", schedule=str(preset))
     assert yaml.safe_load(long.read_text())["schedule"] == {**trained, "epochs": 12, "milestones": [9]}
     # default: the study's own preset's retrain:, else as trained

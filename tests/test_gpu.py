@@ -19,8 +19,8 @@ from optuna.trial import TrialState
 import hourglass.blocks
 from hourglass.config import HourglassConfig, StemConfig
 from hourglass.data.augment import AugmentConfig
-from hourglass.data.synthetic import make_synthetic
 from hourglass.data.gpu_data import GpuPoseData, sample_affine
+from hourglass.data.synthetic import make_synthetic
 from hourglass.train import COMPILE_ENV, train
 from hourglass.train_config import ScheduleConfig, TrainConfig
 from hpo.preset import load_preset
@@ -43,8 +43,11 @@ def data():
 
 
 def _config(epochs: int, **schedule) -> TrainConfig:
-    model = (HourglassConfig(stacks=2, features=16, depth=1, input_size=32, stem=StemConfig(channels=8)) if QUICK
-             else HourglassConfig(stacks=2, features=32, depth=2, input_size=64, stem=StemConfig(channels=16)))
+    model = (
+        HourglassConfig(stacks=2, features=16, depth=1, input_size=32, stem=StemConfig(channels=8))
+        if QUICK
+        else HourglassConfig(stacks=2, features=32, depth=2, input_size=64, stem=StemConfig(channels=16))
+    )
     base = dict(epochs=epochs, batch_size=16, lr=2e-3, milestones=(), augment=True, seed=11)
     return TrainConfig(model, ScheduleConfig(**{**base, **schedule}), data=f"synthetic:{ROWS}:{SIZE}:5")
 
@@ -64,8 +67,9 @@ def test_device_batches_and_targets_equal_the_cpu_paths(data):
         torch.testing.assert_close(a[key].cpu(), b[key], atol=1e-3, rtol=1e-4, msg=key)
     assert torch.equal(a["present"].cpu(), b["present"]) and torch.equal(a["index"].cpu(), b["index"])
     # colour jitter draws from each device's own generator: compare the plain warp
-    plain_dev = GpuPoseData(data, "val", SIZE, device=DEVICE).make_batch(rows[:8].to(on_dev.device),
-                                                                        sample_affine(8, None, device=on_dev.device))
+    plain_dev = GpuPoseData(data, "val", SIZE, device=DEVICE).make_batch(
+        rows[:8].to(on_dev.device), sample_affine(8, None, device=on_dev.device)
+    )
     plain_cpu = GpuPoseData(data, "val", SIZE, device="cpu").make_batch(rows[:8], sample_affine(8, None))
     torch.testing.assert_close(plain_dev["image"].cpu(), plain_cpu["image"], atol=2e-2, rtol=0)
 

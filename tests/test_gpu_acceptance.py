@@ -19,15 +19,32 @@ def _driver():
 
 
 def test_throughput_counts_every_trained_epoch():
-    trials = [{"state": "COMPLETE", "epochs": 2}, {"state": "PRUNED", "epochs": 1}, {"state": "FAIL", "epochs": None}]
+    trials = [
+        {"state": "COMPLETE", "epochs": 2},
+        {"state": "PRUNED", "epochs": 1},
+        {"state": "FAIL", "epochs": None},
+    ]
     out = _driver().throughput(trials, wall_s=90.0)
     assert out == {"finished": 2, "trial_epochs": 3, "wall_s": 90.0, "trial_epochs_per_hour": 120.0}
 
 
 @pytest.mark.slow
 def test_the_acceptance_script_passes_on_the_cpu(tmp_path):
-    run = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_acceptance.sh"), "--device", "cpu", "--quick",
-                          "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "scripts" / "gpu_acceptance.sh"),
+            "--device",
+            "cpu",
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "acceptance on cpu" in run.stdout and "failed: nothing" in run.stdout
     r = json.loads((tmp_path / "acceptance.json").read_text())

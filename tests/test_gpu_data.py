@@ -9,13 +9,19 @@ import torch
 from hourglass.data.augment import AugmentConfig, crop_to_input_matrix, invert_affine
 from hourglass.data.cache import PoseArrays
 from hourglass.data.dataset import PoseDataset
+from hourglass.data.gpu_data import (
+    AffineParams,
+    GpuPoseData,
+    color_jitter,
+    crop_to_input_matrices,
+    flip_permutation,
+    sample_affine,
+    transform_keypoints,
+    warp_images,
+)
 from hourglass.data.mpii import FLIP_PAIRS
 from hourglass.data.synthetic import make_synthetic
 from hourglass.errors import ConfigError
-from hourglass.data.gpu_data import (
-    AffineParams, GpuPoseData, color_jitter, crop_to_input_matrices, flip_permutation, sample_affine,
-    transform_keypoints, warp_images,
-)
 
 S = 32  # input size in these tests (heatmaps 8 x 8)
 
@@ -29,9 +35,16 @@ def _with_margin(arrays: PoseArrays, margin: int = 8) -> PoseArrays:
     """The same rows as a cache with a black margin around the content (crop > content)."""
     images = np.pad(arrays.images, ((0, 0), (margin, margin), (margin, margin), (0, 0)))
     attrs = {**arrays.attrs, "crop_size": images.shape[1], "content_size": arrays.content_size}
-    return PoseArrays(images=images, keypoints=arrays.keypoints + margin, present=arrays.present,
-                      visible=arrays.visible, normalizer=arrays.normalizer, transform=arrays.transform,
-                      is_val=arrays.is_val, attrs=attrs)
+    return PoseArrays(
+        images=images,
+        keypoints=arrays.keypoints + margin,
+        present=arrays.present,
+        visible=arrays.visible,
+        normalizer=arrays.normalizer,
+        transform=arrays.transform,
+        is_val=arrays.is_val,
+        attrs=attrs,
+    )
 
 
 def _params_from(to_crop: np.ndarray, content: int) -> AffineParams:
@@ -43,8 +56,9 @@ def _params_from(to_crop: np.ndarray, content: int) -> AffineParams:
     return AffineParams(torch.tensor([angle]), torch.tensor([k * content / S]), torch.tensor([det < 0]))
 
 
-@pytest.mark.parametrize("angle,scale,flip", [(0.0, 1.0, False), (17.0, 0.8, False), (-30.0, 1.25, True),
-                                              (29.5, 0.75, True)])
+@pytest.mark.parametrize(
+    "angle,scale,flip", [(0.0, 1.0, False), (17.0, 0.8, False), (-30.0, 1.25, True), (29.5, 0.75, True)]
+)
 def test_matrices_are_the_cpu_formula(angle, scale, flip):
     params = AffineParams(torch.tensor([angle]), torch.tensor([scale]), torch.tensor([flip]))
     got = crop_to_input_matrices(params, 80, 64, S)[0].double().numpy()
@@ -72,7 +86,9 @@ def test_same_parameters_give_the_cpu_paths_sample(synth, margin):
         w = want["heatmaps"].shape[-1]
         peak_got = got["heatmaps"][p].flatten(1).argmax(1)
         peak_want = want["heatmaps"][p].flatten(1).argmax(1)
-        assert ((peak_got % w - peak_want % w).abs() <= 1).all() and ((peak_got // w - peak_want // w).abs() <= 1).all()
+        assert ((peak_got % w - peak_want % w).abs() <= 1).all() and (
+            (peak_got // w - peak_want // w).abs() <= 1
+        ).all()
         torch.testing.assert_close(got["to_crop"], want["to_crop"], atol=1e-3, rtol=0)
         torch.testing.assert_close(got["normalizer"], want["normalizer"], atol=1e-4, rtol=1e-4)
         assert got["index"] == want["index"]
@@ -149,7 +165,9 @@ def test_epochs_are_reproducible_from_seed_epoch_and_generator(synth):
         return list(gpu.batches(6, shuffle=True, generator=torch.Generator().manual_seed(order_seed)))
 
     a, b = epoch(3), epoch(3)
-    assert all(torch.equal(x["image"], y["image"]) and torch.equal(x["index"], y["index"]) for x, y in zip(a, b))
+    assert all(
+        torch.equal(x["image"], y["image"]) and torch.equal(x["index"], y["index"]) for x, y in zip(a, b)
+    )
     other_epoch, other_order = epoch(4), epoch(3, order_seed=2)
     assert torch.equal(a[0]["index"], other_epoch[0]["index"])  # same order, new augmentation
     assert not torch.equal(a[0]["image"], other_epoch[0]["image"])
@@ -195,8 +213,11 @@ def test_training_runs_on_either_data_path(monkeypatch, one_thread, device_data)
 
     monkeypatch.setattr(train_module, "_uses_device_data", lambda device: device_data)
     model = HourglassConfig(stacks=1, features=16, depth=1, input_size=16, stem=StemConfig(channels=8))
-    config = TrainConfig(model=model, schedule=ScheduleConfig(epochs=2, batch_size=8, milestones=(5,)),
-                         data="synthetic:40:32:0")
+    config = TrainConfig(
+        model=model,
+        schedule=ScheduleConfig(epochs=2, batch_size=8, milestones=(5,)),
+        data="synthetic:40:32:0",
+    )
     result = train(config, device="cpu", progress=False)
     assert [m.epoch for m in result.history] == [1, 2]
     assert all(math.isfinite(m.loss) and m.loss > 0 for m in result.history)
@@ -206,8 +227,8 @@ def test_training_runs_on_either_data_path(monkeypatch, one_thread, device_data)
 def test_a_split_is_uploaded_once_per_device_and_data_set(synth):
     """Trial after trial on one data set reuses the resident crops; another data set replaces them
     (the meta device stands in for a GPU: same bookkeeping, no memory)."""
-    from hourglass.data.synthetic import make_synthetic
     from hourglass.data.gpu_data import _RESIDENT, resident_split
+    from hourglass.data.synthetic import make_synthetic
 
     meta = torch.device("meta")
     first = resident_split(synth, "train", meta)
@@ -216,5 +237,7 @@ def test_a_split_is_uploaded_once_per_device_and_data_set(synth):
     other = make_synthetic(12, 32, seed=9)
     resident_split(other, "train", meta)
     assert resident_split(synth, "train", meta) is not first  # replaced by `other`, uploaded again
-    assert resident_split(synth, "train", torch.device("cpu")) is not resident_split(synth, "train", torch.device("cpu"))
+    assert resident_split(synth, "train", torch.device("cpu")) is not resident_split(
+        synth, "train", torch.device("cpu")
+    )
     _RESIDENT.clear()

@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from hourglass.data.heatmaps import heatmap_loss, render_heatmaps
-from hourglass.data.heatmaps import decode_heatmaps
+from hourglass.data.heatmaps import decode_heatmaps, heatmap_loss, render_heatmaps
 
 
 def _reference(kp, present, size, sigma):
@@ -67,4 +66,6 @@ def test_loss_with_no_present_joint_is_zero_and_differentiable():
 
 def test_loss_rejects_wrong_number_of_weights():
     with pytest.raises(ValueError, match="expected"):
-        heatmap_loss(torch.rand(1, 2, 1, 4, 4), torch.rand(1, 1, 4, 4), torch.ones(1, 1, dtype=torch.bool), (1.0,))
+        heatmap_loss(
+            torch.rand(1, 2, 1, 4, 4), torch.rand(1, 1, 4, 4), torch.ones(1, 1, dtype=torch.bool), (1.0,)
+        )

@@ -9,8 +9,7 @@ import pytest
 from hourglass.config import HourglassConfig
 from hourglass.latency import Latency, measure_latency, median_ms
 from hpo.deploy import cached_latency_ms
-from hpo.record import LATENCY, MODEL_HASH
-from hpo.record import config_hash
+from hpo.record import LATENCY, MODEL_HASH, config_hash
 
 TINY = HourglassConfig.from_dict({"features": 16, "depth": 1, "input_size": 32, "stem": {"channels": 4}})
 

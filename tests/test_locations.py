@@ -20,7 +20,9 @@ def empty_cwd(tmp_path, monkeypatch):
 def _user_preset(folder, name="quickstart", trials=7):
     (folder / STUDIES).mkdir(parents=True, exist_ok=True)
     text = (shipped_dir(STUDIES) / "quickstart.yaml").read_text()
-    (folder / STUDIES / f"{name}.yaml").write_text(text.replace("budget: {trials: 10", f"budget: {{trials: {trials}"))
+    (folder / STUDIES / f"{name}.yaml").write_text(
+        text.replace("budget: {trials: 10", f"budget: {{trials: {trials}")
+    )
 
 
 def test_from_an_empty_folder_the_shipped_files_answer(empty_cwd):
@@ -67,13 +69,17 @@ def test_hpo_presets_lists_names_origins_and_shadowing(empty_cwd, tmp_path_facto
     assert ["quickstart", "cwd", "(shadows", "1", "further", "down)"] in [line.split() for line in lines]
     assert ["mpii_pareto", "package"] in [line.split() for line in lines]
     assert ["seed_designs", "package"] in [line.split() for line in lines]
-    assert all(len(line) <= 80 for line in lines if not line.startswith("  package") and not line.startswith("  cwd"))
+    assert all(
+        len(line) <= 80 for line in lines if not line.startswith("  package") and not line.startswith("  cwd")
+    )
 
 
 def test_a_missing_preset_names_where_it_looked(empty_cwd):
     result = runner.invoke(app, ["run", "nosuch"])
     assert result.exit_code == 2
-    assert "preset 'nosuch': no such preset in" in result.output and str(shipped_dir(STUDIES)) in result.output
+    assert (
+        "preset 'nosuch': no such preset in" in result.output and str(shipped_dir(STUDIES)) in result.output
+    )
 
 
 def test_home_must_be_a_folder(empty_cwd):

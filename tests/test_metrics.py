@@ -2,27 +2,39 @@ import numpy as np
 import pytest
 import torch
 
+from hourglass.data.heatmaps import (
+    decode_heatmaps,
+    flip_back,
+    heatmap_to_input,
+    input_to_heatmap,
+    to_image_coords,
+)
 from hourglass.data.mpii import JOINT_NAMES
 from hourglass.errors import DataError
-from hourglass.data.heatmaps import decode_heatmaps, flip_back, heatmap_to_input, input_to_heatmap, to_image_coords
 from hourglass.metrics import format_table, pckh
 
 J = {name: i for i, name in enumerate(JOINT_NAMES)}
 
 
 def _gaussian(h, w, x, y, sigma=1.0):
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+    )
     return torch.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma**2))
 
 
 # --- decoding -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("x", "y", "want"), [
-    (10.3, 7.8, (10.25, 7.75)),   # right of pixel 10 -> +0.25; above pixel 8 -> -0.25
-    (4.7, 3.2, (4.75, 3.25)),     # argmax 5 / 3, higher neighbour left / below
-    (6.0, 9.0, (6.0, 9.0)),       # centred peak: equal neighbours, no shift
-    (0.2, 15.0, (0.0, 15.0)),     # on the border: no shift along that axis
-])
+
+@pytest.mark.parametrize(
+    ("x", "y", "want"),
+    [
+        (10.3, 7.8, (10.25, 7.75)),  # right of pixel 10 -> +0.25; above pixel 8 -> -0.25
+        (4.7, 3.2, (4.75, 3.25)),  # argmax 5 / 3, higher neighbour left / below
+        (6.0, 9.0, (6.0, 9.0)),  # centred peak: equal neighbours, no shift
+        (0.2, 15.0, (0.0, 15.0)),  # on the border: no shift along that axis
+    ],
+)
 def test_decode_quarter_pixel_toward_higher_neighbour(x, y, want):
     hm = _gaussian(16, 16, x, y)[None, None]
     assert decode_heatmaps(hm)[0, 0].tolist() == pytest.approx(list(want))
@@ -40,6 +52,7 @@ def test_decode_batched_shapes_and_independence():
 
 # --- flipping -------------------------------------------------------------------------------
 
+
 def test_flip_back_swaps_left_right_and_mirrors_x():
     hm = torch.zeros(1, 16, 8, 12)
     hm[0, J["r_ankle"], 2, 3] = 1.0
@@ -55,23 +68,26 @@ def test_pixel_centre_convention_makes_flip_exact():
     x_in = torch.tensor([0.0, 10.0, 37.5, 63.0])
     w_hm = w_in // stride
     # flipping the input (x -> W-1-x) is flipping the heatmap (c -> w-1-c): no extra shift
-    assert torch.allclose(input_to_heatmap(w_in - 1 - x_in, stride), w_hm - 1 - input_to_heatmap(x_in, stride))
+    assert torch.allclose(
+        input_to_heatmap(w_in - 1 - x_in, stride), w_hm - 1 - input_to_heatmap(x_in, stride)
+    )
     assert torch.allclose(heatmap_to_input(input_to_heatmap(x_in, stride), stride), x_in)
     assert heatmap_to_input(torch.tensor(0.0), stride) == 1.5  # centre of input pixels 0..3
 
 
 def test_to_image_coords_numpy_and_torch():
-    coords = np.array([[[3.0, 4.0], [0.0, 0.0]]])                    # (1,2,2) heatmap px
-    affine = np.array([[[2.0, 0.0, 100.0], [0.0, 2.0, 50.0]]])        # input px -> original px
-    out = to_image_coords(coords, affine, stride=4)                    # input (13.5, 17.5), (1.5, 1.5)
+    coords = np.array([[[3.0, 4.0], [0.0, 0.0]]])  # (1,2,2) heatmap px
+    affine = np.array([[[2.0, 0.0, 100.0], [0.0, 2.0, 50.0]]])  # input px -> original px
+    out = to_image_coords(coords, affine, stride=4)  # input (13.5, 17.5), (1.5, 1.5)
     assert out.tolist() == [[[127.0, 85.0], [103.0, 53.0]]]
-    rot = np.array([[[0.0, -1.0, 10.0], [1.0, 0.0, 0.0]]])             # 90 degrees: (x, y) -> (10 - y, x)
+    rot = np.array([[[0.0, -1.0, 10.0], [1.0, 0.0, 0.0]]])  # 90 degrees: (x, y) -> (10 - y, x)
     assert to_image_coords(coords, rot, stride=1).tolist() == [[[6.0, 3.0], [10.0, 0.0]]]
     t = to_image_coords(torch.tensor(coords), torch.tensor(affine), stride=4)
     assert isinstance(t, torch.Tensor) and t.tolist() == out.tolist()
 
 
 # --- PCKh -----------------------------------------------------------------------------------
+
 
 def _people(n=3, seed=0):
     rng = np.random.default_rng(seed)
@@ -99,14 +115,16 @@ def test_exactly_half_a_head_counts_for_total_but_not_the_table():
 def test_columns_average_left_right_and_skip_missing_and_torso():
     gt, present, norm = _people(n=2)
     pred = gt.copy()
-    pred[:, J["r_wrist"]] += 100.0                       # r wrist wrong in both persons
-    pred[0, J["l_knee"]] += 100.0                        # l knee wrong once ...
-    present[0, J["l_knee"]] = False                      # ... but missing there: not counted
-    pred[:, J["pelvis"]] += 100.0                        # pelvis/thorax are not scored
-    pred[1, J["l_elbow"]] = np.nan                       # NaN prediction is wrong
+    pred[:, J["r_wrist"]] += 100.0  # r wrist wrong in both persons
+    pred[0, J["l_knee"]] += 100.0  # l knee wrong once ...
+    present[0, J["l_knee"]] = False  # ... but missing there: not counted
+    pred[:, J["pelvis"]] += 100.0  # pelvis/thorax are not scored
+    pred[1, J["l_elbow"]] = np.nan  # NaN prediction is wrong
     r = pckh(torch.tensor(pred), torch.tensor(gt), torch.tensor(present), torch.tensor(norm))
     assert r.per_joint["Wrist"] == 50.0 and r.per_joint["Knee"] == 100.0 and r.per_joint["Elbow"] == 75.0
-    assert r.joint_accuracy[J["pelvis"]] == 0.0 and r.per_joint["Mean"] == pytest.approx(100 * (14 - 1 - 0.5) / 14)
+    assert r.joint_accuracy[J["pelvis"]] == 0.0 and r.per_joint["Mean"] == pytest.approx(
+        100 * (14 - 1 - 0.5) / 14
+    )
     assert r.total == pytest.approx(100 * (27 - 3) / 27)  # 28 scored joints, 1 missing; 3 wrong
 
 
@@ -125,7 +143,7 @@ def test_never_present_joint_is_nan_and_left_out_of_mean():
 def test_other_joint_counts_have_only_mean_and_pool_all_joints():
     gt = np.zeros((2, 3, 2))
     pred = gt.copy()
-    pred[0, 0] = [5.0, 0.0]   # exactly 0.5: wrong in Mean, right in Total
+    pred[0, 0] = [5.0, 0.0]  # exactly 0.5: wrong in Mean, right in Total
     pred[1, 2] = [9.0, 0.0]
     r = pckh(pred, gt, np.ones((2, 3), bool), np.full(2, 10.0))
     assert list(r.per_joint) == ["Mean"] and r.per_joint["Mean"] == pytest.approx(100 * 4 / 6)

@@ -25,8 +25,13 @@ def test_every_parameter_gets_a_gradient_in_the_baseline():
 
 def _tiny(block: str, stem: str, stacks: int, **knobs) -> HourglassConfig:
     return HourglassConfig(
-        stacks=stacks, features=16, depth=2, joints=5, input_size=32,
-        block=BlockConfig(block, **knobs), stem=StemConfig(stem, channels=8),
+        stacks=stacks,
+        features=16,
+        depth=2,
+        joints=5,
+        input_size=32,
+        block=BlockConfig(block, **knobs),
+        stem=StemConfig(stem, channels=8),
     )
 
 
@@ -43,11 +48,20 @@ def test_every_block_stem_and_stack_count_trains(block, stem, stacks):
     assert any(g.abs().sum() > 0 for g in grads)
 
 
-@pytest.mark.parametrize("knobs", [
-    {"separable": "mid"}, {"separable": "all"}, {"dilation": 3}, {"skip": False},
-])
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {"separable": "mid"},
+        {"separable": "all"},
+        {"dilation": 3},
+        {"skip": False},
+    ],
+)
 def test_bottleneck_knobs_change_the_network(knobs):
-    plain, varied = build_model(_tiny("bottleneck", "conv7", 1)), build_model(_tiny("bottleneck", "conv7", 1, **knobs))
+    plain, varied = (
+        build_model(_tiny("bottleneck", "conv7", 1)),
+        build_model(_tiny("bottleneck", "conv7", 1, **knobs)),
+    )
     x = torch.randn(1, 3, 32, 32)
     assert varied(x).shape == plain(x).shape
     if "dilation" in knobs:
@@ -68,8 +82,17 @@ def test_blocks_work_for_any_channel_pair():
 def test_seed_designs_are_the_reference_studys():
     designs = load_designs()
     assert list(designs) == [
-        "baseline", "hg_weights_03_07", "hg_weights_07_03", "dilated", "patchify", "noskip",
-        "dwsep_all", "dwsep_mid", "dwsep_two", "dwsep_two_dilated", "conv_two",
+        "baseline",
+        "hg_weights_03_07",
+        "hg_weights_07_03",
+        "dilated",
+        "patchify",
+        "noskip",
+        "dwsep_all",
+        "dwsep_mid",
+        "dwsep_two",
+        "dwsep_two_dilated",
+        "conv_two",
     ]
     # the study's network: bearpaw's pytorch-pose HourglassNet (not Newell's HourglassConfig())
     assert designs["baseline"] == HourglassConfig(stem=StemConfig(layout="pytorch_pose"))
@@ -86,7 +109,9 @@ def test_reference_layout_baseline_is_the_studys_network():
     assert count_params(model) == 6_730_912
     stem = model.stem
     # (in, out) of each stem residual, read off its last 1x1 conv and its projection
-    widths = [(b.body[0][0].num_features, b.body[-1][-1].out_channels) for b in (stem.res1, stem.res2, stem.res3)]
+    widths = [
+        (b.body[0][0].num_features, b.body[-1][-1].out_channels) for b in (stem.res1, stem.res2, stem.res3)
+    ]
     assert widths == [(64, 128), (128, 256), (256, 256)]
     assert [b.body[0][-1].out_channels for b in (stem.res1, stem.res2, stem.res3)] == [64, 128, 128]  # mid
     assert isinstance(stem.res3.skip, torch.nn.Identity) and stem.res2.skip.kernel_size == (1, 1)
@@ -100,14 +125,22 @@ def test_reference_layout_baseline_is_the_studys_network():
         part.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape)))
     with torch.no_grad():
         stem.eval()(torch.randn(1, 3, 256, 256))
-    assert shapes == [(1, 64, 128, 128), (1, 128, 128, 128), (1, 128, 64, 64), (1, 256, 64, 64), (1, 256, 64, 64)]
+    assert shapes == [
+        (1, 64, 128, 128),
+        (1, 128, 128, 128),
+        (1, 128, 64, 64),
+        (1, 256, 64, 64),
+        (1, 256, 64, 64),
+    ]
 
 
 def test_newell_layout_stays_the_default():
     newell = build_model(HourglassConfig())
     assert HourglassConfig().stem.layout == "newell" and count_params(newell) == 6_570_400
-    widths = [(b.body[0][0].num_features, b.body[-1][-1].out_channels)
-              for b in (newell.stem.res1, newell.stem.res2, newell.stem.res3)]
+    widths = [
+        (b.body[0][0].num_features, b.body[-1][-1].out_channels)
+        for b in (newell.stem.res1, newell.stem.res2, newell.stem.res3)
+    ]
     assert widths == [(64, 128), (128, 128), (128, 256)]
 
 
@@ -147,8 +180,9 @@ def test_merge_mode_weights_what_passes_between_hourglasses():
 
 @pytest.mark.parametrize("block", list(BLOCKS))
 def test_pytorch_pose_layout_trains_with_every_block(block):
-    cfg = _tiny(block, "conv7", 2).replace(stem=StemConfig(channels=8, layout="pytorch_pose"),
-                                           output_weights=(0.5, 0.5))
+    cfg = _tiny(block, "conv7", 2).replace(
+        stem=StemConfig(channels=8, layout="pytorch_pose"), output_weights=(0.5, 0.5)
+    )
     model = build_model(cfg)
     out = model(torch.randn(2, 3, 32, 32))
     assert out.shape == (2, 2, 5, 8, 8)

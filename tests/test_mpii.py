@@ -7,8 +7,16 @@ import pytest
 import scipy.io
 
 from hourglass.data.mpii import (
-    FLIP_PAIRS, JOINT_NAMES, read_annotations, read_detections_mat, read_h5, read_json,
-    read_predictions, read_release_mat, tompson_val_pairs, write_predictions,
+    FLIP_PAIRS,
+    JOINT_NAMES,
+    read_annotations,
+    read_detections_mat,
+    read_h5,
+    read_json,
+    read_predictions,
+    read_release_mat,
+    tompson_val_pairs,
+    write_predictions,
 )
 from hourglass.errors import DataError
 
@@ -26,9 +34,13 @@ def _one_line_naming(exc, path):
 
 # --- the real files -------------------------------------------------------------------------
 
+
 def test_joint_names_and_flip_pairs_are_mirror_images():
     for a, b in FLIP_PAIRS:
-        assert JOINT_NAMES[a][2:] == JOINT_NAMES[b][2:] and {JOINT_NAMES[a][0], JOINT_NAMES[b][0]} == {"l", "r"}
+        assert JOINT_NAMES[a][2:] == JOINT_NAMES[b][2:] and {JOINT_NAMES[a][0], JOINT_NAMES[b][0]} == {
+            "l",
+            "r",
+        }
     assert len(JOINT_NAMES) == 16 and len({i for p in FLIP_PAIRS for i in p}) == 12
 
 
@@ -36,8 +48,8 @@ def test_json_has_every_person_and_maps_zero_joints_to_missing(mpii_dir):
     ann = _json(mpii_dir / "mpii_annotations.json.gz")
     assert len(ann) == 25_204 and ann.is_val.sum() == 2_958 and (~ann.is_val).sum() == 22_246
     assert ann.joints.shape == (25_204, 16, 2) and ann.joints.dtype == np.float32
-    assert (~ann.present).sum() == 27_001                     # the (0, 0) / vis 0 entries
-    assert (ann.joints[ann.present] < 0).any()                # joints just outside the frame stay present
+    assert (~ann.present).sum() == 27_001  # the (0, 0) / vis 0 entries
+    assert (ann.joints[ann.present] < 0).any()  # joints just outside the frame stay present
     assert not (ann.visible & ~ann.present).any() and ann.visible.sum() > 0
     assert np.isnan(ann.normalizer).all() and ann.image[0] == "015601864.jpg"
     assert ann.scale[0] == pytest.approx(3.021) and ann.center[0].tolist() == [594.0, 257.0]
@@ -45,7 +57,9 @@ def test_json_has_every_person_and_maps_zero_joints_to_missing(mpii_dir):
 
 def test_h5_matches_the_json_validation_rows(mpii_dir):
     h5 = read_h5(mpii_dir / "valid.h5")
-    val = _json(mpii_dir / "mpii_annotations.json.gz").subset(_json(mpii_dir / "mpii_annotations.json.gz").is_val)
+    val = _json(mpii_dir / "mpii_annotations.json.gz").subset(
+        _json(mpii_dir / "mpii_annotations.json.gz").is_val
+    )
     assert len(h5) == 2_958 and h5.is_val.all() and (~h5.present).sum() == 3_088
     assert (h5.image == val.image).all() and (h5.present == val.present).all()
     assert (h5.visible == val.visible).all()
@@ -80,6 +94,7 @@ def test_tompson_pairs_agree_between_h5_and_json(mpii_dir):
 
 # --- the official release layout, written by the test ---------------------------------------
 
+
 def _structs(rows, fields):
     """A MATLAB struct array: fields every element has; absent values are [] as in MATLAB."""
     arr = np.zeros((1, len(rows)), dtype=[(f, "O") for f in fields])
@@ -89,32 +104,82 @@ def _structs(rows, fields):
 
 
 def _points(spec):
-    return {"point": _structs([dict(zip(("id", "x", "y", "is_visible"), p)) if len(p) == 4 else
-                               dict(zip(("id", "x", "y"), p)) for p in spec], ("id", "x", "y", "is_visible"))}
+    return {
+        "point": _structs(
+            [
+                dict(zip(("id", "x", "y", "is_visible"), p))
+                if len(p) == 4
+                else dict(zip(("id", "x", "y"), p))
+                for p in spec
+            ],
+            ("id", "x", "y", "is_visible"),
+        )
+    }
 
 
 def _write_release(path):
     head = ("x1", "y1", "x2", "y2", "annopoints", "scale", "objpos")
-    img0 = _structs([
-        {"x1": 10.0, "y1": 20.0, "x2": 40.0, "y2": 60.0, "scale": 2.0, "objpos": {"x": 100.0, "y": 110.0},
-         "annopoints": _points([(0, 101.0, 201.0, 1), (9, 30.0, 25.0, "1"), (8, 31.0, 50.0), (15, 5.0, 6.0, 0)])},
-        {"x1": 1.0, "y1": 1.0, "x2": 2.0, "y2": 2.0, "scale": 1.0, "objpos": {"x": 5.0, "y": 5.0}},  # no joints
-        {"x1": 0.0, "y1": 0.0, "x2": 6.0, "y2": 8.0, "scale": 1.5, "objpos": {"x": 7.0, "y": 8.0},
-         "annopoints": _points([(3, 11.0, 12.0, 1), (4, 13.0, 14.0, 1)])},
-    ], head)
+    img0 = _structs(
+        [
+            {
+                "x1": 10.0,
+                "y1": 20.0,
+                "x2": 40.0,
+                "y2": 60.0,
+                "scale": 2.0,
+                "objpos": {"x": 100.0, "y": 110.0},
+                "annopoints": _points(
+                    [(0, 101.0, 201.0, 1), (9, 30.0, 25.0, "1"), (8, 31.0, 50.0), (15, 5.0, 6.0, 0)]
+                ),
+            },
+            {
+                "x1": 1.0,
+                "y1": 1.0,
+                "x2": 2.0,
+                "y2": 2.0,
+                "scale": 1.0,
+                "objpos": {"x": 5.0, "y": 5.0},
+            },  # no joints
+            {
+                "x1": 0.0,
+                "y1": 0.0,
+                "x2": 6.0,
+                "y2": 8.0,
+                "scale": 1.5,
+                "objpos": {"x": 7.0, "y": 8.0},
+                "annopoints": _points([(3, 11.0, 12.0, 1), (4, 13.0, 14.0, 1)]),
+            },
+        ],
+        head,
+    )
     test_img = _structs([{"scale": 3.0, "objpos": {"x": 1.0, "y": 2.0}}], ("scale", "objpos"))
-    img2 = _structs([{"scale": 4.0, "objpos": {"x": 50.0, "y": 60.0},  # no head box fields at all
-                      "annopoints": _points([(6, 55.0, 66.0, 1)])}], ("scale", "objpos", "annopoints"))
-    annolist = _structs([
-        {"image": {"name": "000000001.jpg"}, "annorect": img0},
-        {"image": {"name": "000000002.jpg"}, "annorect": test_img},
-        {"image": {"name": "000000003.jpg"}, "annorect": img2},
-        {"image": {"name": "000000004.jpg"}, "annorect": np.zeros((0, 0))},
-    ], ("image", "annorect"))
+    img2 = _structs(
+        [
+            {
+                "scale": 4.0,
+                "objpos": {"x": 50.0, "y": 60.0},  # no head box fields at all
+                "annopoints": _points([(6, 55.0, 66.0, 1)]),
+            }
+        ],
+        ("scale", "objpos", "annopoints"),
+    )
+    annolist = _structs(
+        [
+            {"image": {"name": "000000001.jpg"}, "annorect": img0},
+            {"image": {"name": "000000002.jpg"}, "annorect": test_img},
+            {"image": {"name": "000000003.jpg"}, "annorect": img2},
+            {"image": {"name": "000000004.jpg"}, "annorect": np.zeros((0, 0))},
+        ],
+        ("image", "annorect"),
+    )
     single = np.empty((4, 1), dtype=object)
     single[:, 0] = [np.array([[1]]), np.array([[1]]), np.array(1), np.zeros((0, 0))]
-    release = {"annolist": annolist, "img_train": np.array([[1, 0, 1, 1]]), "single_person": single,
-               "version": "12"}
+    release = {
+        "annolist": annolist,
+        "img_train": np.array([[1, 0, 1, 1]]),
+        "single_person": single,
+        "version": "12",
+    }
     scipy.io.savemat(path, {"RELEASE": release})
     return path
 
@@ -148,6 +213,7 @@ def test_release_bad_point_id_names_the_person(tmp_path):
 
 
 # --- damaged and wrong files ----------------------------------------------------------------
+
 
 def _truncated(src, dst):
     data = src.read_bytes()
@@ -190,8 +256,14 @@ def test_not_hdf5_and_wrong_keys(tmp_path):
 def test_wrong_shapes_and_variables(tmp_path):
     bad = tmp_path / "bad.h5"
     with h5py.File(bad, "w") as f:
-        for k, v in {"imgname": np.array([b"a.jpg"]), "center": np.zeros((1, 2)), "scale": np.ones(1),
-                     "part": np.zeros((1, 14, 2)), "visible": np.zeros((1, 16)), "normalize": np.ones(1)}.items():
+        for k, v in {
+            "imgname": np.array([b"a.jpg"]),
+            "center": np.zeros((1, 2)),
+            "scale": np.ones(1),
+            "part": np.zeros((1, 14, 2)),
+            "visible": np.zeros((1, 16)),
+            "normalize": np.ones(1),
+        }.items():
             f[k] = v
     with pytest.raises(DataError, match=r"part: expected shape \(1, 16, 2\), but got \(1, 14, 2\)"):
         read_h5(bad)

@@ -14,7 +14,7 @@ import pytest
 
 from hourglass.errors import ConfigError
 from hpo.names import MAX_NAME_LENGTH, check_study_name, file_under
-from tests.workers_support import ROOT, write_preset, worker_env
+from tests.workers_support import worker_env, write_preset
 
 BOMB = "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
 BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + BOMB  # 9**9 leaves from 90 nodes
@@ -22,26 +22,38 @@ BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + BOMB  # 9**9 le
 
 # The child reports its own peak memory (VmHWM: this process image's, reset by exec; the
 # rusage of a child counts the parent's memory at the fork, pytest's included).
-_PEAK = ("import atexit, runpy, sys\n"
-         "def peak():\n"
-         "    hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')]\n"
-         "    sys.stderr.write('\\nPEAK ' + hwm[0].split()[1] + '\\n')\n"
-         "atexit.register(peak)\n"
-         "sys.argv = ['hpo', *sys.argv[1:]]\n"
-         "runpy.run_module('hpo', run_name='__main__')\n")
+_PEAK = (
+    "import atexit, runpy, sys\n"
+    "def peak():\n"
+    "    hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')]\n"
+    "    sys.stderr.write('\\nPEAK ' + hwm[0].split()[1] + '\\n')\n"
+    "atexit.register(peak)\n"
+    "sys.argv = ['hpo', *sys.argv[1:]]\n"
+    "runpy.run_module('hpo', run_name='__main__')\n"
+)
 
 
 def _hpo(*args: str, cwd: Path) -> tuple[int, list[str], float, float]:
     """``python -m hpo ARGS``: exit code, output lines, CPU seconds, peak memory in MB."""
-    proc = subprocess.Popen([sys.executable, "-c", _PEAK, *args], cwd=cwd, env={**worker_env(), "COLUMNS": ""},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PEAK, *args],
+        cwd=cwd,
+        env={**worker_env(), "COLUMNS": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     lines = [ln for ln in out.strip().splitlines() if ln.strip()]
     peak_kb = [int(ln.split()[1]) for ln in lines if ln.startswith("PEAK ")]
-    return (proc.returncode, [ln for ln in lines if not ln.startswith("PEAK ")], usage.ru_utime + usage.ru_stime,
-            (peak_kb[0] if peak_kb else 10**9) / 1024)
+    return (
+        proc.returncode,
+        [ln for ln in lines if not ln.startswith("PEAK ")],
+        usage.ru_utime + usage.ru_stime,
+        (peak_kb[0] if peak_kb else 10**9) / 1024,
+    )
 
 
 def _bombed_preset(folder: Path, where: str) -> Path:
@@ -53,9 +65,11 @@ def _bombed_preset(folder: Path, where: str) -> Path:
         space.write_text(BOMB + space.read_text().replace("description: ", "description: *i\n_old: ", 1))
         return preset
     text = preset.read_text()
-    target = {"budget.trials": ("budget:\n  trials: 3", "budget:\n  trials: *i"),
-              "model.stem.channels": ("seed: 0", "seed: 0\nmodel: {stem: {channels: *i}}"),
-              "sampler kwargs": ("sampler:\n  name: random", "sampler:\n  name: random\n  kwargs: {seed: *i}")}[where]
+    target = {
+        "budget.trials": ("budget:\n  trials: 3", "budget:\n  trials: *i"),
+        "model.stem.channels": ("seed: 0", "seed: 0\nmodel: {stem: {channels: *i}}"),
+        "sampler kwargs": ("sampler:\n  name: random", "sampler:\n  name: random\n  kwargs: {seed: *i}"),
+    }[where]
     assert target[0] in text, text
     preset.write_text(BOMB + text.replace(*target))
     return preset
@@ -73,9 +87,21 @@ def plain_error_cpu(tmp_path_factory) -> float:
     return cpu
 
 
-@pytest.mark.parametrize("case", ["name of 300", "name of 10000", "path-like name", "epochs 1e9", "trials 1e9",
-                                  "bomb in budget.trials", "bomb in model.stem.channels", "bomb in description",
-                                  "bomb in sampler kwargs", "recursive alias"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "name of 300",
+        "name of 10000",
+        "path-like name",
+        "epochs 1e9",
+        "trials 1e9",
+        "bomb in budget.trials",
+        "bomb in model.stem.channels",
+        "bomb in description",
+        "bomb in sampler kwargs",
+        "recursive alias",
+    ],
+)
 def test_hostile_input_is_one_line_exit_2_in_seconds_and_little_memory(tmp_path, case, plain_error_cpu):
     if case.startswith("name of"):
         preset = write_preset(tmp_path, "p")
@@ -111,8 +137,10 @@ def test_a_stored_name_that_climbs_out_of_reports_is_refused(tmp_path):
     optuna.create_study(study_name="../../x/evil", storage=url)
     (tmp_path / "work").mkdir()
     code, lines, _, _ = _hpo("pareto", "../../x/evil", "--storage", url, cwd=tmp_path / "work")
-    assert code == 2 and lines == ["error: study: expected at most 100 letters, digits, '_', '-', '.' (starting "
-                                   "with a letter or digit), but got '../../x/evil'"], lines
+    assert code == 2 and lines == [
+        "error: study: expected at most 100 letters, digits, '_', '-', '.' (starting "
+        "with a letter or digit), but got '../../x/evil'"
+    ], lines
     assert not (tmp_path / "x").exists()
 
 

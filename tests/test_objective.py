@@ -16,22 +16,41 @@ from hpo.strategy import Pruning
 def test_a_repeated_design_copies_the_completed_one(tmp_path, monkeypatch):
     calls = []
 
-    def fake_train(config, arrays, *, device=None, on_epoch_end=None, checkpoint_dir=None, progress=True, compile=None):
+    def fake_train(
+        config, arrays, *, device=None, on_epoch_end=None, checkpoint_dir=None, progress=True, compile=None
+    ):
         calls.append(config.model.features)
         history = []
         for e in range(1, config.schedule.epochs + 1):
-            m = EpochMetrics(epoch=e, loss=0.1, pckh=10.0 * e + config.model.features, time_s=float(e),
-                             epoch_time_s=1.0, train_img_s=1.0, lr=1e-3, train_time_s=float(e))
+            m = EpochMetrics(
+                epoch=e,
+                loss=0.1,
+                pckh=10.0 * e + config.model.features,
+                time_s=float(e),
+                epoch_time_s=1.0,
+                train_img_s=1.0,
+                lr=1e-3,
+                train_time_s=float(e),
+            )
             history.append(m)
             on_epoch_end(m)
         return TrainResult(config, history, None, 1234, "cpu", model=None)
 
     monkeypatch.setattr(objective_module, "train", fake_train)
-    monkeypatch.setattr(objective_module, "costs", lambda model, **_: Costs(1234 * model.features, 10, 5, 50, 64))
+    monkeypatch.setattr(
+        objective_module, "costs", lambda model, **_: Costs(1234 * model.features, 10, 5, 50, 64)
+    )
     preset = load_preset("quickstart").replace(storage=f"sqlite:///{tmp_path / 's.db'}")
     study = optuna.create_study(directions=preset.directions)
-    objective = Objective(preset, preset.search_space(), None, tmp_path / "ckpt", device="cpu",
-                          pruning=Pruning.for_preset(preset), progress=False)
+    objective = Objective(
+        preset,
+        preset.search_space(),
+        None,
+        tmp_path / "ckpt",
+        device="cpu",
+        pruning=Pruning.for_preset(preset),
+        progress=False,
+    )
     params = dict(preset.warm_start_trials()[0][1])
     for features in (16, 24, 16):
         study.enqueue_trial({**params, "model.features": features})

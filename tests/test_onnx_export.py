@@ -57,13 +57,18 @@ def test_export_of_a_config_is_seeded_and_leaves_the_global_rng_alone():
 
 def test_a_mismatch_fails_with_the_figure():
     model = build_model(HourglassConfig.from_dict(DESIGNS["patch4"]))
-    with pytest.raises(HourglassError, match=r"^trial 3: ONNX export differs from PyTorch: max abs difference \S+ > -1"):
+    with pytest.raises(
+        HourglassError, match=r"^trial 3: ONNX export differs from PyTorch: max abs difference \S+ > -1"
+    ):
         export_onnx(model, atol=-1.0, where="trial 3")
 
 
 def test_missing_deploy_packages_fail_in_one_line_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # find_spec then reports it missing
-    with pytest.raises(ConfigError, match=r'--onnx needs the deploy extra \(missing: onnxruntime\): pip install -e "\.\[deploy\]"'):
+    with pytest.raises(
+        ConfigError,
+        match=r'--onnx needs the deploy extra \(missing: onnxruntime\): pip install -e "\.\[deploy\]"',
+    ):
         require_deploy("--onnx")
     with pytest.raises(ConfigError, match=r"deploy extra"):
         export_onnx(HourglassConfig.from_dict(DESIGNS["patch4"]))

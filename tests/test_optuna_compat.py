@@ -18,15 +18,22 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 def test_pinned_to_the_optuna_these_names_were_checked_against():
     pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
     pins = [d for d in pyproject["project"]["dependencies"] if re.match(r"optuna\s*==", d)]
-    assert pins == [f"optuna=={compat.TESTED_WITH}"], "pyproject's optuna pin and TESTED_WITH must move together"
+    assert pins == [f"optuna=={compat.TESTED_WITH}"], (
+        "pyproject's optuna pin and TESTED_WITH must move together"
+    )
     assert optuna.__version__ == compat.TESTED_WITH, (
-        f"Optuna {optuna.__version__} is installed; hpo.optuna_compat was checked against {compat.TESTED_WITH}")
+        f"Optuna {optuna.__version__} is installed; hpo.optuna_compat was checked against "
+        f"{compat.TESTED_WITH}"
+    )
 
 
 @pytest.mark.parametrize("url", [None, "sqlite"])
 def test_a_study_its_storage_and_its_trial_ids(tmp_path, url):
-    storage = optuna.storages.InMemoryStorage() if url is None else optuna.storages.RDBStorage(
-        f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=60)
+    storage = (
+        optuna.storages.InMemoryStorage()
+        if url is None
+        else optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=60)
+    )
     study = optuna.create_study(study_name="compat", storage=storage)
     seen = compat.study_storage(study)  # Optuna may wrap an RDB storage in its cache
     assert isinstance(seen, optuna.storages.BaseStorage) and (seen is storage or seen._backend is storage)
@@ -41,9 +48,17 @@ def test_a_study_its_storage_and_its_trial_ids(tmp_path, url):
 def test_the_heartbeat_hooks_retrying_storage_implements_are_optunas():
     """RetryingStorage is a BaseHeartbeat so that Optuna runs heartbeats through it: the
     methods it overrides must be the ones Optuna's heartbeat code calls."""
-    hooks = {"record_heartbeat", "_get_stale_trial_ids", "get_heartbeat_interval", "get_heartbeat_stale_trial_callback"}
+    hooks = {
+        "record_heartbeat",
+        "_get_stale_trial_ids",
+        "get_heartbeat_interval",
+        "get_heartbeat_stale_trial_callback",
+    }
     assert hooks <= set(compat.BaseHeartbeat.__abstractmethods__)
-    storage = RetryingStorage(optuna.storages.InMemoryStorage(), grace_s=0,
-                              heartbeat=(1, 2, optuna.storages.RetryHeartbeatStaleTrialCallback()))
+    storage = RetryingStorage(
+        optuna.storages.InMemoryStorage(),
+        grace_s=0,
+        heartbeat=(1, 2, optuna.storages.RetryHeartbeatStaleTrialCallback()),
+    )
     assert compat.runs_heartbeats(storage)
     assert optuna.storages._heartbeat.is_heartbeat_enabled(storage)  # Optuna starts its thread for it

@@ -34,8 +34,11 @@ def _dominates(a, b, dirs):
 
 def test_pareto_trials_are_exactly_the_nondominated_complete_trials(study):
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    expected = {t.number for t in complete
-                if not any(_dominates(o.values, t.values, study.directions) for o in complete)}
+    expected = {
+        t.number
+        for t in complete
+        if not any(_dominates(o.values, t.values, study.directions) for o in complete)
+    }
     got = pareto_trials(study)
     assert {t.number for t in got} == expected
     assert 5 not in expected  # the dilated variant costs what baseline costs and scores less
@@ -50,7 +53,12 @@ def test_rows_carry_values_costs_and_knobs(study):
     assert base["design"] == "baseline" and base["pckh"] == trial.values[0]
     assert base["params"] == trial.user_attrs["params"] and isinstance(base["params"], int)
     assert base["layers"] == trial.user_attrs["layers"] and base["epochs"] == 6
-    assert (base["block"], base["separable"], base["stem"], base["features"]) == ("bottleneck", "none", "conv7", 32)
+    assert (base["block"], base["separable"], base["stem"], base["features"]) == (
+        "bottleneck",
+        "none",
+        "conv7",
+        32,
+    )
     assert rows[1]["separable"] == "mid"
 
 
@@ -58,7 +66,9 @@ def test_sampled_trials_are_named_and_knobs_their_block_lacks_are_empty(study):
     rows = {r["number"]: r for r in trial_rows(study)}
     assert rows[3]["design"] == "bottleneck/conv7 32x2"  # sampled: what it is, as `hpo run` prints it
     assert rows[6]["design"] == "multidilated/conv7 32x1"
-    assert rows[0]["model.block.rates"] is None and rows[3]["model.block.rates"] is None  # a bottleneck has none
+    assert (
+        rows[0]["model.block.rates"] is None and rows[3]["model.block.rates"] is None
+    )  # a bottleneck has none
     assert rows[6]["model.block.rates"] == [1, 2, 3, 4]
     assert rows[6]["dilation"] is rows[6]["separable"] is rows[6]["model.block.separable"] is None
     assert rows[0]["dilation"] == 1 and rows[0]["model.block.separable"] == "none"
@@ -68,7 +78,9 @@ def test_all_rows_include_pruned_with_what_they_measured(study, tmp_path):
     rows = {r["number"]: r for r in trial_rows(study)}
     assert len(rows) == len(study.trials)
     pruned = rows[6]
-    assert pruned["state"] == "PRUNED" and pruned["prune_reason"] == "mo_rung" and pruned["pruned_at_epoch"] == 2
+    assert (
+        pruned["state"] == "PRUNED" and pruned["prune_reason"] == "mo_rung" and pruned["pruned_at_epoch"] == 2
+    )
     assert pruned["pckh"] == study.trials[6].user_attrs["curve"][-1]["pckh"]
     assert pruned["params"] == study.trials[6].user_attrs["params"]
     assert rows[8]["state"] == "FAIL"
@@ -121,7 +133,9 @@ def test_hypervolume_history_is_monotone_and_ends_at_the_front(study):
     assert len(history) == len(complete)
     assert all(b >= a for a, b in zip(history, history[1:]))
     assert history[0] == pytest.approx(hypervolume(np.array([complete[0].values]), ref, study.directions))
-    assert history[-1] == pytest.approx(hypervolume(np.array([t.values for t in complete]), ref, study.directions))
+    assert history[-1] == pytest.approx(
+        hypervolume(np.array([t.values for t in complete]), ref, study.directions)
+    )
     assert history[-1] == history[-2]  # the last complete trial (5) is dominated
     with pytest.raises(ConfigError, match="expected 3 values"):
         hypervolume_history(study, [0.0, 1.0])
@@ -131,7 +145,9 @@ def test_no_complete_trials_is_a_one_line_error(tmp_path):
     empty = optuna.create_study(directions=["maximize", "minimize", "minimize"])
     with pytest.raises(ConfigError, match="no trials at all"):
         pareto_trials(empty)
-    only_pruned, _ = make_study(tmp_path, "pruned", trials=[(None, {}, 10.0, "PRUNED", 1), (None, {}, None, "FAIL", 1)])
+    only_pruned, _ = make_study(
+        tmp_path, "pruned", trials=[(None, {}, 10.0, "PRUNED", 1), (None, {}, None, "FAIL", 1)]
+    )
     with pytest.raises(ConfigError) as err:
         pareto_rows(only_pruned)
     assert "1 FAIL, 1 PRUNED" in str(err.value) and "\n" not in str(err.value)

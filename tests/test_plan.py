@@ -55,7 +55,7 @@ space: tiny
 model: {{stem: {{channels: 16}}}}
 warm_start: quickstart_seeds
 schedule: {{epochs: 1, batch_size: 4}}
-storage: sqlite:///{tmp_path / 'unused.db'}
+storage: sqlite:///{tmp_path / "unused.db"}
 """)
     built = {}
 
@@ -64,15 +64,22 @@ storage: sqlite:///{tmp_path / 'unused.db'}
         return []
 
     monkeypatch.setattr(hpo.study, "work", no_training)
-    result = runner.invoke(app, ["run", str(path), "--storage", f"sqlite:///{tmp_path / 'plan.db'}",
-                                 "--device", "cpu", "--quiet"])
+    result = runner.invoke(
+        app,
+        ["run", str(path), "--storage", f"sqlite:///{tmp_path / 'plan.db'}", "--device", "cpu", "--quiet"],
+    )
     assert result.exit_code == 0, result.output
     waiting = built["study"].get_trials(states=(optuna.trial.TrialState.WAITING,))
-    assert [t.user_attrs["design"] for t in waiting] == list(load_designs(SPACES_DIR / "quickstart_seeds.yaml"))
+    assert [t.user_attrs["design"] for t in waiting] == list(
+        load_designs(SPACES_DIR / "quickstart_seeds.yaml")
+    )
     objective = built["objective"]
     assert objective.space.base["model"]["stem"]["channels"] == 16 and objective.preset.device == "cpu"
     assert counted["space"] == 1, f"the space was loaded {counted['space']} times"
-    assert counted["resolve warm_start"] == 1, f"warm_start was resolved {counted['resolve warm_start']} times"
+    assert counted["resolve warm_start"] == 1, (
+        f"warm_start was resolved {counted['resolve warm_start']} times"
+    )
+
 
 def test_replacing_the_space_or_model_gives_the_new_space(tmp_path):
     preset = load_preset("quickstart")
@@ -80,7 +87,10 @@ def test_replacing_the_space_or_model_gives_the_new_space(tmp_path):
     assert preset.search_space() is space
     assert preset.replace(device="cpu", storage="sqlite:///x.db").search_space() is space  # kept
     assert replace(preset, device="cpu").search_space().names == space.names  # loaded again
-    for changed in (preset.replace(model={"stem": {"channels": 16}}), replace(preset, model={"stem": {"channels": 16}})):
+    for changed in (
+        preset.replace(model={"stem": {"channels": 16}}),
+        replace(preset, model={"stem": {"channels": 16}}),
+    ):
         assert changed.search_space().base["model"]["stem"]["channels"] == 16
     designs = str((SPACES_DIR / "seed_designs.yaml").resolve())
     for changed in (preset.replace(space=designs), replace(preset, space=designs)):

@@ -9,10 +9,9 @@ import torch
 from typer.testing import CliRunner
 
 from hourglass.data.dataset import STRIDE
-from hourglass.data.heatmaps import render_heatmaps
+from hourglass.data.heatmaps import input_to_heatmap, render_heatmaps
 from hourglass.data.synthetic import make_synthetic
-from hourglass.data.heatmaps import input_to_heatmap
-from hourglass.predict import Predictor, centred_box, draw_skeleton, person_box, predict_images
+from hourglass.predict import Predictor, centred_box, draw_skeleton, person_box
 from hpo.cli import app
 
 
@@ -25,7 +24,9 @@ class _Oracle(Predictor):
         to_input = box.to_input(input_size)
         xy = joints @ to_input[:, :2].T + to_input[:, 2]
         hm = input_to_heatmap(torch.from_numpy(xy).float(), STRIDE)
-        self._heat = render_heatmaps(hm[None], torch.ones(1, 16, dtype=torch.bool), input_size // STRIDE, 1.0).numpy()
+        self._heat = render_heatmaps(
+            hm[None], torch.ones(1, 16, dtype=torch.bool), input_size // STRIDE, 1.0
+        ).numpy()
 
     def heatmaps(self, x):
         assert x.shape == (1, 3, self.input_size, self.input_size) and x.dtype == np.float32
@@ -60,8 +61,10 @@ def trained(tmp_path_factory):
     """A 2-epoch tiny model from `hpo train --out` (its .pt and .onnx)."""
     root = tmp_path_factory.mktemp("predict")
     cfg = root / "cfg.yaml"
-    cfg.write_text("model: {features: 16, depth: 2, stacks: 1, input_size: 64, stem: {channels: 8}}\n"
-                   "schedule: {epochs: 2, batch_size: 16}\ndata: synthetic:120:64:0\n")
+    cfg.write_text(
+        "model: {features: 16, depth: 2, stacks: 1, input_size: 64, stem: {channels: 8}}\n"
+        "schedule: {epochs: 2, batch_size: 16}\ndata: synthetic:120:64:0\n"
+    )
     result = CliRunner().invoke(app, ["train", str(cfg), "--out", str(root / "m")])
     assert result.exit_code == 0, result.output
     return root / "m"
@@ -75,13 +78,19 @@ def test_predict_writes_json_and_png_and_pt_agrees_with_onnx(trained, tmp_path):
         cv2.imwrite(str(folder / f"p{i}.png"), cv2.cvtColor(data.images[i], cv2.COLOR_RGB2BGR))
     outs = {}
     for kind in ("pt", "onnx"):
-        result = CliRunner().invoke(app, ["predict", str(trained / f"model.{kind}"), str(folder), "--out", str(tmp_path / kind)])
+        result = CliRunner().invoke(
+            app, ["predict", str(trained / f"model.{kind}"), str(folder), "--out", str(tmp_path / kind)]
+        )
         assert result.exit_code == 0, result.output
-        assert sorted(p.name for p in (tmp_path / kind).iterdir()) == sorted(f"p{i}.{e}" for i in range(3) for e in ("json", "png"))
+        assert sorted(p.name for p in (tmp_path / kind).iterdir()) == sorted(
+            f"p{i}.{e}" for i in range(3) for e in ("json", "png")
+        )
         outs[kind] = [json.loads((tmp_path / kind / f"p{i}.json").read_text()) for i in range(3)]
     for pt, onnx in zip(outs["pt"], outs["onnx"]):
         (person,) = pt["persons"]
-        assert [j["name"] for j in person["joints"]][:3] == ["r_ankle", "r_knee", "r_hip"] and len(person["joints"]) == 16
+        assert [j["name"] for j in person["joints"]][:3] == ["r_ankle", "r_knee", "r_hip"] and len(
+            person["joints"]
+        ) == 16
         a = np.array([[j["x"], j["y"]] for j in person["joints"]])
         b = np.array([[j["x"], j["y"]] for j in onnx["persons"][0]["joints"]])
         assert np.abs(a - b).max() < 1e-3 and (a >= -2).all() and (a <= 66).all()
@@ -92,14 +101,30 @@ def test_predict_writes_json_and_png_and_pt_agrees_with_onnx(trained, tmp_path):
 def test_predict_with_center_and_scale_and_bad_input(trained, tmp_path):
     img = tmp_path / "x.png"
     cv2.imwrite(str(img), np.zeros((100, 150, 3), np.uint8))
-    ok = CliRunner().invoke(app, ["predict", str(trained / "model.pt"), str(img), "--out", str(tmp_path / "o"),
-                                  "--center", "75,40", "--scale", "0.3"])
+    ok = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(trained / "model.pt"),
+            str(img),
+            "--out",
+            str(tmp_path / "o"),
+            "--center",
+            "75,40",
+            "--scale",
+            "0.3",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     box = json.loads((tmp_path / "o" / "x.json").read_text())["persons"][0]["box"]
     assert box == {"center": [75.0, 40.0 + 15 * 0.3], "side": pytest.approx(250 * 0.3)}
-    for args, message in [(["--center", "1"], "--center/--scale: expected both"),
-                          (["--center", "a,b", "--scale", "1"], "--center: expected two numbers"),
-                          ([], None)]:
-        bad = CliRunner().invoke(app, ["predict", str(tmp_path / "nope.pt"), str(img), "--out", str(tmp_path / "b"), *args])
+    for args, message in [
+        (["--center", "1"], "--center/--scale: expected both"),
+        (["--center", "a,b", "--scale", "1"], "--center: expected two numbers"),
+        ([], None),
+    ]:
+        bad = CliRunner().invoke(
+            app, ["predict", str(tmp_path / "nope.pt"), str(img), "--out", str(tmp_path / "b"), *args]
+        )
         assert bad.exit_code == 2
         assert (message or "nope.pt: no such model file") in bad.output

@@ -1,15 +1,21 @@
 import math
 
 import optuna
-
-from hpo import record as rec
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from optuna.trial import TrialState, create_trial
 
+from hpo import record as rec
 from hpo.pruning import (
-    PRUNERS, ParetoHalvingPruner, PrunerConfig, crowding_distance, nondominated_ranks, rung_population, survivors,
+    PRUNERS,
+    ParetoHalvingPruner,
+    PrunerConfig,
+    crowding_distance,
+    nondominated_ranks,
+    rung_population,
     survives,
+    survivors,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -40,7 +46,14 @@ def new_study(storage=None):
 def test_nondominated_ranks_on_a_hand_made_front():
     # (pckh max, params min)
     points = [[90, 10], [80, 5], [70, 20], [95, 30], [60, 40], [80, 5]]
-    assert nondominated_ranks(points, ["maximize", "minimize"]) == [0, 0, 1, 0, 2, 0]  # equal points share a front
+    assert nondominated_ranks(points, ["maximize", "minimize"]) == [
+        0,
+        0,
+        1,
+        0,
+        2,
+        0,
+    ]  # equal points share a front
     # the same points with both directions flipped reverse the order of dominance
     assert nondominated_ranks(points, ["minimize", "maximize"]) == [2, 2, 1, 1, 0, 2]
     assert nondominated_ranks([], ["minimize"]) == []
@@ -90,9 +103,13 @@ objective_values = st.floats(-1e3, 1e3, allow_nan=False)
     eta=st.integers(2, 5),
 )
 def test_a_trial_that_dominates_everything_is_never_pruned(dirs, data, eta):
-    others = data.draw(st.lists(st.lists(objective_values, min_size=len(dirs), max_size=len(dirs)), max_size=25))
+    others = data.draw(
+        st.lists(st.lists(objective_values, min_size=len(dirs), max_size=len(dirs)), max_size=25)
+    )
     own = [
-        _better(max(o[k] for o in others) if d == "maximize" else min(o[k] for o in others), d, 1.0) if others else 0.0
+        _better(max(o[k] for o in others) if d == "maximize" else min(o[k] for o in others), d, 1.0)
+        if others
+        else 0.0
         for k, d in enumerate(dirs)
     ]
     assert survives(own, others, dirs, eta)
@@ -111,8 +128,13 @@ def test_a_trial_dominated_by_most_of_its_rung_is_pruned(dirs, data, eta):
     # dominators: at least as good everywhere, strictly better somewhere
     n_dom = (eta - 1) * (len(rest) + 1) + data.draw(st.integers(0, 3))  # >= (1 - 1/eta) * n
     dominators = []
-    gains = data.draw(st.lists(st.lists(st.floats(0, 10, allow_nan=False), min_size=m, max_size=m),
-                               min_size=n_dom, max_size=n_dom))
+    gains = data.draw(
+        st.lists(
+            st.lists(st.floats(0, 10, allow_nan=False), min_size=m, max_size=m),
+            min_size=n_dom,
+            max_size=n_dom,
+        )
+    )
     for i, g in enumerate(gains):
         g = list(g)
         g[i % m] += 1.0  # strictly better in one objective
@@ -123,14 +145,17 @@ def test_a_trial_dominated_by_most_of_its_rung_is_pruned(dirs, data, eta):
 
 
 # ---------------------------------------------------------------- the pruner
-@pytest.mark.parametrize("kwargs, needle", [
-    ({"min_epochs": 0}, "min_epochs: expected an integer >= 1, but got 0"),
-    ({"eta": 1}, "eta: expected an integer >= 2, but got 1"),
-    ({"eta": 2.5}, "eta: expected an integer >= 2, but got 2.5"),
-    ({"min_trials_at_rung": 0}, "min_trials: expected an integer >= 1, but got 0"),
-    ({"min_gain": True}, "min_gain: expected a share in [0, 1), but got True"),
-    ({"objectives": ["pckh", "accuracy"]}, "unknown objective 'accuracy'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"min_epochs": 0}, "min_epochs: expected an integer >= 1, but got 0"),
+        ({"eta": 1}, "eta: expected an integer >= 2, but got 1"),
+        ({"eta": 2.5}, "eta: expected an integer >= 2, but got 2.5"),
+        ({"min_trials_at_rung": 0}, "min_trials: expected an integer >= 1, but got 0"),
+        ({"min_gain": True}, "min_gain: expected a share in [0, 1), but got True"),
+        ({"objectives": ["pckh", "accuracy"]}, "unknown objective 'accuracy'"),
+    ],
+)
 def test_constructor_validation(kwargs, needle):
     """The constructor checks what PrunerConfig checks, with the same words."""
     with pytest.raises(ValueError) as err:
@@ -177,7 +202,12 @@ def test_should_prune_against_a_real_study(tmp_path, storage):
     me.set_user_attr("curve", curve([(1, 10), (2, 20), (20, 30)]))
     me.set_user_attr("params", 1000)
     others = rung_population(study, me.number, 3, OBJ)
-    assert sorted(o[0] for o in others) == [70, 71, 72, 73]  # complete, pruned and running count; FAIL and short ones not
+    assert sorted(o[0] for o in others) == [
+        70,
+        71,
+        72,
+        73,
+    ]  # complete, pruned and running count; FAIL and short ones not
     # n = 5 at the rung: keep ceil(5/3) = 2
     assert pruner.should_prune(study, me.number, 3, [20, 1000, 30], DIRS)  # worst PCKh at equal cost
     assert not pruner.should_prune(study, me.number, 3, [80, 1000, 30], DIRS)  # dominates the rung
@@ -234,12 +264,16 @@ def test_pruner_in_a_multi_objective_optimize_loop():
     assert state[1] == TrialState.COMPLETE or state[0.5] == TrialState.COMPLETE  # so does the cheap end
     pruned = [q for q, s in state.items() if s == TrialState.PRUNED]
     assert pruned and all(q < 9 for q in pruned)
-    assert all(t.user_attrs["pruned_at_epoch"] in (1, 3, 9) for t in study.trials if t.state == TrialState.PRUNED)
+    assert all(
+        t.user_attrs["pruned_at_epoch"] in (1, 3, 9) for t in study.trials if t.state == TrialState.PRUNED
+    )
 
 
 def test_single_objective_study_uses_it_as_an_optuna_pruner():
     """trial.report + trial.should_prune go through prune(): values come from the curve."""
-    study = optuna.create_study(direction="maximize", pruner=ParetoHalvingPruner(1, 3, 3, objectives=("pckh",)))
+    study = optuna.create_study(
+        direction="maximize", pruner=ParetoHalvingPruner(1, 3, 3, objectives=("pckh",))
+    )
     qualities = [5, 9, 1, 7, 3, 8]
 
     def objective(trial):
@@ -267,9 +301,17 @@ def _complete_study(rows, epochs=3):
 
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
     for curve, n_params, per_epoch in rows:
-        points = [{"epoch": e + 1, "pckh": p, "time_s": per_epoch * (e + 1), "loss": 0.0} for e, p in enumerate(curve)]
-        study.add_trial(create_trial(state=TrialState.COMPLETE, values=[curve[-1], n_params, per_epoch * len(curve)],
-                                     user_attrs={rec.CURVE: points, rec.PARAMS: n_params}))
+        points = [
+            {"epoch": e + 1, "pckh": p, "time_s": per_epoch * (e + 1), "loss": 0.0}
+            for e, p in enumerate(curve)
+        ]
+        study.add_trial(
+            create_trial(
+                state=TrialState.COMPLETE,
+                values=[curve[-1], n_params, per_epoch * len(curve)],
+                user_attrs={rec.CURVE: points, rec.PARAMS: n_params},
+            )
+        )
     return study
 
 

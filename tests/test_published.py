@@ -45,7 +45,9 @@ def test_rows_are_the_seed_designs_in_the_table_order_with_blanks_as_none():
     assert PUBLISHED["baseline"]["Mean"] == 77.84 and PUBLISHED["baseline"]["time_s"] == 9000
     assert PUBLISHED["hg_weights_03_07"]["params_m"] is None and PUBLISHED["conv_two"]["epochs"] == 17
     # the published Mean is MPII's over all joints, not the mean of the seven columns
-    assert not math.isclose(sum(PUBLISHED["baseline"][c] for c in PUBLISHED_COLUMNS[:7]) / 7, 77.84, abs_tol=0.1)
+    assert not math.isclose(
+        sum(PUBLISHED["baseline"][c] for c in PUBLISHED_COLUMNS[:7]) / 7, 77.84, abs_tol=0.1
+    )
     assert "Table 1" in PUBLISHED_SOURCE
 
 

@@ -16,23 +16,34 @@ from hpo.objective import Objective
 from hpo.preset import StudyPreset
 from tests.study_factory import make_study, trial_attrs
 
-CURVE = [{"epoch": 1, "pckh": 10.0, "loss": 0.1, "time_s": 2.0, "wall_s": 2.5},
-         {"epoch": 2, "pckh": 20.0, "loss": 0.05, "time_s": 4.0, "wall_s": 5.5}]
+CURVE = [
+    {"epoch": 1, "pckh": 10.0, "loss": 0.1, "time_s": 2.0, "wall_s": 2.5},
+    {"epoch": 2, "pckh": 20.0, "loss": 0.05, "time_s": 4.0, "wall_s": 5.5},
+]
 
 
 def test_registry_is_where_directions_come_from():
     preset = StudyPreset(name="p", objectives=("pckh", "params", "flops"))
     assert preset.directions == [rec.OBJECTIVES[o].direction for o in preset.objectives]
-    assert rec.OBJECTIVES["pckh"].direction == "maximize" and rec.OBJECTIVES[rec.LATENCY].direction == "minimize"
+    assert (
+        rec.OBJECTIVES["pckh"].direction == "maximize" and rec.OBJECTIVES[rec.LATENCY].direction == "minimize"
+    )
     with pytest.raises(ValueError, match="unknown objective 'speed'"):
         rec.objective_spec("speed")
 
 
 def test_rung_values_of_a_trial_read_the_curve_and_the_static_costs():
-    t = create_trial(state=TrialState.PRUNED, user_attrs={
-        "curve": [{"epoch": e, "pckh": p, "time_s": s} for e, (p, s) in enumerate([(10.0, 5.0), (20.0, 9.5)], 1)],
-        "params": 1234, "flops": 99, "step_latency": 0.02,
-    })
+    t = create_trial(
+        state=TrialState.PRUNED,
+        user_attrs={
+            "curve": [
+                {"epoch": e, "pckh": p, "time_s": s} for e, (p, s) in enumerate([(10.0, 5.0), (20.0, 9.5)], 1)
+            ],
+            "params": 1234,
+            "flops": 99,
+            "step_latency": 0.02,
+        },
+    )
     assert rec.rung_values(t.user_attrs, 2, ("pckh", "params", "train_time")) == [20.0, 1234.0, 9.5]
     assert rec.rung_values(t.user_attrs, 2, ("flops", "step_latency")) == [99.0, 0.02]
     assert rec.rung_values(t.user_attrs, 3, ("pckh",)) is None  # never got there
@@ -47,7 +58,9 @@ def test_rung_values_read_the_curve_point_and_the_static_attrs():
 
 
 def test_value_so_far_is_the_last_curve_point_or_the_static_attr():
-    assert rec.value_so_far({rec.CURVE: CURVE, rec.WALL_TIME_S: 9.0}, "train_time") == 4.0  # charged, not the clock
+    assert (
+        rec.value_so_far({rec.CURVE: CURVE, rec.WALL_TIME_S: 9.0}, "train_time") == 4.0
+    )  # charged, not the clock
     assert rec.value_so_far({rec.CURVE: CURVE, rec.PARAMS: 7}, "params") == 7
     assert rec.value_so_far({rec.WALL_TIME_S: 9.0}, "train_time") is None
     assert rec.value_so_far({rec.CURVE: CURVE}, "pckh") == 20.0
@@ -57,12 +70,24 @@ def test_value_so_far_is_the_last_curve_point_or_the_static_attr():
 
 
 def test_trial_record_is_the_typed_view():
-    t = create_trial(state=TrialState.PRUNED, user_attrs={
-        rec.CURVE: CURVE, rec.DESIGN: "baseline", rec.PRUNED_AT_EPOCH: 2, rec.PRUNE_REASON: "mo_rung",
-        rec.CONFIG: {"model": {"block": {"name": "conv2"}, "stem": {"name": "conv7"}}}})
+    t = create_trial(
+        state=TrialState.PRUNED,
+        user_attrs={
+            rec.CURVE: CURVE,
+            rec.DESIGN: "baseline",
+            rec.PRUNED_AT_EPOCH: 2,
+            rec.PRUNE_REASON: "mo_rung",
+            rec.CONFIG: {"model": {"block": {"name": "conv2"}, "stem": {"name": "conv7"}}},
+        },
+    )
     r = rec.TrialRecord.of(t)
     assert (r.design, r.state, r.pruned_at_epoch, r.block["name"], r.stem["name"]) == (
-        "baseline", "PRUNED", 2, "conv2", "conv7")
+        "baseline",
+        "PRUNED",
+        2,
+        "conv2",
+        "conv7",
+    )
     assert r.wall_time_s is None and r.wall_s_so_far == 5.5
 
 
@@ -70,8 +95,13 @@ def test_trial_record_is_the_typed_view():
 def test_a_stopped_trial_carries_its_time_so_far(tmp_path, monkeypatch, stop):
     """The objective records train_time_s and wall_time_s when a trial is cut or fails
     after some epochs, not only when it completes."""
-    config = TrainConfig.from_dict({"model": {"features": 16, "stacks": 1, "depth": 1, "input_size": 64},
-                                    "schedule": {"epochs": 3}, "data": "synthetic:8:8:0"})
+    config = TrainConfig.from_dict(
+        {
+            "model": {"features": 16, "stacks": 1, "depth": 1, "input_size": 64},
+            "schedule": {"epochs": 3},
+            "data": "synthetic:8:8:0",
+        }
+    )
 
     def run(self, trial, config, ckpt_dir, curve):
         curve.extend(CURVE)
@@ -95,8 +125,10 @@ def test_pareto_all_csv_gives_every_pruned_row_its_training_time(tmp_path):
         attrs, _ = trial_attrs(over, pckh, epochs, "PRUNED")
         study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs=attrs))
     out = tmp_path / "all.csv"
-    result = CliRunner().invoke(app, ["pareto", "demo", "--storage", url, "--all", "--csv", str(out),
-                                      "--html", str(tmp_path / "r.html")])
+    result = CliRunner().invoke(
+        app,
+        ["pareto", "demo", "--storage", url, "--all", "--csv", str(out), "--html", str(tmp_path / "r.html")],
+    )
     assert result.exit_code == 0, result.output
     pruned = [r for r in csv.DictReader(out.open()) if r["state"] == "PRUNED"]
     assert len(pruned) == 4

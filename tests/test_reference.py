@@ -17,8 +17,9 @@ def test_reference_has_the_baselines_parameters_layer_by_layer():
     ours = build_model(HourglassConfig())
     assert count_params(ref) == 6_570_400 == count_params(ours)
     assert _shapes(ref) == _shapes(ours)  # not only the total: the same set of tensors
-    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in ref.modules()) == \
-        sum(isinstance(m, torch.nn.BatchNorm2d) for m in ours.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in ref.modules()) == sum(
+        isinstance(m, torch.nn.BatchNorm2d) for m in ours.modules()
+    )
 
 
 def test_reference_in_the_pytorch_pose_layout_is_the_seed_baseline():
@@ -36,8 +37,9 @@ def test_reference_output_shape_matches_ours():
     assert ref.shape == ours.shape == (2, 2, 16, 16, 16)
     small = ReferenceHourglass(stacks=3, features=32, depth=2, joints=5)
     assert small(torch.randn(2, 3, 32, 32)).shape == (2, 3, 5, 8, 8)
-    assert count_params(small) == count_params(build_model(HourglassConfig(stacks=3, features=32, depth=2,
-                                                                           joints=5, input_size=32)))
+    assert count_params(small) == count_params(
+        build_model(HourglassConfig(stacks=3, features=32, depth=2, joints=5, input_size=32))
+    )
 
 
 def test_reference_train_step_learns(one_thread):

@@ -60,7 +60,9 @@ def test_learning_curves_show_every_trial_and_mark_pruned(study, figures):
 def test_3d_front_colours_match_the_legend_and_leave_room_for_titles(figures):
     fig = figures["pareto_3d"]
     colours = {tr.name: tr.marker.color for tr in fig.data}
-    assert colours["Pareto set"] == "#d62728" and all(isinstance(c, str) for c in colours.values())  # no scale
+    assert colours["Pareto set"] == "#d62728" and all(
+        isinstance(c, str) for c in colours.values()
+    )  # no scale
     assert fig.layout.scene.xaxis.title.text.startswith("PCKh") and fig.layout.margin.l >= 20
     assert fig.layout.scene.camera.eye.x > 1.25  # plotly's default eye clips the axis titles
 
@@ -82,12 +84,15 @@ def test_cost_model_titles_carry_spearman_of_the_data(study, figures):
     assert "ρ = 1.00" in titles["layers"]  # the factory's time is a monotone function of layer count
     # six COMPLETE trials: rho per panel, but no verdict
     assert "too few to tell which cost predicts the time (6 complete trials, 8 needed)" in (
-        figures["cost_model"].layout.title.text)
+        figures["cost_model"].layout.title.text
+    )
     assert "wall s/epoch" in figures["cost_model"].layout.title.text
 
 
 def test_cost_model_names_the_best_predictor_from_eight_complete_trials(tmp_path):
-    more = [(None, {"features": f, "stacks": s}, 50.0 + f / 8 + s, "COMPLETE", 6) for f, s in ((16, 2), (64, 1))]
+    more = [
+        (None, {"features": f, "stacks": s}, 50.0 + f / 8 + s, "COMPLETE", 6) for f, s in ((16, 2), (64, 1))
+    ]
     study, _ = make_study(tmp_path, trials=TRIALS + more)
     title = cost_model_figure(study).layout.title.text
     assert "wall time per epoch follows conv + norm layers best (ρ = 1.00); then" in title
@@ -95,7 +100,8 @@ def test_cost_model_names_the_best_predictor_from_eight_complete_trials(tmp_path
 
 def test_best_predictor_in_words():
     assert best_predictor({"params": 0.5, "layers": 0.9, "flops": float("nan")}, complete=8) == (
-        "wall time per epoch follows conv + norm layers best (ρ = 0.90); then parameters 0.50")
+        "wall time per epoch follows conv + norm layers best (ρ = 0.90); then parameters 0.50"
+    )
     assert best_predictor({"params": 0.5, "layers": 0.9}, complete=4).startswith("too few to tell")
     assert "too few" in best_predictor({"params": float("nan")}, complete=20)
 
@@ -116,7 +122,9 @@ def test_write_report_is_one_offline_html(study, tmp_path):
     assert "params=1e+05" in text and "train_time=30" in text
     complete = sum(t.state == TrialState.COMPLETE for t in study.trials)
     assert f"{complete} COMPLETE" in text
-    assert "<th>model.block.separable</th>" in text and "<th>stem</th>" not in text  # searched paths, not a pick
+    assert (
+        "<th>model.block.separable</th>" in text and "<th>stem</th>" not in text
+    )  # searched paths, not a pick
 
 
 def test_report_of_a_study_without_complete_trials_is_an_error(tmp_path):
@@ -124,7 +132,9 @@ def test_report_of_a_study_without_complete_trials_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="expected at least one COMPLETE trial"):
         write_report(empty, tmp_path / "x.html")
     assert not (tmp_path / "x.html").exists()
-    assert np.isfinite(default_reference_point(make_study(tmp_path, "one", trials=[(None, {}, 50.0, "COMPLETE", 2)])[0])).all()
+    assert np.isfinite(
+        default_reference_point(make_study(tmp_path, "one", trials=[(None, {}, 50.0, "COMPLETE", 2)])[0])
+    ).all()
 
 
 def test_cost_model_counts_running_trials_by_their_curve(tmp_path):
@@ -145,8 +155,14 @@ def test_latency_panel_shows_latency_against_params_flops_layers():
     study.set_user_attr("objectives", ["pckh", LATENCY])
     costs = [(10, 100, 30), (20, 50, 10), (30, 300, 20), (40, 200, 40)]  # params, flops, layers
     for i, (params, flops, layers) in enumerate(costs):
-        attrs = {"params": params, "flops": flops, "layers": layers, LATENCY: 0.1 * layers,
-                 "wall_time_s": 2.0, "epochs_run": 1}
+        attrs = {
+            "params": params,
+            "flops": flops,
+            "layers": layers,
+            LATENCY: 0.1 * layers,
+            "wall_time_s": 2.0,
+            "epochs_run": 1,
+        }
         study.add_trial(optuna.trial.create_trial(values=[50.0 + i, 0.1 * layers], user_attrs=attrs))
     figures = build_report(study)
     titles = {a.text.split(":")[0]: a.text for a in figures["latency"].layout.annotations}

@@ -43,11 +43,19 @@ def _fill(url: str, name: str) -> None:
         if design:
             attrs[rec.DESIGN] = design
         model = attrs[rec.CONFIG]["model"]
-        params = {"stacks": model["stacks"], "features": model["features"], "block": model["block"]["name"],
-                  "separable": model["block"]["separable"], "dilation": model["block"]["dilation"]}
+        params = {
+            "stacks": model["stacks"],
+            "features": model["features"],
+            "block": model["block"]["name"],
+            "separable": model["block"]["separable"],
+            "dilation": model["block"]["dilation"],
+        }
         values = [pckh, attrs[rec.PARAMS], seconds] if state == "COMPLETE" else None
-        trials.append(optuna.trial.create_trial(state=TrialState[state], values=values, user_attrs=attrs,
-                                                params=params, distributions=SPACE))
+        trials.append(
+            optuna.trial.create_trial(
+                state=TrialState[state], values=values, user_attrs=attrs, params=params, distributions=SPACE
+            )
+        )
     study.add_trials(trials)
 
 
@@ -59,9 +67,11 @@ def counted(monkeypatch):
     cls = optuna.storages.RDBStorage
     for name, method in vars(cls).items():
         if inspect.isfunction(method) and not name.startswith("_"):
+
             def counting(*args, _name=name, _method=method, **kwargs):
                 calls[_name] += 1
                 return _method(*args, **kwargs)
+
             monkeypatch.setattr(cls, name, functools.wraps(method)(counting))
     return calls
 
@@ -73,8 +83,21 @@ def test_a_report_on_a_postgres_study_of_1000_trials_reads_the_trials_once(fresh
     assert len(study.trials) == N_TRIALS
     counted.clear()
 
-    out = CliRunner().invoke(app, ["pareto", "big", "--storage", url, "--all", "--csv", str(tmp_path / "all.csv"),
-                                   "--html", str(tmp_path / "big.html")], env={"COLUMNS": "80"})
+    out = CliRunner().invoke(
+        app,
+        [
+            "pareto",
+            "big",
+            "--storage",
+            url,
+            "--all",
+            "--csv",
+            str(tmp_path / "all.csv"),
+            "--html",
+            str(tmp_path / "big.html"),
+        ],
+        env={"COLUMNS": "80"},
+    )
     assert out.exit_code == 0, out.output
     assert (tmp_path / "big.html").stat().st_size > 0 and "Pareto set of study 'big'" in out.output
     assert counted["get_all_trials"] == 1, dict(counted)  # table, every row, every figure: one read

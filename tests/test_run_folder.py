@@ -13,8 +13,10 @@ from hourglass.onnx_export import INPUT_NAME, OUTPUT_NAME, ort_session
 from hourglass.predict import centred_box, crop_input
 from hpo.cli import app
 
-CONFIG = ("model: {features: 16, depth: 2, stacks: 2, input_size: 64, stem: {channels: 8}}\n"
-          "schedule: {epochs: 2, batch_size: 16}\ndata: synthetic:120:64:0\n")
+CONFIG = (
+    "model: {features: 16, depth: 2, stacks: 2, input_size: 64, stem: {channels: 8}}\n"
+    "schedule: {epochs: 2, batch_size: 16}\ndata: synthetic:120:64:0\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +25,20 @@ def run(tmp_path_factory):
     (root / "cfg.yaml").write_text(CONFIG)
     result = CliRunner().invoke(app, ["train", str(root / "cfg.yaml"), "--out", str(root / "m"), "--json"])
     assert result.exit_code == 0, result.output
-    return root, json.loads(result.output[result.output.index("{"):])
+    return root, json.loads(result.output[result.output.index("{") :])
 
 
 def test_the_folder_holds_the_model_and_what_it_scored(run):
     root, printed = run
     m = root / "m"
-    assert {p.name for p in m.iterdir()} >= {"model.pt", "model.onnx", "metrics.json", "pckh.txt", "checkpoint",
-                                              "predictions"}
+    assert {p.name for p in m.iterdir()} >= {
+        "model.pt",
+        "model.onnx",
+        "metrics.json",
+        "pckh.txt",
+        "checkpoint",
+        "predictions",
+    }
     assert (m / "curve.png").is_file() or (m / "curve.html").is_file()
     assert len(list((m / "predictions").glob("val_*.png"))) == 4
     metrics = json.loads((m / "metrics.json").read_text())
@@ -44,7 +52,9 @@ def test_the_folder_holds_the_model_and_what_it_scored(run):
 def test_model_pt_is_plain_data_and_rebuilds_the_trained_network(run):
     root, _ = run
     state = torch.load(root / "m" / "model.pt", weights_only=True)  # no pickled classes
-    assert state["format"] == FORMAT and state["epoch"] == 2 and state["config"]["data"] == "synthetic:120:64:0"
+    assert (
+        state["format"] == FORMAT and state["epoch"] == 2 and state["config"]["data"] == "synthetic:120:64:0"
+    )
     saved = load_model(root / "m" / "model.pt")
     assert not saved.model.training and saved.metrics["pckh"]["Mean"] == state["metrics"]["pckh"]["Mean"]
     assert any(not torch.equal(v, torch.zeros_like(v)) for v in saved.model.state_dict().values())
@@ -71,7 +81,9 @@ def test_an_existing_run_is_kept_and_resume_continues_it(run):
     wrong = CliRunner().invoke(app, ["train", str(other), "--out", str(root / "m"), "--resume"])
     assert wrong.exit_code == 2 and "trained another config" in wrong.output
     before = json.loads((root / "m" / "metrics.json").read_text())["history"]
-    more = CliRunner().invoke(app, ["train", str(root / "cfg.yaml"), "--out", str(root / "m"), "--resume", "--epochs", "3"])
+    more = CliRunner().invoke(
+        app, ["train", str(root / "cfg.yaml"), "--out", str(root / "m"), "--resume", "--epochs", "3"]
+    )
     assert more.exit_code == 0, more.output
     after = json.loads((root / "m" / "metrics.json").read_text())
     assert after["history"][:2] == before and after["history"][2]["epoch"] == 3

@@ -11,8 +11,13 @@ from hpo.savings import PruningSavings, pruning_savings
 def _trial(state, epochs_run, schedule_epochs=4, **attrs):
     user = {rec.CONFIG: {"schedule": {"epochs": schedule_epochs}}, rec.EPOCHS_RUN: epochs_run, **attrs}
     values = [50.0, 1000.0, 10.0] if state == TrialState.COMPLETE else None
-    return create_trial(state=state, values=values, params={"x": 0.5},
-                        distributions={"x": FloatDistribution(0, 1)}, user_attrs=user)
+    return create_trial(
+        state=state,
+        values=values,
+        params={"x": 0.5},
+        distributions={"x": FloatDistribution(0, 1)},
+        user_attrs=user,
+    )
 
 
 def _study(trials):
@@ -22,16 +27,18 @@ def _study(trials):
 
 
 def test_counts_epochs_and_cuts_per_epoch():
-    study = _study([
-        _trial(TrialState.COMPLETE, 4),
-        _trial(TrialState.COMPLETE, 6, schedule_epochs=6),  # a space that searches the epochs
-        _trial(TrialState.PRUNED, 1, **{rec.PRUNED_AT_EPOCH: 1, rec.PRUNE_REASON: "mo_rung"}),
-        _trial(TrialState.PRUNED, 1, **{rec.PRUNED_AT_EPOCH: 1, rec.PRUNE_REASON: "mo_rung"}),
-        _trial(TrialState.PRUNED, 3, **{rec.PRUNED_AT_EPOCH: 3, rec.PRUNE_REASON: "mo_rung"}),
-        _trial(TrialState.PRUNED, 1, **{rec.PRUNED_AT_EPOCH: 2, rec.PRUNE_REASON: "diverged"}),
-        _trial(TrialState.COMPLETE, 4, **{rec.COPIED_FROM: 0}),  # a repeat: copied, trained nothing
-        _trial(TrialState.FAIL, 2),  # not finished: its retry is counted when it finishes
-    ])
+    study = _study(
+        [
+            _trial(TrialState.COMPLETE, 4),
+            _trial(TrialState.COMPLETE, 6, schedule_epochs=6),  # a space that searches the epochs
+            _trial(TrialState.PRUNED, 1, **{rec.PRUNED_AT_EPOCH: 1, rec.PRUNE_REASON: "mo_rung"}),
+            _trial(TrialState.PRUNED, 1, **{rec.PRUNED_AT_EPOCH: 1, rec.PRUNE_REASON: "mo_rung"}),
+            _trial(TrialState.PRUNED, 3, **{rec.PRUNED_AT_EPOCH: 3, rec.PRUNE_REASON: "mo_rung"}),
+            _trial(TrialState.PRUNED, 1, **{rec.PRUNED_AT_EPOCH: 2, rec.PRUNE_REASON: "diverged"}),
+            _trial(TrialState.COMPLETE, 4, **{rec.COPIED_FROM: 0}),  # a repeat: copied, trained nothing
+            _trial(TrialState.FAIL, 2),  # not finished: its retry is counted when it finishes
+        ]
+    )
     s = pruning_savings(study.get_trials(deepcopy=False))
     assert (s.designs, s.copies) == (6, 1)
     assert s.trained == 4 + 6 + 1 + 1 + 3 + 1
@@ -59,8 +66,14 @@ def test_no_pruning_says_so():
 
 
 def test_trials_without_a_config_count_the_epochs_they_ran():
-    trial = create_trial(state=TrialState.PRUNED, values=None, user_attrs={
-        rec.CURVE: [{"epoch": 1, "pckh": 1.0, "time_s": 1.0}, {"epoch": 2, "pckh": 2.0, "time_s": 2.0}],
-        rec.PRUNED_AT_EPOCH: 2, rec.PRUNE_REASON: "mo_rung"})
+    trial = create_trial(
+        state=TrialState.PRUNED,
+        values=None,
+        user_attrs={
+            rec.CURVE: [{"epoch": 1, "pckh": 1.0, "time_s": 1.0}, {"epoch": 2, "pckh": 2.0, "time_s": 2.0}],
+            rec.PRUNED_AT_EPOCH: 2,
+            rec.PRUNE_REASON: "mo_rung",
+        },
+    )
     s = pruning_savings([trial])
     assert (s.trained, s.full, s.cut_at) == (2, 2, {2: 1})

@@ -75,10 +75,17 @@ def slurm(tmp_path_factory) -> Iterator[dict[str, str]]:
         pytest.skip("SLURM is not installed (as root: bash deploy/slurm/dev_cluster.sh install)")
     _postgres_url()  # skips when no PostgreSQL server answers: no cluster for nothing
     folder = tmp_path_factory.mktemp("slurm")
-    env = {**os.environ, "HPO_SLURM_DIR": str(folder), "HPO_SLURM_PORT": str(_two_free_ports()),
-           "HPO_SLURM_CPUS": str(CPUS), "HPO_SLURM_REQUEUE_DELAY_S": "5", "SLURM_CONF": str(folder / "slurm.conf")}
-    started = subprocess.run(["bash", str(CLUSTER), "start"], env=env, capture_output=True, text=True, timeout=120,
-                             check=False)
+    env = {
+        **os.environ,
+        "HPO_SLURM_DIR": str(folder),
+        "HPO_SLURM_PORT": str(_two_free_ports()),
+        "HPO_SLURM_CPUS": str(CPUS),
+        "HPO_SLURM_REQUEUE_DELAY_S": "5",
+        "SLURM_CONF": str(folder / "slurm.conf"),
+    }
+    started = subprocess.run(
+        ["bash", str(CLUSTER), "start"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     try:
         assert started.returncode == 0, f"dev_cluster.sh start failed:\n{started.stdout}{started.stderr}"
         yield env
@@ -86,16 +93,36 @@ def slurm(tmp_path_factory) -> Iterator[dict[str, str]]:
         subprocess.run(["bash", str(CLUSTER), "stop"], env=env, capture_output=True, timeout=60, check=False)
 
 
-def _submit(slurm_env: dict[str, str], folder: Path, storage: str, preset: Path, tasks: int,
-            *worker_args: str, **extra: str) -> tuple[str, dict[str, str]]:
+def _submit(
+    slurm_env: dict[str, str],
+    folder: Path,
+    storage: str,
+    preset: Path,
+    tasks: int,
+    *worker_args: str,
+    **extra: str,
+) -> tuple[str, dict[str, str]]:
     """``mkdir -p logs && sbatch --array=0-(tasks-1) RECIPE PRESET [WORKER_ARGS]`` from
     ``folder``, as the README says; the job's environment is the submitter's (sbatch's default)."""
-    env = {**slurm_env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
-           "NO_ALBUMENTATIONS_UPDATE": "1", "HPO_STORAGE": storage, "HPO_CHECKPOINTS": str(folder / "ckpt"),
-           **FAST_HEARTBEAT, **extra}
+    env = {
+        **slurm_env,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT),
+        "NO_ALBUMENTATIONS_UPDATE": "1",
+        "HPO_STORAGE": storage,
+        "HPO_CHECKPOINTS": str(folder / "ckpt"),
+        **FAST_HEARTBEAT,
+        **extra,
+    }
     (folder / "logs").mkdir(exist_ok=True)
-    job = subprocess.run(["sbatch", "--parsable", f"--array=0-{tasks - 1}", str(RECIPE), str(preset), *worker_args],
-                         cwd=folder, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    job = subprocess.run(
+        ["sbatch", "--parsable", f"--array=0-{tasks - 1}", str(RECIPE), str(preset), *worker_args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     return job.split(";")[0], env
 
 
@@ -105,8 +132,9 @@ def _scontrol(env: dict[str, str], *args: str) -> str:
 
 def _tasks(env: dict[str, str], job: str) -> dict[int, dict[str, str]]:
     """Array task -> its fields in ``scontrol show job`` (JobState, Restarts, JobId, ...)."""
-    out = subprocess.run(["scontrol", "-o", "show", "job", job], env=env, capture_output=True, text=True,
-                         check=False).stdout  # empty once the job is gone
+    out = subprocess.run(
+        ["scontrol", "-o", "show", "job", job], env=env, capture_output=True, text=True, check=False
+    ).stdout  # empty once the job is gone
     tasks = {}
     for line in out.splitlines():
         fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
@@ -122,7 +150,9 @@ def _logs(folder: Path) -> str:
 def _wait_done(env: dict[str, str], job: str, folder: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        queued = subprocess.run(["squeue", "-h", "-j", job], env=env, capture_output=True, text=True, check=False)
+        queued = subprocess.run(
+            ["squeue", "-h", "-j", job], env=env, capture_output=True, text=True, check=False
+        )
         if not queued.stdout.strip():
             return
         time.sleep(1)
@@ -215,13 +245,19 @@ def test_storage_outage_exits_75_and_the_requeued_run_finishes(slurm, tmp_path):
         proxy_log = tmp_path / "proxy.log"
         proxy = _start_proxy(url, port, proxy_log)
         try:
-            job, env = _submit(slurm, tmp_path, f"grpc://127.0.0.1:{port}", preset, 2,
-                               HPO_STORAGE_GRACE_S=str(grace))
-            wait_for(lambda: running_after_epochs("slurm_outage", url, 1), 180, "a trial past its first epoch")
+            job, env = _submit(
+                slurm, tmp_path, f"grpc://127.0.0.1:{port}", preset, 2, HPO_STORAGE_GRACE_S=str(grace)
+            )
+            wait_for(
+                lambda: running_after_epochs("slurm_outage", url, 1), 180, "a trial past its first epoch"
+            )
             proxy.send_signal(signal.SIGKILL)
             proxy.wait()
-            wait_for(lambda: any(int(f.get("Restarts", 0)) >= 2 for f in _tasks(env, job).values()), 180,
-                     "a task requeued twice (mid-trial, then from its first call)")
+            wait_for(
+                lambda: any(int(f.get("Restarts", 0)) >= 2 for f in _tasks(env, job).values()),
+                180,
+                "a task requeued twice (mid-trial, then from its first call)",
+            )
             proxy = _start_proxy(url, port, proxy_log)
             _wait_done(env, job, tmp_path, timeout=300)
         finally:

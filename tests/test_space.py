@@ -4,10 +4,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hourglass.blocks import BLOCKS
-from hourglass.blocks import DILATIONS, SEPARABLE
+from hourglass.blocks import BLOCKS, DILATIONS, SEPARABLE
 from hourglass.config import HourglassConfig
 from hourglass.designs import SEED_DESIGNS, design_overrides, load_designs
 from hourglass.errors import ConfigError
@@ -96,7 +96,9 @@ def test_list_choices_travel_as_primitives_and_come_back_as_lists(tiny):
             assert value is None or isinstance(value, (bool, int, float, str))
         if "model.stack_weights" in params and params["model.stack_weights"] is not None:
             assert isinstance(cfg["model"]["stack_weights"], list)
-            assert cfg["model"]["stack_weights"] == [float(x) for x in params["model.stack_weights"].strip("[]").split(",")]
+            assert cfg["model"]["stack_weights"] == [
+                float(x) for x in params["model.stack_weights"].strip("[]").split(",")
+            ]
 
 
 @settings(max_examples=25, deadline=None)
@@ -119,9 +121,14 @@ def test_params_for_full_space_and_enqueue_round_trip(full):
 
 
 def test_params_for_names_what_cannot_be_expressed(tiny):
-    with pytest.raises(ConfigError, match=r"tiny.yaml: cannot express model.features=256: model.features takes integers in \[16, 32\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"tiny.yaml: cannot express model.features=256: model.features takes integers in \[16, 32\]",
+    ):
         tiny.params_for({"model": {"features": 256}})
-    with pytest.raises(ConfigError, match=r"cannot express model.stem.channels=64: the space has it fixed at 8"):
+    with pytest.raises(
+        ConfigError, match=r"cannot express model.stem.channels=64: the space has it fixed at 8"
+    ):
         tiny.params_for({"model": {"stem": {"channels": 64}}})
     with pytest.raises(ConfigError, match="not a config path"):
         tiny.params_for({"model": {"stem": {"width": 64}}})
@@ -139,7 +146,10 @@ def test_seed_designs_map_onto_the_tiny_and_full_spaces(tiny, full):
             trial = study.ask()
             cfg = space.suggest(trial)
             for path, want in leaves({"model": overrides[name]}).items():
-                assert get_path(cfg, path) == (list(want) if isinstance(want, (list, tuple)) else want), (name, path)
+                assert get_path(cfg, path) == (list(want) if isinstance(want, (list, tuple)) else want), (
+                    name,
+                    path,
+                )
             assert trial.user_attrs["design"] == name
             study.tell(trial, 0.0)
     # the full space holds the designs at their real size: the exact configs come back
@@ -152,12 +162,15 @@ def test_seed_designs_map_onto_the_tiny_and_full_spaces(tiny, full):
 
 
 def test_seed_designs_a_space_cannot_express_are_skipped_with_a_reason(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         base: {model: {features: 32, depth: 2, input_size: 64, stem: {channels: 8}}}
         params:
           model.block.name: {choices: [bottleneck, conv2]}
           model.block.dilation: {choices: [1, 2]}
-    """)
+    """,
+    )
     plan = plan_seed_trials(SearchSpace.load(path), SEED_DESIGNS)
     kept = [n for n, _ in plan.trials]
     skipped = dict(plan.skipped)
@@ -190,7 +203,9 @@ def test_seed_designs_file_is_a_one_param_categorical_space():
 
 
 def test_rebased_designs_at_tiny_size_and_no_fixing_searched_paths(tiny):
-    small = SearchSpace.load(SEED_DESIGNS).rebased({"model": {"features": 32, "input_size": 64, "depth": 2, "stem": {"channels": 8}}})
+    small = SearchSpace.load(SEED_DESIGNS).rebased(
+        {"model": {"features": 32, "input_size": 64, "depth": 2, "stem": {"channels": 8}}}
+    )
     for _, cfg in sample(small, 5):
         assert (cfg["model"]["features"], cfg["model"]["input_size"]) == (32, 64)
     with pytest.raises(ConfigError, match="model.features is searched by the space"):
@@ -198,23 +213,32 @@ def test_rebased_designs_at_tiny_size_and_no_fixing_searched_paths(tiny):
 
 
 def test_grid_refuses_a_conditional_space(tiny):
-    with pytest.raises(ConfigError, match="grid sampler needs unconditional params, but model.block.dilation") as err:
+    with pytest.raises(
+        ConfigError, match="grid sampler needs unconditional params, but model.block.dilation"
+    ) as err:
         tiny.grid()
     assert "\n" not in str(err.value)
 
 
 def test_unasked_knob_falls_back_when_the_block_rejects_the_base(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         base:
           model: {features: 32, depth: 2, input_size: 64, stem: {channels: 8}, block: {dilation: 3, separable: mid}}
         params:
           model.block.name: {choices: [bottleneck, multidilated, conv2]}
-    """)
+    """,
+    )
     space = SearchSpace.load(path)
     by_block = {cfg["model"]["block"]["name"]: cfg["model"]["block"] for _, cfg in sample(space, 30)}
     assert by_block["bottleneck"]["dilation"] == 3 and by_block["bottleneck"]["separable"] == "mid"
     assert by_block["multidilated"]["dilation"] == 1  # multidilated has no dilation knob
-    assert by_block["conv2"] == {**by_block["conv2"], "dilation": 3, "separable": "none"}  # conv2 has no "mid"
+    assert by_block["conv2"] == {
+        **by_block["conv2"],
+        "dilation": 3,
+        "separable": "none",
+    }  # conv2 has no "mid"
 
 
 def test_shipped_spaces_every_combination_is_a_valid_model(tiny, full):
@@ -226,31 +250,100 @@ def test_shipped_spaces_every_combination_is_a_valid_model(tiny, full):
 
 
 BAD = [
-    ("params: {model.features: {type: int, low: 32, high: 16}}", "params.model.features: expected low <= high, but got low=32 high=16"),
-    ("params: {model.block.name: {choices: []}}", "params.model.block.name.choices: expected a non-empty list, but got []"),
+    (
+        "params: {model.features: {type: int, low: 32, high: 16}}",
+        "params.model.features: expected low <= high, but got low=32 high=16",
+    ),
+    (
+        "params: {model.block.name: {choices: []}}",
+        "params.model.block.name.choices: expected a non-empty list, but got []",
+    ),
     ("params: {model.block.name: {choices: [a], lo: 1}}", "params.model.block.name: unknown key 'lo'"),
     ("parms: {}", "unknown key 'parms' (allowed: 'description', 'base', 'params')"),
-    ("params: {model.block.nam: {choices: [bottleneck]}}", "params.model.block.nam: 'model.block.nam' is not a config path (did you mean 'model.block.name'?)"),
-    ("params: {model.block.name: {choices: [bottleneck, resnext]}}", "params.model.block.name.choices[1]: expected one of 'bottleneck', 'conv2', 'multidilated', but got 'resnext'"),
-    ("params: {model.block.name: {choices: [resnet, conv2]}, model.block.dilation: {choices: [1, 2]}}", "params.model.block.name.choices[0]: expected one of 'bottleneck', 'conv2', 'multidilated', but got 'resnet'"),
-    ("params: {model.block.dilation: {choices: [1, 5]}}", "params.model.block.dilation.choices: 5 fits none of the blocks the space can pick (bottleneck)"),
-    ("params: {model.block.separable: {choices: [none, mid]}}\nbase: {model: {block: {name: conv2}}}", "params.model.block.separable.choices: 'mid' fits none of the blocks"),
-    ("params: {model.block.skip: {choices: ['yes']}}", "params.model.block.skip.choices[0]: expected true or false, but got 'yes'"),
-    ("params: {model.features: {type: int, low: 16.5, high: 32}}", "params.model.features.low: expected an integer, but got 16.5"),
-    ("params: {schedule.lr: {type: float, low: 1e-4, high: 1.0e-2}}", "params.schedule.lr.low: expected a number, but got the string '1e-4' (YAML reads 1e-3 as text: write 1.0e-3)"),
-    ("params: {schedule.lr: {type: float, low: 0.0, high: 1.0e-2, log: true}}", "params.schedule.lr.low: a log range needs low > 0, but got 0.0"),
-    ("params: {model.block.dilation: {type: int, low: 1, high: 2}}", "params.model.block.dilation: expected choices (block knobs are categorical)"),
-    ("params: {model.stacks: {choices: [1, 2]}, model.stack_weights: {choices: [[0.3, 0.7]]}}", "params: model.stacks=1, model.stack_weights='[0.3, 0.7]' gives a model the config rejects: stack_weights: expected 1 weights"),
-    ("base: {model: {features: 32, depth: 2, input_size: 64, stem: {channels: 8}}}\nparams: {model.block.name: {choices: [multidilated]}, model.block.rates: {choices: [[1, 2, 3]]}}", "model.block.rates='[1, 2, 3]' gives a model the config rejects: features: expected a multiple of 6"),
-    ("params: {model.stack_weights: {when: {model.stacks: 2}, choices: [null]}, model.stacks: {choices: [1, 2]}}", "params.model.stack_weights depends on model.stacks, which params.model.stacks sets after it"),
-    ("params: {model.block.rates: {choices: [[1, 2]]}, model.block.name: {choices: [multidilated]}}", "params.model.block.rates.choices: [1, 2] fits none of the blocks the space can pick (bottleneck)"),
-    ("params: {model.features: {type: int, low: 16, high: 32, step: 8, default: 20}}", "params.model.features.default: expected integers in [16, 32] step 8, but got 20"),
-    ("base: {model: {stacks: 0}}\nparams: {model.features: {choices: [32]}}", "base.model.stacks: expected an integer in [1, 16], but got 0"),
+    (
+        "params: {model.block.nam: {choices: [bottleneck]}}",
+        "params.model.block.nam: 'model.block.nam' is not a config path (did you mean 'model.block.name'?)",
+    ),
+    (
+        "params: {model.block.name: {choices: [bottleneck, resnext]}}",
+        "params.model.block.name.choices[1]: expected one of 'bottleneck', 'conv2', 'multidilated', but "
+        "got 'resnext'",
+    ),
+    (
+        "params: {model.block.name: {choices: [resnet, conv2]}, model.block.dilation: {choices: [1, 2]}}",
+        "params.model.block.name.choices[0]: expected one of 'bottleneck', 'conv2', 'multidilated', but "
+        "got 'resnet'",
+    ),
+    (
+        "params: {model.block.dilation: {choices: [1, 5]}}",
+        "params.model.block.dilation.choices: 5 fits none of the blocks the space can pick (bottleneck)",
+    ),
+    (
+        "params: {model.block.separable: {choices: [none, mid]}}\nbase: {model: {block: {name: conv2}}}",
+        "params.model.block.separable.choices: 'mid' fits none of the blocks",
+    ),
+    (
+        "params: {model.block.skip: {choices: ['yes']}}",
+        "params.model.block.skip.choices[0]: expected true or false, but got 'yes'",
+    ),
+    (
+        "params: {model.features: {type: int, low: 16.5, high: 32}}",
+        "params.model.features.low: expected an integer, but got 16.5",
+    ),
+    (
+        "params: {schedule.lr: {type: float, low: 1e-4, high: 1.0e-2}}",
+        "params.schedule.lr.low: expected a number, but got the string '1e-4' (YAML reads 1e-3 as text: "
+        "write 1.0e-3)",
+    ),
+    (
+        "params: {schedule.lr: {type: float, low: 0.0, high: 1.0e-2, log: true}}",
+        "params.schedule.lr.low: a log range needs low > 0, but got 0.0",
+    ),
+    (
+        "params: {model.block.dilation: {type: int, low: 1, high: 2}}",
+        "params.model.block.dilation: expected choices (block knobs are categorical)",
+    ),
+    (
+        "params: {model.stacks: {choices: [1, 2]}, model.stack_weights: {choices: [[0.3, 0.7]]}}",
+        "params: model.stacks=1, model.stack_weights='[0.3, 0.7]' gives a model the config rejects: "
+        "stack_weights: expected 1 weights",
+    ),
+    (
+        "base: {model: {features: 32, depth: 2, input_size: 64, stem: {channels: 8}}}\nparams: "
+        "{model.block.name: {choices: [multidilated]}, model.block.rates: {choices: [[1, 2, 3]]}}",
+        "model.block.rates='[1, 2, 3]' gives a model the config rejects: features: expected a multiple of 6",
+    ),
+    (
+        "params: {model.stack_weights: {when: {model.stacks: 2}, choices: [null]}, model.stacks: {choices: "
+        "[1, 2]}}",
+        "params.model.stack_weights depends on model.stacks, which params.model.stacks sets after it",
+    ),
+    (
+        "params: {model.block.rates: {choices: [[1, 2]]}, model.block.name: {choices: [multidilated]}}",
+        "params.model.block.rates.choices: [1, 2] fits none of the blocks the space can pick (bottleneck)",
+    ),
+    (
+        "params: {model.features: {type: int, low: 16, high: 32, step: 8, default: 20}}",
+        "params.model.features.default: expected integers in [16, 32] step 8, but got 20",
+    ),
+    (
+        "base: {model: {stacks: 0}}\nparams: {model.features: {choices: [32]}}",
+        "base.model.stacks: expected an integer in [1, 16], but got 0",
+    ),
     ("params: {model.features: {choices: [32, 32]}}", "params.model.features.choices: 32 is listed twice"),
-    ("params: {model.stacks: {when: {model.stack: 2}, choices: [1]}}", "params.model.stacks.when: 'model.stack' is not a config path"),
+    (
+        "params: {model.stacks: {when: {model.stack: 2}, choices: [1]}}",
+        "params.model.stacks.when: 'model.stack' is not a config path",
+    ),
     ("params: [a, b]", "params: expected a non-empty mapping"),
-    ("params: {a: {path: model.features, choices: [16]}, b: {path: model.features, choices: [32]}}", "params.b and params.a both set model.features; give them exclusive 'when' conditions"),
-    ("params: {model.features: {choices: [32]}}\nbase: {schedule: {optimiser: adam}}", "base.schedule: unknown key 'optimiser'"),
+    (
+        "params: {a: {path: model.features, choices: [16]}, b: {path: model.features, choices: [32]}}",
+        "params.b and params.a both set model.features; give them exclusive 'when' conditions",
+    ),
+    (
+        "params: {model.features: {choices: [32]}}\nbase: {schedule: {optimiser: adam}}",
+        "base.schedule: unknown key 'optimiser'",
+    ),
     ("params: {model.features: {choices: [32]\n", "malformed YAML at line"),
 ]
 
@@ -266,17 +359,28 @@ def test_bad_space_is_one_line_naming_file_and_key(tmp_path, text, needle):
     assert "\n" not in message
 
 
-_model_dicts = st.fixed_dictionaries({
-    "stacks": st.integers(1, 3), "features": st.sampled_from([8, 12, 16, 24, 32]), "depth": st.integers(1, 3),
-    "input_size": st.sampled_from([32, 48, 64]), "joints": st.just(16),
-    "block": st.fixed_dictionaries({
-        "name": st.sampled_from(sorted(BLOCKS)), "dilation": st.sampled_from(DILATIONS + (5,)),
-        "separable": st.sampled_from(SEPARABLE), "skip": st.booleans(),
-        "rates": st.lists(st.sampled_from(DILATIONS), min_size=1, max_size=4),
-    }),
-    "stem": st.fixed_dictionaries({"name": st.sampled_from(["conv7", "patch3", "patch4"]), "channels": st.sampled_from([4, 6, 8])}),
-    "stack_weights": st.one_of(st.none(), st.lists(st.floats(0, 2), min_size=1, max_size=3)),
-})
+_model_dicts = st.fixed_dictionaries(
+    {
+        "stacks": st.integers(1, 3),
+        "features": st.sampled_from([8, 12, 16, 24, 32]),
+        "depth": st.integers(1, 3),
+        "input_size": st.sampled_from([32, 48, 64]),
+        "joints": st.just(16),
+        "block": st.fixed_dictionaries(
+            {
+                "name": st.sampled_from(sorted(BLOCKS)),
+                "dilation": st.sampled_from(DILATIONS + (5,)),
+                "separable": st.sampled_from(SEPARABLE),
+                "skip": st.booleans(),
+                "rates": st.lists(st.sampled_from(DILATIONS), min_size=1, max_size=4),
+            }
+        ),
+        "stem": st.fixed_dictionaries(
+            {"name": st.sampled_from(["conv7", "patch3", "patch4"]), "channels": st.sampled_from([4, 6, 8])}
+        ),
+        "stack_weights": st.one_of(st.none(), st.lists(st.floats(0, 2), min_size=1, max_size=3)),
+    }
+)
 
 
 @settings(max_examples=200, deadline=None)

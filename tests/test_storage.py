@@ -23,7 +23,11 @@ from hpo.cli import app
 from hpo.storage import open_storage
 from hpo.storage_proxy import GRPC_EXTRA_HINT, parse_grpc_url
 from hpo.storage_retry import (
-    EXIT_STORAGE_UNAVAILABLE, HEARTBEAT_ATTR, RetryingStorage, StorageUnavailable, is_transient,
+    EXIT_STORAGE_UNAVAILABLE,
+    HEARTBEAT_ATTR,
+    RetryingStorage,
+    StorageUnavailable,
+    is_transient,
 )
 from tests.workers_support import write_preset
 
@@ -31,7 +35,9 @@ runner = CliRunner()
 
 
 def _dropped() -> sa_exc.OperationalError:
-    return sa_exc.OperationalError("SELECT 1", {}, Exception("terminating connection due to administrator command"))
+    return sa_exc.OperationalError(
+        "SELECT 1", {}, Exception("terminating connection due to administrator command")
+    )
 
 
 class Flaky(InMemoryStorage):
@@ -54,10 +60,12 @@ class Flaky(InMemoryStorage):
             if self.after:
                 attr(*args, **kwargs)
             raise self.error()
+
         return failing
 
 
 # ---- issue 13 items 3 and 5: honest errors, nothing created ------------------------------------
+
 
 @pytest.mark.parametrize("scheme", ["sqlite:///", "journal://"])
 def test_a_storage_in_a_missing_folder_exits_2_names_it_and_creates_nothing(tmp_path, monkeypatch, scheme):
@@ -68,7 +76,8 @@ def test_a_storage_in_a_missing_folder_exits_2_names_it_and_creates_nothing(tmp_
     result = runner.invoke(app, ["run", str(preset), "--storage", url, "--n-trials", "1", "--quiet"])
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines() == [
-        f"error: storage {url}: folder {tmp_path}/no/such/dir does not exist (create it, or fix the path)"]
+        f"error: storage {url}: folder {tmp_path}/no/such/dir does not exist (create it, or fix the path)"
+    ]
     assert sorted(tmp_path.rglob("*")) == before  # no database, no checkpoint folder, no studies/
 
 
@@ -106,6 +115,7 @@ def test_grpc_urls_are_host_and_port():
 
 
 # ---- retries ---------------------------------------------------------------------------------
+
 
 def _study(storage) -> int:
     return storage.create_new_study([StudyDirection.MAXIMIZE], "s")
@@ -145,7 +155,9 @@ def test_after_the_grace_period_the_worker_gives_up_with_exit_code_75(monkeypatc
     storage = RetryingStorage(inner, grace_s=0.6)
     sid = _study(storage)
     inner.fail["get_all_trials"] = 10**6
-    with pytest.raises(StorageUnavailable, match=r"unreachable for \d+ s .*grace period 0.6 s.*get_all_trials"):
+    with pytest.raises(
+        StorageUnavailable, match=r"unreachable for \d+ s .*grace period 0.6 s.*get_all_trials"
+    ):
         storage.get_all_trials(sid)
     assert storage.gave_up == 1 and StorageUnavailable.exit_code == EXIT_STORAGE_UNAVAILABLE == 75
 
@@ -153,11 +165,14 @@ def test_after_the_grace_period_the_worker_gives_up_with_exit_code_75(monkeypatc
         raise StorageUnavailable("storage unreachable for 60 s (grace period 60 s, HPO_STORAGE_GRACE_S)")
 
     monkeypatch.setattr(hpo.workers, "run_worker", unreachable)  # looked up when the command runs
-    result = runner.invoke(app, ["worker", str(write_preset(tmp_path)), "--storage", f"sqlite:///{tmp_path}/s.db"])
+    result = runner.invoke(
+        app, ["worker", str(write_preset(tmp_path)), "--storage", f"sqlite:///{tmp_path}/s.db"]
+    )
     assert result.exit_code == 75
     # after the line that says where the study is (hpo.study_location), one error line
-    assert result.output.strip().splitlines()[1:] == ["error: storage unreachable for 60 s (grace period 60 s, "
-                                                      "HPO_STORAGE_GRACE_S)"]
+    assert result.output.strip().splitlines()[1:] == [
+        "error: storage unreachable for 60 s (grace period 60 s, HPO_STORAGE_GRACE_S)"
+    ]
 
 
 def test_a_failed_heartbeat_is_skipped_and_the_proxy_heartbeat_finds_stale_trials(monkeypatch):
@@ -176,6 +191,7 @@ def test_a_failed_heartbeat_is_skipped_and_the_proxy_heartbeat_finds_stale_trial
 
 
 # ---- the trial loop through outages --------------------------------------------------------
+
 
 def _study_on(storage):
     import optuna
@@ -225,6 +241,7 @@ def test_a_trial_whose_writes_gave_up_is_requeued_and_the_worker_leaves():
 
 # ---- the outage clock and connection errors (issues 25, 27, 28) ------------------------------
 
+
 def test_the_grace_period_counts_from_the_first_failure_of_the_outage_and_a_success_resets_it():
     """Two calls in one outage share one clock (the second gives up when the outage, not
     the call, reaches the grace period, saying how long it really lasted); an answer in
@@ -258,9 +275,14 @@ def _worker(tmp_path, url: str, grace: str = "60") -> tuple[int, list[str], floa
     from tests.workers_support import ROOT, worker_env
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run([sys.executable, "-m", "hpo", "worker", str(write_preset(tmp_path)), "--quiet"], cwd=ROOT,
-                          env={**worker_env(HPO_STORAGE_GRACE_S=grace), "HPO_STORAGE": url, "COLUMNS": ""},
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "hpo", "worker", str(write_preset(tmp_path)), "--quiet"],
+        cwd=ROOT,
+        env={**worker_env(HPO_STORAGE_GRACE_S=grace), "HPO_STORAGE": url, "COLUMNS": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     return done.returncode, (done.stdout + done.stderr).strip().splitlines(), cpu
@@ -287,7 +309,7 @@ def _fake_postgres_refusing_passwords() -> tuple[int, threading.Thread]:
                         conn.sendall(b"N")
                         length = int.from_bytes(conn.recv(4), "big")
                         conn.recv(length - 4)
-                    fields = b"SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user \"hpo\"\0\0"
+                    fields = b'SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user "hpo"\0\0'
                     conn.sendall(b"E" + (len(fields) + 4).to_bytes(4, "big") + fields)
 
     thread = threading.Thread(target=answer, daemon=True)
@@ -299,7 +321,10 @@ def _fake_postgres_refusing_passwords() -> tuple[int, threading.Thread]:
 def test_a_permanent_connection_error_exits_2_at_once_in_the_servers_words(tmp_path, case):
     pytest.importorskip("psycopg")
     if case == "unresolvable host":
-        url, words = f"postgresql+psycopg://hpo:hunter2-pw@127.0.0.l:5432/{'x' * 150}", "Name or service not known"
+        url, words = (
+            f"postgresql+psycopg://hpo:hunter2-pw@127.0.0.l:5432/{'x' * 150}",
+            "Name or service not known",
+        )
     elif case == "missing database":
         from tests.workers_support import _postgres_url
 
@@ -307,8 +332,10 @@ def test_a_permanent_connection_error_exits_2_at_once_in_the_servers_words(tmp_p
         url, words = f"{PG}/hpo_i27_no_such_db", 'database "hpo_i27_no_such_db" does not exist'
     else:
         port, _ = _fake_postgres_refusing_passwords()
-        url, words = f"postgresql+psycopg://hpo:hunter2-pw@127.0.0.1:{port}/db", \
-            'password authentication failed for user "hpo"'
+        url, words = (
+            f"postgresql+psycopg://hpo:hunter2-pw@127.0.0.1:{port}/db",
+            'password authentication failed for user "hpo"',
+        )
     start = time.monotonic()
     code, lines, cpu = _worker(tmp_path, url)
     assert code == 2 and cpu < 5, lines
@@ -351,26 +378,32 @@ def test_a_preset_may_name_the_storage_through_an_environment_variable_or_a_file
 
 # ---- one process per SQLite study (issue 27) ----------------------------------------------------
 
+
 def test_a_second_hpo_run_on_one_sqlite_study_exits_2_at_once(tmp_path):
     import subprocess
 
-    from tests.workers_support import ROOT, wait_for, worker_env
+    from tests.workers_support import wait_for, worker_env
 
     preset = write_preset(tmp_path, "locked", trials=2, epochs=2)
     url = f"sqlite:///{tmp_path}/locked.db"
     lock = tmp_path / "locked.db.lock"
     cmd = [sys.executable, "-m", "hpo", "run", str(preset), "--storage", url, "--quiet"]
     # run from tmp_path: the first run writes its report under reports/ there
-    first = subprocess.Popen(cmd, cwd=tmp_path, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
+    first = subprocess.Popen(
+        cmd, cwd=tmp_path, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         wait_for(lambda: lock.exists() and lock.read_text(), 120, "the first run's lock", first)
-        second = subprocess.run(cmd, cwd=tmp_path, env=worker_env(), capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            cmd, cwd=tmp_path, env=worker_env(), capture_output=True, text=True, timeout=120
+        )
         assert first.poll() is None  # refused while the first one runs
     finally:
         out, _ = first.communicate(timeout=600)
     assert second.returncode == 2, second.stdout + second.stderr
-    (line,) = [ln for ln in (second.stdout + second.stderr).strip().splitlines() if not ln.startswith("study ")]
+    (line,) = [
+        ln for ln in (second.stdout + second.stderr).strip().splitlines() if not ln.startswith("study ")
+    ]
     assert f"pid {first.pid} on" in line and "is running this study" in line and "PostgreSQL" in line
     assert first.returncode == 0, out
     assert not lock.exists()  # cleaned on exit
@@ -387,8 +420,16 @@ def test_the_sqlite_lock_of_a_killed_process_is_taken_over(tmp_path):
     from tests.workers_support import ROOT, wait_for, worker_env
 
     url = f"sqlite:///{tmp_path}/s.db"
-    holder = subprocess.Popen([sys.executable, "-c", "import time; from hpo.storage import single_runner\n"
-                               f"with single_runner({url!r}): time.sleep(600)"], cwd=ROOT, env=worker_env())
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from hpo.storage import single_runner\n"
+            f"with single_runner({url!r}): time.sleep(600)",
+        ],
+        cwd=ROOT,
+        env=worker_env(),
+    )
     lock = tmp_path / "s.db.lock"
     wait_for(lambda: lock.exists() and lock.read_text(), 60, "the lock", holder)
     with pytest.raises(ConfigError, match=f"pid {holder.pid} on .* is running this study"):

@@ -14,8 +14,18 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.workers_support import (
-    PROXY_APP, count_connections, free_port, fresh_pg, new_database, running_after_epochs, start_proxy, start_worker,  # noqa: F401
-    terminate_connections, trials_of, wait_for, worker_env, write_preset,
+    PROXY_APP,
+    count_connections,
+    free_port,
+    new_database,
+    running_after_epochs,
+    start_proxy,
+    start_worker,  # noqa: F401
+    terminate_connections,
+    trials_of,
+    wait_for,
+    worker_env,
+    write_preset,
 )
 
 # A trial is a few seconds; heartbeats every 2 s, dead after 10 s (a worker retrying a
@@ -33,10 +43,18 @@ def _check_study(url: str, name: str, *, retries_finished: bool = True) -> list[
     by_number = {t.number: t for t in trials}
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     for t in trials:
-        assert t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL), f"trial {t.number}: {t.state.name}"
+        assert t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL), (
+            f"trial {t.number}: {t.state.name}"
+        )
         if t.state == TrialState.FAIL:
-            retries = [r for r in finished if r.system_attrs.get("failed_trial") == t.system_attrs.get("failed_trial", t.number)]
-            assert retries, f"trial {t.number} FAIL ({t.user_attrs.get('fail_reason')}) without a finished retry"
+            retries = [
+                r
+                for r in finished
+                if r.system_attrs.get("failed_trial") == t.system_attrs.get("failed_trial", t.number)
+            ]
+            assert retries, (
+                f"trial {t.number} FAIL ({t.user_attrs.get('fail_reason')}) without a finished retry"
+            )
     chains = [t.system_attrs.get("failed_trial", t.number) for t in finished]
     assert len(chains) == len(set(chains)), "two results from one retry chain"
     assert by_number
@@ -63,8 +81,12 @@ def test_four_workers_started_together_on_a_fresh_database_join_one_study(tmp_pa
         preset = write_preset(folder, "together", trials=4, epochs=1, rows=64)
         logs = [folder / f"w{i}.log" for i in range(4)]
         with new_database() as (url, _, _):
-            procs = [start_worker(preset, url, "--checkpoint-dir", str(folder / "ckpt"), env=worker_env(**ENV),
-                                  log=log) for log in logs]
+            procs = [
+                start_worker(
+                    preset, url, "--checkpoint-dir", str(folder / "ckpt"), env=worker_env(**ENV), log=log
+                )
+                for log in logs
+            ]
             codes = _wait_all(procs, logs, 300)
             assert codes == [0, 0, 0, 0], "\n".join(log.read_text()[-1500:] for log in logs)
             trials = _check_study(url, "together")
@@ -72,8 +94,9 @@ def test_four_workers_started_together_on_a_fresh_database_join_one_study(tmp_pa
         assert all(t.state == TrialState.COMPLETE for t in trials)
 
 
-def _terminator(admin: str, database: str, every_s: float, for_s: float, stop: threading.Event,
-                counts: list[int]) -> None:
+def _terminator(
+    admin: str, database: str, every_s: float, for_s: float, stop: threading.Event, counts: list[int]
+) -> None:
     end = time.monotonic() + for_s
     while not stop.wait(every_s) and time.monotonic() < end:
         counts.append(terminate_connections(admin, database))
@@ -88,8 +111,19 @@ def test_two_workers_survive_every_connection_terminated_every_5_s(tmp_path, fre
     fault = threading.Thread(target=_terminator, args=(admin, database, 5.0, 90.0, stop, killed))
     fault.start()
     try:
-        procs = [start_worker(preset, url, "--timeout", "80", "--checkpoint-dir", str(tmp_path / "ckpt"),
-                              env=worker_env(**ENV), log=log) for log in logs]
+        procs = [
+            start_worker(
+                preset,
+                url,
+                "--timeout",
+                "80",
+                "--checkpoint-dir",
+                str(tmp_path / "ckpt"),
+                env=worker_env(**ENV),
+                log=log,
+            )
+            for log in logs
+        ]
         codes = _wait_all(procs, logs, 240)
     finally:
         stop.set()
@@ -110,10 +144,15 @@ def test_three_workers_through_the_storage_proxy_with_one_sigkill(tmp_path, fres
     preset = write_preset(tmp_path, "proxied", trials=6, epochs=4, rows=160)
     logs = [tmp_path / f"w{i}.log" for i in range(3)]
     try:
-        procs = [start_worker(preset, grpc_url, "--checkpoint-dir", str(tmp_path / "ckpt"), env=worker_env(**ENV),
-                              log=log) for log in logs]
-        victim = wait_for(lambda: running_after_epochs("proxied", url, 1), 180, "a trial after one epoch",
-                          procs[0], logs[0])
+        procs = [
+            start_worker(
+                preset, grpc_url, "--checkpoint-dir", str(tmp_path / "ckpt"), env=worker_env(**ENV), log=log
+            )
+            for log in logs
+        ]
+        victim = wait_for(
+            lambda: running_after_epochs("proxied", url, 1), 180, "a trial after one epoch", procs[0], logs[0]
+        )
         pid = int(victim.user_attrs["worker"].rsplit(":", 1)[1])
         (killed,) = [i for i, p in enumerate(procs) if p.pid == pid]
         procs[killed].send_signal(signal.SIGKILL)
@@ -150,16 +189,24 @@ def _outage(tmp_path, url: str, down_s: float) -> tuple[list[int], list, float]:
     preset = write_preset(tmp_path, "outage", trials=4, epochs=3, rows=160)
     logs = [tmp_path / f"w{i}.log" for i in range(2)]
     env = worker_env(**ENV, HPO_STORAGE_GRACE_S=f"{_GRACE:g}")
-    procs = [start_worker(preset, f"grpc://127.0.0.1:{port}", "--checkpoint-dir", str(tmp_path / "ckpt"), env=env,
-                          log=log) for log in logs]
+    procs = [
+        start_worker(
+            preset, f"grpc://127.0.0.1:{port}", "--checkpoint-dir", str(tmp_path / "ckpt"), env=env, log=log
+        )
+        for log in logs
+    ]
     try:
-        wait_for(lambda: running_after_epochs("outage", url, 1), 300, "a trial after one epoch", procs[0], logs[0])
+        wait_for(
+            lambda: running_after_epochs("outage", url, 1), 300, "a trial after one epoch", procs[0], logs[0]
+        )
         proxy.kill()
         proxy.wait(timeout=30)
         killed_at = time.monotonic()
         deadline = killed_at + down_s
         while time.monotonic() < deadline:
-            assert all(p.poll() is None for p in procs) or down_s > _GRACE, "a worker left within the grace period"
+            assert all(p.poll() is None for p in procs) or down_s > _GRACE, (
+                "a worker left within the grace period"
+            )
             time.sleep(0.5)
         if down_s <= _GRACE:
             proxy = start_proxy(url, port, tmp_path / "proxy.log")

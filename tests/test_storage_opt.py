@@ -16,8 +16,14 @@ from tests.workers_support import ROOT, fresh_pg, worker_env, write_preset  # no
 
 def _hpo(args, cwd, url, timeout=900):
     env = {**worker_env(HPO_HEARTBEAT_S="2", HPO_GRACE_S="10"), "HPO_STORAGE": url, "COLUMNS": "80"}
-    return subprocess.run([sys.executable, "-m", "hpo", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "hpo", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
@@ -34,8 +40,14 @@ def test_hpo_storage_reaches_run_with_workers_pareto_export_and_dashboard(tmp_pa
     assert export.returncode == 0 and list((tmp_path / "out").glob("trial_*.yaml")), export.stderr
 
     env = {**worker_env(), "HPO_STORAGE": url}
-    dash = subprocess.Popen([sys.executable, "-m", "hpo", "dashboard", "envstudy", "--port", "0", "--no-publish"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    dash = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "dashboard", "envstudy", "--port", "0", "--no-publish"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         line = ""
@@ -53,11 +65,23 @@ def test_hpo_storage_reaches_run_with_workers_pareto_export_and_dashboard(tmp_pa
 
 def test_a_password_on_the_command_line_gets_a_warning(tmp_path):
     url = "postgresql+psycopg://hpo:hunter2-pw@127.0.0.l:5432/db"
-    done = subprocess.run([sys.executable, "-m", "hpo", "pareto", "s", "--storage", url], cwd=tmp_path,
-                          env=worker_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "hpo", "pareto", "s", "--storage", url],
+        cwd=tmp_path,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     warning, error = done.stderr.strip().splitlines()
     assert warning.startswith("warning: --storage holds a password") and "HPO_STORAGE" in warning
     assert error.startswith("error: ") and done.returncode == 2 and "hunter2" not in done.stderr
-    quiet = subprocess.run([sys.executable, "-m", "hpo", "pareto", "s"], cwd=tmp_path,
-                           env={**worker_env(), "HPO_STORAGE": url}, capture_output=True, text=True, timeout=300)
+    quiet = subprocess.run(
+        [sys.executable, "-m", "hpo", "pareto", "s"],
+        cwd=tmp_path,
+        env={**worker_env(), "HPO_STORAGE": url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "warning" not in quiet.stderr and quiet.returncode == 2  # from the environment: nothing to warn of

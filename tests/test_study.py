@@ -18,8 +18,8 @@ from hpo.cli import app
 from hpo.export import export_trials
 from hpo.pareto import pareto_trials
 from hpo.preset import load_preset
-from hpo.study import open_study, run_study
 from hpo.record import PCKH_JOINTS
+from hpo.study import open_study, run_study
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -47,16 +47,19 @@ sampler: {{name: random}}
 pruner: {{name: mo_halving, min_epochs: 2, eta: 4, min_trials: 4}}
 budget: {{trials: 4}}
 data: synthetic:400:64:0
-space: {tmp_path / 'space.yaml'}
+space: {tmp_path / "space.yaml"}
 schedule: {{epochs: 3, batch_size: 8, milestones: []}}
-storage: sqlite:///{tmp_path / 'e2e.db'}
+storage: sqlite:///{tmp_path / "e2e.db"}
 device: cpu
 """)
     return path
 
 
 def _dominates(a, b, directions):
-    better = [(x >= y) if d == optuna.study.StudyDirection.MAXIMIZE else (x <= y) for x, y, d in zip(a, b, directions)]
+    better = [
+        (x >= y) if d == optuna.study.StudyDirection.MAXIMIZE else (x <= y)
+        for x, y, d in zip(a, b, directions)
+    ]
     return all(better) and a != b
 
 
@@ -94,7 +97,9 @@ def test_study_end_to_end(preset_path, tmp_path):
 
     # the Pareto set is exactly the non-dominated complete trials
     front = {t.number for t in pareto_trials(summary.study)}
-    brute = {t.number for t in done if not any(_dominates(o.values, t.values, study.directions) for o in done)}
+    brute = {
+        t.number for t in done if not any(_dominates(o.values, t.values, study.directions) for o in done)
+    }
     assert front == brute and front
 
     # running again resumes: the trial count grows, finished trials are untouched
@@ -127,8 +132,14 @@ def test_hpo_run_into_a_log_file_writes_one_line_per_trial(preset_path, tmp_path
     log = tmp_path / "log"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80"}
     with log.open("w") as f:  # `hpo run > log 2>&1`: not a terminal
-        done = subprocess.run([sys.executable, "-m", "hpo", "run", str(preset_path), "--n-trials", "2", "--verbose"],
-                              cwd=tmp_path, env=env, stdout=f, stderr=subprocess.STDOUT, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-m", "hpo", "run", str(preset_path), "--n-trials", "2", "--verbose"],
+            cwd=tmp_path,
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
     text = log.read_text()
     assert done.returncode == 0, text
     assert len(text) < 30_000 and "\r" not in text  # no progress-bar redraws
@@ -136,9 +147,13 @@ def test_hpo_run_into_a_log_file_writes_one_line_per_trial(preset_path, tmp_path
     assert re.search(r"^trial +0 epoch +1/3 +PCKh", text, flags=re.M), text  # --verbose: a line per epoch
     # the closing lines say what pruning bought (hpo.savings)
     assert re.search(r"^pruning: +\d+ of 2 designs cut", text, flags=re.M), text
-    assert re.search(r"^epochs: +\d+ trained, \d+ \(\d+ %\) saved of 6 for every design to the end", text, flags=re.M), text
+    assert re.search(
+        r"^epochs: +\d+ trained, \d+ \(\d+ %\) saved of 6 for every design to the end", text, flags=re.M
+    ), text
     table = text.split("Pareto set of study")[1].split("report:")[0]  # lines naming tmp paths may be long
-    long = [line for line in [*table.splitlines(), *re.findall(r"^trial .*$", text, flags=re.M)] if len(line) > 80]
+    long = [
+        line for line in [*table.splitlines(), *re.findall(r"^trial .*$", text, flags=re.M)] if len(line) > 80
+    ]
     assert not long, long
 
 
@@ -161,15 +176,26 @@ def test_trial_lines_name_the_wall_time_and_fit_80_columns(tmp_path):
     study, _ = make_study(tmp_path)
     lines = {t.number: describe_trial(t) for t in study.trials}
     wall = study.trials[0].user_attrs[rec.WALL_TIME_S]
-    assert f" {wall:.1f} s wall  baseline" in lines[0] and f"{study.trials[0].user_attrs['params']:,} params" in lines[0]
-    assert re.match(r"trial +6 pruned +PCKh 24\.9 +16,256 params epoch 2 +multidilated/conv7 32x1$", lines[6]), lines[6]
+    assert (
+        f" {wall:.1f} s wall  baseline" in lines[0]
+        and f"{study.trials[0].user_attrs['params']:,} params" in lines[0]
+    )
+    assert re.match(
+        r"trial +6 pruned +PCKh 24\.9 +16,256 params epoch 2 +multidilated/conv7 32x1$", lines[6]
+    ), lines[6]
     # the longest tiny design, and a full-size network that took long: still 80 columns, nothing cut
-    for over, params, seconds in (({"block": {"name": "multidilated"}, "stem": {"name": "patch4"}}, None, 812.3),
-                                  ({"features": 256, "stacks": 2, "block": {"name": "multidilated"}}, 6_730_912, 9876.5)):
+    for over, params, seconds in (
+        ({"block": {"name": "multidilated"}, "stem": {"name": "patch4"}}, None, 812.3),
+        ({"features": 256, "stacks": 2, "block": {"name": "multidilated"}}, 6_730_912, 9876.5),
+    ):
         attrs, _ = trial_attrs(over, 60.0, 6, "COMPLETE")
         attrs[rec.WALL_TIME_S] = seconds
         attrs[rec.PARAMS] = params or attrs[rec.PARAMS]
         trial = optuna.trial.create_trial(values=[60.0, attrs[rec.PARAMS], 1.0], user_attrs=attrs)
         line = describe_trial(trial)
-        assert len(line) <= 80 and f"{seconds:.1f} s wall" in line and line.endswith("x" + str(attrs["config"]["model"]["stacks"])), line
+        assert (
+            len(line) <= 80
+            and f"{seconds:.1f} s wall" in line
+            and line.endswith("x" + str(attrs["config"]["model"]["stacks"]))
+        ), line
     assert "6.73M params" in line

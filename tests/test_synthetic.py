@@ -88,7 +88,8 @@ def test_real_mpii_poses(mpii_subset):
     assert not np.allclose(data.keypoints, kinematic.keypoints)
     # every figure is a similarity transform of some real pose: joint distance ratios survive
     ratio = np.linalg.norm(data.keypoints[:, 0] - data.keypoints[:, 1], axis=1) / np.linalg.norm(
-        data.keypoints[:, 9] - data.keypoints[:, 8], axis=1)
+        data.keypoints[:, 9] - data.keypoints[:, 8], axis=1
+    )
     bank_ratio = np.linalg.norm(bank[:, 0] - bank[:, 1], axis=1) / head
     assert all(np.isclose(bank_ratio, r, rtol=1e-4).any() for r in ratio)
 

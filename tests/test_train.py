@@ -23,7 +23,14 @@ def _config(**schedule) -> TrainConfig:
 
 def test_reference_schedule_is_the_studys():
     s = REFERENCE_SCHEDULE
-    assert (s.epochs, s.batch_size, s.optimizer, s.lr, s.milestones, s.gamma) == (20, 24, "adam", 1e-3, (15, 17), 0.1)
+    assert (s.epochs, s.batch_size, s.optimizer, s.lr, s.milestones, s.gamma) == (
+        20,
+        24,
+        "adam",
+        1e-3,
+        (15, 17),
+        0.1,
+    )
 
 
 def test_train_reports_every_epoch_and_is_deterministic(arrays):
@@ -42,8 +49,14 @@ def test_resume_from_checkpoint_recomputes_nothing(arrays, tmp_path):
     first = train(_config(epochs=2), arrays, device="cpu", checkpoint_dir=tmp_path, progress=False)
     assert (tmp_path / "last.pt").exists()
     epochs_run = []
-    resumed = train(_config(epochs=3), arrays, device="cpu", checkpoint_dir=tmp_path,
-                    on_epoch_end=lambda m: epochs_run.append(m.epoch), progress=False)
+    resumed = train(
+        _config(epochs=3),
+        arrays,
+        device="cpu",
+        checkpoint_dir=tmp_path,
+        on_epoch_end=lambda m: epochs_run.append(m.epoch),
+        progress=False,
+    )
     assert resumed.resumed_from_epoch == 2 and epochs_run == [3]
     assert [m.loss for m in resumed.history[:2]] == [m.loss for m in first.history]
     # the resumed run continues exactly as the uninterrupted one would have
@@ -101,8 +114,11 @@ def test_an_epoch_makes_a_constant_number_of_host_syncs(monkeypatch, device_data
     for steps in (20, 40):
         n = next(n for n in range(2 * steps, 4 * steps) if n - round(VAL_FRACTION * n) == 2 * steps)
         data = make_synthetic(n, 32, seed=1)  # 2 x steps training rows
-        config = TrainConfig(model, ScheduleConfig(epochs=1, batch_size=2, milestones=(), augment=True, seed=0),
-                             data=f"synthetic:{n}:32:1")
+        config = TrainConfig(
+            model,
+            ScheduleConfig(epochs=1, batch_size=2, milestones=(), augment=True, seed=0),
+            data=f"synthetic:{n}:32:1",
+        )
         with monkeypatch.context() as patch:
             calls = _count_syncs(patch)
             result = train(config, data, device="cpu", progress=False)
@@ -155,7 +171,9 @@ def test_train_time_is_the_fast_step_times_steps_plus_evaluation(arrays):
     first, second = result.history
     assert first.step_s > 0 and first.eval_s > 0 and first.compile_s == 0.0
     assert first.train_time_s == pytest.approx(first.step_s * (80 // 16) + first.eval_s, rel=1e-6)
-    assert second.train_time_s == pytest.approx(first.train_time_s + second.step_s * 5 + second.eval_s, rel=1e-6)
+    assert second.train_time_s == pytest.approx(
+        first.train_time_s + second.step_s * 5 + second.eval_s, rel=1e-6
+    )
     assert result.train_time_s == second.train_time_s and second.time_s > 0
 
 
@@ -179,8 +197,11 @@ def test_the_compiled_path_trains_pads_evaluation_and_charges_compile_seconds(mo
     import hourglass.train as train_module
 
     real_compile, real_last_stack, shapes = torch.compile, train_module._last_stack, []
-    monkeypatch.setattr(train_module.torch, "compile",
-                        lambda model, mode=None, dynamic=None: real_compile(model, backend="eager", dynamic=dynamic))
+    monkeypatch.setattr(
+        train_module.torch,
+        "compile",
+        lambda model, mode=None, dynamic=None: real_compile(model, backend="eager", dynamic=dynamic),
+    )
 
     def last_stack(model, images, mode):
         shapes.append((mode, images.shape[0]))
@@ -223,8 +244,13 @@ def test_steps_per_epoch_trains_that_many_batches_of_fresh_rows_each_epoch(monke
     for steps in (2, None, 50):  # 50 x 16 is more than the 82 training rows: one pass
         seen.clear()
         seen.append([])
-        result = train(_config(epochs=2, steps_per_epoch=steps), arrays, device="cpu", progress=False,
-                       on_epoch_end=lambda m: seen.append([]))
+        result = train(
+            _config(epochs=2, steps_per_epoch=steps),
+            arrays,
+            device="cpu",
+            progress=False,
+            on_epoch_end=lambda m: seen.append([]),
+        )
         rows[steps] = [r for r in seen if r]
         assert len(result.history) == 2
     assert [len(r) for r in rows[2]] == [32, 32]  # 2 batches of 16 per epoch

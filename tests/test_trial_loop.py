@@ -48,8 +48,9 @@ def _ckpt(preset) -> Path:
 
 
 def test_nan_loss_prunes_the_trial_with_reason_diverged(tmp_path):
-    preset = _preset(tmp_path, schedule={"epochs": 2, "batch_size": 16, "milestones": [], "augment": False,
-                                         "lr": 1.0e+30})  # an absurd learning rate
+    preset = _preset(
+        tmp_path, schedule={"epochs": 2, "batch_size": 16, "milestones": [], "augment": False, "lr": 1.0e30}
+    )  # an absurd learning rate
     summary = _run(preset, n_trials=1)
     (trial,) = summary.study.trials
     assert trial.state == TrialState.PRUNED
@@ -57,11 +58,18 @@ def test_nan_loss_prunes_the_trial_with_reason_diverged(tmp_path):
     assert not any(_ckpt(preset).glob("*/last.pt"))  # a pruned trial leaves no checkpoint
 
 
-@pytest.mark.parametrize("error", [  # classes and messages: a raised instance would keep the frames alive
-    (torch.cuda.OutOfMemoryError, "CUDA out of memory. Tried to allocate 20.00 GiB (simulated)"),
-    (RuntimeError, "cuDNN error: CUDNN_STATUS_ALLOC_FAILED (simulated)"),  # cuDNN's own workspace
-    (RuntimeError, "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)` (simulated)"),
-], ids=["allocator", "cudnn", "cublas"])
+@pytest.mark.parametrize(
+    "error",
+    [  # classes and messages: a raised instance would keep the frames alive
+        (torch.cuda.OutOfMemoryError, "CUDA out of memory. Tried to allocate 20.00 GiB (simulated)"),
+        (RuntimeError, "cuDNN error: CUDNN_STATUS_ALLOC_FAILED (simulated)"),  # cuDNN's own workspace
+        (
+            RuntimeError,
+            "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)` (simulated)",
+        ),
+    ],
+    ids=["allocator", "cudnn", "cublas"],
+)
 def test_out_of_memory_fails_the_trial_frees_its_model_and_the_worker_goes_on(tmp_path, monkeypatch, error):
     preset = _preset(tmp_path)
     _enqueue_blocks(preset, "multidilated", "bottleneck")
@@ -85,7 +93,10 @@ def test_out_of_memory_fails_the_trial_frees_its_model_and_the_worker_goes_on(tm
     assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"] == "oom"
     assert "traceback" not in first.user_attrs
     assert freed == [True]
-    assert second.state == TrialState.COMPLETE and second.user_attrs["config"]["model"]["block"]["name"] == "bottleneck"
+    assert (
+        second.state == TrialState.COMPLETE
+        and second.user_attrs["config"]["model"]["block"]["name"] == "bottleneck"
+    )
     assert summary.new_trials == 2
 
 
@@ -100,12 +111,17 @@ def test_an_exception_inside_a_block_fails_the_trial_with_its_traceback(tmp_path
     summary = _run(preset, n_trials=1)
     first, second = summary.study.trials
     assert first.state == TrialState.FAIL and first.user_attrs["fail_reason"] == "exception"
-    assert "boom inside a block" in first.user_attrs["traceback"] and "in broken" in first.user_attrs["traceback"]
+    assert (
+        "boom inside a block" in first.user_attrs["traceback"]
+        and "in broken" in first.user_attrs["traceback"]
+    )
     assert second.state == TrialState.COMPLETE
 
 
 def test_a_worker_whose_every_trial_fails_stops_with_one_line(tmp_path, monkeypatch):
-    preset = _preset(tmp_path, space_doc={**SPACE, "params": {"model.block.name": {"choices": ["multidilated"]}}})
+    preset = _preset(
+        tmp_path, space_doc={**SPACE, "params": {"model.block.name": {"choices": ["multidilated"]}}}
+    )
 
     def broken(self, x):
         raise ValueError("always")
@@ -178,8 +194,14 @@ def test_signals_are_deferred_outside_trials_and_raised_inside():
 def test_a_retry_keeps_params_and_history_but_not_how_the_attempt_ended(tmp_path):
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'r.db'}")
     dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
-    study.add_trial(optuna.create_trial(state=TrialState.FAIL, params={"x": 0.5}, distributions=dist,
-                                        user_attrs={"design": "a", "fail_reason": "interrupted", "curve": [1]}))
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.FAIL,
+            params={"x": 0.5},
+            distributions=dist,
+            user_attrs={"design": "a", "fail_reason": "interrupted", "curve": [1]},
+        )
+    )
     RetryStaleTrial(max_retry=1)(study, study.trials[0])
     retry = study.trials[1]
     assert retry.state == TrialState.WAITING and retry.params == {"x": 0.5}

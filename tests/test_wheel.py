@@ -30,14 +30,36 @@ def venv(tmp_path_factory):
     src.mkdir()
     for name in SOURCES:
         if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.db*", "*_checkpoints"))
+            shutil.copytree(
+                ROOT / name,
+                src / name,
+                ignore=shutil.ignore_patterns("__pycache__", "*.db*", "*_checkpoints"),
+            )
         else:
             shutil.copy2(ROOT / name, src / name)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HPO_HOME", "HPO_STORAGE")}
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(src), "-w", str(root / "dist")],
-         root, env)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            str(src),
+            "-w",
+            str(root / "dist"),
+        ],
+        root,
+        env,
+    )
     (wheel,) = (root / "dist").glob("hourglass_hpo-*.whl")
-    _run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(root / "venv")], root, env)
+    _run(
+        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(root / "venv")],
+        root,
+        env,
+    )
     python = root / "venv" / "bin" / "python"
     _run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)], root, env)
     return root, wheel, python, env
@@ -57,10 +79,15 @@ def test_from_an_empty_folder_it_runs_a_study(venv, tmp_path):
     root, _, python, env = venv
     work = tmp_path / "empty"
     work.mkdir()
-    where = _run([str(python), "-c", "import hpo, hourglass.designs as d; print(hpo.__file__); print(d.SEED_DESIGNS)"],
-                 work, env).split()
+    where = _run(
+        [str(python), "-c", "import hpo, hourglass.designs as d; print(hpo.__file__); print(d.SEED_DESIGNS)"],
+        work,
+        env,
+    ).split()
     site = root / "venv" / "lib"
-    assert all(Path(p).is_relative_to(site) for p in where), where  # not the checkout, not an editable install
+    assert all(Path(p).is_relative_to(site) for p in where), (
+        where
+    )  # not the checkout, not an editable install
     hpo = [str(python), "-m", "hpo"]
     listed = _run([*hpo, "presets", "--spaces"], work, env)
     assert f"package  {site}" in listed and "quickstart" in listed and "seed_designs" in listed
@@ -68,14 +95,49 @@ def test_from_an_empty_folder_it_runs_a_study(venv, tmp_path):
     # working directory stays empty; the space and seed designs still come from the wheel)
     home = tmp_path / "home"
     (home / "studies").mkdir(parents=True)
-    doc = yaml.safe_load(_run([str(python), "-c", "import importlib.resources as r; "
-                               "print(r.files('hpo.presets').joinpath('quickstart.yaml').read_text())"], work, env))
+    doc = yaml.safe_load(
+        _run(
+            [
+                str(python),
+                "-c",
+                "import importlib.resources as r; "
+                "print(r.files('hpo.presets').joinpath('quickstart.yaml').read_text())",
+            ],
+            work,
+            env,
+        )
+    )
     doc.update(data="synthetic:120:64:0", schedule={**doc["schedule"], "epochs": 1, "milestones": []})
     (home / "studies" / "quickstart.yaml").write_text(yaml.safe_dump(doc))
-    out = _run([*hpo, "--home", str(home), "run", "--n-trials", "1", "--quiet", "--report", str(tmp_path / "r.html")], work, env)
-    assert f"study 'quickstart': not yet in sqlite:///studies/quickstart.db ({work / 'studies' / 'quickstart.db'})" in out
+    out = _run(
+        [
+            *hpo,
+            "--home",
+            str(home),
+            "run",
+            "--n-trials",
+            "1",
+            "--quiet",
+            "--report",
+            str(tmp_path / "r.html"),
+        ],
+        work,
+        env,
+    )
+    assert (
+        "study 'quickstart': not yet in sqlite:///studies/quickstart.db "
+        f"({work / 'studies' / 'quickstart.db'})" in out
+    )
     assert "trial   0 complete" in out and "tiny_baseline" in out
     again = _run([*hpo, "pareto", "quickstart", "--html", str(tmp_path / "p.html")], work, env)
-    assert f"study 'quickstart' in sqlite:///studies/quickstart.db ({work / 'studies' / 'quickstart.db'}): 1 finished trials" in again
-    elsewhere = subprocess.run([*hpo, "pareto", "quickstart"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert elsewhere.returncode == 2 and f"no such file ({tmp_path / 'studies' / 'quickstart.db'})" in elsewhere.stderr
+    assert (
+        f"study 'quickstart' in sqlite:///studies/quickstart.db ({work / 'studies' / 'quickstart.db'}): 1 "
+        "finished trials" in again
+    )
+    elsewhere = subprocess.run(
+        [*hpo, "pareto", "quickstart"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert (
+        elsewhere.returncode == 2
+        and f"no such file ({tmp_path / 'studies' / 'quickstart.db'})" in elsewhere.stderr
+    )

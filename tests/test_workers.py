@@ -18,15 +18,26 @@ import hpo.workers
 from hourglass.errors import ConfigError
 from hpo import optuna_compat as compat
 from hpo.cli import app
-from hpo.preset import load_preset
 from hpo.dashboard import make_server
+from hpo.preset import load_preset
 from hpo.study import open_study
 from hpo.workers import (
-    check_workers, default_workers, gpu_device, parse_gpus, resolve_worker_preset, run_worker, worker_devices,
+    check_workers,
+    default_workers,
+    gpu_device,
+    parse_gpus,
+    resolve_worker_preset,
+    run_worker,
+    worker_devices,
     worker_seed,
 )
 from tests.workers_support import (
-    FAST_HEARTBEAT, pg_study, running_after_epochs, start_worker, trials_of, wait_for, worker_env,  # noqa: F401
+    FAST_HEARTBEAT,
+    running_after_epochs,
+    start_worker,
+    trials_of,
+    wait_for,
+    worker_env,  # noqa: F401
     write_preset,
 )
 
@@ -43,15 +54,20 @@ def _assert_every_trial_accounted_for(trials: list[optuna.trial.FrozenTrial]) ->
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
     for t in trials:
         assert t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-            t.state == TrialState.FAIL and t.number in retried), f"trial {t.number} is {t.state.name}"
-    chains = [t.system_attrs.get("failed_trial", t.number) for t in trials if t.state.is_finished()
-              and t.state != TrialState.FAIL]
+            t.state == TrialState.FAIL and t.number in retried
+        ), f"trial {t.number} is {t.state.name}"
+    chains = [
+        t.system_attrs.get("failed_trial", t.number)
+        for t in trials
+        if t.state.is_finished() and t.state != TrialState.FAIL
+    ]
     assert len(chains) == len(set(chains)), "two results from one retry chain"
     numbers = [t.number for t in trials]
     assert numbers == list(range(len(trials))), "duplicate or missing trial numbers"
 
 
 # ---- units ---------------------------------------------------------------------------------
+
 
 def test_sqlite_refuses_several_workers_with_a_hint():
     check_workers("sqlite:///studies/x.db", 1)
@@ -74,8 +90,12 @@ def test_local_workers_get_the_given_device_or_one_gpu_each(monkeypatch):
     assert worker_devices(2, None) == [("cpu", {}), ("cpu", {})]
     monkeypatch.setattr(hpo.workers, "_visible_gpus", lambda: ["2", "5"])
     # K per GPU, the GPUs in turn, each worker seeing only its own
-    assert worker_devices(2, "auto") == [("cuda", {"CUDA_VISIBLE_DEVICES": "2"}), ("cuda", {"CUDA_VISIBLE_DEVICES": "5"}),
-                                         ("cuda", {"CUDA_VISIBLE_DEVICES": "2"}), ("cuda", {"CUDA_VISIBLE_DEVICES": "5"})]
+    assert worker_devices(2, "auto") == [
+        ("cuda", {"CUDA_VISIBLE_DEVICES": "2"}),
+        ("cuda", {"CUDA_VISIBLE_DEVICES": "5"}),
+        ("cuda", {"CUDA_VISIBLE_DEVICES": "2"}),
+        ("cuda", {"CUDA_VISIBLE_DEVICES": "5"}),
+    ]
     assert worker_devices(1, None, gpus=(1,)) == [("cuda", {"CUDA_VISIBLE_DEVICES": "5"})]
 
 
@@ -92,16 +112,20 @@ def test_workers_of_a_cuda_preset_land_on_distinct_gpus(monkeypatch):
     assert default_workers(replace(preset, storage="sqlite:///x.db")) == 1
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")  # the parent's own list is what children may see
     assert [env for _, env in worker_devices(2, "cuda", gpus=(0, 3))] == [
-        {"CUDA_VISIBLE_DEVICES": g} for g in ("4", "7", "4", "7")]
+        {"CUDA_VISIBLE_DEVICES": g} for g in ("4", "7", "4", "7")
+    ]
     assert gpu_device(None, (2,)) == "cuda:2"
 
 
-@pytest.mark.parametrize("gpus, device, message", [
-    ("0,x", None, "expected distinct GPU indices"),
-    ("1,1", None, "expected distinct GPU indices"),
-    ("4", None, "GPU 4 is not visible"),
-    ("0", "cpu", "cannot be combined with --device cpu"),
-])
+@pytest.mark.parametrize(
+    "gpus, device, message",
+    [
+        ("0,x", None, "expected distinct GPU indices"),
+        ("1,1", None, "expected distinct GPU indices"),
+        ("4", None, "GPU 4 is not visible"),
+        ("0", "cpu", "cannot be combined with --device cpu"),
+    ],
+)
 def test_bad_gpu_lists_are_one_line_errors(monkeypatch, gpus, device, message):
     monkeypatch.setattr(hpo.workers, "_visible_gpus", lambda: ["0", "1"])
     with pytest.raises(ConfigError, match=message):
@@ -114,7 +138,9 @@ def test_a_worker_joins_a_study_by_name_with_its_stored_preset(tmp_path):
     open_study(preset)
     got = resolve_worker_preset("joined", url)
     assert got == preset
-    with pytest.raises(ConfigError, match=r"'nope': neither a preset .* nor a study in sqlite:///.*found: joined"):
+    with pytest.raises(
+        ConfigError, match=r"'nope': neither a preset .* nor a study in sqlite:///.*found: joined"
+    ):
         resolve_worker_preset("nope", url)
 
 
@@ -145,13 +171,16 @@ def test_the_dashboard_binds_localhost_unless_told_and_hides_the_password(tmp_pa
 
     monkeypatch.setattr(hpo.dashboard, "make_server", fake_make_server)  # looked up when the command runs
     for extra, host in (([], "127.0.0.1"), (["--host", "0.0.0.0"], "0.0.0.0")):
-        result = runner.invoke(app, ["dashboard", name, "--no-publish", *extra], env={"HPO_STORAGE": secret_url})
+        result = runner.invoke(
+            app, ["dashboard", name, "--no-publish", *extra], env={"HPO_STORAGE": secret_url}
+        )
         assert result.exit_code == 0, result.output
         assert bound[-1] == host
         assert "s3cret-Pw" not in result.output and ":***@" in result.output
 
 
 # ---- real processes ------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -175,8 +204,20 @@ def test_a_signalled_worker_fails_its_trial_exits_and_a_rerun_resumes(tmp_path, 
     if signum != signal.SIGINT:
         return
     # `hpo run` again: the re-queued trial runs first, from its checkpoint
-    result = runner.invoke(app, ["run", str(preset), "--storage", url, "--n-trials", "1", "--quiet",
-                                 "--report", str(tmp_path / "r.html")])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(preset),
+            "--storage",
+            url,
+            "--n-trials",
+            "1",
+            "--quiet",
+            "--report",
+            str(tmp_path / "r.html"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     retry = trials_of(name, url)[1]
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == 0
@@ -192,8 +233,21 @@ def test_three_worker_processes_share_one_postgres_study(tmp_path, pg_study):
     name, url = pg_study
     secret_url = _with_password(url)
     preset = write_preset(tmp_path, name, trials=6, epochs=2)
-    result = runner.invoke(app, ["run", str(preset), "--storage", secret_url, "--workers", "3",
-                                 "--checkpoint-dir", str(tmp_path / "ckpt"), "--report", str(tmp_path / "r.html")])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(preset),
+            "--storage",
+            secret_url,
+            "--workers",
+            "3",
+            "--checkpoint-dir",
+            str(tmp_path / "ckpt"),
+            "--report",
+            str(tmp_path / "r.html"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "s3cret-Pw" not in result.output and ":***@" in result.output
     assert result.output.count("worker done:") == 3
@@ -215,7 +269,9 @@ def test_a_killed_workers_trial_is_retried_elsewhere_from_its_checkpoint(tmp_pat
     preset_path = write_preset(tmp_path, name, trials=1, epochs=epochs, rows=240)
     ckpt = tmp_path / "ckpt"
     log = tmp_path / "a.log"
-    a = start_worker(preset_path, url, "--checkpoint-dir", str(ckpt), env=worker_env(**FAST_HEARTBEAT), log=log)
+    a = start_worker(
+        preset_path, url, "--checkpoint-dir", str(ckpt), env=worker_env(**FAST_HEARTBEAT), log=log
+    )
     try:
         wait_for(lambda: running_after_epochs(name, url, 1), 120, "worker A's trial after one epoch", a, log)
         a.send_signal(signal.SIGKILL)  # no clean-up at all: the trial stays RUNNING, its heartbeat stops

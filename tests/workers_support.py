@@ -27,8 +27,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SPACE = {
     "description": "test designs: 1 stack, 16 features, 32x32",
-    "base": {"model": {"stacks": 1, "features": 16, "depth": 1, "input_size": 32,
-                       "stem": {"name": "conv7", "channels": 8}, "block": {"name": "bottleneck"}}},
+    "base": {
+        "model": {
+            "stacks": 1,
+            "features": 16,
+            "depth": 1,
+            "input_size": 32,
+            "stem": {"name": "conv7", "channels": 8},
+            "block": {"name": "bottleneck"},
+        }
+    },
     "params": {
         "model.block.name": {"choices": ["bottleneck", "conv2", "multidilated"]},
         "model.depth": {"choices": [1, 2]},
@@ -44,17 +52,31 @@ def unique_name(prefix: str = "t") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
-def write_preset(folder: Path, name: str | None = None, *, trials: int = 3, epochs: int = 3, rows: int = 150,
-                 space_doc: dict | None = None, **fields) -> Path:
+def write_preset(
+    folder: Path,
+    name: str | None = None,
+    *,
+    trials: int = 3,
+    epochs: int = 3,
+    rows: int = 150,
+    space_doc: dict | None = None,
+    **fields,
+) -> Path:
     """A preset YAML (and its space ``space_doc``) in ``folder``; ``fields`` override preset keys."""
     name = name or unique_name()
     dump_yaml(space_doc or SPACE, folder / f"{name}_space.yaml")
     preset = {
-        "name": name, "objectives": ["pckh", "params", "train_time"],
-        "sampler": {"name": "random"}, "pruner": {"name": "none"}, "budget": {"trials": trials},
-        "data": f"synthetic:{rows}:32:0", "space": f"{name}_space.yaml",
+        "name": name,
+        "objectives": ["pckh", "params", "train_time"],
+        "sampler": {"name": "random"},
+        "pruner": {"name": "none"},
+        "budget": {"trials": trials},
+        "data": f"synthetic:{rows}:32:0",
+        "space": f"{name}_space.yaml",
         "schedule": {"epochs": epochs, "batch_size": 16, "milestones": [], "augment": False},
-        "seed": 0, "device": "cpu", **fields,
+        "seed": 0,
+        "device": "cpu",
+        **fields,
     }
     return dump_yaml(preset, folder / f"{name}.yaml")
 
@@ -65,18 +87,27 @@ def worker_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def start_worker(preset: Path | str, storage: str, *args: str, env: dict[str, str] | None = None,
-                 log: Path | None = None) -> subprocess.Popen:
+def start_worker(
+    preset: Path | str, storage: str, *args: str, env: dict[str, str] | None = None, log: Path | None = None
+) -> subprocess.Popen:
     """``python -m hpo worker PRESET`` as a real process (storage through HPO_STORAGE)."""
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 (closed with the process)
     return subprocess.Popen(
         [sys.executable, "-m", "hpo", "worker", str(preset), "--quiet", *args],
-        cwd=ROOT, env={**(env or worker_env()), "HPO_STORAGE": storage}, stdout=out, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**(env or worker_env()), "HPO_STORAGE": storage},
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
 
 
-def wait_for(condition: Callable[[], object], timeout: float, what: str, proc: subprocess.Popen | None = None,
-             log: Path | None = None) -> object:
+def wait_for(
+    condition: Callable[[], object],
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen | None = None,
+    log: Path | None = None,
+) -> object:
     """Poll ``condition`` until it returns something truthy; fail with the worker's log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -135,6 +166,7 @@ def pg_study() -> Iterator[tuple[str, str]]:
 
 # ---- fresh databases and faults (issue 16) ---------------------------------------------------
 
+
 def _admin_engine(url: str):
     import sqlalchemy
 
@@ -146,9 +178,15 @@ def terminate_connections(admin_url: str, database: str) -> int:
     import sqlalchemy
 
     with _admin_engine(admin_url).connect() as conn:
-        return len(conn.execute(sqlalchemy.text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"),
-            {"db": database}).fetchall())
+        return len(
+            conn.execute(
+                sqlalchemy.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db AND pid <> "
+                    "pg_backend_pid()"
+                ),
+                {"db": database},
+            ).fetchall()
+        )
 
 
 PROXY_APP = "hpo-storage-proxy"  # the application_name (PGAPPNAME) of start_proxy's connections
@@ -160,8 +198,10 @@ def count_connections(admin_url: str, database: str, app: str | None = None) -> 
 
     query = "SELECT count(*) FROM pg_stat_activity WHERE datname = :db"
     with _admin_engine(admin_url).connect() as conn:
-        return conn.execute(sqlalchemy.text(query + (" AND application_name = :app" if app else "")),
-                            {"db": database, "app": app}).scalar_one()
+        return conn.execute(
+            sqlalchemy.text(query + (" AND application_name = :app" if app else "")),
+            {"db": database, "app": app},
+        ).scalar_one()
 
 
 @contextlib.contextmanager
@@ -175,7 +215,11 @@ def new_database() -> Iterator[tuple[str, str, str]]:
     with _admin_engine(admin).connect() as conn:
         conn.execute(sqlalchemy.text(f'CREATE DATABASE "{database}"'))
     try:
-        yield sqlalchemy.make_url(admin).set(database=database).render_as_string(hide_password=False), database, admin
+        yield (
+            sqlalchemy.make_url(admin).set(database=database).render_as_string(hide_password=False),
+            database,
+            admin,
+        )
     finally:
         with _admin_engine(admin).connect() as conn:
             conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
@@ -198,6 +242,10 @@ def free_port() -> int:
 def start_proxy(storage: str, port: int, log: Path) -> subprocess.Popen:
     """``python -m hpo storage-proxy`` on 127.0.0.1:``port`` (storage through HPO_STORAGE)."""
     out = open(log, "a")  # noqa: SIM115 (closed with the process)
-    return subprocess.Popen([sys.executable, "-m", "hpo", "storage-proxy", "--port", str(port)], cwd=ROOT,
-                            env={**worker_env(), "HPO_STORAGE": storage, "PGAPPNAME": PROXY_APP}, stdout=out,
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpo", "storage-proxy", "--port", str(port)],
+        cwd=ROOT,
+        env={**worker_env(), "HPO_STORAGE": storage, "PGAPPNAME": PROXY_APP},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )

@@ -29,12 +29,19 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from albumentations.core.transforms_interface import DualTransform  # noqa: E402
 
-from hourglass.validate import check_float, from_dict, to_dict  # noqa: E402
 from hourglass.data.mpii import FLIP_PAIRS, flip_order  # noqa: E402
 from hourglass.errors import ConfigError  # noqa: E402
+from hourglass.validate import check_float, from_dict, to_dict  # noqa: E402
 
-__all__ = ["AugmentConfig", "PoseAugmenter", "Augmented", "crop_to_input_matrix", "invert_affine", "compose_affine",
-           "warp_affine"]
+__all__ = [
+    "AugmentConfig",
+    "PoseAugmenter",
+    "Augmented",
+    "crop_to_input_matrix",
+    "invert_affine",
+    "compose_affine",
+    "warp_affine",
+]
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,9 @@ class AugmentConfig:
         check_float("scale_min", self.scale_min, positive=True)
         check_float("scale_max", self.scale_max, positive=True)
         if self.scale_max < self.scale_min:
-            raise ConfigError(f"scale_max: expected >= scale_min ({self.scale_min}), but got {self.scale_max!r}")
+            raise ConfigError(
+                f"scale_max: expected >= scale_min ({self.scale_min}), but got {self.scale_max!r}"
+            )
         check_float("color", self.color, low=0.0)
         if self.color >= 1:
             raise ConfigError(f"color: expected a jitter strength in [0, 1), but got {self.color!r}")
@@ -83,7 +92,12 @@ class AugmentConfig:
 
 
 def crop_to_input_matrix(
-    crop_size: int, content_size: int, input_size: int, angle: float = 0.0, scale: float = 1.0, flip: bool = False
+    crop_size: int,
+    content_size: int,
+    input_size: int,
+    angle: float = 0.0,
+    scale: float = 1.0,
+    flip: bool = False,
 ) -> np.ndarray:
     """The 2x3 affine crop px -> input px: the content box around the crop centre fills the input.
 
@@ -136,8 +150,9 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
         image = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
         sx, sy = sw / w, sh / h  # small px -> image px, pixel centres at integers
         matrix = compose_affine(matrix, np.array([[1 / sx, 0, 0.5 / sx - 0.5], [0, 1 / sy, 0.5 / sy - 0.5]]))
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpAffine(
+        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
 
 
 class _CropToInput(DualTransform):
@@ -147,7 +162,9 @@ class _CropToInput(DualTransform):
     pixels: identity for a cache crop, the crop transform when augmenting a full JPEG.
     """
 
-    def __init__(self, config: AugmentConfig | None, crop_size: int, content_size: int, input_size: int) -> None:
+    def __init__(
+        self, config: AugmentConfig | None, crop_size: int, content_size: int, input_size: int
+    ) -> None:
         super().__init__(p=1.0)
         self.config = config
         self.crop_size, self.content_size, self.input_size = crop_size, content_size, input_size
@@ -233,7 +250,9 @@ class PoseAugmenter:
     ) -> Augmented:
         """image (H, W, 3) uint8; keypoints (J, 2) crop px; present (J,) bool; pre: image px -> crop px."""
         present = np.asarray(present, dtype=bool)
-        kp = np.where(present[:, None], np.asarray(keypoints, dtype=np.float32), 0.0)  # no NaN into albumentations
+        kp = np.where(
+            present[:, None], np.asarray(keypoints, dtype=np.float32), 0.0
+        )  # no NaN into albumentations
         self._warp.pre = None if pre is None else np.asarray(pre, dtype=np.float64)
         result = self._pipeline(image=image, keypoints=kp)
         params = result["applied_transforms"][0][1]

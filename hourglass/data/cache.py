@@ -135,9 +135,15 @@ class PoseArrays:
         rows = np.asarray(rows, dtype=np.int64)
         images = self.images.take(rows) if isinstance(self.images, H5Images) else self.images[rows]
         return PoseArrays(
-            images=images, keypoints=self.keypoints[rows], present=self.present[rows],
-            visible=self.visible[rows], normalizer=self.normalizer[rows], transform=self.transform[rows],
-            is_val=self.is_val[rows], attrs=dict(self.attrs), index=self.index[rows],
+            images=images,
+            keypoints=self.keypoints[rows],
+            present=self.present[rows],
+            visible=self.visible[rows],
+            normalizer=self.normalizer[rows],
+            transform=self.transform[rows],
+            is_val=self.is_val[rows],
+            attrs=dict(self.attrs),
+            index=self.index[rows],
         )
 
     def split(self, name: str) -> PoseArrays:
@@ -150,9 +156,20 @@ class PoseArrays:
         """The datasets as written to the file (images materialised if lazy)."""
         images = self.images
         if isinstance(images, H5Images):
-            images = np.stack([images[i] for i in range(len(images))]) if len(images) else np.zeros(images.shape, np.uint8)
-        return {"images": images, "keypoints": self.keypoints, "present": self.present, "visible": self.visible,
-                "normalizer": self.normalizer, "transform": self.transform, "is_val": self.is_val}
+            images = (
+                np.stack([images[i] for i in range(len(images))])
+                if len(images)
+                else np.zeros(images.shape, np.uint8)
+            )
+        return {
+            "images": images,
+            "keypoints": self.keypoints,
+            "present": self.present,
+            "visible": self.visible,
+            "normalizer": self.normalizer,
+            "transform": self.transform,
+            "is_val": self.is_val,
+        }
 
     def save(self, path: str | Path) -> Path:
         return write_cache(path, self.arrays(), **self.attrs)
@@ -162,7 +179,9 @@ class PoseArrays:
         """Read a cache file; any problem with it is one :class:`DataError` naming the file."""
         path = Path(path)
         if not path.is_file():
-            raise DataError(f"{path}: pose cache not found (make one with `hpo data prepare` or `hpo data synth`)")
+            raise DataError(
+                f"{path}: pose cache not found (make one with `hpo data prepare` or `hpo data synth`)"
+            )
         try:
             with h5py.File(path, "r") as f:
                 return cls._read(f, path, lazy)
@@ -174,10 +193,14 @@ class PoseArrays:
     def _read(cls, f: h5py.File, path: Path, lazy: bool) -> PoseArrays:
         missing = [k for k in CACHE_KEYS if k not in f]
         if missing:
-            raise DataError(f"{path}: missing dataset {missing[0]!r} (a pose cache has {', '.join(CACHE_KEYS)})")
+            raise DataError(
+                f"{path}: missing dataset {missing[0]!r} (a pose cache has {', '.join(CACHE_KEYS)})"
+            )
         missing = [a for a in _REQUIRED_ATTRS if a not in f.attrs]
         if missing:
-            raise DataError(f"{path}: missing attribute {missing[0]!r} (a pose cache has {', '.join(_REQUIRED_ATTRS)})")
+            raise DataError(
+                f"{path}: missing attribute {missing[0]!r} (a pose cache has {', '.join(_REQUIRED_ATTRS)})"
+            )
         attrs = {k: _plain(v) for k, v in f.attrs.items()}
         n, crop = len(f["keypoints"]), int(attrs["crop_size"])
         joints = f["keypoints"].shape[1] if f["keypoints"].ndim == 3 else -1
@@ -212,7 +235,9 @@ class CacheWriter:
         for key, (dtype, _) in CACHE_KEYS.items():
             shape = _row_shape(key, crop_size, joints)
             chunks = (1, *shape) if key == "images" else None
-            self._file.create_dataset(key, shape=(cap, *shape), maxshape=(None, *shape), dtype=dtype, chunks=chunks or True)
+            self._file.create_dataset(
+                key, shape=(cap, *shape), maxshape=(None, *shape), dtype=dtype, chunks=chunks or True
+            )
         attrs = {"crop_size": int(crop_size), **attrs}
         for k, v in attrs.items():
             self._file.attrs[k] = list(v) if isinstance(v, tuple) else v
@@ -225,7 +250,7 @@ class CacheWriter:
             ds = self._file[key]
             if end > ds.shape[0]:
                 ds.resize(max(end, 2 * ds.shape[0]), axis=0)
-            ds[self.rows:end] = np.asarray(rows[key]).astype(dtype, copy=False)
+            ds[self.rows : end] = np.asarray(rows[key]).astype(dtype, copy=False)
         self.rows = end
 
     def close(self) -> Path:

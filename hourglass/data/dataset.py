@@ -90,7 +90,9 @@ class PoseDataset(Dataset):
         return make_sample(out, float(r.normalizer[i]), int(r.index[i]), self.heatmap_size, self.sigma)
 
 
-def make_sample(out: Augmented, normalizer: float, index: int, heatmap_size: int, sigma: float) -> dict[str, torch.Tensor]:
+def make_sample(
+    out: Augmented, normalizer: float, index: int, heatmap_size: int, sigma: float
+) -> dict[str, torch.Tensor]:
     """An augmented crop -> the sample dict (normalised image, heatmaps, masks, geometry)."""
     image = torch.from_numpy(out.image).permute(2, 0, 1).contiguous().float()  # (3, S, S), 0-255
     image = image.div_(255.0).sub_(_MEAN).div_(_STD)
@@ -119,7 +121,7 @@ def load_pose_data(spec: str | Path) -> PoseArrays:
         if not 1 <= len(parts) <= 3 or not all(p.strip().lstrip("-").isdigit() for p in parts):
             raise ConfigError(f"data: expected {expected}, but got {text!r}")
         defaults = (None, 64, 0)  # N is required; size 64, seed 0
-        n, size, seed = [int(p) for p in parts] + list(defaults[len(parts):])
+        n, size, seed = [int(p) for p in parts] + list(defaults[len(parts) :])
         if n < 2 or size < 16:
             raise ConfigError(f"data: expected N >= 2 and size >= 16 in {expected}, but got {text!r}")
         return make_synthetic(n, size, seed)

@@ -44,8 +44,16 @@ from hourglass.data.mpii import FLIP_PAIRS, flip_order
 from hourglass.errors import ConfigError
 
 __all__ = [
-    "AffineParams", "GpuPoseData", "GpuBatches", "sample_affine", "crop_to_input_matrices",
-    "warp_images", "transform_keypoints", "color_jitter", "invert_affines", "flip_permutation",
+    "AffineParams",
+    "GpuPoseData",
+    "GpuBatches",
+    "sample_affine",
+    "crop_to_input_matrices",
+    "warp_images",
+    "transform_keypoints",
+    "color_jitter",
+    "invert_affines",
+    "flip_permutation",
 ]
 
 
@@ -59,12 +67,19 @@ class AffineParams:
 
     @classmethod
     def identity(cls, n: int, device: torch.device | str = "cpu") -> AffineParams:
-        return cls(torch.zeros(n, device=device), torch.ones(n, device=device),
-                   torch.zeros(n, dtype=torch.bool, device=device))
+        return cls(
+            torch.zeros(n, device=device),
+            torch.ones(n, device=device),
+            torch.zeros(n, dtype=torch.bool, device=device),
+        )
 
 
-def sample_affine(n: int, config: AugmentConfig | None, generator: torch.Generator | None = None,
-                  device: torch.device | str = "cpu") -> AffineParams:
+def sample_affine(
+    n: int,
+    config: AugmentConfig | None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> AffineParams:
     """Draw ``n`` samples' rotation/scale/flip with the distributions of the CPU path:
     rotation uniform in +-``rotate`` with probability ``rotate_p`` (else 0), scale uniform in
     [scale_min, scale_max], flip with probability ``flip_p``."""
@@ -78,14 +93,18 @@ def sample_affine(n: int, config: AugmentConfig | None, generator: torch.Generat
     return AffineParams(angle, scale, flip)
 
 
-def crop_to_input_matrices(params: AffineParams, crop_size: int, content_size: int, input_size: int) -> torch.Tensor:
+def crop_to_input_matrices(
+    params: AffineParams, crop_size: int, content_size: int, input_size: int
+) -> torch.Tensor:
     """(B, 2, 3) float32 affine maps crop px -> input px; the batched twin of
     :func:`hourglass.data.augment.crop_to_input_matrix` (same formula, pixel centres at integers)."""
     k = params.scale.float() * (input_size / content_size)  # (B,)
     a = torch.deg2rad(params.angle.float())
     cos, sin = torch.cos(a) * k, torch.sin(a) * k
     sign = torch.where(params.flip, -1.0, 1.0).to(k)  # the flip mirrors the first output row
-    lin = torch.stack([torch.stack([sign * cos, sign * sin], -1), torch.stack([-sin, cos], -1)], -2)  # (B, 2, 2)
+    lin = torch.stack(
+        [torch.stack([sign * cos, sign * sin], -1), torch.stack([-sin, cos], -1)], -2
+    )  # (B, 2, 2)
     c_in, c_crop = (input_size - 1) / 2, (crop_size - 1) / 2
     offset = c_in - lin.sum(-1) * c_crop  # (B, 2): c_in - lin @ (c_crop, c_crop)
     return torch.cat([lin, offset[..., None]], dim=-1)
@@ -121,8 +140,9 @@ def _grid_theta(to_crop: torch.Tensor, crop_size: int, input_size: int) -> torch
     return torch.cat([lin * (s / c), offset[..., None]], dim=-1)
 
 
-def warp_images(crops: torch.Tensor, matrices: torch.Tensor, input_size: int,
-                to_crop: torch.Tensor | None = None) -> torch.Tensor:
+def warp_images(
+    crops: torch.Tensor, matrices: torch.Tensor, input_size: int, to_crop: torch.Tensor | None = None
+) -> torch.Tensor:
     """Warp a batch of crops through their crop -> input matrices (bilinear, zero border).
 
     crops (B, C, C, 3) uint8 (the cache layout) or (B, 3, C, C) float; returns (B, 3, S, S)
@@ -144,8 +164,14 @@ def flip_permutation(joints: int, flip_pairs: tuple[tuple[int, int], ...]) -> to
     return torch.tensor(flip_order(joints, tuple(flip_pairs)))
 
 
-def transform_keypoints(keypoints: torch.Tensor, present: torch.Tensor, matrices: torch.Tensor,
-                        flip: torch.Tensor, perm: torch.Tensor, input_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def transform_keypoints(
+    keypoints: torch.Tensor,
+    present: torch.Tensor,
+    matrices: torch.Tensor,
+    flip: torch.Tensor,
+    perm: torch.Tensor,
+    input_size: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Crop-px keypoints (B, J, 2) -> input px, with the flip's id swap and the visibility rule.
 
     Missing joints are zeroed first (as on the CPU path). A joint that lands outside
@@ -167,8 +193,9 @@ def _grey(x: torch.Tensor) -> torch.Tensor:
     return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
 
 
-def color_jitter(images: torch.Tensor, strength: float, hue: float = 0.0,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def color_jitter(
+    images: torch.Tensor, strength: float, hue: float = 0.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Brightness, contrast, saturation factors uniform in [1-s, 1+s] per sample, then a hue
     rotation uniform in +-``hue`` of the circle (YIQ rotation); images (B, 3, H, W) in [0, 1]."""
     if strength <= 0 and hue <= 0:
@@ -186,9 +213,13 @@ def color_jitter(images: torch.Tensor, strength: float, hue: float = 0.0,
     return x
 
 
-_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64)
+_TO_YIQ = torch.tensor(
+    [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64
+)
 _FROM_YIQ = torch.linalg.inv(_TO_YIQ)  # constants, inverted once on the CPU
-_YIQ_ON: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}  # copied once per device
+_YIQ_ON: dict[
+    tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]
+] = {}  # copied once per device
 
 
 def _rotate_hue(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
@@ -198,8 +229,10 @@ def _rotate_hue(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     to_yiq, from_yiq = _YIQ_ON[key]
     c, s = torch.cos(theta), torch.sin(theta)  # (B,)
     one, zero = torch.ones_like(c), torch.zeros_like(c)
-    rot = torch.stack([torch.stack([one, zero, zero], -1), torch.stack([zero, c, -s], -1),
-                       torch.stack([zero, s, c], -1)], -2)  # (B, 3, 3)
+    rot = torch.stack(
+        [torch.stack([one, zero, zero], -1), torch.stack([zero, c, -s], -1), torch.stack([zero, s, c], -1)],
+        -2,
+    )  # (B, 3, 3)
     m = from_yiq @ rot @ to_yiq  # (B, 3, 3) RGB -> RGB
     return torch.einsum("bij,bjhw->bihw", m, x).clamp_(0, 1)
 
@@ -247,9 +280,18 @@ class GpuPoseData:
     CPU it exists for tests and the benchmark, training there keeps the albumentations path.
     """
 
-    def __init__(self, arrays: PoseArrays, split: str, input_size: int, *, sigma: float = 1.0,
-                 augment: AugmentConfig | None = None, device: torch.device | str = "cuda",
-                 flip_pairs: tuple[tuple[int, int], ...] | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        arrays: PoseArrays,
+        split: str,
+        input_size: int,
+        *,
+        sigma: float = 1.0,
+        augment: AugmentConfig | None = None,
+        device: torch.device | str = "cuda",
+        flip_pairs: tuple[tuple[int, int], ...] | None = None,
+        seed: int = 0,
+    ) -> None:
         if input_size < STRIDE or input_size % STRIDE:
             raise ConfigError(f"input_size: expected a positive multiple of {STRIDE}, but got {input_size!r}")
         if not sigma > 0:
@@ -278,17 +320,21 @@ class GpuPoseData:
         """Give every epoch its own augmentation stream (exact resume from a checkpoint)."""
         self.epoch = epoch
 
-    def make_batch(self, rows: torch.Tensor, params: AffineParams,
-                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def make_batch(
+        self, rows: torch.Tensor, params: AffineParams, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
         """The batch of ``rows`` (B,) warped with ``params``; colour jitter draws from ``generator``."""
         rows = rows.to(self.device)
-        matrices = crop_to_input_matrices(params, self.crop_size, self.content_size, self.input_size)  # (B, 2, 3)
+        matrices = crop_to_input_matrices(
+            params, self.crop_size, self.content_size, self.input_size
+        )  # (B, 2, 3)
         to_crop = invert_affines(matrices)  # (B, 2, 3) input px -> crop px
         image = warp_images(self.images[rows], matrices, self.input_size, to_crop)  # (B, 3, S, S) in [0, 1]
         if self.augment is not None:
             image = color_jitter(image, self.augment.color, self.augment.hue, generator)
-        kp, present = transform_keypoints(self.keypoints[rows], self.present[rows], matrices, params.flip,
-                                          self.perm, self.input_size)  # (B, J, 2) input px, (B, J)
+        kp, present = transform_keypoints(
+            self.keypoints[rows], self.present[rows], matrices, params.flip, self.perm, self.input_size
+        )  # (B, J, 2) input px, (B, J)
         heatmaps = render_heatmaps(input_to_heatmap(kp, STRIDE), present, self.heatmap_size, self.sigma)
         scale = torch.sqrt(_det2(matrices[:, :, :2]).abs())  # (B,) crop px -> input px lengths
         return {
@@ -301,18 +347,35 @@ class GpuPoseData:
             "to_crop": to_crop,
         }
 
-    def batches(self, batch_size: int, *, shuffle: bool = False, drop_last: bool = False,
-                generator: torch.Generator | None = None, rows: int | None = None) -> GpuBatches:
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        generator: torch.Generator | None = None,
+        rows: int | None = None,
+    ) -> GpuBatches:
         """One epoch of batches; ``generator`` (CPU) drives the order, (seed, epoch) the
         augmentation; ``rows``: only the first rows of the order (None: all)."""
-        return GpuBatches(self, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator, rows=rows)
+        return GpuBatches(
+            self, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator, rows=rows
+        )
 
 
 class GpuBatches:
     """An epoch over a :class:`GpuPoseData`, with ``len`` (for progress bars) like a DataLoader."""
 
-    def __init__(self, data: GpuPoseData, batch_size: int, *, shuffle: bool, drop_last: bool,
-                 generator: torch.Generator | None, rows: int | None = None) -> None:
+    def __init__(
+        self,
+        data: GpuPoseData,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        drop_last: bool,
+        generator: torch.Generator | None,
+        rows: int | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size: expected an integer >= 1, but got {batch_size!r}")
         self.data, self.batch_size, self.shuffle, self.drop_last = data, batch_size, shuffle, drop_last
@@ -326,11 +389,11 @@ class GpuBatches:
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         d, n = self.data, len(self.data)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        order = order[:self.rows].to(d.device)
+        order = order[: self.rows].to(d.device)
         aug_gen = None
         if d.augment is not None:
             aug_gen = torch.Generator(device=d.device).manual_seed((d.seed * 1_000_003 + d.epoch) % 2**62)
         for b in range(len(self)):
-            rows = order[b * self.batch_size:(b + 1) * self.batch_size]
+            rows = order[b * self.batch_size : (b + 1) * self.batch_size]
             params = sample_affine(len(rows), d.augment, aug_gen, d.device)
             yield d.make_batch(rows, params, aug_gen)

@@ -24,7 +24,12 @@ import torch
 from hourglass.data.mpii import FLIP_PAIRS, flip_order
 
 __all__ = [
-    "render_heatmaps", "heatmap_loss", "decode_heatmaps", "flip_back", "heatmap_to_input", "input_to_heatmap",
+    "render_heatmaps",
+    "heatmap_loss",
+    "decode_heatmaps",
+    "flip_back",
+    "heatmap_to_input",
+    "input_to_heatmap",
     "to_image_coords",
 ]
 
@@ -80,6 +85,7 @@ def heatmap_loss(
 
 # --- decoding ---------------------------------------------------------------------------------
 
+
 def decode_heatmaps(heatmaps: torch.Tensor) -> torch.Tensor:
     """(N,J,H,W) -> (N,J,2) float (x, y) in heatmap pixels (integer = pixel centre).
 
@@ -88,9 +94,9 @@ def decode_heatmaps(heatmaps: torch.Tensor) -> torch.Tensor:
     A peak on the border is not shifted along that axis.
     """
     n, j, h, w = heatmaps.shape
-    flat = heatmaps.detach().reshape(n, j, h * w)                  # (N,J,HW)
-    idx = flat.argmax(dim=-1)                                      # (N,J)
-    x, y = idx % w, torch.div(idx, w, rounding_mode="floor")       # (N,J) each
+    flat = heatmaps.detach().reshape(n, j, h * w)  # (N,J,HW)
+    idx = flat.argmax(dim=-1)  # (N,J)
+    x, y = idx % w, torch.div(idx, w, rounding_mode="floor")  # (N,J) each
 
     def value(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
         return flat.gather(-1, (yy * w + xx).unsqueeze(-1)).squeeze(-1)  # (N,J)
@@ -132,5 +138,5 @@ def input_to_heatmap(coords: Any, stride: float) -> Any:
 def to_image_coords(coords_hm: Any, affine: Any, stride: float) -> Any:
     """Decoded heatmap coords (N,J,2) -> original image pixels, given ``affine`` (N,2,3)
     mapping input pixels to original pixels. numpy or torch, returned as given."""
-    xy = heatmap_to_input(coords_hm, stride)            # (N,J,2) input px
+    xy = heatmap_to_input(coords_hm, stride)  # (N,J,2) input px
     return xy @ affine[:, :, :2].mT + affine[:, None, :, 2]  # (N,J,2) original px

@@ -31,13 +31,39 @@ from scipy.io.matlab import MatReadError
 from hourglass.errors import DataError
 
 __all__ = [
-    "JOINT_NAMES", "FLIP_PAIRS", "flip_order", "HEAD_SIZE_FACTOR", "PoseAnnotations", "read_annotations",
-    "read_json", "read_h5", "read_detections_mat", "read_release_mat", "tompson_val_pairs",
-    "read_predictions", "write_predictions",
+    "JOINT_NAMES",
+    "FLIP_PAIRS",
+    "flip_order",
+    "HEAD_SIZE_FACTOR",
+    "PoseAnnotations",
+    "read_annotations",
+    "read_json",
+    "read_h5",
+    "read_detections_mat",
+    "read_release_mat",
+    "tompson_val_pairs",
+    "read_predictions",
+    "write_predictions",
 ]
 
-JOINT_NAMES = ("r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax",
-               "upper_neck", "head_top", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist")
+JOINT_NAMES = (
+    "r_ankle",
+    "r_knee",
+    "r_hip",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
+    "pelvis",
+    "thorax",
+    "upper_neck",
+    "head_top",
+    "r_wrist",
+    "r_elbow",
+    "r_shoulder",
+    "l_shoulder",
+    "l_elbow",
+    "l_wrist",
+)
 FLIP_PAIRS = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))  # left/right swap under horizontal flip
 HEAD_SIZE_FACTOR = 0.6  # PCKh unit = 0.6 x head-box diagonal (SC_BIAS of the published evaluation)
 NUM_JOINTS = len(JOINT_NAMES)
@@ -51,6 +77,7 @@ def flip_order(joints: int, pairs: tuple[tuple[int, int], ...] = FLIP_PAIRS) -> 
         order[a], order[b] = b, a
     return tuple(order)
 
+
 # valid.h5 stores the reference training code's crop adjustment (measured against the JSON:
 # scale x 1.25 and centre moved down by 15 x scale px, "so cropping keeps the feet"); undone
 # on read so that ``center``/``scale`` mean objpos / MPII scale in every format.
@@ -59,28 +86,46 @@ _H5_CENTER_SHIFT = 15.0
 
 # What a reader may hit on a damaged file: h5py/gzip raise OSError, zlib.error or EOFError,
 # loadmat raises MatReadError/ValueError/TypeError, json raises ValueError.
-_READ_ERRORS = (OSError, EOFError, zlib.error, ValueError, TypeError, KeyError, IndexError,
-                AttributeError, MatReadError, NotImplementedError, UnicodeDecodeError)
+_READ_ERRORS = (
+    OSError,
+    EOFError,
+    zlib.error,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    MatReadError,
+    NotImplementedError,
+    UnicodeDecodeError,
+)
 
 
 @dataclass(frozen=True)
 class PoseAnnotations:
     """One row per annotated person, in the file's order (see each reader for what it fills)."""
 
-    image: np.ndarray       # (N,) str, image file name
-    center: np.ndarray      # (N,2) float32, person centre (objpos) in pixels; NaN if unknown
-    scale: np.ndarray       # (N,) float32, person height / 200 px; NaN if unknown
-    joints: np.ndarray      # (N,16,2) float32, pixels in the original image, as stored; 0 where missing
-    present: np.ndarray     # (N,16) bool, joint annotated (missing joints: excluded from loss and PCKh)
-    visible: np.ndarray     # (N,16) bool, annotated and not occluded
+    image: np.ndarray  # (N,) str, image file name
+    center: np.ndarray  # (N,2) float32, person centre (objpos) in pixels; NaN if unknown
+    scale: np.ndarray  # (N,) float32, person height / 200 px; NaN if unknown
+    joints: np.ndarray  # (N,16,2) float32, pixels in the original image, as stored; 0 where missing
+    present: np.ndarray  # (N,16) bool, joint annotated (missing joints: excluded from loss and PCKh)
+    visible: np.ndarray  # (N,16) bool, annotated and not occluded
     normalizer: np.ndarray  # (N,) float32, PCKh unit = 0.6 x head-box diagonal; NaN without head boxes
-    is_val: np.ndarray      # (N,) bool, Tompson validation split
-    source: str             # path it was read from
+    is_val: np.ndarray  # (N,) bool, Tompson validation split
+    source: str  # path it was read from
 
     def __post_init__(self) -> None:
         n = len(self.image)
-        shapes = {"center": (n, 2), "scale": (n,), "joints": (n, NUM_JOINTS, 2), "present": (n, NUM_JOINTS),
-                  "visible": (n, NUM_JOINTS), "normalizer": (n,), "is_val": (n,)}
+        shapes = {
+            "center": (n, 2),
+            "scale": (n,),
+            "joints": (n, NUM_JOINTS, 2),
+            "present": (n, NUM_JOINTS),
+            "visible": (n, NUM_JOINTS),
+            "normalizer": (n,),
+            "is_val": (n,),
+        }
         for name, shape in shapes.items():
             got = np.shape(getattr(self, name))
             if got != shape:
@@ -91,8 +136,10 @@ class PoseAnnotations:
 
     def subset(self, rows: np.ndarray) -> PoseAnnotations:
         """The persons selected by a boolean mask or an index array, in that order."""
-        pick = {name: getattr(self, name)[rows] for name in
-                ("image", "center", "scale", "joints", "present", "visible", "normalizer", "is_val")}
+        pick = {
+            name: getattr(self, name)[rows]
+            for name in ("image", "center", "scale", "joints", "present", "visible", "normalizer", "is_val")
+        }
         return PoseAnnotations(**pick, source=self.source)
 
 
@@ -107,7 +154,8 @@ def _make(source: Path, n: int, **arrays: Any) -> PoseAnnotations:
         scale=np.asarray(arrays.get("scale", nan), np.float32).reshape(n),
         joints=np.where(present[..., None], joints, 0.0).astype(np.float32),
         present=present,
-        visible=np.asarray(arrays.get("visible", np.zeros((n, NUM_JOINTS))), bool).reshape(n, NUM_JOINTS) & present,
+        visible=np.asarray(arrays.get("visible", np.zeros((n, NUM_JOINTS))), bool).reshape(n, NUM_JOINTS)
+        & present,
         normalizer=np.asarray(arrays.get("normalizer", nan), np.float32).reshape(n),
         is_val=np.asarray(arrays["is_val"], bool).reshape(n),
         source=str(source),
@@ -137,7 +185,7 @@ def _load_json(path: Path) -> Any:
     """JSON, gzipped or not (told by the gzip magic bytes, not the suffix)."""
     with open(path, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
-    with (gzip.open(path, "rt", encoding="utf-8") if gzipped else open(path, encoding="utf-8")) as fh:
+    with gzip.open(path, "rt", encoding="utf-8") if gzipped else open(path, encoding="utf-8") as fh:
         return json.load(fh)
 
 
@@ -149,7 +197,9 @@ def _check_shape(path: Path, name: str, array: np.ndarray, shape: tuple[int | No
     return array
 
 
-def read_annotations(path: str | Path, *, val_pairs: Iterable[tuple[int, int]] | None = None) -> PoseAnnotations:
+def read_annotations(
+    path: str | Path, *, val_pairs: Iterable[tuple[int, int]] | None = None
+) -> PoseAnnotations:
     """Read any supported MPII annotation file, chosen by suffix (and, for .mat, by content).
 
     ``val_pairs`` marks Tompson's validation persons in the official release (see
@@ -167,14 +217,18 @@ def read_annotations(path: str | Path, *, val_pairs: Iterable[tuple[int, int]] |
         if "RELEASE" in variables:
             return read_release_mat(path, val_pairs=val_pairs)
         if "pos_gt_src" not in variables:
-            raise DataError(f"{path}: expected the MPII release (variable RELEASE) or Tompson's detections "
-                            f"(pos_gt_src, jnt_missing, headboxes_src), but got variables {sorted(variables)}")
+            raise DataError(
+                f"{path}: expected the MPII release (variable RELEASE) or Tompson's detections "
+                f"(pos_gt_src, jnt_missing, headboxes_src), but got variables {sorted(variables)}"
+            )
         reader = read_detections_mat
     else:
         raise DataError(f"{path}: unknown annotation format; expected .json, .json.gz, .h5 or .mat")
     if val_pairs is not None:
-        raise DataError(f"{path}: a validation split list applies only to the official release .mat; "
-                        "this file marks its own split")
+        raise DataError(
+            f"{path}: a validation split list applies only to the official release .mat; "
+            "this file marks its own split"
+        )
     return reader(path)
 
 
@@ -190,7 +244,9 @@ def read_json(path: str | Path) -> PoseAnnotations:
         entries = _load_json(path)
     keys = ("img_paths", "objpos", "scale_provided", "joint_self", "isValidation")
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
-        raise DataError(f"{path}: expected a non-empty JSON list of person records, but got {type(entries).__name__}")
+        raise DataError(
+            f"{path}: expected a non-empty JSON list of person records, but got {type(entries).__name__}"
+        )
     absent = [k for k in keys if k not in entries[0]]
     if absent:
         raise DataError(f"{path}: missing key {absent[0]!r}; expected records with {', '.join(keys)}")
@@ -204,8 +260,17 @@ def read_json(path: str | Path) -> PoseAnnotations:
     _check_shape(path, "objpos", center, (None, 2))
     xy = joint_self[..., :2]
     present = ~((xy[..., 0] == 0) & (xy[..., 1] == 0))
-    return _make(path, len(entries), image=image, center=center, scale=scale, joints=xy, present=present,
-                 visible=joint_self[..., 2] > 0, is_val=is_val)
+    return _make(
+        path,
+        len(entries),
+        image=image,
+        center=center,
+        scale=scale,
+        joints=xy,
+        present=present,
+        visible=joint_self[..., 2] > 0,
+        is_val=is_val,
+    )
 
 
 def read_h5(path: str | Path) -> PoseAnnotations:
@@ -229,9 +294,18 @@ def read_h5(path: str | Path) -> PoseAnnotations:
     scale = _check_shape(path, "scale", data["scale"].astype(np.float64), (n,)) / _H5_SCALE_FACTOR
     center = center - np.stack([np.zeros_like(scale), _H5_CENTER_SHIFT * scale], axis=1)
     names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in data["imgname"]]
-    return _make(path, n, image=names, center=center, scale=scale, joints=part,
-                 present=~(part == 0).all(-1), visible=np.asarray(data["visible"]) > 0,
-                 normalizer=data["normalize"], is_val=np.ones(n, bool))
+    return _make(
+        path,
+        n,
+        image=names,
+        center=center,
+        scale=scale,
+        joints=part,
+        present=~(part == 0).all(-1),
+        visible=np.asarray(data["visible"]) > 0,
+        normalizer=data["normalize"],
+        is_val=np.ones(n, bool),
+    )
 
 
 def read_detections_mat(path: str | Path) -> PoseAnnotations:
@@ -245,17 +319,26 @@ def read_detections_mat(path: str | Path) -> PoseAnnotations:
         mat = scipy.io.loadmat(path, variable_names=("pos_gt_src", "jnt_missing", "headboxes_src"))
     absent = [k for k in ("pos_gt_src", "jnt_missing", "headboxes_src") if k not in mat]
     if absent:
-        raise DataError(f"{path}: missing variable {absent[0]!r}; expected pos_gt_src, jnt_missing, headboxes_src")
+        raise DataError(
+            f"{path}: missing variable {absent[0]!r}; expected pos_gt_src, jnt_missing, headboxes_src"
+        )
     gt = _check_shape(path, "pos_gt_src", np.asarray(mat["pos_gt_src"], np.float64), (NUM_JOINTS, 2, None))
     n = gt.shape[2]
     missing = _check_shape(path, "jnt_missing", np.asarray(mat["jnt_missing"]), (NUM_JOINTS, n))
     boxes = _check_shape(path, "headboxes_src", np.asarray(mat["headboxes_src"], np.float64), (2, 2, n))
     normalizer = HEAD_SIZE_FACTOR * np.linalg.norm(boxes[1] - boxes[0], axis=0)
-    return _make(path, n, joints=gt.transpose(2, 0, 1), present=missing.T == 0,
-                 normalizer=normalizer, is_val=np.ones(n, bool))
+    return _make(
+        path,
+        n,
+        joints=gt.transpose(2, 0, 1),
+        present=missing.T == 0,
+        normalizer=normalizer,
+        is_val=np.ones(n, bool),
+    )
 
 
 # --- the official MATLAB release -------------------------------------------------------------
+
 
 def _items(value: Any) -> list[Any]:
     """A MATLAB struct array / cell / scalar as a list (loadmat squeezes 1-element arrays away)."""
@@ -293,18 +376,27 @@ def _release_person(rect: Any, where: str) -> dict[str, Any] | None:
             raise DataError(f"{where}: point id: expected an integer in [0, 15], but got {jid!r}")
         joints[int(jid)] = (x, y)
         present[int(jid)] = True
-        visible[int(jid)] = bool(_number(getattr(point, "is_visible", None)) or 0)  # absent: not known visible
+        visible[int(jid)] = bool(
+            _number(getattr(point, "is_visible", None)) or 0
+        )  # absent: not known visible
     box = [_number(getattr(rect, k, None)) for k in ("x1", "y1", "x2", "y2")]
     head = np.nan if None in box else HEAD_SIZE_FACTOR * float(np.hypot(box[2] - box[0], box[3] - box[1]))
     objpos = getattr(rect, "objpos", None)
     center = [_number(getattr(objpos, k, None)) for k in ("x", "y")]
     scale = _number(getattr(rect, "scale", None))
-    return {"joints": joints, "present": present, "visible": visible, "normalizer": head,
-            "center": [np.nan if c is None else c for c in center], "scale": np.nan if scale is None else scale}
+    return {
+        "joints": joints,
+        "present": present,
+        "visible": visible,
+        "normalizer": head,
+        "center": [np.nan if c is None else c for c in center],
+        "scale": np.nan if scale is None else scale,
+    }
 
 
-def read_release_mat(path: str | Path, *, val_pairs: Iterable[tuple[int, int]] | None = None,
-                     single_person_only: bool = False) -> PoseAnnotations:
+def read_release_mat(
+    path: str | Path, *, val_pairs: Iterable[tuple[int, int]] | None = None, single_person_only: bool = False
+) -> PoseAnnotations:
     """The official ``mpii_human_pose_v1_u12_1.mat`` (``RELEASE``), via scipy's loadmat.
 
     Rows: every person with annotated joints in a training image (``img_train`` = 1; the
@@ -326,8 +418,10 @@ def read_release_mat(path: str | Path, *, val_pairs: Iterable[tuple[int, int]] |
     img_train = np.asarray(getattr(release, "img_train", np.ones(len(annolist))), np.float64).reshape(-1)
     singles = _items(getattr(release, "single_person", None))
     if len(img_train) != len(annolist) or (singles and len(singles) != len(annolist)):
-        raise DataError(f"{path}: RELEASE: img_train/single_person have {len(img_train)}/{len(singles)} entries "
-                        f"for {len(annolist)} images")
+        raise DataError(
+            f"{path}: RELEASE: img_train/single_person have {len(img_train)}/{len(singles)} entries "
+            f"for {len(annolist)} images"
+        )
     rows: list[dict[str, Any]] = []
     with _reading(path, "the MPII release .mat"):
         for i, ann in enumerate(annolist):
@@ -356,7 +450,9 @@ def tompson_val_pairs(path: str | Path) -> frozenset[tuple[int, int]]:
     if path.name.lower().endswith((".h5", ".hdf5")):
         with _reading(path, "an MPII HDF5 annotation file"), h5py.File(path, "r") as f:
             if "index" not in f or "person" not in f:
-                raise DataError(f"{path}: expected datasets 'index' and 'person' (release image/person indices)")
+                raise DataError(
+                    f"{path}: expected datasets 'index' and 'person' (release image/person indices)"
+                )
             index, person = f["index"][()], f["person"][()]
     else:
         with _reading(path, "MPII JSON annotations"):
@@ -367,6 +463,7 @@ def tompson_val_pairs(path: str | Path) -> frozenset[tuple[int, int]]:
 
 
 # --- prediction files -----------------------------------------------------------------------
+
 
 def read_predictions(path: str | Path) -> np.ndarray:
     """``preds`` (N,J,2) in original-image pixels from an HDF5 or a .mat file, as float64."""

@@ -35,14 +35,24 @@ from hourglass.data.cache import CacheWriter
 from hourglass.data.mpii import JOINT_NAMES, PoseAnnotations, read_annotations
 from hourglass.errors import DataError
 
-__all__ = ["prepare_mpii", "PrepareReport", "mpii_box", "original_to_crop_matrix", "find_annotations",
-           "NORMALIZER_PER_SCALE"]
+__all__ = [
+    "prepare_mpii",
+    "PrepareReport",
+    "mpii_box",
+    "original_to_crop_matrix",
+    "find_annotations",
+    "NORMALIZER_PER_SCALE",
+]
 
 NORMALIZER_PER_SCALE = 25.0  # MPII: 0.6 x head-box diagonal = 25 x scale (exact on the validation split)
 _BOX_PER_SCALE = 200 * 1.25
 _CENTRE_SHIFT_PER_SCALE = 15.0
-_ANNOTATION_NAMES = ("mpii_annotations.json.gz", "mpii_annotations.json", "annot/mpii_annotations.json.gz",
-                     "annot/mpii_annotations.json")
+_ANNOTATION_NAMES = (
+    "mpii_annotations.json.gz",
+    "mpii_annotations.json",
+    "annot/mpii_annotations.json.gz",
+    "annot/mpii_annotations.json",
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,9 @@ def mpii_box(center: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndar
     return box_center, _BOX_PER_SCALE * scale
 
 
-def original_to_crop_matrix(box_center: np.ndarray, box_side: float, crop_size: int, content_size: int) -> np.ndarray:
+def original_to_crop_matrix(
+    box_center: np.ndarray, box_side: float, crop_size: int, content_size: int
+) -> np.ndarray:
     """2x3 affine original px -> crop px: the box fills the central ``content_size`` px."""
     k = content_size / float(box_side)
     c = (crop_size - 1) / 2
@@ -76,8 +88,10 @@ def find_annotations(mpii_dir: Path) -> Path:
     for name in _ANNOTATION_NAMES:
         if (mpii_dir / name).is_file():
             return mpii_dir / name
-    raise DataError(f"{mpii_dir}: no MPII annotations found (looked for {', '.join(_ANNOTATION_NAMES)}); "
-                    "pass --annotations FILE")
+    raise DataError(
+        f"{mpii_dir}: no MPII annotations found (looked for {', '.join(_ANNOTATION_NAMES)}); "
+        "pass --annotations FILE"
+    )
 
 
 def _crop(image: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndarray:
@@ -126,14 +140,18 @@ def prepare_mpii(
     start = time.perf_counter()
     mpii_dir = Path(mpii_dir)
     if not mpii_dir.is_dir():
-        raise DataError(f"{mpii_dir}: no such directory (expected the MPII folder holding images/ and the annotations)")
+        raise DataError(
+            f"{mpii_dir}: no such directory (expected the MPII folder holding images/ and the annotations)"
+        )
     images_dir = mpii_dir / "images"
     if not images_dir.is_dir():
         raise DataError(f"{mpii_dir}: no images/ folder in it (expected {images_dir} with the MPII JPEGs)")
     if split not in ("all", "train", "val"):
         raise DataError(f"split: expected one of 'all', 'train', 'val', but got {split!r}")
     if content_size < 16 or not 0 <= margin <= 1:
-        raise DataError(f"crop: expected size >= 16 and margin in [0, 1], but got size={content_size}, margin={margin}")
+        raise DataError(
+            f"crop: expected size >= 16 and margin in [0, 1], but got size={content_size}, margin={margin}"
+        )
     ann_path = Path(annotations) if annotations is not None else find_annotations(mpii_dir)
     ann = read_annotations(ann_path)
     if split != "all":
@@ -141,7 +159,9 @@ def prepare_mpii(
     if limit is not None:
         ann = ann.subset(np.arange(min(limit, len(ann))))
     if not np.isfinite(ann.center).all() or not (ann.scale > 0).all():
-        raise DataError(f"{ann_path}: every person needs objpos and scale to be cropped (this file lacks some)")
+        raise DataError(
+            f"{ann_path}: every person needs objpos and scale to be cropped (this file lacks some)"
+        )
     crop_size = content_size + 2 * int(round(margin * content_size))
     box_center, box_side = mpii_box(ann.center, ann.scale)
     head = np.where(np.isfinite(ann.normalizer), ann.normalizer, np.nan)
@@ -154,9 +174,14 @@ def prepare_mpii(
     runs = np.flatnonzero(np.r_[True, ann.image[1:] != ann.image[:-1]])
     bounds = list(zip(runs, np.r_[runs[1:], len(ann)]))
     missing: list[str] = []
-    attrs = {"source": "mpii", "content_size": content_size, "joint_names": list(JOINT_NAMES),
-             "annotations": str(ann_path), "margin": margin,
-             "box": "objpos + (0, 15 scale), side 250 scale (reference stacked-hourglass crop)"}
+    attrs = {
+        "source": "mpii",
+        "content_size": content_size,
+        "joint_names": list(JOINT_NAMES),
+        "annotations": str(ann_path),
+        "margin": margin,
+        "box": "objpos + (0, 15 scale), side 250 scale (reference stacked-hourglass crop)",
+    }
     with CacheWriter(out, len(ann), crop_size, len(JOINT_NAMES), **attrs) as writer:
         for lo, hi in tqdm(bounds, desc="crops", unit="img", disable=not progress):
             name = str(ann.image[lo])
@@ -166,7 +191,9 @@ def prepare_mpii(
                 missing.append(name)
                 continue
             image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-            rows: dict[str, list[np.ndarray]] = {k: [] for k in ("images", "keypoints", "normalizer", "transform")}
+            rows: dict[str, list[np.ndarray]] = {
+                k: [] for k in ("images", "keypoints", "normalizer", "transform")
+            }
             for r in range(lo, hi):
                 m = original_to_crop_matrix(box_center[r], box_side[r], crop_size, content_size)
                 rows["images"].append(_crop(image, m, crop_size))
@@ -174,16 +201,27 @@ def prepare_mpii(
                 rows["keypoints"].append(np.where(ann.present[r][:, None], kp, 0.0))
                 rows["normalizer"].append(normalizer_orig[r] * m[0, 0])
                 rows["transform"].append(invert_affine(m))
-            writer.append({
-                **{k: np.stack(v) for k, v in rows.items()},
-                "present": ann.present[lo:hi], "visible": ann.visible[lo:hi], "is_val": ann.is_val[lo:hi],
-            })
+            writer.append(
+                {
+                    **{k: np.stack(v) for k, v in rows.items()},
+                    "present": ann.present[lo:hi],
+                    "visible": ann.visible[lo:hi],
+                    "is_val": ann.is_val[lo:hi],
+                }
+            )
         written = writer.rows
         if written == 0 and bounds:
-            raise DataError(f"{images_dir}: none of the {len(bounds)} annotated images could be read "
-                            f"(first: {missing[0]}); is --mpii-dir the MPII folder?")
+            raise DataError(
+                f"{images_dir}: none of the {len(bounds)} annotated images could be read "
+                f"(first: {missing[0]}); is --mpii-dir the MPII folder?"
+            )
     return PrepareReport(
-        out=Path(out), rows=written, persons=len(ann), images_read=len(bounds) - len(missing),
-        missing_images=len(missing), missing_examples=tuple(missing[:5]), head_normalizers=n_head,
+        out=Path(out),
+        rows=written,
+        persons=len(ann),
+        images_read=len(bounds) - len(missing),
+        missing_images=len(missing),
+        missing_examples=tuple(missing[:5]),
+        head_normalizers=n_head,
         seconds=time.perf_counter() - start,
     )

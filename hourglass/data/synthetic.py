@@ -80,8 +80,12 @@ def sample_kinematic_poses(rng: np.random.Generator, n: int) -> np.ndarray:
     u_h = _rotate(u_n, np.clip(rng.normal(0, 8, n), -25, 25) * deg)
     j[:, 9] = j[:, 8] + HEAD_LENGTH * rng.uniform(0.88, 1.12, n)[:, None] * u_h
     down = -u_t
-    chains = ((12, 11, 10, 42, 38, (-25, 170), (0, 150), -1), (13, 14, 15, 42, 38, (-25, 170), (0, 150), 1),
-              (2, 1, 0, 50, 48, (-25, 85), (0, 130), -1), (3, 4, 5, 50, 48, (-25, 85), (0, 130), 1))
+    chains = (
+        (12, 11, 10, 42, 38, (-25, 170), (0, 150), -1),
+        (13, 14, 15, 42, 38, (-25, 170), (0, 150), 1),
+        (2, 1, 0, 50, 48, (-25, 85), (0, 130), -1),
+        (3, 4, 5, 50, 48, (-25, 85), (0, 130), 1),
+    )
     for root, mid, end, l1, l2, lim1, lim2, side in chains:
         outward = side * np.sign(yaw) * perp  # away from the body midline on screen
         a1 = rng.uniform(*lim1, n) * deg
@@ -132,11 +136,15 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
         colour = _muted(rng)
         kind = rng.integers(3)
         if kind == 0:
-            cv2.line(img, p[:2], p[2:], colour, max(1, int(rng.integers(1, 4) * size / 64)), cv2.LINE_AA, _SHIFT)
+            cv2.line(
+                img, p[:2], p[2:], colour, max(1, int(rng.integers(1, 4) * size / 64)), cv2.LINE_AA, _SHIFT
+            )
         elif kind == 1:
             cv2.rectangle(img, p[:2], p[2:], colour, -1, cv2.LINE_AA, _SHIFT)
         else:
-            cv2.circle(img, p[:2], int(rng.uniform(0.03, 0.15) * size * _ONE), colour, -1, cv2.LINE_AA, _SHIFT)
+            cv2.circle(
+                img, p[:2], int(rng.uniform(0.03, 0.15) * size * _ONE), colour, -1, cv2.LINE_AA, _SHIFT
+            )
     return img
 
 
@@ -231,6 +239,12 @@ def make_synthetic(n: int, size: int, seed: int, poses: str | Path | np.ndarray 
         normalizer=(0.75 * head).astype(np.float32),
         transform=np.tile(np.eye(2, 3, dtype=np.float32), (n, 1, 1)),
         is_val=is_val,
-        attrs={"source": "synthetic", "crop_size": size, "content_size": size, "joint_names": list(JOINT_NAMES),
-               "seed": seed, "poses": _poses_label(poses)},
+        attrs={
+            "source": "synthetic",
+            "crop_size": size,
+            "content_size": size,
+            "joint_names": list(JOINT_NAMES),
+            "seed": seed,
+            "poses": _poses_label(poses),
+        },
     )

@@ -91,13 +91,24 @@ def _finite_losses(rows: Sequence[Sequence[float]], directions: Sequence[str | S
 class MoashaRule(RungPruner):
     """Syne Tune's MOASHA stopping rule (module docstring)."""
 
-    def __init__(self, objectives: Sequence[str], max_epochs: int, grace_period: int = 1, eta: int = 3) -> None:
+    def __init__(
+        self, objectives: Sequence[str], max_epochs: int, grace_period: int = 1, eta: int = 3
+    ) -> None:
         super().__init__()
         if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
             raise ValueError(f"eta must be an integer >= 2, but got {eta=}")
-        if isinstance(grace_period, bool) or not isinstance(grace_period, int) or not 1 <= grace_period <= max_epochs:
+        if (
+            isinstance(grace_period, bool)
+            or not isinstance(grace_period, int)
+            or not 1 <= grace_period <= max_epochs
+        ):
             raise ValueError(f"grace_period must be an integer in [1, max_epochs], but got {grace_period=}")
-        self.objectives, self.max_epochs, self.grace_period, self.eta = tuple(objectives), max_epochs, grace_period, eta
+        self.objectives, self.max_epochs, self.grace_period, self.eta = (
+            tuple(objectives),
+            max_epochs,
+            grace_period,
+            eta,
+        )
 
     def rungs(self) -> list[int]:
         out, e = [], self.grace_period
@@ -106,8 +117,14 @@ class MoashaRule(RungPruner):
             e *= self.eta
         return out
 
-    def should_prune(self, study: optuna.Study, trial_number: int, epoch: int, values: Sequence[float],
-                     directions: Sequence[str | StudyDirection] | None = None) -> bool:
+    def should_prune(
+        self,
+        study: optuna.Study,
+        trial_number: int,
+        epoch: int,
+        values: Sequence[float],
+        directions: Sequence[str | StudyDirection] | None = None,
+    ) -> bool:
         if epoch not in self.rungs():
             return False
         recorded = rung_population(study, trial_number, epoch, self.objectives)
@@ -130,10 +147,15 @@ class HubMultiMetricRule(RungPruner):
 
     def __init__(self, objectives: Sequence[str], n_startup_trials: int = 5, n_warmup_steps: int = 0) -> None:
         super().__init__()
-        self.objectives, self.n_startup_trials, self.n_warmup_steps = tuple(objectives), n_startup_trials, n_warmup_steps
+        self.objectives, self.n_startup_trials, self.n_warmup_steps = (
+            tuple(objectives),
+            n_startup_trials,
+            n_warmup_steps,
+        )
 
-    def _synthetic(self, own: Sequence[float], others: list[list[float]],
-                   directions: Sequence[str | StudyDirection]) -> list[float]:
+    def _synthetic(
+        self, own: Sequence[float], others: list[list[float]], directions: Sequence[str | StudyDirection]
+    ) -> list[float]:
         """Synthetic values (lower is better) of ``[own, *others]`` at one epoch."""
         scaled = _scaled(_finite_losses([list(own), *others], directions))
         ranks = nondominated_ranks(scaled.tolist(), ["minimize"] * scaled.shape[1])
@@ -145,8 +167,14 @@ class HubMultiMetricRule(RungPruner):
                 out[front[j]] = r + pos / len(front)
         return out
 
-    def should_prune(self, study: optuna.Study, trial_number: int, epoch: int, values: Sequence[float],
-                     directions: Sequence[str | StudyDirection] | None = None) -> bool:
+    def should_prune(
+        self,
+        study: optuna.Study,
+        trial_number: int,
+        epoch: int,
+        values: Sequence[float],
+        directions: Sequence[str | StudyDirection] | None = None,
+    ) -> bool:
         if epoch <= self.n_warmup_steps:
             return False
         directions = list(study.directions if directions is None else directions)
@@ -161,7 +189,11 @@ class HubMultiMetricRule(RungPruner):
             own = list(values) if e == epoch else me and rec.rung_values(me.user_attrs, e, self.objectives)
             if own is None:
                 continue
-            reported = [(t, rec.rung_values(t.user_attrs, e, self.objectives)) for t in trials if t.number != trial_number]
+            reported = [
+                (t, rec.rung_values(t.user_attrs, e, self.objectives))
+                for t in trials
+                if t.number != trial_number
+            ]
             reported = [(t, v) for t, v in reported if v is not None]
             synthetic = self._synthetic(own, [v for _, v in reported], directions)
             best = min(best, synthetic[0])
@@ -175,8 +207,13 @@ class HubMultiMetricRule(RungPruner):
 class RungTPE:
     """BOHB's proposal model over Optuna's TPE (module docstring)."""
 
-    def __init__(self, directions: Sequence[str | StudyDirection], rungs: Sequence[int], seed: int,
-                 random_fraction: float = 1 / 3) -> None:
+    def __init__(
+        self,
+        directions: Sequence[str | StudyDirection],
+        rungs: Sequence[int],
+        seed: int,
+        random_fraction: float = 1 / 3,
+    ) -> None:
         if not rungs or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in rungs):
             raise ValueError(f"rungs must be epochs >= 1, but got {list(rungs)}")
         if not 0.0 <= random_fraction < 1.0:
@@ -184,8 +221,13 @@ class RungTPE:
         self.rungs = sorted(set(rungs))
         self.random_fraction = random_fraction
         self._rng = np.random.default_rng([seed, 4099])
-        self._studies = {r: optuna.create_study(directions=list(directions), sampler=optuna.samplers.TPESampler(
-            n_startup_trials=0, seed=int(self._rng.integers(2**31)))) for r in self.rungs}
+        self._studies = {
+            r: optuna.create_study(
+                directions=list(directions),
+                sampler=optuna.samplers.TPESampler(n_startup_trials=0, seed=int(self._rng.integers(2**31))),
+            )
+            for r in self.rungs
+        }
         self._distributions: dict[str, BaseDistribution] = {}
 
     def observe(self, trial: FrozenTrial, values_by_epoch: Sequence[Sequence[float]]) -> None:
@@ -193,16 +235,27 @@ class RungTPE:
         self._distributions.update(trial.distributions)
         for r in self.rungs:
             if r <= len(values_by_epoch):
-                self._studies[r].add_trial(create_trial(params=trial.params, distributions=trial.distributions,
-                                                        values=list(values_by_epoch[r - 1])))
+                self._studies[r].add_trial(
+                    create_trial(
+                        params=trial.params,
+                        distributions=trial.distributions,
+                        values=list(values_by_epoch[r - 1]),
+                    )
+                )
 
     def propose(self) -> dict[str, object] | None:
         """Params for the next design, or None for a random one."""
         if not self._distributions or self._rng.random() < self.random_fraction:
             return None
         enough = len(self._distributions) + 1
-        rung = next((r for r in reversed(self.rungs) if len(self._studies[r].get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE,))) >= enough), None)
+        rung = next(
+            (
+                r
+                for r in reversed(self.rungs)
+                if len(self._studies[r].get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= enough
+            ),
+            None,
+        )
         if rung is None:
             return None
         study = self._studies[rung]

@@ -38,8 +38,15 @@ from hpo.bench.table import BenchTable, cached_table
 from hpo.pareto import hypervolume
 from hpo.pruning import nondominated_ranks
 
-__all__ = ["EXACT_LIMIT", "best_subset_hv", "fewest_designs", "screening_oracle", "run_proposals", "random_oracle",
-           "final_values"]
+__all__ = [
+    "EXACT_LIMIT",
+    "best_subset_hv",
+    "fewest_designs",
+    "screening_oracle",
+    "run_proposals",
+    "random_oracle",
+    "final_values",
+]
 
 EXACT_LIMIT = 20_000  # subsets tried exactly before the greedy fallback
 _REF = (0.0, 1.0, 1.0)  # of the normalised (PCKh / 100, params / P_ref, time / T_ref)
@@ -75,17 +82,25 @@ def final_values(table: BenchTable, point: int, seed: int, reference: Reference)
     return reference.normalise((run["pckh"][-1], p.costs["params"], run["time_s"][-1]))
 
 
-def fewest_designs(table: BenchTable, reference: Reference, targets: Sequence[float], max_k: int = 6) -> list[int | None]:
+def fewest_designs(
+    table: BenchTable, reference: Reference, targets: Sequence[float], max_k: int = 6
+) -> list[int | None]:
     """Per target hypervolume, the fewest designs whose final values (mean over the table's
     seeds) reach it, or None if ``max_k`` do not. The best front of each size is searched
     once for all targets."""
-    pts = np.mean([[final_values(table, i, s, reference) for i in range(len(table.points))] for s in table.seeds], axis=0)
+    pts = np.mean(
+        [[final_values(table, i, s, reference) for i in range(len(table.points))] for s in table.seeds],
+        axis=0,
+    )
     best = [best_subset_hv(pts, k) for k in range(1, max_k + 1)]
-    return [next((k for k, hv in enumerate(best, start=1) if hv >= target - 1e-12), None) for target in targets]
+    return [
+        next((k for k, hv in enumerate(best, start=1) if hv >= target - 1e-12), None) for target in targets
+    ]
 
 
-def screening_oracle(proposals: Sequence[Sequence[float]], target: float, epochs: int, full_epochs: int,
-                     first_rung: int = 1) -> int | None:
+def screening_oracle(
+    proposals: Sequence[Sequence[float]], target: float, epochs: int, full_epochs: int, first_rung: int = 1
+) -> int | None:
     """Epochs the screening oracle (module docstring) needs to reach hypervolume ``target``
     within ``epochs``, or None if it cannot. ``proposals``: the normalised final values of the
     designs in the order a run proposed them, each once, under the seed the run gave it (see
@@ -108,15 +123,18 @@ def screening_oracle(proposals: Sequence[Sequence[float]], target: float, epochs
     return None
 
 
-def run_proposals(records: Sequence[Mapping[str, Any]], reference: Reference, key: str = "values") -> list[list[float]]:
+def run_proposals(
+    records: Sequence[Mapping[str, Any]], reference: Reference, key: str = "values"
+) -> list[list[float]]:
     """The designs an unpruned run (random search) trained, in order, as normalised final
     values: ``key`` ``values`` as trained (the run's own seed draws), ``heldout_values`` on
     held-out seeds. Copies of completed designs (no epochs trained) are left out."""
     return [reference.normalise(r[key]) for r in records if r["state"] == "complete" and r["epochs"] > 0]
 
 
-def random_oracle(s: SearchBenchSettings, seed: int, reference: Reference,
-                  targets: Mapping[str, float]) -> dict[str, dict[str, int | None]]:
+def random_oracle(
+    s: SearchBenchSettings, seed: int, reference: Reference, targets: Mapping[str, float]
+) -> dict[str, dict[str, int | None]]:
     """The screening oracle as a reference line for one bench seed: on the proposals and seed
     draws of random search's run with that seed (replayed on past the budget, so that the
     oracle may screen as many designs as a third of the budget allows), per view
@@ -128,6 +146,8 @@ def random_oracle(s: SearchBenchSettings, seed: int, reference: Reference,
     out: dict[str, dict[str, int | None]] = {}
     for view, target in targets.items():
         proposals = run_proposals(records, reference, "heldout_values" if view == "hv_heldout" else "values")
-        out[view] = {name: screening_oracle(proposals, target, s.budget_epochs // div, table.epochs)
-                     for name, div in (("within_third", 3), ("within_sixth", 6))}
+        out[view] = {
+            name: screening_oracle(proposals, target, s.budget_epochs // div, table.epochs)
+            for name, div in (("within_third", 3), ("within_sixth", 6))
+        }
     return out

@@ -23,7 +23,15 @@ from hpo.bench.table import BenchTable
 from hpo.pareto import hypervolume
 from hpo.record import TrialRecord
 
-__all__ = ["REFERENCE_MARGIN", "Reference", "table_reference", "Tracker", "hv_at", "epochs_to_reach", "front_hv"]
+__all__ = [
+    "REFERENCE_MARGIN",
+    "Reference",
+    "table_reference",
+    "Tracker",
+    "hv_at",
+    "epochs_to_reach",
+    "front_hv",
+]
 
 REFERENCE_MARGIN = 1.1
 _POINT = [0.0, 1.0, 1.0]
@@ -45,8 +53,12 @@ class Reference:
         return [pckh / 100.0, params / self.params, time_s / self.time_s]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "point_normalised": list(_POINT), "objectives": list(OBJECTIVES),
-                "normalisation": "pckh/100 (max), params/params_ref (min), train_time/time_s_ref (min)"}
+        return {
+            **asdict(self),
+            "point_normalised": list(_POINT),
+            "objectives": list(OBJECTIVES),
+            "normalisation": "pckh/100 (max), params/params_ref (min), train_time/time_s_ref (min)",
+        }
 
 
 def table_reference(table: BenchTable) -> Reference:
@@ -54,8 +66,14 @@ def table_reference(table: BenchTable) -> Reference:
     point and seed in the table."""
     largest_p = max(p.costs["params"] for p in table.points)
     largest_t = max(run["time_s"][-1] for p in table.points for run in p.runs.values())
-    return Reference(REFERENCE_MARGIN * largest_p, REFERENCE_MARGIN * largest_t, len(table.points),
-                     largest_p, largest_t, table.epochs)
+    return Reference(
+        REFERENCE_MARGIN * largest_p,
+        REFERENCE_MARGIN * largest_t,
+        len(table.points),
+        largest_p,
+        largest_t,
+        table.epochs,
+    )
 
 
 def front_hv(points: Sequence[Sequence[float]]) -> float:
@@ -90,26 +108,47 @@ class Tracker:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         r = TrialRecord.of(trial)
         complete = trial.state == TrialState.COMPLETE
-        self.add(trial.number, trial.state.name.lower(), _epochs_trained(trial),
-                 list(trial.values) if complete else None, None,
-                 wall_s=r.wall_time_s, design=r.design, pckh_curve=[p["pckh"] for p in r.curve])
+        self.add(
+            trial.number,
+            trial.state.name.lower(),
+            _epochs_trained(trial),
+            list(trial.values) if complete else None,
+            None,
+            wall_s=r.wall_time_s,
+            design=r.design,
+            pckh_curve=[p["pckh"] for p in r.curve],
+        )
         if self.spent >= self.budget and self.stops_study:
             study.stop()
 
-    def add(self, number: int, state: str, epochs: int, values: Sequence[float] | None,
-            heldout: Sequence[float] | None, **extra: Any) -> None:
+    def add(
+        self,
+        number: int,
+        state: str,
+        epochs: int,
+        values: Sequence[float] | None,
+        heldout: Sequence[float] | None,
+        **extra: Any,
+    ) -> None:
         """One finished trial: ``values`` (as trained) and ``heldout`` for a complete one."""
         self.spent += epochs
         if values is not None:
             self.points.append(self.reference.normalise(values))
         if heldout is not None:
             self.heldout.append(self.reference.normalise(heldout))
-        self.records.append({
-            "trial": number, "state": state, "epochs": epochs, "spent": self.spent, "hv": front_hv(self.points),
-            "hv_heldout": front_hv(self.heldout) if self.heldout_view else None,
-            "values": list(values) if values is not None else None,
-            "heldout_values": list(heldout) if heldout is not None else None, **extra,
-        })
+        self.records.append(
+            {
+                "trial": number,
+                "state": state,
+                "epochs": epochs,
+                "spent": self.spent,
+                "hv": front_hv(self.points),
+                "hv_heldout": front_hv(self.heldout) if self.heldout_view else None,
+                "values": list(values) if values is not None else None,
+                "heldout_values": list(heldout) if heldout is not None else None,
+                **extra,
+            }
+        )
 
 
 def hv_at(records: Sequence[Mapping[str, Any]], epochs: float, key: str = "hv") -> float:
@@ -123,7 +162,9 @@ def hv_at(records: Sequence[Mapping[str, Any]], epochs: float, key: str = "hv") 
     return hv
 
 
-def epochs_to_reach(records: Sequence[Mapping[str, Any]], target: float, budget: int, key: str = "hv") -> int | None:
+def epochs_to_reach(
+    records: Sequence[Mapping[str, Any]], target: float, budget: int, key: str = "hv"
+) -> int | None:
     """Epochs spent when the hypervolume first reached ``target`` within the budget, or None."""
     for r in records:
         if r["spent"] > budget:

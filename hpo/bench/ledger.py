@@ -46,7 +46,9 @@ class TableRun:
     def point(self, params: Mapping[str, Any]) -> TablePoint:
         point = self.points.get(params_key(params))
         if point is None:
-            raise KeyError(f"{self.table.source}: no point for params {dict(params)}")  # a table/space mismatch: a bug
+            raise KeyError(
+                f"{self.table.source}: no point for params {dict(params)}"
+            )  # a table/space mismatch: a bug
         return point
 
     def seed_of(self, point: TablePoint) -> int:
@@ -69,5 +71,8 @@ class TableRun:
         the design's own (all of them if the table has one seed)."""
         own = self.seed_of(point)
         others = [s for s in self.table.seeds if s != own] or [own]
-        return [float(np.mean([point.runs[s]["pckh"][-1] for s in others])), float(point.costs["params"]),
-                float(np.mean([point.runs[s]["time_s"][-1] for s in others]))]
+        return [
+            float(np.mean([point.runs[s]["pckh"][-1] for s in others])),
+            float(point.costs["params"]),
+            float(np.mean([point.runs[s]["time_s"][-1] for s in others])),
+        ]

@@ -76,7 +76,9 @@ class StepCostModel:
         images = steps * batch if n_train > batch else n_train
         train = steps * c.ops_per_step * self.s_per_op + images * mflops * self.s_per_mflop
         eval_batches = math.ceil(n_val / max(batch, 32))  # the trainer's evaluation batch
-        evaluate = self.eval_share * (eval_batches * c.ops_per_step * self.s_per_op + n_val * mflops * self.s_per_mflop)
+        evaluate = self.eval_share * (
+            eval_batches * c.ops_per_step * self.s_per_op + n_val * mflops * self.s_per_mflop
+        )
         return epochs * (train + evaluate)
 
     def for_data(self, arrays: PoseArrays) -> Callable[[TrainConfig, Costs, int], float]:
@@ -85,7 +87,9 @@ class StepCostModel:
         return partial(_charge, self, len(arrays.is_val) - n_val, n_val)
 
 
-def _charge(model: StepCostModel, n_train: int, n_val: int, config: TrainConfig, c: Costs, epoch: int) -> float:
+def _charge(
+    model: StepCostModel, n_train: int, n_val: int, config: TrainConfig, c: Costs, epoch: int
+) -> float:
     return model.seconds(c, epoch, n_train, n_val, config.schedule.batch_size)
 
 
@@ -125,8 +129,13 @@ def _model_costs(model: dict[str, Any]) -> Costs:
     return costs(build_model_config(model))
 
 
-def reference_point(s: SearchBenchSettings, cost_model: StepCostModel = StepCostModel(), *, progress: bool = True,
-                    map_fn: Callable[..., Iterable[Any]] = map) -> Reference:
+def reference_point(
+    s: SearchBenchSettings,
+    cost_model: StepCostModel = StepCostModel(),
+    *,
+    progress: bool = True,
+    map_fn: Callable[..., Iterable[Any]] = map,
+) -> Reference:
     """``P_ref``/``T_ref``: 1.1 x the largest params / charged time over :func:`_corner_models`
     (``map_fn``: e.g. a process pool's ``map``; counting costs takes ~0.5 s a design)."""
     preset = method_preset(base_preset(s.preset), s, "random", 0, "sqlite:///unused.db")
@@ -134,17 +143,30 @@ def reference_point(s: SearchBenchSettings, cost_model: StepCostModel = StepCost
     config = TrainConfig(schedule=preset.train_schedule, data=preset.data)
     epochs = config.schedule.epochs
     models = _corner_models(preset.search_space())
-    found = list(tqdm(map_fn(_model_costs, models), total=len(models), desc="reference point", unit="design",
-                      disable=not progress))
+    found = list(
+        tqdm(
+            map_fn(_model_costs, models),
+            total=len(models),
+            desc="reference point",
+            unit="design",
+            disable=not progress,
+        )
+    )
     best_p = max(c.params for c in found)
     best_t = max(charge(config, c, epochs) for c in found)
-    return Reference(REFERENCE_MARGIN * best_p, REFERENCE_MARGIN * best_t, len(models), best_p, best_t, epochs)
-
+    return Reference(
+        REFERENCE_MARGIN * best_p, REFERENCE_MARGIN * best_t, len(models), best_p, best_t, epochs
+    )
 
 
 # ----------------------------------------------------------------------------- one run
-def run_method(s: SearchBenchSettings, method: str, seed: int, reference: Reference,
-               cost_model: StepCostModel = StepCostModel()) -> dict[str, Any]:
+def run_method(
+    s: SearchBenchSettings,
+    method: str,
+    seed: int,
+    reference: Reference,
+    cost_model: StepCostModel = StepCostModel(),
+) -> dict[str, Any]:
     """Run one (method, seed) study until ``s.budget_epochs`` epochs are spent."""
     torch.set_num_threads(1)  # measured: 2 threads were ~40x slower on the loaded 2-core machine
     base = base_preset(s.preset)
@@ -157,25 +179,49 @@ def run_method(s: SearchBenchSettings, method: str, seed: int, reference: Refere
         optuna.logging.set_verbosity(verbosity)
 
 
-def _run_method(s: SearchBenchSettings, base: StudyPreset, method: str, seed: int, reference: Reference,
-                cost_model: StepCostModel, start: float) -> dict[str, Any]:
+def _run_method(
+    s: SearchBenchSettings,
+    base: StudyPreset,
+    method: str,
+    seed: int,
+    reference: Reference,
+    cost_model: StepCostModel,
+    start: float,
+) -> dict[str, Any]:
     designs: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hpo_bench_") as tmp:
         preset = method_preset(base, s, method, seed, f"sqlite:///{Path(tmp) / 'study.db'}")
         arrays = _arrays(preset.data)
         space = preset.search_space()
         study = open_study(preset, seed=seed)
-        objective = Objective(preset, space, arrays, Path(tmp) / "checkpoints",
-                              device=None if preset.device == "auto" else preset.device,
-                              pruning=Pruning.for_preset(preset), progress=False, time_model=cost_model.for_data(arrays))
+        objective = Objective(
+            preset,
+            space,
+            arrays,
+            Path(tmp) / "checkpoints",
+            device=None if preset.device == "auto" else preset.device,
+            pruning=Pruning.for_preset(preset),
+            progress=False,
+            time_model=cost_model.for_data(arrays),
+        )
         n_trials = 4 * s.budget_epochs  # a guard: trials that fail before their first epoch cost nothing
         if method == "seed_grid":  # the designs the space can express, in file order
-            plan = plan_seed_trials(space, resolve_file(s.designs, near=None, folder=SPACES_DIR, what="designs"))
+            plan = plan_seed_trials(
+                space, resolve_file(s.designs, near=None, folder=SPACES_DIR, what="designs")
+            )
             for name, params in plan.trials:
                 study.enqueue_trial(params, user_attrs=seed_attrs(name))
             designs, n_trials = [name for name, _ in plan.trials], len(plan.trials)
         tracker = Tracker(s.budget_epochs, reference)
-        study.optimize(objective, n_trials=n_trials, callbacks=[tracker], catch=(Exception,), gc_after_trial=True)
-    return {"method": method, "seed": seed, "records": tracker.records, "spent": tracker.spent,
-            "wall_s": time.perf_counter() - start, "time_model": asdict(cost_model), **({"designs": designs} if method == "seed_grid" else {})}
-
+        study.optimize(
+            objective, n_trials=n_trials, callbacks=[tracker], catch=(Exception,), gc_after_trial=True
+        )
+    return {
+        "method": method,
+        "seed": seed,
+        "records": tracker.records,
+        "spent": tracker.spent,
+        "wall_s": time.perf_counter() - start,
+        "time_model": asdict(cost_model),
+        **({"designs": designs} if method == "seed_grid" else {}),
+    }

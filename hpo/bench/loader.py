@@ -49,7 +49,9 @@ def _all_train(arrays: PoseArrays) -> PoseArrays:
     return dataclasses.replace(arrays, is_val=np.zeros(len(arrays), dtype=bool))
 
 
-def _write_photos(arrays: PoseArrays, folder: Path, size: tuple[int, int], seed: int) -> tuple[list[Path], np.ndarray]:
+def _write_photos(
+    arrays: PoseArrays, folder: Path, size: tuple[int, int], seed: int
+) -> tuple[list[Path], np.ndarray]:
     """Each crop scaled up to a ``size`` (w, h) photo; returns paths and photo px -> crop px."""
     w, h = size
     c = arrays.crop_size

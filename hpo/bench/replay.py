@@ -43,7 +43,11 @@ from hpo.strategy import Pruning, create_pruner, create_sampler
 
 __all__ = ["replay_method", "COPY_LIMIT"]
 
-_AS_LIVE = {"moasha": "random", "hub_multi_metric": "tpe", "bohb_tpe": "random"}  # whose sampler the baseline uses
+_AS_LIVE = {
+    "moasha": "random",
+    "hub_multi_metric": "tpe",
+    "bohb_tpe": "random",
+}  # whose sampler the baseline uses
 # A run stops once its sampler has proposed this many times the table's points in designs it
 # had completed (copied at no cost). Why: TPE late in a 100-trial budget proposes little else,
 # each ask costs more as the study grows, and the front no longer moves.
@@ -82,18 +86,24 @@ def _replay_optuna(s: SearchBenchSettings, method: str, seed: int, reference: Re
     base = base_preset(s.preset)  # the preset whose sampler and pruner settings apply
     preset = method_preset(base, s, _AS_LIVE.get(method, method), seed, "sqlite:///unused.db")
     if method in _AS_LIVE:  # the baselines take the rung settings of our pruner (first rung, eta)
-        preset = preset.replace(pruner=method_preset(base, s, "tpe_mopruning", seed, "sqlite:///unused.db").pruner)
+        preset = preset.replace(
+            pruner=method_preset(base, s, "tpe_mopruning", seed, "sqlite:///unused.db").pruner
+        )
     rule = _pruner(method, preset, table.epochs, tuple(preset.objectives))
     pruning = Pruning(rule, multi=True)
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        proposer = RungTPE(preset.directions, [*rule.rungs(), table.epochs], seed) if method == "bohb_tpe" else None
+        proposer = (
+            RungTPE(preset.directions, [*rule.rungs(), table.epochs], seed) if method == "bohb_tpe" else None
+        )
         study = optuna.create_study(directions=preset.directions, sampler=create_sampler(preset, seed))
         rec.study_put(study, rec.STUDY_OBJECTIVES, list(preset.objectives))
         designs: list[str] = []
         if method == "seed_grid":
-            plan = plan_seed_trials(space, resolve_file(s.designs, near=None, folder=SPACES_DIR, what="designs"))
+            plan = plan_seed_trials(
+                space, resolve_file(s.designs, near=None, folder=SPACES_DIR, what="designs")
+            )
             for name, params in plan.trials:
                 study.enqueue_trial(params, user_attrs=rec.seed_attrs(name))
             designs = [name for name, _ in plan.trials]
@@ -116,36 +126,67 @@ def _replay_optuna(s: SearchBenchSettings, method: str, seed: int, reference: Re
             complete = state == TrialState.COMPLETE
             if complete:
                 twins.setdefault(params_key(point.params), frozen)
-            track.add(frozen.number, state.name.lower(), epochs, values, ledger.heldout(point) if complete else None,
-                      **ledger.tag(point))
+            track.add(
+                frozen.number,
+                state.name.lower(),
+                epochs,
+                values,
+                ledger.heldout(point) if complete else None,
+                **ledger.tag(point),
+            )
             if proposer is not None:
-                proposer.observe(frozen, [ledger.at_epoch(point, e) for e in range(1, max(epochs, 1) + 1)]
-                                 if twin is None else [])
+                proposer.observe(
+                    frozen,
+                    [ledger.at_epoch(point, e) for e in range(1, max(epochs, 1) + 1)] if twin is None else [],
+                )
             n += 1
             copies += twin is not None
             if copies >= COPY_LIMIT * len(table.points):
                 break  # the sampler has settled on designs it completed (TPE late in a long budget)
     finally:
         optuna.logging.set_verbosity(verbosity)
-    return {"records": track.records, "spent": track.spent, "design_seeds": len(ledger.seeds),
-            **({"designs": designs} if method == "seed_grid" else {})}
+    return {
+        "records": track.records,
+        "spent": track.spent,
+        "design_seeds": len(ledger.seeds),
+        **({"designs": designs} if method == "seed_grid" else {}),
+    }
 
 
-def _play(trial: optuna.Trial, point: TablePoint, ledger: TableRun, epochs: int,
-          pruning: Pruning) -> tuple[TrialState, list[float] | None, int]:
+def _play(
+    trial: optuna.Trial, point: TablePoint, ledger: TableRun, epochs: int, pruning: Pruning
+) -> tuple[TrialState, list[float] | None, int]:
     """Feed the design's curve to the trial record epoch by epoch, as the live objective
     does; returns the state, the final values of a complete trial, and the epochs trained."""
     run = ledger.curve(point)
     params = int(point.costs["params"])
-    rec.put_all(trial, {rec.PARAMS: params, rec.FLOPS: point.costs.get("flops"), rec.LAYERS: point.costs.get("layers"),
-                        rec.OPS_PER_STEP: point.costs.get("ops_per_step"), rec.CONFIG: point.config})
+    rec.put_all(
+        trial,
+        {
+            rec.PARAMS: params,
+            rec.FLOPS: point.costs.get("flops"),
+            rec.LAYERS: point.costs.get("layers"),
+            rec.OPS_PER_STEP: point.costs.get("ops_per_step"),
+            rec.CONFIG: point.config,
+        },
+    )
     curve: list[dict[str, float]] = []
     for e in range(1, epochs + 1):
         pckh, time_s = run["pckh"][e - 1], run["time_s"][e - 1]
-        curve.append({"epoch": e, "pckh": pckh, "loss": run["loss"][e - 1], "time_s": time_s, "wall_s": run["wall_s"][e - 1]})
+        curve.append(
+            {
+                "epoch": e,
+                "pckh": pckh,
+                "loss": run["loss"][e - 1],
+                "time_s": time_s,
+                "wall_s": run["wall_s"][e - 1],
+            }
+        )
         rec.put_all(trial, {rec.CURVE: curve, rec.EPOCHS_RUN: e})
         if e < epochs and pruning.should_stop(trial, e, pckh, [pckh, float(params), time_s]):
-            rec.put_all(trial, {rec.PRUNED_AT_EPOCH: e, rec.PRUNE_REASON: pruning.reason, **rec.times_so_far(curve)})
+            rec.put_all(
+                trial, {rec.PRUNED_AT_EPOCH: e, rec.PRUNE_REASON: pruning.reason, **rec.times_so_far(curve)}
+            )
             return TrialState.PRUNED, None, e
     rec.put_all(trial, rec.times_so_far(curve))
     return TrialState.COMPLETE, [curve[-1]["pckh"], float(params), curve[-1]["time_s"]], epochs

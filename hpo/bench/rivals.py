@@ -64,7 +64,9 @@ def missing_extra(method: str) -> str | None:
     return f"{method}: needs the {module} package (pip install 'hourglass-hpo[bench]'); skipped"
 
 
-def run_rival(s: SearchBenchSettings, method: str, seed: int, reference: Reference, space: SearchSpace) -> dict[str, Any]:
+def run_rival(
+    s: SearchBenchSettings, method: str, seed: int, reference: Reference, space: SearchSpace
+) -> dict[str, Any]:
     """One (rival, seed) against ``s.table`` until ``s.budget_epochs`` epochs are spent."""
     why = missing_extra(method)
     if why is not None:
@@ -104,8 +106,14 @@ class _Run:
         n = len(self.track.records)
         if reached >= self.table.epochs:
             self.completed.add(key)
-            self.track.add(n, "complete", epochs, self.ledger.at_epoch(point, self.table.epochs),
-                           self.ledger.heldout(point), **self.ledger.tag(point))
+            self.track.add(
+                n,
+                "complete",
+                epochs,
+                self.ledger.at_epoch(point, self.table.epochs),
+                self.ledger.heldout(point),
+                **self.ledger.tag(point),
+            )
         else:
             self.track.add(n, "pruned", epochs, None, None, **self.ledger.tag(point))
 
@@ -114,7 +122,11 @@ class _Run:
         return self.track.spent >= self.budget or self.copies >= _COPY_LIMIT * len(self.table.points)
 
     def result(self) -> dict[str, Any]:
-        return {"records": self.track.records, "spent": self.track.spent, "design_seeds": len(self.ledger.seeds)}
+        return {
+            "records": self.track.records,
+            "spent": self.track.spent,
+            "design_seeds": len(self.ledger.seeds),
+        }
 
 
 @contextlib.contextmanager
@@ -127,7 +139,9 @@ def _numpy_global_seed(seed: int) -> Iterator[None]:
         np.random.set_state(state)
 
 
-def _syne_moasha(s: SearchBenchSettings, seed: int, reference: Reference, space: SearchSpace) -> dict[str, Any]:
+def _syne_moasha(
+    s: SearchBenchSettings, seed: int, reference: Reference, space: SearchSpace
+) -> dict[str, Any]:
     from syne_tune.backend.trial_status import Trial
     from syne_tune.config_space import choice
     from syne_tune.optimizer.scheduler import SchedulerDecision
@@ -136,9 +150,16 @@ def _syne_moasha(s: SearchBenchSettings, seed: int, reference: Reference, space:
     run = _Run(s, seed, reference, space)
     epochs = run.table.epochs
     metrics = ["pckh_loss", "params", "train_time"]
-    scheduler = MOASHA({p.name: choice(list(p.choices)) for p in space.params}, metrics=metrics, do_minimize=True,
-                       time_attr="epoch", max_t=epochs, grace_period=run.first_rung, reduction_factor=run.eta,
-                       random_seed=seed)
+    scheduler = MOASHA(
+        {p.name: choice(list(p.choices)) for p in space.params},
+        metrics=metrics,
+        do_minimize=True,
+        time_attr="epoch",
+        max_t=epochs,
+        grace_period=run.first_rung,
+        reduction_factor=run.eta,
+        random_seed=seed,
+    )
     with _numpy_global_seed(seed):
         while not run.done:
             config = scheduler.suggest().config
@@ -170,20 +191,35 @@ def _smac_mf(s: SearchBenchSettings, seed: int, reference: Reference, space: Sea
     items = {p.name: list(p.choices) for p in space.params}
     cs.add([Categorical(name, [str(c) for c in choices]) for name, choices in items.items()])
     with tempfile.TemporaryDirectory(prefix="hpo_smac_") as tmp:
-        scenario = Scenario(cs, objectives=["pckh_loss", "params", "train_time"], deterministic=True,
-                            n_trials=max(10, s.budget_epochs), min_budget=run.first_rung, max_budget=epochs,
-                            seed=seed, output_directory=f"{tmp}/smac")
+        scenario = Scenario(
+            cs,
+            objectives=["pckh_loss", "params", "train_time"],
+            deterministic=True,
+            n_trials=max(10, s.budget_epochs),
+            min_budget=run.first_rung,
+            max_budget=epochs,
+            seed=seed,
+            output_directory=f"{tmp}/smac",
+        )
         smac = MultiFidelityFacade(
-            scenario, lambda config, seed=0, budget=None: 0.0,  # never called: ask/tell drives it
-            multi_objective_algorithm=ParEGO(scenario), model=_one_thread_forest(RandomForest, scenario),
-            intensifier=MultiFidelityFacade.get_intensifier(scenario, eta=run.eta, incumbent_selection="highest_budget"),
-            overwrite=True, logging_level=40)
+            scenario,
+            lambda config, seed=0, budget=None: 0.0,  # never called: ask/tell drives it
+            multi_objective_algorithm=ParEGO(scenario),
+            model=_one_thread_forest(RandomForest, scenario),
+            intensifier=MultiFidelityFacade.get_intensifier(
+                scenario, eta=run.eta, incumbent_selection="highest_budget"
+            ),
+            overwrite=True,
+            logging_level=40,
+        )
         while not run.done:
             try:
                 info = smac.ask()
             except ConfigurationSpaceExhaustedException:  # every configuration asked at every budget
                 break
-            config = {name: items[name][[str(c) for c in items[name]].index(info.config[name])] for name in items}
+            config = {
+                name: items[name][[str(c) for c in items[name]].index(info.config[name])] for name in items
+            }
             point = run.point(config)
             key = params_key(point.params)
             budget = min(epochs, max(1, round(info.budget or epochs)))
@@ -198,6 +234,16 @@ def _one_thread_forest(forest: Any, scenario: Any) -> Any:
     """The facade's own surrogate (the arguments of ``HyperparameterOptimizationFacade.get_model``,
     its defaults) on one thread, as every replayed method runs: its default ``n_jobs=-1``
     polls a thread pool and on a busy machine waits more than it fits."""
-    return forest(log_y=True, n_trees=10, bootstrapping=True, ratio_features=1.0, min_samples_split=2,
-                  min_samples_leaf=1, max_depth=2**20, configspace=scenario.configspace,
-                  instance_features=scenario.instance_features, seed=scenario.seed, n_jobs=1)
+    return forest(
+        log_y=True,
+        n_trees=10,
+        bootstrapping=True,
+        ratio_features=1.0,
+        min_samples_split=2,
+        min_samples_leaf=1,
+        max_depth=2**20,
+        configspace=scenario.configspace,
+        instance_features=scenario.instance_features,
+        seed=scenario.seed,
+        n_jobs=1,
+    )

@@ -87,7 +87,9 @@ class RunStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = self.folder / "settings.json"
         if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) != json.loads(json.dumps(keep)):
-            raise ConfigError(f"{self.folder}: holds runs of other settings or another table; use another folder")
+            raise ConfigError(
+                f"{self.folder}: holds runs of other settings or another table; use another folder"
+            )
         stamp.write_text(json.dumps(keep, indent=1) + "\n", encoding="utf-8")
 
     def _path(self, name: str, seed: int) -> Path:
@@ -104,8 +106,14 @@ class RunStore:
         tmp.replace(path)  # atomic: an interrupted write leaves no half file
 
 
-def run_search_bench(s: SearchBenchSettings, *, progress: bool = True, echo: Callable[[str], Any] = print,
-                     log_runs: bool = False, runs_dir: str | Path | None = None) -> dict[str, Any]:
+def run_search_bench(
+    s: SearchBenchSettings,
+    *,
+    progress: bool = True,
+    echo: Callable[[str], Any] = print,
+    log_runs: bool = False,
+    runs_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """The reference point, every (method, seed) run (``s.workers`` processes), on a table
     the oracle's reference line, then :func:`hpo.bench.summary.summarize`. One line per run
     under the progress bar, or through ``echo`` with ``log_runs`` (a log, no terminal).
@@ -130,25 +138,36 @@ def run_search_bench(s: SearchBenchSettings, *, progress: bool = True, echo: Cal
         else:
             reference = reference_point(s, progress=progress, map_fn=pool.map if pool else map)
         run = replay_method if s.table else run_method
-        bar = stack.enter_context(tqdm(total=len(jobs), desc="bench-search", unit="run", disable=not progress))
+        bar = stack.enter_context(
+            tqdm(total=len(jobs), desc="bench-search", unit="run", disable=not progress)
+        )
         for out in _map(pool, run, [(s, method, seed, reference) for seed, method in jobs]):
             runs.append(out)
             if store is not None:
                 store.put(out["method"], out["seed"], out)
             bar.update(1)
-            line = (f"{out['method']:16s} seed {out['seed']}: HV {hv_at(out['records'], s.budget_epochs, key):.4f}"
-                    f"  {len(out['records'])} trials, {out['spent']} epochs, {out['wall_s']:.1f} s")
+            line = (
+                f"{out['method']:16s} seed {out['seed']}: HV "
+                f"{hv_at(out['records'], s.budget_epochs, key):.4f}"
+                f"  {len(out['records'])} trials, {out['spent']} epochs, {out['wall_s']:.1f} s"
+            )
             if progress:
                 bar.write(line)
             elif log_runs:
                 echo(line)
         extra: dict[str, Any] = {"skipped": [m for m in asked if m not in s.methods]}
         if s.table and "random" in s.methods:
-            finals = {(r["seed"], v): hv_at(r["records"], s.budget_epochs, v) for r in runs if r["method"] == "random"
-                      for v in ("hv_heldout", "hv")}
+            finals = {
+                (r["seed"], v): hv_at(r["records"], s.budget_epochs, v)
+                for r in runs
+                if r["method"] == "random"
+                for v in ("hv_heldout", "hv")
+            }
             cached = {seed: store.get("oracle", seed) if store else None for seed in s.seed_list}
             todo = [seed for seed in s.seed_list if cached[seed] is None]
-            args = [(s, seed, reference, {v: finals[(seed, v)] for v in ("hv_heldout", "hv")}) for seed in todo]
+            args = [
+                (s, seed, reference, {v: finals[(seed, v)] for v in ("hv_heldout", "hv")}) for seed in todo
+            ]
             for seed, line in zip(todo, _map(pool, random_oracle, args, ordered=True)):
                 cached[seed] = line
                 if store is not None:
@@ -157,8 +176,13 @@ def run_search_bench(s: SearchBenchSettings, *, progress: bool = True, echo: Cal
     return summarize(runs, s, reference, extra)
 
 
-def _map(pool: ProcessPoolExecutor | None, fn: Callable[..., Any], args: list[tuple[Any, ...]], *,
-         ordered: bool = False) -> Iterator[Any]:
+def _map(
+    pool: ProcessPoolExecutor | None,
+    fn: Callable[..., Any],
+    args: list[tuple[Any, ...]],
+    *,
+    ordered: bool = False,
+) -> Iterator[Any]:
     """``fn(*a)`` for each ``a``: here in order, or in ``pool`` as they finish (``ordered``:
     in order)."""
     if pool is None:
@@ -170,11 +194,16 @@ def _map(pool: ProcessPoolExecutor | None, fn: Callable[..., Any], args: list[tu
 
 def _oracle_line(per_seed: list[dict[str, dict[str, int | None]]], seeds: list[int]) -> dict[str, Any]:
     """The oracle's share of seeds reaching random's final front, per view, with intervals."""
-    out: dict[str, Any] = {"what": "screening oracle on random search's own proposals and seed draws "
-                                   "(hpo.bench.bounds): an upper bound for any pruner over random proposals",
-                           "seeds": seeds}
+    out: dict[str, Any] = {
+        "what": "screening oracle on random search's own proposals and seed draws "
+        "(hpo.bench.bounds): an upper bound for any pruner over random proposals",
+        "seeds": seeds,
+    }
     for view in ("hv_heldout", "hv"):
         name = "heldout" if view == "hv_heldout" else "as_trained"
-        out[name] = {w: share_with_interval([o[view][w] is not None for o in per_seed]) for w in ("within_third", "within_sixth")}
+        out[name] = {
+            w: share_with_interval([o[view][w] is not None for o in per_seed])
+            for w in ("within_third", "within_sixth")
+        }
         out[name]["epochs_within_third_per_seed"] = [o[view]["within_third"] for o in per_seed]
     return out

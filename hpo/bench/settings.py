@@ -20,8 +20,17 @@ from hpo.preset import SamplerConfig, StudyPreset, load_preset
 from hpo.pruning import PrunerConfig
 
 __all__ = [
-    "METHODS", "EXTRA_METHODS", "TABLE_METHODS", "RIVAL_METHODS", "DEFAULT_METHOD", "OBJECTIVES", "DIRECTIONS",
-    "SearchBenchSettings", "budget_for", "base_preset", "method_preset",
+    "METHODS",
+    "EXTRA_METHODS",
+    "TABLE_METHODS",
+    "RIVAL_METHODS",
+    "DEFAULT_METHOD",
+    "OBJECTIVES",
+    "DIRECTIONS",
+    "SearchBenchSettings",
+    "budget_for",
+    "base_preset",
+    "method_preset",
 ]
 
 METHODS = ("random", "seed_grid", "nsga2", "tpe_mopruning", "nsga2_mopruning")
@@ -32,8 +41,18 @@ EXTRA_METHODS = ("tpe",)
 RIVAL_METHODS = ("syne_moasha", "smac_mf")
 # On a table: the live methods, TPE, our rule-based versions of two outside pruners and a
 # BOHB-style multi-fidelity TPE (hpo.bench.baselines), and the rivals.
-TABLE_METHODS = ("random", "seed_grid", "nsga2", "tpe", "tpe_mopruning", "nsga2_mopruning", "moasha",
-                 "hub_multi_metric", "bohb_tpe", *RIVAL_METHODS)
+TABLE_METHODS = (
+    "random",
+    "seed_grid",
+    "nsga2",
+    "tpe",
+    "tpe_mopruning",
+    "nsga2_mopruning",
+    "moasha",
+    "hub_multi_metric",
+    "bohb_tpe",
+    *RIVAL_METHODS,
+)
 DEFAULT_METHOD = "tpe_mopruning"  # what `hpo run` does: the preset's TPE with the mo_halving pruner
 OBJECTIVES = ("pckh", "params", "train_time")
 DIRECTIONS = [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
@@ -86,8 +105,13 @@ class SearchBenchSettings:
         return list(range(self.seed_offset, self.seed_offset + self.seeds))
 
 
-def budget_for(budget_epochs: int | None, budget_trials: float | None, table: str | Path | None, preset: str,
-               epochs_per_trial: int | None = None) -> int:
+def budget_for(
+    budget_epochs: int | None,
+    budget_trials: float | None,
+    table: str | Path | None,
+    preset: str,
+    epochs_per_trial: int | None = None,
+) -> int:
     """The budget in epochs: ``budget_epochs``, or ``budget_trials`` full trials (the table's
     epochs, else the preset's), by default 40 epochs live and 30 full trials on a table."""
     if budget_epochs is not None and budget_trials is not None:
@@ -111,11 +135,16 @@ def base_preset(name: str) -> StudyPreset:
     """The bench's preset, loaded and checked once per process (a frozen, read-only value)."""
     preset = load_preset(name)
     if tuple(preset.objectives) != OBJECTIVES:
-        raise ConfigError(f"preset {name}: objectives: the benchmark needs {list(OBJECTIVES)}, but got {list(preset.objectives)}")
+        raise ConfigError(
+            f"preset {name}: objectives: the benchmark needs {list(OBJECTIVES)}, but got "
+            f"{list(preset.objectives)}"
+        )
     return preset
 
 
-def method_preset(base: StudyPreset, s: SearchBenchSettings, method: str, seed: int, storage: str) -> StudyPreset:
+def method_preset(
+    base: StudyPreset, s: SearchBenchSettings, method: str, seed: int, storage: str
+) -> StudyPreset:
     """The preset a (method, seed) study runs: the bench's data/schedule, the method's
     sampler and pruner, its own storage."""
     check_choice("method", method, METHODS + EXTRA_METHODS)  # the live methods (a replay maps its baselines)
@@ -128,8 +157,14 @@ def method_preset(base: StudyPreset, s: SearchBenchSettings, method: str, seed: 
     tpe = base.sampler if base.sampler.name == "tpe" else SamplerConfig("tpe")
     if s.n_startup_trials is not None:
         tpe = SamplerConfig("tpe", {**dict(tpe.kwargs), "n_startup_trials": s.n_startup_trials})
-    sampler = {"random": SamplerConfig("random"), "seed_grid": SamplerConfig("random"), "nsga2": nsga2,
-               "tpe_mopruning": tpe, "nsga2_mopruning": nsga2, "tpe": tpe}[method]
+    sampler = {
+        "random": SamplerConfig("random"),
+        "seed_grid": SamplerConfig("random"),
+        "nsga2": nsga2,
+        "tpe_mopruning": tpe,
+        "nsga2_mopruning": nsga2,
+        "tpe": tpe,
+    }[method]
     pruner = base.pruner if base.pruner.name == "mo_halving" else PrunerConfig()
     overrides = {k: getattr(s, k) for k in ("min_epochs", "eta") if getattr(s, k) is not None}
     if s.min_trials is not None:
@@ -137,5 +172,13 @@ def method_preset(base: StudyPreset, s: SearchBenchSettings, method: str, seed: 
     if s.min_gain is not None:
         overrides["min_gain"] = s.min_gain if s.min_gain >= 0 else None
     pruner = replace(pruner, **overrides) if method.endswith("_mopruning") else PrunerConfig("none")
-    return base.replace(name=f"bench_{method}_s{seed}", sampler=sampler, pruner=pruner, seed=seed,
-                        schedule=schedule, data=s.data or base.data, storage=storage, warm_start=None)
+    return base.replace(
+        name=f"bench_{method}_s{seed}",
+        sampler=sampler,
+        pruner=pruner,
+        seed=seed,
+        schedule=schedule,
+        data=s.data or base.data,
+        storage=storage,
+        warm_start=None,
+    )

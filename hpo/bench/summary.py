@@ -40,8 +40,13 @@ def share_with_interval(hits: Sequence[bool]) -> dict[str, Any]:
     """The share of true ``hits`` with its 95 % Wilson score interval."""
     k, n = int(sum(hits)), len(hits)
     ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson") if n else None
-    return {"share": k / n if n else None, "k": k, "n": n,
-            "low": float(ci.low) if ci else None, "high": float(ci.high) if ci else None}
+    return {
+        "share": k / n if n else None,
+        "k": k,
+        "n": n,
+        "low": float(ci.low) if ci else None,
+        "high": float(ci.high) if ci else None,
+    }
 
 
 def versus(xs: Sequence[float], default: Sequence[float]) -> dict[str, Any]:
@@ -67,8 +72,11 @@ def predictiveness(curves: Sequence[Sequence[float]]) -> dict[str, Any]:
     full = max(len(c) for c in curves)
     curves = [c for c in curves if len(c) == full]
     final = [c[-1] for c in curves]
-    return {"trials": len(curves), "final_epoch": full,
-            "spearman_by_epoch": {str(e + 1): _spearman([c[e] for c in curves], final) for e in range(full - 1)}}
+    return {
+        "trials": len(curves),
+        "final_epoch": full,
+        "spearman_by_epoch": {str(e + 1): _spearman([c[e] for c in curves], final) for e in range(full - 1)},
+    }
 
 
 def table_rung_predictiveness(path: str) -> dict[str, Any]:
@@ -76,22 +84,35 @@ def table_rung_predictiveness(path: str) -> dict[str, Any]:
     return predictiveness([run["pckh"] for p in cached_table(path).points for run in p.runs.values()])
 
 
-def _view(runs: Sequence[Mapping[str, Any]], targets: Mapping[int, float], budget: int, key: str) -> dict[str, Any]:
+def _view(
+    runs: Sequence[Mapping[str, Any]], targets: Mapping[int, float], budget: int, key: str
+) -> dict[str, Any]:
     """One view (``key``: ``hv`` or ``hv_heldout``) of one method's runs."""
     finals = [hv_at(r["records"], budget, key) for r in runs]
-    to_random = [epochs_to_reach(r["records"], targets[r["seed"]], budget, key) if r["seed"] in targets else None
-                 for r in runs]
+    to_random = [
+        epochs_to_reach(r["records"], targets[r["seed"]], budget, key) if r["seed"] in targets else None
+        for r in runs
+    ]
     mean, std = _mean_std(finals)
-    out = {"median_hv": float(np.median(finals)), "mean_hv": mean, "std_hv": std, "hv_per_seed": finals,
-           "epochs_to_random_final_per_seed": to_random,
-           "reached_random_final": sum(e is not None for e in to_random)}
+    out = {
+        "median_hv": float(np.median(finals)),
+        "mean_hv": mean,
+        "std_hv": std,
+        "hv_per_seed": finals,
+        "epochs_to_random_final_per_seed": to_random,
+        "reached_random_final": sum(e is not None for e in to_random),
+    }
     for name, div in _FRACTIONS.items():
         out[name] = share_with_interval([e is not None and e <= budget / div for e in to_random])
     return out
 
 
-def summarize(runs: Iterable[Mapping[str, Any]], s: SearchBenchSettings, reference: Reference,
-              extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def summarize(
+    runs: Iterable[Mapping[str, Any]],
+    s: SearchBenchSettings,
+    reference: Reference,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The JSON summary (module docstring); ``extra`` (e.g. the oracle's reference line) is
     kept as given. ``curves`` holds every run's records."""
     by = {(r["method"], r["seed"]): r for r in runs}
@@ -100,8 +121,14 @@ def summarize(runs: Iterable[Mapping[str, Any]], s: SearchBenchSettings, referen
     views = ("hv_heldout", "hv") if s.table else ("hv",)
     headline = views[0]
     default = DEFAULT_METHOD if any(m == DEFAULT_METHOD for m, _ in by) else None
-    targets = {key: {seed: hv_at(by[("random", seed)]["records"], budget, key) for seed in seeds if ("random", seed) in by}
-               for key in views}
+    targets = {
+        key: {
+            seed: hv_at(by[("random", seed)]["records"], budget, key)
+            for seed in seeds
+            if ("random", seed) in by
+        }
+        for key in views
+    }
     methods: dict[str, Any] = {}
     for m in s.methods:
         rs = [by[(m, seed)] for seed in seeds if (m, seed) in by]
@@ -114,33 +141,53 @@ def summarize(runs: Iterable[Mapping[str, Any]], s: SearchBenchSettings, referen
         for key in views:
             entry["heldout" if key == "hv_heldout" else "as_trained"] = _view(rs, targets[key], budget, key)
         head = entry["heldout" if headline == "hv_heldout" else "as_trained"]
-        entry.update({  # the headline view's figures, flat, as the issue names them
-            "heldout_median_hv": entry["heldout"]["median_hv"] if "heldout" in entry else None,
-            "as_trained_median_hv": entry["as_trained"]["median_hv"],
-            "within_third": head["within_third"], "within_sixth": head["within_sixth"],
-            "trials_mean": float(np.mean(trials)),
-            "pruned_mean": float(np.mean([sum(x["state"] == "pruned" for x in w) for w in within])),
-            "complete_mean": float(np.mean([sum(x["state"] == "complete" for x in w) for w in within])),
-            "epochs_per_trial_mean": float(np.sum(spent) / max(np.sum(trials), 1)),
-            "epochs_spent_mean": float(np.mean(spent)),
-            "wall_s_mean": float(np.mean([r["wall_s"] for r in rs])),
-        })
+        entry.update(
+            {  # the headline view's figures, flat, as the issue names them
+                "heldout_median_hv": entry["heldout"]["median_hv"] if "heldout" in entry else None,
+                "as_trained_median_hv": entry["as_trained"]["median_hv"],
+                "within_third": head["within_third"],
+                "within_sixth": head["within_sixth"],
+                "trials_mean": float(np.mean(trials)),
+                "pruned_mean": float(np.mean([sum(x["state"] == "pruned" for x in w) for w in within])),
+                "complete_mean": float(np.mean([sum(x["state"] == "complete" for x in w) for w in within])),
+                "epochs_per_trial_mean": float(np.sum(spent) / max(np.sum(trials), 1)),
+                "epochs_spent_mean": float(np.mean(spent)),
+                "wall_s_mean": float(np.mean([r["wall_s"] for r in rs])),
+            }
+        )
         methods[m] = entry
     if default in methods:
-        for m, entry in methods.items():
+        for entry in methods.values():
             for key in views:
                 name = "heldout" if key == "hv_heldout" else "as_trained"
-                entry[name]["vs_default"] = versus(entry[name]["hv_per_seed"], methods[default][name]["hv_per_seed"])
+                entry[name]["vs_default"] = versus(
+                    entry[name]["hv_per_seed"], methods[default][name]["hv_per_seed"]
+                )
     return {
-        "seeds": len(seeds), "seed_list": seeds, "budget_epochs": budget, "default_method": default,
-        "headline": headline, "methods": methods, **dict(extra or {}),
-        "rung_predictiveness": table_rung_predictiveness(s.table) if s.table else predictiveness(
-            [x["pckh_curve"] for r in by.values() for x in r["records"] if x["state"] == "complete" and x.get("pckh_curve")]),
+        "seeds": len(seeds),
+        "seed_list": seeds,
+        "budget_epochs": budget,
+        "default_method": default,
+        "headline": headline,
+        "methods": methods,
+        **dict(extra or {}),
+        "rung_predictiveness": table_rung_predictiveness(s.table)
+        if s.table
+        else predictiveness(
+            [
+                x["pckh_curve"]
+                for r in by.values()
+                for x in r["records"]
+                if x["state"] == "complete" and x.get("pckh_curve")
+            ]
+        ),
         "seed_grid_designs": next((r["designs"] for r in by.values() if "designs" in r), None),
         "reference": reference.to_dict(),
         "time_objective": _time_objective(by.values(), table=bool(s.table)),
         "settings": asdict(s),
-        "curves": {m: {str(seed): by[(m, seed)]["records"] for seed in seeds if (m, seed) in by} for m in s.methods},
+        "curves": {
+            m: {str(seed): by[(m, seed)]["records"] for seed in seeds if (m, seed) in by} for m in s.methods
+        },
     }
 
 
@@ -155,5 +202,9 @@ def _time_objective(runs: Iterable[Mapping[str, Any]], *, table: bool) -> dict[s
             if x["values"] is not None and x.get("wall_s") is not None:
                 charged.append(x["values"][2])
                 wall.append(x["wall_s"])
-    return {"kind": "charged", "model": next((r["time_model"] for r in runs if "time_model" in r), None),
-            "spearman_charged_vs_wall": _spearman(charged, wall), "trials": len(charged)}
+    return {
+        "kind": "charged",
+        "model": next((r["time_model"] for r in runs if "time_model" in r), None),
+        "spearman_charged_vs_wall": _spearman(charged, wall),
+        "trials": len(charged),
+    }

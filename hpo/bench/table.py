@@ -31,15 +31,28 @@ from typing import Any
 
 from hourglass.errors import ConfigError
 from hpo import record as rec
-from hpo.record import config_hash
 from hpo.preset import StudyPreset
+from hpo.record import config_hash
 from hpo.space import SearchSpace
 from hpo.space_check import walk_combinations
 
 __all__ = [
-    "TABLE_KIND", "TABLE_VERSION", "SEED_PARAM", "BenchTable", "TablePoint", "grid_trials", "plan_table",
-    "export_table", "write_table", "read_table_doc", "load_table", "cached_table", "point_key", "params_key",
-    "seeds_preset", "merge_tables",
+    "TABLE_KIND",
+    "TABLE_VERSION",
+    "SEED_PARAM",
+    "BenchTable",
+    "TablePoint",
+    "grid_trials",
+    "plan_table",
+    "export_table",
+    "write_table",
+    "read_table_doc",
+    "load_table",
+    "cached_table",
+    "point_key",
+    "params_key",
+    "seeds_preset",
+    "merge_tables",
 ]
 
 TABLE_KIND = "hourglass-hpo bench table"
@@ -54,13 +67,19 @@ def grid_trials(space: SearchSpace) -> list[dict[str, Any]]:
     not a finite grid or has no ``schedule.seed`` param."""
     for p in space.params:
         if p.kind != "categorical":
-            raise ConfigError(f"{space.source}: {p.name}: the bench table needs a space of `choices` only, "
-                              f"but got a {p.kind} range")
+            raise ConfigError(
+                f"{space.source}: {p.name}: the bench table needs a space of `choices` only, "
+                f"but got a {p.kind} range"
+            )
     names = [p.name for p in space.params]
     if SEED_PARAM not in names:
-        raise ConfigError(f"{space.source}: the bench table needs a {SEED_PARAM} param (the training seeds), "
-                          f"but the space searches {', '.join(names)}")
-    order = [p for p in space.params if p.name == SEED_PARAM] + [p for p in space.params if p.name != SEED_PARAM]
+        raise ConfigError(
+            f"{space.source}: the bench table needs a {SEED_PARAM} param (the training seeds), "
+            f"but the space searches {', '.join(names)}"
+        )
+    order = [p for p in space.params if p.name == SEED_PARAM] + [
+        p for p in space.params if p.name != SEED_PARAM
+    ]
     base = {"model": space.base["model"], "schedule": space.base["schedule"]}
     out = []
     for _, chosen in walk_combinations(order, base, lambda i, p: p.grid_values()):
@@ -148,20 +167,38 @@ def export_table(study: Any, preset: StudyPreset, space: SearchSpace) -> dict[st
             continue
         seed = int(r.config["schedule"]["seed"])
         config = {**r.config, "schedule": {**r.config["schedule"], "seed": 0}}
-        entry = points.setdefault(point_key(config), {
-            "params": {k: v for k, v in t.params.items() if k != SEED_PARAM}, "config": config,
-            "costs": {"params": r.params, "flops": r.flops, "ops_per_step": r.ops_per_step, "layers": r.layers},
-            "runs": {},
-        })
-        entry["runs"].setdefault(str(seed), {  # a duplicate (a retried trial) keeps the first
-            key: _round([p[key] for p in r.curve]) for key in ("pckh", "loss", "time_s", "wall_s")
-        })
+        entry = points.setdefault(
+            point_key(config),
+            {
+                "params": {k: v for k, v in t.params.items() if k != SEED_PARAM},
+                "config": config,
+                "costs": {
+                    "params": r.params,
+                    "flops": r.flops,
+                    "ops_per_step": r.ops_per_step,
+                    "layers": r.layers,
+                },
+                "runs": {},
+            },
+        )
+        entry["runs"].setdefault(
+            str(seed),
+            {  # a duplicate (a retried trial) keeps the first
+                key: _round([p[key] for p in r.curve]) for key in ("pckh", "loss", "time_s", "wall_s")
+            },
+        )
     n_points = len({params_key({k: v for k, v in t.items() if k != SEED_PARAM}) for t in grid})
     complete = [p for p in points.values() if len(p["runs"]) == len(seeds)]
     return {
-        "kind": TABLE_KIND, "version": TABLE_VERSION, "study": study.study_name,
-        "space": dict(space.doc), "preset": {**preset.to_dict(), "storage": None},
-        "epochs": epochs, "seeds": seeds, "grid_points": n_points, "missing": n_points - len(complete),
+        "kind": TABLE_KIND,
+        "version": TABLE_VERSION,
+        "study": study.study_name,
+        "space": dict(space.doc),
+        "preset": {**preset.to_dict(), "storage": None},
+        "epochs": epochs,
+        "seeds": seeds,
+        "grid_points": n_points,
+        "missing": n_points - len(complete),
         "points": sorted(complete, key=lambda p: params_key(p["params"])),
     }
 
@@ -189,7 +226,9 @@ def read_table_doc(path: str | Path) -> Any:
         with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
             return json.loads(f.read())
     except (OSError, EOFError, ValueError) as exc:
-        raise _fail(path, f"cannot read it as (gzipped) JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise _fail(
+            path, f"cannot read it as (gzipped) JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        ) from None
 
 
 def load_table(path: str | Path) -> BenchTable:
@@ -210,7 +249,9 @@ def load_table(path: str | Path) -> BenchTable:
     points = []
     for i, p in enumerate(doc["points"]):
         where = f"points[{i}]"
-        if not isinstance(p, dict) or not all(isinstance(p.get(k), dict) for k in ("params", "config", "costs", "runs")):
+        if not isinstance(p, dict) or not all(
+            isinstance(p.get(k), dict) for k in ("params", "config", "costs", "runs")
+        ):
             raise _fail(path, f"{where}: expected params, config, costs and runs mappings")
         runs: dict[int, dict[str, tuple[float, ...]]] = {}
         for seed in seeds:
@@ -220,8 +261,11 @@ def load_table(path: str | Path) -> BenchTable:
             curves = {}
             for key in ("pckh", "loss", "time_s", "wall_s"):
                 xs = run.get(key)
-                if not isinstance(xs, list) or len(xs) != epochs or not all(
-                        isinstance(x, (int, float)) and math.isfinite(x) for x in xs):
+                if (
+                    not isinstance(xs, list)
+                    or len(xs) != epochs
+                    or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in xs)
+                ):
                     raise _fail(path, f"{where}: runs[{seed}].{key}: expected {epochs} finite numbers")
                 curves[key] = tuple(float(x) for x in xs)
             runs[seed] = curves
@@ -239,8 +283,11 @@ def load_table(path: str | Path) -> BenchTable:
     wanted = {params_key({k: v for k, v in t.items() if k != SEED_PARAM}) for t in grid}
     missing = sorted(wanted - set(by_params))
     if missing:  # a replay may ask for any point of the space
-        raise _fail(path, f"{len(missing)} of the space's {len(wanted)} points have no curves (e.g. {missing[0]}); "
-                          "finish the grid with `hpo bench-table`")
+        raise _fail(
+            path,
+            f"{len(missing)} of the space's {len(wanted)} points have no curves (e.g. {missing[0]}); "
+            "finish the grid with `hpo bench-table`",
+        )
     return table
 
 
@@ -251,8 +298,15 @@ def cached_table(path: str) -> BenchTable:
 
 
 # ----------------------------------------------------------------------------- generate
-def generate_table(preset: StudyPreset, ref: str, *, workers: int = 1, device: str | None = None,
-                   progress: bool = True, echo: Any = print) -> Any:
+def generate_table(
+    preset: StudyPreset,
+    ref: str,
+    *,
+    workers: int = 1,
+    device: str | None = None,
+    progress: bool = True,
+    echo: Any = print,
+) -> Any:
     """Enqueue the grid once and train it to the end (``workers`` local processes on a
     shared storage, else this one); returns the study. Running it again resumes."""
     from hpo.storage import creation_lock, open_storage
@@ -268,13 +322,18 @@ def generate_table(preset: StudyPreset, ref: str, *, workers: int = 1, device: s
         study = open_study(preset, storage=storage)
         enqueued = plan_table(study, trials)
     finished = study_counts(study).finished
-    echo(f"bench table {preset.name!r}: {total} trials (points x seeds), {finished} finished, {enqueued} enqueued now")
+    echo(
+        f"bench table {preset.name!r}: {total} trials (points x seeds), {finished} finished, {enqueued} "
+        "enqueued now"
+    )
     if finished >= total:
         return study
     if workers > 1:
         summary = run_workers(preset, ref, workers, n_trials=total - finished, device=device, echo=echo)
         if summary.failed_workers:
-            raise ConfigError(f"bench table {preset.name!r}: workers {summary.failed_workers} failed; run again to resume")
+            raise ConfigError(
+                f"bench table {preset.name!r}: workers {summary.failed_workers} failed; run again to resume"
+            )
         return summary.study
     return run_study(preset, total_trials=total, device=device, progress=progress).study
 
@@ -290,11 +349,16 @@ def seeds_preset(ref: str, seeds: Sequence[int], folder: str | Path) -> Path:
 
     from hpo.preset import STUDIES_DIR, load_preset, resolve_file
 
-    if not seeds or len(set(seeds)) != len(seeds) or any(isinstance(x, bool) or not isinstance(x, int) or x < 0
-                                                         for x in seeds):
+    if (
+        not seeds
+        or len(set(seeds)) != len(seeds)
+        or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in seeds)
+    ):
         raise ConfigError(f"--seeds: expected distinct integers >= 0, but got {list(seeds)}")
     preset = load_preset(ref)  # checked as given
-    source = Path(ref) if Path(ref).is_file() else resolve_file(ref, near=None, folder=STUDIES_DIR, what="preset")
+    source = (
+        Path(ref) if Path(ref).is_file() else resolve_file(ref, near=None, folder=STUDIES_DIR, what="preset")
+    )
     raw = yaml.safe_load(source.read_text(encoding="utf-8"))
     folder = Path(folder)
     space = dict(preset.search_space().doc)
@@ -303,8 +367,12 @@ def seeds_preset(ref: str, seeds: Sequence[int], folder: str | Path) -> Path:
     space["params"] = {**space["params"], SEED_PARAM: {"choices": sorted(seeds)}}
     (folder / "space.yaml").write_text(yaml.safe_dump(space, sort_keys=False), encoding="utf-8")
     n_points = len(grid_trials(SearchSpace.from_dict(space, source=str(folder / "space.yaml"))))
-    doc = {**raw, "name": f"{preset.name}_seeds_{'_'.join(str(x) for x in sorted(seeds))}",
-           "space": "space.yaml", "budget": {"trials": n_points}}
+    doc = {
+        **raw,
+        "name": f"{preset.name}_seeds_{'_'.join(str(x) for x in sorted(seeds))}",
+        "space": "space.yaml",
+        "budget": {"trials": n_points},
+    }
     path = folder / "preset.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
@@ -314,33 +382,53 @@ def merge_tables(old: Mapping[str, Any], new: Mapping[str, Any], where: str = "t
     """The table document ``old`` with the seeds of ``new`` added to every point. Both must
     have the same designs (the space without its seed param), epochs and points, and no seed
     in common."""
+
     def designs(doc: Mapping[str, Any]) -> Any:
         params = {k: v for k, v in (doc["space"].get("params") or {}).items() if k != SEED_PARAM}
         return {**doc["space"], "params": params}
 
     if designs(old) != designs(new) or old["epochs"] != new["epochs"]:
-        raise ConfigError(f"{where}: the new seeds were trained on another space or schedule than the table's")
+        raise ConfigError(
+            f"{where}: the new seeds were trained on another space or schedule than the table's"
+        )
     common = set(old["seeds"]) & set(new["seeds"])
     if common:
         raise ConfigError(f"{where}: already holds seeds {sorted(common)}")
     if new.get("missing"):
-        raise ConfigError(f"{where}: the new seeds are missing {new['missing']} points; run again to finish them")
+        raise ConfigError(
+            f"{where}: the new seeds are missing {new['missing']} points; run again to finish them"
+        )
     by_key = {point_key(p["config"]): p for p in new["points"]}
     points = []
     for p in old["points"]:
         extra = by_key.get(point_key(p["config"]))
         if extra is None:
-            raise ConfigError(f"{where}: the new seeds have no curves for the point {params_key(p['params'])}")
+            raise ConfigError(
+                f"{where}: the new seeds have no curves for the point {params_key(p['params'])}"
+            )
         points.append({**p, "runs": {**p["runs"], **extra["runs"]}})
     seeds = sorted([*old["seeds"], *new["seeds"]])
     space = {**old["space"], "params": {**old["space"]["params"], SEED_PARAM: {"choices": seeds}}}
-    return {**old, "space": space, "seeds": seeds, "points": points,
-            "study": f"{old.get('study')} + {new.get('study')}"}
+    return {
+        **old,
+        "space": space,
+        "seeds": seeds,
+        "points": points,
+        "study": f"{old.get('study')} + {new.get('study')}",
+    }
 
 
 # ----------------------------------------------------------------------------- transfer
-def check_transfer(table: BenchTable, n: int = 10, *, seed: int | None = None, sample_seed: int = 0,
-                   device: str | None = None, progress: bool = True, echo: Any = print) -> dict[str, Any]:
+def check_transfer(
+    table: BenchTable,
+    n: int = 10,
+    *,
+    seed: int | None = None,
+    sample_seed: int = 0,
+    device: str | None = None,
+    progress: bool = True,
+    echo: Any = print,
+) -> dict[str, Any]:
     """Retrain ``n`` random points live (training seed ``seed``, by default one the table
     does not hold) and compare their final PCKh with the table's: Spearman over the points,
     and whether each lands within its seeds' range widened by 3 PCKh points."""
@@ -366,10 +454,28 @@ def check_transfer(table: BenchTable, n: int = 10, *, seed: int | None = None, s
         live = train(config, arrays, device=device, progress=progress).history[-1].pckh
         finals = [run["pckh"][-1] for run in p.runs.values()]
         lo, hi = min(finals) - 3.0, max(finals) + 3.0
-        rows.append({"point": i, "params": p.params, "table_final": finals, "live_final": round(live, 3),
-                     "within": bool(lo <= live <= hi)})
-        echo(f"point {i:3d}: live {live:5.1f}  table {', '.join(f'{x:.1f}' for x in finals)}  "
-             f"{'ok' if rows[-1]['within'] else 'OUTSIDE'}")
-    rho = float(spearmanr([r["live_final"] for r in rows], [float(np.mean(r["table_final"])) for r in rows]).statistic)
-    return {"seed": seed, "points": rows, "spearman": rho, "within": sum(r["within"] for r in rows), "n": n,
-            "rule": "Spearman(live, table mean) >= 0.8; each live final within [min - 3, max + 3] of the table's seeds"}
+        rows.append(
+            {
+                "point": i,
+                "params": p.params,
+                "table_final": finals,
+                "live_final": round(live, 3),
+                "within": bool(lo <= live <= hi),
+            }
+        )
+        echo(
+            f"point {i:3d}: live {live:5.1f}  table {', '.join(f'{x:.1f}' for x in finals)}  "
+            f"{'ok' if rows[-1]['within'] else 'OUTSIDE'}"
+        )
+    rho = float(
+        spearmanr([r["live_final"] for r in rows], [float(np.mean(r["table_final"])) for r in rows]).statistic
+    )
+    return {
+        "seed": seed,
+        "points": rows,
+        "spearman": rho,
+        "within": sum(r["within"] for r in rows),
+        "n": n,
+        "rule": "Spearman(live, table mean) >= 0.8; each live final within [min - 3, max + 3] of the "
+        "table's seeds",
+    }

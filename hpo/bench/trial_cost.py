@@ -39,20 +39,37 @@ from hourglass.designs import SEED_DESIGNS, load_designs
 from hourglass.errors import ConfigError
 from hourglass.model import build_model
 from hourglass.reference import ReferenceHourglass, reference_train_step
-from hourglass.train import compile_model, compile_mode, make_optimizer, prepare_model, train_step
+from hourglass.train import compile_mode, compile_model, make_optimizer, prepare_model, step_begin, train_step
 from hourglass.train_config import ScheduleConfig
-from hourglass.train import step_begin
 from hpo.bench.loader import benchmark_loader
 
-__all__ = ["TrialCostSettings", "trial_cost_settings", "run_trial_cost_bench", "measure_data", "measure_train_with_data",
-           "measure_bookkeeping", "SEED_SCHEDULE", "H200_BF16_PEAK", "bf16_spec_flops", "measure_matmul_flops",
-           "compile_seconds"]
+__all__ = [
+    "TrialCostSettings",
+    "trial_cost_settings",
+    "run_trial_cost_bench",
+    "measure_data",
+    "measure_train_with_data",
+    "measure_bookkeeping",
+    "SEED_SCHEDULE",
+    "H200_BF16_PEAK",
+    "bf16_spec_flops",
+    "measure_matmul_flops",
+    "compile_seconds",
+]
 
 H200_BF16_PEAK = 790e12  # what a large bf16 matmul measured on an H200 here (KINDS.md), FLOP/s
 # Dense (no sparsity) bf16 tensor-core FLOP/s from the vendors' data sheets, by device-name
 # fragment; the first fragment found in the name wins (PCIe/NVL before the SXM default).
-BF16_DENSE_SPEC = (("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12),
-                   ("GH200", 989e12), ("A100", 312e12), ("L40S", 362e12), ("A10", 125e12))
+BF16_DENSE_SPEC = (
+    ("H100 PCIe", 756e12),
+    ("H100 NVL", 835e12),
+    ("H100", 989e12),
+    ("H200", 989e12),
+    ("GH200", 989e12),
+    ("A100", 312e12),
+    ("L40S", 362e12),
+    ("A10", 125e12),
+)
 # The reference study's schedule: 20 epochs of the MPII training split, scored on Tompson's validation split.
 SEED_SCHEDULE = {"epochs": 20, "train_rows": 22_246, "val_rows": 2_958}
 DATA_INPUT = 256  # the data pipeline is always timed at the real input size
@@ -74,13 +91,22 @@ class TrialCostSettings:
     workers: int = 2
     prior_trials: int = 100  # finished trials already in the study when bookkeeping is timed
     threads: int = 0  # CPU intra-op threads; 0 = measure 1 vs all cores and take the faster
-    compile: bool = False  # also time the baseline compiled as trials compile it (hourglass.train.compile_mode)
+    compile: bool = (
+        False  # also time the baseline compiled as trials compile it (hourglass.train.compile_mode)
+    )
     quick: bool = False
     note: str = ""
 
 
-def trial_cost_settings(device: str | None = None, *, quick: bool = False, designs: tuple[str, ...] = (),
-                   threads: int = 0, compile: bool | None = None, smoke: bool = False) -> TrialCostSettings:
+def trial_cost_settings(
+    device: str | None = None,
+    *,
+    quick: bool = False,
+    designs: tuple[str, ...] = (),
+    threads: int = 0,
+    compile: bool | None = None,
+    smoke: bool = False,
+) -> TrialCostSettings:
     """Sizes appropriate to the device: the real input and batch on a GPU, a reduced input
     (128, quick 64) and batch 8 on a CPU, where one full-size step takes many seconds.
     ``compile`` None: on where trials compile by default (CUDA)."""
@@ -90,25 +116,58 @@ def trial_cost_settings(device: str | None = None, *, quick: bool = False, desig
     if threads < 0:
         raise ConfigError(f"--threads: expected 0 (auto) or a positive count, but got {threads}")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    common = dict(device=device, designs=tuple(designs), threads=threads, compile=compile, quick=quick or smoke)
+    common = dict(
+        device=device, designs=tuple(designs), threads=threads, compile=compile, quick=quick or smoke
+    )
     if torch.device(device).type == "cuda":
-        return TrialCostSettings(**common, input_size=256, batch_size=24, warmup=20 if compile else 5,
-                             rounds=8 if quick else 30, duel_rounds=10 if quick else 30, eval_batch_size=64,
-                             eval_rounds=5 if quick else 10, loader_rows=48 if quick else 200,
-                             loader_repeats=1 if quick else 3, workers=min(8, cores),
-                             prior_trials=20 if quick else 100,
-                             note="full size: input 256, batch 24 (the seed schedule)")
+        return TrialCostSettings(
+            **common,
+            input_size=256,
+            batch_size=24,
+            warmup=20 if compile else 5,
+            rounds=8 if quick else 30,
+            duel_rounds=10 if quick else 30,
+            eval_batch_size=64,
+            eval_rounds=5 if quick else 10,
+            loader_rows=48 if quick else 200,
+            loader_repeats=1 if quick else 3,
+            workers=min(8, cores),
+            prior_trials=20 if quick else 100,
+            note="full size: input 256, batch 24 (the seed schedule)",
+        )
     if smoke:  # every section once at toy sizes: for the CI run of scripts/gpu_acceptance.sh
-        return TrialCostSettings(**common, input_size=64, batch_size=2, warmup=1, rounds=2, duel_rounds=1,
-                             eval_batch_size=2, eval_rounds=1, loader_rows=8, loader_repeats=1, workers=1,
-                             prior_trials=3, note="smoke run: toy sizes, figures are not measurements")
+        return TrialCostSettings(
+            **common,
+            input_size=64,
+            batch_size=2,
+            warmup=1,
+            rounds=2,
+            duel_rounds=1,
+            eval_batch_size=2,
+            eval_rounds=1,
+            loader_rows=8,
+            loader_repeats=1,
+            workers=1,
+            prior_trials=3,
+            note="smoke run: toy sizes, figures are not measurements",
+        )
     size = 64 if quick else 128
-    return TrialCostSettings(**common, input_size=size, batch_size=8, warmup=1, rounds=3 if quick else 4,
-                         duel_rounds=5 if quick else 8, eval_batch_size=8 if quick else 16,
-                         eval_rounds=1 if quick else 2, loader_rows=48 if quick else 100,
-                         loader_repeats=2, workers=min(2, cores), prior_trials=20 if quick else 100,
-                         note=f"CPU: reduced input {size} and batch 8 (the designs keep 256 features and all "
-                              f"their parameters); the data pipeline is timed at {DATA_INPUT}")
+    return TrialCostSettings(
+        **common,
+        input_size=size,
+        batch_size=8,
+        warmup=1,
+        rounds=3 if quick else 4,
+        duel_rounds=5 if quick else 8,
+        eval_batch_size=8 if quick else 16,
+        eval_rounds=1 if quick else 2,
+        loader_rows=48 if quick else 100,
+        loader_repeats=2,
+        workers=min(2, cores),
+        prior_trials=20 if quick else 100,
+        note=f"CPU: reduced input {size} and batch 8 (the designs keep 256 features and all "
+        f"their parameters); the data pipeline is timed at {DATA_INPUT}",
+    )
 
 
 # --- models ---------------------------------------------------------------------------------
@@ -136,13 +195,16 @@ class _Runner:
 def _batch(settings: TrialCostSettings, device: torch.device, batch_size: int) -> dict[str, torch.Tensor]:
     s, hm = settings.input_size, settings.input_size // 4
     g = torch.Generator().manual_seed(0)
-    return {"image": torch.randn(batch_size, 3, s, s, generator=g).to(device),
-            "heatmaps": torch.rand(batch_size, 16, hm, hm, generator=g).to(device),
-            "present": torch.ones(batch_size, 16, dtype=torch.bool, device=device)}
+    return {
+        "image": torch.randn(batch_size, 3, s, s, generator=g).to(device),
+        "heatmaps": torch.rand(batch_size, 16, hm, hm, generator=g).to(device),
+        "present": torch.ones(batch_size, 16, dtype=torch.bool, device=device),
+    }
 
 
-def _ours(name: str, cfg: HourglassConfig, settings: TrialCostSettings, device: torch.device,
-          compiled: bool = False) -> _Runner:
+def _ours(
+    name: str, cfg: HourglassConfig, settings: TrialCostSettings, device: torch.device, compiled: bool = False
+) -> _Runner:
     """Our model exactly as a trial trains it (hourglass.train's step, optimizer and layout)."""
     torch.manual_seed(0)
     model = prepare_model(build_model(cfg), device)
@@ -152,7 +214,9 @@ def _ours(name: str, cfg: HourglassConfig, settings: TrialCostSettings, device: 
     mode = ("reduce-overhead" if device.type == "cuda" else "default") if compiled else "off"
     net = compile_model(model, mode)
     batch = _batch(settings, device, settings.batch_size)
-    images = _batch(settings, device, settings.eval_batch_size)["image"].contiguous(memory_format=torch.channels_last)
+    images = _batch(settings, device, settings.eval_batch_size)["image"].contiguous(
+        memory_format=torch.channels_last
+    )
     weights = torch.tensor(cfg.loss_weights, device=device)  # built once, as train() does
 
     def forward() -> torch.Tensor:
@@ -186,12 +250,17 @@ def _reference(settings: TrialCostSettings, device: torch.device, layout: str = 
         model.train()
         return out
 
-    return _Runner("reference", count_params(model), lambda: reference_train_step(model, opt, batch["image"],
-                                                                                   batch["heatmaps"]), forward)
+    return _Runner(
+        "reference",
+        count_params(model),
+        lambda: reference_train_step(model, opt, batch["image"], batch["heatmaps"]),
+        forward,
+    )
 
 
-def _interleave(runners: list[_Runner], attr: str, warmup: int, rounds: int, device: torch.device,
-                bar: tqdm) -> None:
+def _interleave(
+    runners: list[_Runner], attr: str, warmup: int, rounds: int, device: torch.device, bar: tqdm
+) -> None:
     """``warmup`` untimed then ``rounds`` timed calls of every runner's ``attr``, round-robin."""
     sync = _sync(device)
     for r in range(warmup + rounds):
@@ -238,8 +307,10 @@ def _choose_threads(runner: _Runner, settings: TrialCostSettings) -> dict[str, A
             best[n] = min(best.get(n, float("inf")), time.perf_counter() - start)
     chosen = min(best, key=best.__getitem__)
     torch.set_num_threads(chosen)
-    return {"chosen": chosen, "probe": {str(n): {"baseline_train_img_s": _rate(settings.batch_size, t)}
-                                        for n, t in best.items()}}
+    return {
+        "chosen": chosen,
+        "probe": {str(n): {"baseline_train_img_s": _rate(settings.batch_size, t)} for n, t in best.items()},
+    }
 
 
 def compile_seconds(warm_times: list[float], times: list[float]) -> float:
@@ -283,7 +354,8 @@ def _summary(run: _Runner, settings: TrialCostSettings) -> dict[str, Any]:
         "train_step_median_s": statistics.median(run.times),
         "eval_img_s": _rate(settings.eval_batch_size, min(run.eval_times)),
         "peak_memory_bytes": run.peak_bytes or None,
-        "compile_s": compile_seconds(run.warm_times, run.times) + compile_seconds(run.warm_eval_times, run.eval_times),
+        "compile_s": compile_seconds(run.warm_times, run.times)
+        + compile_seconds(run.warm_eval_times, run.eval_times),
     }
 
 
@@ -312,10 +384,13 @@ def measure_data(settings: TrialCostSettings, device: torch.device, folder: Path
     from hourglass.data.augment import AugmentConfig
     from hourglass.data.cache import PoseArrays
     from hourglass.data.dataset import PoseDataset
-    from hourglass.data.synthetic import make_synthetic
     from hourglass.data.gpu_data import GpuPoseData
+    from hourglass.data.synthetic import make_synthetic
 
-    runs = [benchmark_loader(n=settings.loader_rows, input_size=DATA_INPUT) for _ in range(settings.loader_repeats)]
+    runs = [
+        benchmark_loader(n=settings.loader_rows, input_size=DATA_INPUT)
+        for _ in range(settings.loader_repeats)
+    ]
     per_worker = {k: max(run[k] for run in runs) for k in ("hdf5_img_s", "memory_img_s", "jpeg_img_s")}
     per_worker.update(rows=runs[0]["rows"], jpeg_size=runs[0]["jpeg_size"])
     bs, w = settings.batch_size, settings.workers
@@ -324,7 +399,9 @@ def measure_data(settings: TrialCostSettings, device: torch.device, folder: Path
     lazy = PoseArrays.load(path, lazy=True)
     lazy = replace(lazy, is_val=np.zeros(len(lazy), dtype=bool))
     dataset = PoseDataset(lazy, "train", DATA_INPUT, augment=AugmentConfig())
-    loader = DataLoader(dataset, batch_size=bs, shuffle=True, num_workers=w, generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(
+        dataset, batch_size=bs, shuffle=True, num_workers=w, generator=torch.Generator().manual_seed(0)
+    )
     workers_img_s = _time_batches(loader, count, skip=w, device=torch.device("cpu"))
     memory = replace(PoseArrays.load(path), is_val=np.zeros(len(lazy), dtype=bool))
     gpu = GpuPoseData(memory, "train", DATA_INPUT, augment=AugmentConfig(), device=device)
@@ -343,22 +420,29 @@ def measure_data(settings: TrialCostSettings, device: torch.device, folder: Path
     }
 
 
-def measure_train_with_data(cfg: HourglassConfig, settings: TrialCostSettings, device: torch.device) -> dict[str, Any]:
+def measure_train_with_data(
+    cfg: HourglassConfig, settings: TrialCostSettings, device: torch.device
+) -> dict[str, Any]:
     """The baseline's steady-state rate with its data made as a trial makes it on this device
     (GPU: device-resident batches; CPU: the albumentations DataLoader in the main process)."""
     from torch.utils.data import DataLoader
 
     from hourglass.data.augment import AugmentConfig
     from hourglass.data.dataset import PoseDataset
-    from hourglass.data.synthetic import make_synthetic
     from hourglass.data.gpu_data import GpuPoseData
+    from hourglass.data.synthetic import make_synthetic
 
     bs, count = settings.batch_size, settings.rounds
     arrays = make_synthetic(bs * (count + settings.warmup + 1), settings.input_size, seed=2)
     arrays = replace(arrays, is_val=np.zeros(len(arrays), dtype=bool))
     if device.type == "cuda":
-        batches: Any = GpuPoseData(arrays, "train", settings.input_size, augment=AugmentConfig(), device=device)
-        batches, path = batches.batches(bs, shuffle=True, generator=torch.Generator().manual_seed(0)), "gpu_data"
+        batches: Any = GpuPoseData(
+            arrays, "train", settings.input_size, augment=AugmentConfig(), device=device
+        )
+        batches, path = (
+            batches.batches(bs, shuffle=True, generator=torch.Generator().manual_seed(0)),
+            "gpu_data",
+        )
     else:
         dataset = PoseDataset(arrays, "train", settings.input_size, augment=AugmentConfig())
         batches = DataLoader(dataset, batch_size=bs, shuffle=True, generator=torch.Generator().manual_seed(0))
@@ -375,8 +459,12 @@ def measure_train_with_data(cfg: HourglassConfig, settings: TrialCostSettings, d
         sync()
         if i >= settings.warmup:
             times.append(time.perf_counter() - start)
-    return {"design": "baseline", "data_path": path, "img_s": _rate(bs, min(times)),
-            "img_s_median": _rate(bs, statistics.median(times))}
+    return {
+        "design": "baseline",
+        "data_path": path,
+        "img_s": _rate(bs, min(times)),
+        "img_s_median": _rate(bs, statistics.median(times)),
+    }
 
 
 # --- study bookkeeping ------------------------------------------------------------------------
@@ -397,25 +485,49 @@ def measure_bookkeeping(folder: Path, prior_trials: int, epochs: int) -> dict[st
     names = ["pckh", "params", "train_time"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        study = optuna.create_study(study_name="bench", storage=storage,
-                                    directions=["maximize", "minimize", "minimize"])
+        study = optuna.create_study(
+            study_name="bench", storage=storage, directions=["maximize", "minimize", "minimize"]
+        )
         study.set_metric_names(names)
     rec.study_put(study, rec.STUDY_OBJECTIVES, names)
     rng = np.random.default_rng(0)
-    config = {"model": HourglassConfig().to_dict(), "schedule": asdict(ScheduleConfig()), "data": "synthetic:2000:64:0"}
+    config = {
+        "model": HourglassConfig().to_dict(),
+        "schedule": asdict(ScheduleConfig()),
+        "data": "synthetic:2000:64:0",
+    }
     prior = []
     for _ in range(prior_trials):
-        curve = [{"epoch": e, "pckh": float(80 * e / epochs * rng.uniform(0.8, 1)), "loss": 1e-3, "time_s": 60.0 * e}
-                 for e in range(1, epochs + 1)]
+        curve = [
+            {
+                "epoch": e,
+                "pckh": float(80 * e / epochs * rng.uniform(0.8, 1)),
+                "loss": 1e-3,
+                "time_s": 60.0 * e,
+            }
+            for e in range(1, epochs + 1)
+        ]
         values = [curve[-1]["pckh"], int(rng.integers(1e6, 2e7)), curve[-1]["time_s"]]
-        prior.append(optuna.trial.create_trial(values=values, user_attrs={rec.CURVE: curve, rec.CONFIG: config,
-                                                                          rec.PARAMS: values[1]}))
+        prior.append(
+            optuna.trial.create_trial(
+                values=values, user_attrs={rec.CURVE: curve, rec.CONFIG: config, rec.PARAMS: values[1]}
+            )
+        )
     study.add_trials(prior)
     pruner = ParetoHalvingPruner()
     trial = study.ask()
     start = time.perf_counter()
-    rec.put_all(trial, {rec.PARAMS: 6_570_400, rec.FLOPS: 16_672_000_000, rec.LAYERS: 198, rec.OPS_PER_STEP: 6252,
-                        rec.CONFIG: config, rec.CONFIG_HASH: "0123456789abcdef"})
+    rec.put_all(
+        trial,
+        {
+            rec.PARAMS: 6_570_400,
+            rec.FLOPS: 16_672_000_000,
+            rec.LAYERS: 198,
+            rec.OPS_PER_STEP: 6252,
+            rec.CONFIG: config,
+            rec.CONFIG_HASH: "0123456789abcdef",
+        },
+    )
     static_s = time.perf_counter() - start
     curve, writes, prune = [], [], []
     for epoch in range(1, epochs + 1):
@@ -429,8 +541,16 @@ def measure_bookkeeping(folder: Path, prior_trials: int, epochs: int) -> dict[st
         prune.append(time.perf_counter() - mid)
         writes.append(mid - start)
     start = time.perf_counter()
-    rec.put_all(trial, {rec.EPOCHS_RUN: epochs, rec.WALL_TIME_S: 60.0 * epochs, rec.TRAIN_IMG_S: 100.0,
-                        rec.DEVICE: "cpu", rec.RESUMED_FROM_EPOCH: 0})
+    rec.put_all(
+        trial,
+        {
+            rec.EPOCHS_RUN: epochs,
+            rec.WALL_TIME_S: 60.0 * epochs,
+            rec.TRAIN_IMG_S: 100.0,
+            rec.DEVICE: "cpu",
+            rec.RESUMED_FROM_EPOCH: 0,
+        },
+    )
     study.tell(trial, [pckh, 6_570_400, 60.0 * epochs])
     final_s = time.perf_counter() - start
     return {
@@ -459,8 +579,10 @@ def _designs(settings: TrialCostSettings, path: Path) -> dict[str, HourglassConf
 
 def _peak_memory(device: torch.device, runners: list[_Runner]) -> dict[str, Any]:
     if device.type == "cuda":
-        return {"kind": "torch.cuda.max_memory_allocated per step (activations + temporaries)",
-                "peak_bytes": max(r.peak_bytes for r in runners)}
+        return {
+            "kind": "torch.cuda.max_memory_allocated per step (activations + temporaries)",
+            "peak_bytes": max(r.peak_bytes for r in runners),
+        }
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scale = 1 if platform.system() == "Darwin" else 1024  # Linux reports KiB
     return {"kind": "process max RSS (getrusage), all models resident", "peak_bytes": int(rss * scale)}
@@ -472,8 +594,13 @@ def _device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
-def run_trial_cost_bench(settings: TrialCostSettings, *, designs_path: str | Path = SEED_DESIGNS, progress: bool = True,
-              peak_flops: float | None = None) -> dict[str, Any]:
+def run_trial_cost_bench(
+    settings: TrialCostSettings,
+    *,
+    designs_path: str | Path = SEED_DESIGNS,
+    progress: bool = True,
+    peak_flops: float | None = None,
+) -> dict[str, Any]:
     """Run every measurement once and return the JSON-ready result (see the module doc).
 
     On a GPU, MFU is given against the card's dense bf16 data-sheet figure (``peak_flops``
@@ -494,12 +621,17 @@ def run_trial_cost_bench(settings: TrialCostSettings, *, designs_path: str | Pat
         mark = now
 
     try:
-        runners = [_reference(settings, device, configs["baseline"].stem.layout)] + [_ours(n, c, settings, device) for n, c in configs.items()]
+        runners = [_reference(settings, device, configs["baseline"].stem.layout)] + [
+            _ours(n, c, settings, device) for n, c in configs.items()
+        ]
         if settings.compile:
             runners.append(_ours("baseline+compile", configs["baseline"], settings, device, compiled=True))
         threads = _choose_threads(runners[1], settings) if device.type == "cpu" else None
         lap("build_and_threads")
-        total = len(runners) * (settings.warmup + settings.rounds + 1 + settings.eval_rounds) + 2 * settings.duel_rounds
+        total = (
+            len(runners) * (settings.warmup + settings.rounds + 1 + settings.eval_rounds)
+            + 2 * settings.duel_rounds
+        )
         with tqdm(total=total, desc="model steps", unit="step", disable=not progress, leave=False) as bar:
             _interleave(runners, "step", settings.warmup, settings.rounds, device, bar)
             _interleave(runners[:2], "step", 0, settings.duel_rounds, device, bar)  # reference, baseline
@@ -509,7 +641,9 @@ def run_trial_cost_bench(settings: TrialCostSettings, *, designs_path: str | Pat
         designs = {name: _summary(run, settings) for name, run in ours.items()}
         for name, row in designs.items():
             row["train_step_vs_reference"] = min(ours[name].times) / min(ref.times)
-            if name in configs and (name == "baseline" or not settings.quick):  # ~1 s each: baseline only if quick
+            if name in configs and (
+                name == "baseline" or not settings.quick
+            ):  # ~1 s each: baseline only if quick
                 c = costs(configs[name])
                 row.update(flops=c.flops, layers=c.layers)
         memory = _peak_memory(device, runners)
@@ -537,16 +671,23 @@ def run_trial_cost_bench(settings: TrialCostSettings, *, designs_path: str | Pat
     compiled = designs.get("baseline+compile")
     compile_s = compiled["compile_s"] if compiled else None
     if compiled:  # as a trial runs it: compiled step + the same data, compiled evaluation, compile once
-        projected = (ep * (tr * (1 / compiled["train_img_s"] + data_s) + va / compiled["eval_img_s"])
-                     + compiled["compile_s"])
+        projected = (
+            ep * (tr * (1 / compiled["train_img_s"] + data_s) + va / compiled["eval_img_s"])
+            + compiled["compile_s"]
+        )
     fastest = max(designs, key=lambda n: designs[n]["train_img_s"])
-    fastest_trial = ep * (tr * (1 / designs[fastest]["train_img_s"] + data_s) + va / designs[fastest]["eval_img_s"])
+    fastest_trial = ep * (
+        tr * (1 / designs[fastest]["train_img_s"] + data_s) + va / designs[fastest]["eval_img_s"]
+    )
     bk = bookkeeping["per_trial_s"]
     bookkeeping.update(
-        trial_s=projected, share=bk / (bk + projected), fastest_design=fastest,
-        share_fastest_design=bk / (bk + fastest_trial), costs_share=bookkeeping["costs_s"] / projected,
+        trial_s=projected,
+        share=bk / (bk + projected),
+        fastest_design=fastest,
+        share_fastest_design=bk / (bk + fastest_trial),
+        costs_share=bookkeeping["costs_s"] / projected,
         trial_basis=f"seed schedule ({ep} epochs x {tr:,} + {va:,} val) at this run's baseline rates, "
-                    f"input {settings.input_size}",
+        f"input {settings.input_size}",
     )
     fastest_base = compiled if compiled and compiled["train_img_s"] > base["train_img_s"] else base
     achieved = fastest_base["train_img_s"] * 3 * base["flops"]  # forward x 3 = forward + backward
@@ -554,10 +695,14 @@ def run_trial_cost_bench(settings: TrialCostSettings, *, designs_path: str | Pat
     if device.type == "cuda":
         spec = peak_flops or bf16_spec_flops(_device_name(device))
         matmul = measure_matmul_flops(device)
-        mfu = {"vs_spec": achieved / spec if spec else None, "vs_matmul": achieved / matmul,
-               "spec_flops": spec, "matmul_flops": matmul,
-               "of": "baseline+compile" if fastest_base is compiled else "baseline",
-               "basis": "training step FLOPs (3 x forward, FlopCounter) x img/s, steady state, data excluded"}
+        mfu = {
+            "vs_spec": achieved / spec if spec else None,
+            "vs_matmul": achieved / matmul,
+            "spec_flops": spec,
+            "matmul_flops": matmul,
+            "of": "baseline+compile" if fastest_base is compiled else "baseline",
+            "basis": "training step FLOPs (3 x forward, FlopCounter) x img/s, steady state, data excluded",
+        }
     ratios = {
         "train_step_vs_reference": base["train_step_vs_reference"],
         # the cache as trials read it (load_pose_data loads the HDF5 file into memory once)
@@ -566,7 +711,9 @@ def run_trial_cost_bench(settings: TrialCostSettings, *, designs_path: str | Pat
         "cache_rows_vs_decode": data["per_worker"]["hdf5_img_s"] / data["per_worker"]["jpeg_img_s"],
         "train_step_vs_reference_median": base["train_step_median_s"] / statistics.median(ref.times),
         # each baseline step over the reference step right before it (same moment, same interference)
-        "train_step_vs_reference_paired": statistics.median(b / r for b, r in zip(ours["baseline"].times, ref.times)),
+        "train_step_vs_reference_paired": statistics.median(
+            b / r for b, r in zip(ours["baseline"].times, ref.times)
+        ),
         "eval_vs_reference": min(ours["baseline"].eval_times) / min(ref.eval_times),
         "device_batches_vs_decode": data["device_batches_img_s"] / data["per_worker"]["jpeg_img_s"],
     }
@@ -578,7 +725,7 @@ def run_trial_cost_bench(settings: TrialCostSettings, *, designs_path: str | Pat
         "settings": asdict(settings),
         "reduced_size": (settings.input_size, settings.batch_size) != (256, 24),
         "statistic": "fastest of the interleaved timed steps (timeit convention); *_median_s for the median; "
-                     "reference and baseline also alternate for duel_rounds extra steps",
+        "reference and baseline also alternate for duel_rounds extra steps",
         "ratios": ratios,
         "reference": _summary(ref, settings),
         "designs": designs,
@@ -588,8 +735,8 @@ def run_trial_cost_bench(settings: TrialCostSettings, *, designs_path: str | Pat
         "memory": memory,
         "projected_seed_schedule_s": projected,
         "projected_seed_schedule_eager_s": eager_projected,
-        "projected_basis": bookkeeping["trial_basis"] + ("; compiled step, compile seconds included"
-                                                         if compiled else "; eager step"),
+        "projected_basis": bookkeeping["trial_basis"]
+        + ("; compiled step, compile seconds included" if compiled else "; eager step"),
         "compile_s": compile_s,
         "achieved_tflops": achieved / 1e12,
         "mfu": mfu,

@@ -17,7 +17,7 @@ import shutil
 import sys
 import textwrap
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import click
 import typer
@@ -32,8 +32,9 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT
 # What to do after Ctrl-C, for the commands that resume where they stopped.
 RESUME_HINTS = {
     "run": "run the same command again to resume: finished trials are kept, the interrupted one "
-           "continues from its last epoch checkpoint",
-    "worker": "start the worker again to resume: the interrupted trial continues from its last epoch checkpoint",
+    "continues from its last epoch checkpoint",
+    "worker": "start the worker again to resume: the interrupted trial continues from its last epoch "
+    "checkpoint",
 }
 
 
@@ -50,8 +51,7 @@ def echo_message(text: str, err: bool = True) -> None:
     """One message (on stderr unless ``err`` is false), wrapped at :func:`message_width`
     (continuation lines indented)."""
     width = message_width()
-    lines = textwrap.wrap(text, width, subsequent_indent="  ",
-                          break_on_hyphens=False) if width else [text]
+    lines = textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False) if width else [text]
     typer.echo("\n".join(lines), err=err)
 
 
@@ -92,8 +92,10 @@ def reflow(text: str | None) -> str | None:
         return text
     paragraphs = inspect.cleandoc(text).split("\n\n")
     kept = ("\b", " ", "-", "*")
-    return "\n\n".join(p if any(line.startswith(kept) for line in p.splitlines()) else " ".join(p.split())
-                       for p in paragraphs)
+    return "\n\n".join(
+        p if any(line.startswith(kept) for line in p.splitlines()) else " ".join(p.split())
+        for p in paragraphs
+    )
 
 
 def _reflow_help(command: click.Command) -> None:
@@ -142,8 +144,13 @@ def _root(
         bool, typer.Option("--debug", help="Show the full traceback instead of a one-line error.")
     ] = False,
     home: Annotated[
-        Optional[Path], typer.Option("--home", help="A folder whose studies/ and search_spaces/ come before "
-                                     "./studies, ./search_spaces and the shipped ones (also $HPO_HOME).", show_default=False)
+        Path | None,
+        typer.Option(
+            "--home",
+            help="A folder whose studies/ and search_spaces/ come before "
+            "./studies, ./search_spaces and the shipped ones (also $HPO_HOME).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Search stacked-hourglass pose networks with Optuna."""

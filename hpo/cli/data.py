@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -27,8 +27,10 @@ def synth(
     size: Annotated[int, typer.Option(help="Crop size in pixels (square).")] = 64,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
     poses: Annotated[
-        Optional[Path],
-        typer.Option(help="MPII annotation file (e.g. mpii_annotations.json.gz): draw poses from real people."),
+        Path | None,
+        typer.Option(
+            help="MPII annotation file (e.g. mpii_annotations.json.gz): draw poses from real people."
+        ),
     ] = None,
 ) -> None:
     """Write a synthetic pose set: limb figures with the 16 MPII joints, clutter and occluders."""
@@ -40,8 +42,10 @@ def synth(
     data = make_synthetic(n, size, seed, poses=poses)
     data.save(out)
     val = int(data.is_val.sum())
-    typer.echo(f"wrote {out}: {n} persons ({n - val} train, {val} val), {size}x{size}, seed {seed}, "
-               f"{data.attrs['poses']} poses, {time.perf_counter() - start:.1f}s")
+    typer.echo(
+        f"wrote {out}: {n} persons ({n - val} train, {val} val), {size}x{size}, seed {seed}, "
+        f"{data.attrs['poses']} poses, {time.perf_counter() - start:.1f}s"
+    )
 
 
 @data_app.command()
@@ -49,21 +53,26 @@ def prepare(
     mpii_dir: Annotated[Path, typer.Option("--mpii-dir", help="MPII folder: images/ and the annotations.")],
     out: Annotated[Path, typer.Option("--out", help="HDF5 crop cache to write.")],
     annotations: Annotated[
-        Optional[Path],
-        typer.Option(help="Annotation file (.json[.gz], .h5, .mat); default: mpii_annotations.json[.gz] in --mpii-dir."),
+        Path | None,
+        typer.Option(
+            help="Annotation file (.json[.gz], .h5, .mat); default: mpii_annotations.json[.gz] in --mpii-dir."
+        ),
     ] = None,
     size: Annotated[int, typer.Option(help="Person box size in the crop (content), pixels.")] = 256,
     margin: Annotated[
         float, typer.Option(help="Extra context on each side, as a fraction of --size (for augmentation).")
     ] = 0.125,
     head_normalizers: Annotated[
-        Optional[Path],
-        typer.Option(help="valid.h5 (or another file with head boxes): exact PCKh unit for the persons it lists."),
+        Path | None,
+        typer.Option(
+            help="valid.h5 (or another file with head boxes): exact PCKh unit for the persons it lists."
+        ),
     ] = None,
     split: Annotated[str, typer.Option(help="Which persons: all, train or val.")] = "all",
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N persons (for a quick check).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N persons (for a quick check).")] = None,
 ) -> None:
-    """Crop every annotated person once (reference box: objpos + 15 scale down, side 250 scale) into an HDF5 cache."""
+    """Crop every annotated person once (reference box: objpos + 15 scale down, side 250 scale) into an
+    HDF5 cache."""
     from hourglass.data.prepare import prepare_mpii
 
     check_int("--size", size, low=16)
@@ -71,23 +80,38 @@ def prepare(
     check_choice("--split", split, ("all", "train", "val"))
     if limit is not None:
         check_int("--limit", limit, low=1)
-    report = prepare_mpii(mpii_dir, out, annotations=annotations, content_size=size, margin=margin,
-                          head_normalizers=head_normalizers, split=split, limit=limit)
-    typer.echo(f"wrote {report.out}: {report.rows} of {report.persons} persons from {report.images_read} images "
-               f"in {report.seconds:.1f}s; PCKh unit from head boxes for {report.head_normalizers}, "
-               f"25 x scale for the rest")
+    report = prepare_mpii(
+        mpii_dir,
+        out,
+        annotations=annotations,
+        content_size=size,
+        margin=margin,
+        head_normalizers=head_normalizers,
+        split=split,
+        limit=limit,
+    )
+    typer.echo(
+        f"wrote {report.out}: {report.rows} of {report.persons} persons from {report.images_read} images "
+        f"in {report.seconds:.1f}s; PCKh unit from head boxes for {report.head_normalizers}, "
+        f"25 x scale for the rest"
+    )
     if report.missing_images:
         examples = ", ".join(report.missing_examples)
-        typer.echo(f"skipped {report.missing_images} missing or unreadable images (e.g. {examples})", err=True)
+        typer.echo(
+            f"skipped {report.missing_images} missing or unreadable images (e.g. {examples})", err=True
+        )
 
 
 @data_app.command()
 def bench(
     cache: Annotated[
-        Optional[Path], typer.Option(help="Pose cache .h5 to read; default: a temporary synthetic 256x256 set.")
+        Path | None,
+        typer.Option(help="Pose cache .h5 to read; default: a temporary synthetic 256x256 set."),
     ] = None,
     n: Annotated[int, typer.Option("--n", help="Rows to time.")] = 200,
-    input_size: Annotated[Optional[int], typer.Option(help="Network input size; default: the cache's content size.")] = None,
+    input_size: Annotated[
+        int | None, typer.Option(help="Network input size; default: the cache's content size.")
+    ] = None,
     augment: Annotated[bool, typer.Option(help="Time with the default augmentation.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
@@ -103,8 +127,10 @@ def bench(
         typer.echo(json.dumps(result, indent=2))
         return
     w, h = result["jpeg_size"]
-    typer.echo(f"loader, one worker, {result['rows']} rows of {result['cache']} -> {result['input_size']}px input, "
-               f"augmentation {'on' if result['augment'] else 'off'}:")
+    typer.echo(
+        f"loader, one worker, {result['rows']} rows of {result['cache']} -> {result['input_size']}px input, "
+        f"augmentation {'on' if result['augment'] else 'off'}:"
+    )
     typer.echo(f"  HDF5 cache (row read per sample) {result['hdf5_img_s']:8.1f} img/s")
     typer.echo(f"  cache in memory                  {result['memory_img_s']:8.1f} img/s")
     typer.echo(f"  JPEG {w}x{h} decode + crop      {result['jpeg_img_s']:8.1f} img/s")

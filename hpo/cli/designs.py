@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,32 +18,65 @@ if TYPE_CHECKING:
     from hourglass.config import HourglassConfig
 
 # measured columns: row key -> table header (the rho lines below the table use both)
-_MEASURED = {"step_time_s": "step s", "ort_1t_ms": "ORT 1t ms", "ort_all_ms": "ORT all ms", "torch_ms": "torch ms"}
+_MEASURED = {
+    "step_time_s": "step s",
+    "ort_1t_ms": "ORT 1t ms",
+    "ort_all_ms": "ORT all ms",
+    "torch_ms": "torch ms",
+}
 _RHO_AGAINST = ("params", "flops", "layers")
 
 
 @app.command()
 def designs(
-    space: Annotated[Optional[Path], typer.Option(
-        "--space", help="YAML file of named designs (base + overrides) (default: search_spaces/seed_designs.yaml).",
-        show_default=False)] = None,
+    space: Annotated[
+        Path | None,
+        typer.Option(
+            "--space",
+            help="YAML file of named designs (base + overrides) (default: search_spaces/seed_designs.yaml).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
     time_steps: Annotated[
-        int, typer.Option("--time", help="Also time this many train steps per design (batch 2, CPU/GPU).", show_default=False)
+        int,
+        typer.Option(
+            "--time",
+            help="Also time this many train steps per design (batch 2, CPU/GPU).",
+            show_default=False,
+        ),
     ] = 0,
     input_size: Annotated[int, typer.Option(help="Input resolution for FLOPs and timing.")] = 256,
-    device: Annotated[str, typer.Option(help="Device for --time and for --latency's PyTorch column.")] = "cpu",
+    device: Annotated[
+        str, typer.Option(help="Device for --time and for --latency's PyTorch column.")
+    ] = "cpu",
     latency: Annotated[
-        bool, typer.Option("--latency", help="Also measure batch-1 inference: ONNX Runtime CPU with 1 thread and "
-                           "with all threads, and PyTorch eager on --device (median ms; needs the deploy extra).")
+        bool,
+        typer.Option(
+            "--latency",
+            help="Also measure batch-1 inference: ONNX Runtime CPU with 1 thread and "
+            "with all threads, and PyTorch eager on --device (median ms; needs the deploy extra).",
+        ),
     ] = False,
-    runs: Annotated[int, typer.Option(help="Timed runs per --latency figure (after 3 warm-up runs).", min=1)] = 20,
+    runs: Annotated[
+        int, typer.Option(help="Timed runs per --latency figure (after 3 warm-up runs).", min=1)
+    ] = 20,
     onnx_dir: Annotated[
-        Path | None, typer.Option("--onnx", help="Write <design>.onnx per design into this folder (needs the deploy extra).",
-                                  show_default=False)
+        Path | None,
+        typer.Option(
+            "--onnx",
+            help="Write <design>.onnx per design into this folder (needs the deploy extra).",
+            show_default=False,
+        ),
     ] = None,
-    threads: Annotated[int, typer.Option(help="PyTorch intra-op threads for --time and --latency's torch column "
-                                         "(1: as a CPU training worker runs).", min=1)] = 1,
+    threads: Annotated[
+        int,
+        typer.Option(
+            help="PyTorch intra-op threads for --time and --latency's torch column "
+            "(1: as a CPU training worker runs).",
+            min=1,
+        ),
+    ] = 1,
 ) -> None:
     """List every design with parameters, forward GFLOPs, conv/norm layers and ops per step.
 
@@ -66,8 +99,14 @@ def designs(
     rows = []
     for name, cfg in load_designs(space, input_size=input_size).items():
         c = costs(cfg, time_steps=time_steps, device=device)
-        row = {"name": name, "params": c.params, "flops": c.flops, "layers": c.layers,
-               "ops_per_step": c.ops_per_step, "input_size": c.input_size}
+        row = {
+            "name": name,
+            "params": c.params,
+            "flops": c.flops,
+            "layers": c.layers,
+            "ops_per_step": c.ops_per_step,
+            "input_size": c.input_size,
+        }
         if c.step_time_s is not None:
             row["step_time_s"] = c.step_time_s
         if latency or onnx_dir is not None:
@@ -86,15 +125,23 @@ def designs(
         header = col.replace("/", "/\n") if col == "ops/step" else col.replace(" ", "\n", 1)
         table.add_column(header, justify="left" if col == "name" else "right", no_wrap=True)
     for r in rows:
-        cells = [r["name"], f"{r['params']:,}", f"{r['flops'] / 1e9:.2f}", str(r["layers"]), str(r["ops_per_step"])]
+        cells = [
+            r["name"],
+            f"{r['params']:,}",
+            f"{r['flops'] / 1e9:.2f}",
+            str(r["layers"]),
+            str(r["ops_per_step"]),
+        ]
         cells += [f"{r[k]:.3f}" if k == "step_time_s" else f"{r[k]:.2f}" for k in measured]
         table.add_row(*cells)
     console = Console()
     console.print(title, highlight=False)
     console.print(table)
     if latency:
-        typer.echo(f"latency: batch 1, median of {runs} runs after 3 warm-up;\n"
-                   f"torch on {device}, {threads} thread(s); load average {os.getloadavg()[0]:.2f}")
+        typer.echo(
+            f"latency: batch 1, median of {runs} runs after 3 warm-up;\n"
+            f"torch on {device}, {threads} thread(s); load average {os.getloadavg()[0]:.2f}"
+        )
     if measured:
         _print_rho(rows, measured)
 
@@ -107,8 +154,9 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _deploy(name: str, cfg: HourglassConfig, space: Path, onnx_dir: Path | None, latency: bool, device: str,
-            runs: int) -> dict:
+def _deploy(
+    name: str, cfg: HourglassConfig, space: Path, onnx_dir: Path | None, latency: bool, device: str, runs: int
+) -> dict:
     """Export one design (checked against PyTorch); write it and/or time it."""
     from hourglass.latency import measure_latency
     from hourglass.onnx_export import export_onnx, seeded_model

@@ -11,22 +11,38 @@ import typer
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 
-
 @app.command("eval-preds")
 def eval_preds(
-    annotations: Annotated[Path, typer.Option(
-        "--annotations", help="valid.h5, detections_our_format.mat or the official release .mat.")],
-    predictions: Annotated[Path, typer.Option(
-        "--predictions", help="HDF5 or .mat with 'preds' (N,16,2), original-image pixels, rows in the "
-                              "annotation file's order.")],
-    val_split: Annotated[Path | None, typer.Option(
-        "--val-split", help="Release .mat only: valid.h5 or the JSON naming Tompson's validation persons "
-                            "(then rows are those persons, in valid.h5 order).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print {per_joint, total} as JSON (percent).")] = False,
+    annotations: Annotated[
+        Path,
+        typer.Option(
+            "--annotations", help="valid.h5, detections_our_format.mat or the official release .mat."
+        ),
+    ],
+    predictions: Annotated[
+        Path,
+        typer.Option(
+            "--predictions",
+            help="HDF5 or .mat with 'preds' (N,16,2), original-image pixels, rows in the "
+            "annotation file's order.",
+        ),
+    ],
+    val_split: Annotated[
+        Path | None,
+        typer.Option(
+            "--val-split",
+            help="Release .mat only: valid.h5 or the JSON naming Tompson's validation persons "
+            "(then rows are those persons, in valid.h5 order).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print {per_joint, total} as JSON (percent).")
+    ] = False,
 ) -> None:
     """Print the per-joint PCKh@0.5 table and the official MPII Total, each with its convention.
 
-    Table: error < 0.5 head units, left/right averaged, Mean of 14 joints. Total: 14 joints pooled, error <= 0.5.
+    Table: error < 0.5 head units, left/right averaged, Mean of 14 joints. Total: 14 joints pooled,
+    error <= 0.5.
 
     Rows: all of valid.h5 and detections_our_format.mat, in file order.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,16 +16,34 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 @app.command()
 def predict(
-    model: Annotated[Path, typer.Argument(help="model.pt or model.onnx from hpo train --out.", show_default=False)],
+    model: Annotated[
+        Path, typer.Argument(help="model.pt or model.onnx from hpo train --out.", show_default=False)
+    ],
     images: Annotated[list[Path], typer.Argument(help="Images, or folders of images.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="Folder for <image>.json and <image>.png.", show_default=False)],
-    center: Annotated[Optional[str], typer.Option(
-        "--center", help="Person centre x,y in pixels (MPII objpos); with --scale.", show_default=False)] = None,
-    scale: Annotated[Optional[float], typer.Option(
-        "--scale", help="Person height / 200 px (MPII scale); with --center.", show_default=False)] = None,
-    annotations: Annotated[Optional[Path], typer.Option(
-        "--annotations", help="MPII annotation file (.json/.json.gz/.h5/.mat): crop every person it lists "
-                              "in each image, by file name.", show_default=False)] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for <image>.json and <image>.png.", show_default=False)
+    ],
+    center: Annotated[
+        str | None,
+        typer.Option(
+            "--center", help="Person centre x,y in pixels (MPII objpos); with --scale.", show_default=False
+        ),
+    ] = None,
+    scale: Annotated[
+        float | None,
+        typer.Option(
+            "--scale", help="Person height / 200 px (MPII scale); with --center.", show_default=False
+        ),
+    ] = None,
+    annotations: Annotated[
+        Path | None,
+        typer.Option(
+            "--annotations",
+            help="MPII annotation file (.json/.json.gz/.h5/.mat): crop every person it lists "
+            "in each image, by file name.",
+            show_default=False,
+        ),
+    ] = None,
     threads: Annotated[int, typer.Option(help="CPU threads.")] = 1,
 ) -> None:
     """Find the 16 joints in images: a JSON and a PNG with the skeleton per image.
@@ -62,5 +80,7 @@ def predict(
             raise ConfigError(f"{path}: no such image or folder")
     if not files:
         raise ConfigError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(map(str, images))}")
-    for written in predict_images(model, files, out, center=point, scale=scale, annotations=annotations, threads=threads):
+    for written in predict_images(
+        model, files, out, center=point, scale=scale, annotations=annotations, threads=threads
+    ):
         typer.echo(str(written))

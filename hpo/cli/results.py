@@ -35,8 +35,11 @@ def open_existing_study(name: str, storage: str | None) -> tuple[optuna.Study, s
     warn_password_on_command_line(storage)
     url = storage or preset_storage(name)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        raise ConfigError(f"storage {redact_url(url)}: no such file {shown_storage(url).removeprefix(redact_url(url)).strip()}"
-                          f" (run the study first from the folder that holds studies/, or pass --storage)")
+        raise ConfigError(
+            f"storage {redact_url(url)}: no such file "
+            f"{shown_storage(url).removeprefix(redact_url(url)).strip()}"
+            f" (run the study first from the folder that holds studies/, or pass --storage)"
+        )
     study = load_study(name, url)
     echo_message(f"study {name!r} in {shown_storage(url)}: {finished_in(study)} finished trials")
     return study, url
@@ -51,17 +54,27 @@ def _reference(text: str | None, study: StudySnapshot) -> list[float] | None:
         ref = []
     if len(ref) != len(study.directions):
         names = ",".join(study.names)
-        raise ConfigError(f"--ref: expected {len(study.directions)} comma-separated numbers ({names}), but got {text!r}")
+        raise ConfigError(
+            f"--ref: expected {len(study.directions)} comma-separated numbers ({names}), but got {text!r}"
+        )
     return ref
 
 
 WideOpt = Annotated[bool, typer.Option("--wide", help="Show every column of the table, however wide.")]
-ColumnsOpt = Annotated[str | None, typer.Option(
-    "--columns", help="Comma-separated columns to show besides # and the objectives, e.g. lr,sep,GFLOPs "
-                      "(headers or config paths such as schedule.lr).", show_default=False)]
+ColumnsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        help="Comma-separated columns to show besides # and the objectives, e.g. lr,sep,GFLOPs "
+        "(headers or config paths such as schedule.lr).",
+        show_default=False,
+    ),
+]
 
 
-def print_pareto_table(study: StudySnapshot, rows: list[dict], *, wide: bool = False, columns: str | None = None) -> None:
+def print_pareto_table(
+    study: StudySnapshot, rows: list[dict], *, wide: bool = False, columns: str | None = None
+) -> None:
     """The Pareto table within the terminal's width (``COLUMNS``; see :mod:`hpo.pareto_table`)."""
     from rich.console import Console
 
@@ -69,8 +82,14 @@ def print_pareto_table(study: StudySnapshot, rows: list[dict], *, wide: bool = F
     from hpo.pareto_table import render_pareto_table
 
     names = [c.strip() for c in (columns or "").split(",") if c.strip()]
-    render_pareto_table(Console(), f"Pareto set of study {study.study_name!r} ({counted(len(rows), 'trial')})", rows,
-                        study.names, wide=wide, columns=names)
+    render_pareto_table(
+        Console(),
+        f"Pareto set of study {study.study_name!r} ({counted(len(rows), 'trial')})",
+        rows,
+        study.names,
+        wide=wide,
+        columns=names,
+    )
 
 
 @app.command()
@@ -80,13 +99,25 @@ def pareto(
     csv: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the rows as JSON.")] = None,
     html: Annotated[
-        Path | None, typer.Option("--html", help="HTML report path (default: reports/<STUDY>.html; reports/<STUDY>@<storage>.html for another storage).", show_default=False)
+        Path | None,
+        typer.Option(
+            "--html",
+            help="HTML report path (default: reports/<STUDY>.html; reports/<STUDY>@<storage>.html for "
+            "another storage).",
+            show_default=False,
+        ),
     ] = None,
-    all_trials: Annotated[bool, typer.Option("--all", help="--csv/--json get every trial, not just the Pareto set.")] = False,
+    all_trials: Annotated[
+        bool, typer.Option("--all", help="--csv/--json get every trial, not just the Pareto set.")
+    ] = False,
     ref: Annotated[
         str | None,
-        typer.Option("--ref", help="Hypervolume reference point, one number per objective (e.g. 0,2e7,3600) "
-                     "(default: 0 for PCKh, 1.1 x the worst COMPLETE value for the others).", show_default=False),
+        typer.Option(
+            "--ref",
+            help="Hypervolume reference point, one number per objective (e.g. 0,2e7,3600) "
+            "(default: 0 for PCKh, 1.1 x the worst COMPLETE value for the others).",
+            show_default=False,
+        ),
     ] = None,
     wide: WideOpt = False,
     columns: ColumnsOpt = None,
@@ -112,19 +143,40 @@ def pareto(
 
 @app.command()
 def export(
-    study: Annotated[str, typer.Argument(help="Study name, or a folder written by hpo train --out (with --onnx).",
-                                         show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="Folder for the trial_<N>.yaml files.", show_default=False)],
-    trial: Annotated[list[int] | None, typer.Option("--trial", help="Trial number (repeatable).", show_default=False)] = None,
-    pareto_set: Annotated[bool, typer.Option("--pareto", help="Export every trial of the Pareto set.")] = False,
+    study: Annotated[
+        str,
+        typer.Argument(
+            help="Study name, or a folder written by hpo train --out (with --onnx).", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the trial_<N>.yaml files.", show_default=False)
+    ],
+    trial: Annotated[
+        list[int] | None, typer.Option("--trial", help="Trial number (repeatable).", show_default=False)
+    ] = None,
+    pareto_set: Annotated[
+        bool, typer.Option("--pareto", help="Export every trial of the Pareto set.")
+    ] = False,
     storage: StorageOpt = None,
-    onnx: Annotated[bool, typer.Option("--onnx", help="Also write trial_<N>.onnx: the architecture, UNTRAINED "
-                                       "(checked against PyTorch; needs the deploy extra). Of a trained folder: "
-                                       "its trained network.")] = False,
-    schedule: Annotated[str | None, typer.Option(
-        "--schedule", help="Schedule to retrain with: trial (as trained), reference (20 epochs), or a preset's "
-                           "retrain: (else schedule:) (default: the study preset's retrain: if any, else trial).",
-        show_default=False)] = None,
+    onnx: Annotated[
+        bool,
+        typer.Option(
+            "--onnx",
+            help="Also write trial_<N>.onnx: the architecture, UNTRAINED "
+            "(checked against PyTorch; needs the deploy extra). Of a trained folder: "
+            "its trained network.",
+        ),
+    ] = False,
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            "--schedule",
+            help="Schedule to retrain with: trial (as trained), reference (20 epochs), or a preset's "
+            "retrain: (else schedule:) (default: the study preset's retrain: if any, else trial).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write trials as YAML configs that `hpo train FILE --out DIR` retrains.
 
@@ -139,7 +191,9 @@ def export(
         from hourglass.onnx_export import export_onnx
 
         saved = load_model(run / "model.pt")
-        path = export_onnx(saved.model, saved.config.model.input_size, where=str(run / "model.pt")).save(out / "model.onnx")
+        path = export_onnx(saved.model, saved.config.model.input_size, where=str(run / "model.pt")).save(
+            out / "model.onnx"
+        )
         typer.echo(f"{path}  (trained weights of {run / 'model.pt'}, epoch {saved.epoch})")
         return
     if bool(trial) == pareto_set:
@@ -151,22 +205,36 @@ def export(
     for path in paths:
         typer.echo(str(path))
     if onnx:
-        typer.echo("the .onnx files are UNTRAINED (a study keeps configs, not weights): "
-                   "hpo train trial_<N>.yaml --out DIR writes the trained DIR/model.onnx", err=True)
+        typer.echo(
+            "the .onnx files are UNTRAINED (a study keeps configs, not weights): "
+            "hpo train trial_<N>.yaml --out DIR writes the trained DIR/model.onnx",
+            err=True,
+        )
 
 
 @app.command()
 def dashboard(
     study: StudyArg,
     storage: StorageOpt = None,
-    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to bind; 0.0.0.0 exposes it to the network.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 = any free one).")] = 8080,
     publish: Annotated[
-        bool, typer.Option("--publish/--no-publish", help="Store learning curves, hypervolume and cost model in the study first.")
+        bool,
+        typer.Option(
+            "--publish/--no-publish",
+            help="Store learning curves, hypervolume and cost model in the study first.",
+        ),
     ] = True,
-    allow_writes: Annotated[bool, typer.Option(
-        "--allow-writes", help="Let the dashboard change the storage (delete or rename studies, add notes); "
-                               "read-only by default, since it has no authentication.")] = False,
+    allow_writes: Annotated[
+        bool,
+        typer.Option(
+            "--allow-writes",
+            help="Let the dashboard change the storage (delete or rename studies, add notes); "
+            "read-only by default, since it has no authentication.",
+        ),
+    ] = False,
 ) -> None:
     """Serve optuna-dashboard on the study's storage, read-only unless --allow-writes
     (Ctrl-C stops it)."""
@@ -175,9 +243,12 @@ def dashboard(
 
     st, url = open_existing_study(study, storage)
     if not is_loopback(host):
-        typer.echo(f"warning: --host {host} lets anyone who reaches this port see the study"
-                   f"{' and change it' if allow_writes else ''}: optuna-dashboard has no authentication; "
-                   "prefer an SSH tunnel (ssh -L 8080:127.0.0.1:8080 ...) or a reverse proxy with auth", err=True)
+        typer.echo(
+            f"warning: --host {host} lets anyone who reaches this port see the study"
+            f"{' and change it' if allow_writes else ''}: optuna-dashboard has no authentication; "
+            "prefer an SSH tunnel (ssh -L 8080:127.0.0.1:8080 ...) or a reverse proxy with auth",
+            err=True,
+        )
     if publish:
         typer.echo(f"published figures: {', '.join(publish_figures(st))}")
     server = make_server(url, host, port, allow_writes=allow_writes)

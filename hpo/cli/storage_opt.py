@@ -9,7 +9,7 @@ command line, ``ps`` shows it to every user of the machine, so the CLI warns.
 from __future__ import annotations
 
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,10 +17,17 @@ from hpo import STORAGE_ENV
 
 __all__ = ["StorageOpt", "warn_password_on_command_line"]
 
-StorageOpt = Annotated[Optional[str], typer.Option(
-    "--storage", envvar=STORAGE_ENV, show_envvar=False, show_default=False,
-    help=f"Storage URL (default: ${STORAGE_ENV}, else the preset's, else sqlite:///studies/<name>.db). "
-         f"Put a password in ${STORAGE_ENV}, not here: the process list shows the command line.")]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        envvar=STORAGE_ENV,
+        show_envvar=False,
+        show_default=False,
+        help=f"Storage URL (default: ${STORAGE_ENV}, else the preset's, else sqlite:///studies/<name>.db). "
+        f"Put a password in ${STORAGE_ENV}, not here: the process list shows the command line.",
+    ),
+]
 
 
 def warn_password_on_command_line(url: str | None) -> None:
@@ -28,5 +35,8 @@ def warn_password_on_command_line(url: str | None) -> None:
     from hpo.storage import redact_url
 
     if url and redact_url(url) != url and os.environ.get(STORAGE_ENV) != url:
-        typer.echo(f"warning: --storage holds a password, which `ps` shows to every user here; "
-                   f"export {STORAGE_ENV}=... instead", err=True)
+        typer.echo(
+            f"warning: --storage holds a password, which `ps` shows to every user here; "
+            f"export {STORAGE_ENV}=... instead",
+            err=True,
+        )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from hpo import STORAGE_ENV
 from hpo.cli._app import counted, echo_message, show_progress
-from hpo.cli.storage_opt import StorageOpt, warn_password_on_command_line
 from hpo.cli.results import ColumnsOpt, WideOpt, print_pareto_table
+from hpo.cli.storage_opt import StorageOpt, warn_password_on_command_line
 
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
@@ -21,19 +21,84 @@ EXPORT_DIR = "exported"
 
 @app.command()
 def run(
-    preset: Annotated[str, typer.Argument(help="Preset name in studies/ (quickstart, mpii_pareto, ...) or a YAML path.")] = "quickstart",
-    n_trials: Annotated[Optional[int], typer.Option("--n-trials", help="Trials to add in this run (default: the preset's budget).", show_default=False)] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="Stop starting new trials after this many seconds.", show_default=False)] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: the preset's).", show_default=False)] = None,
-    warm_start: Annotated[Optional[str], typer.Option("--warm-start", help="Enqueue a designs file first, e.g. seed_designs (once per study).", show_default=False)] = None,
+    preset: Annotated[
+        str, typer.Argument(help="Preset name in studies/ (quickstart, mpii_pareto, ...) or a YAML path.")
+    ] = "quickstart",
+    n_trials: Annotated[
+        int | None,
+        typer.Option(
+            "--n-trials", help="Trials to add in this run (default: the preset's budget).", show_default=False
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Stop starting new trials after this many seconds.", show_default=False),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: the preset's).", show_default=False)
+    ] = None,
+    warm_start: Annotated[
+        str | None,
+        typer.Option(
+            "--warm-start",
+            help="Enqueue a designs file first, e.g. seed_designs (once per study).",
+            show_default=False,
+        ),
+    ] = None,
     storage: StorageOpt = None,
-    report: Annotated[Optional[Path], typer.Option(help="HTML report path (default: reports/<name>.html; reports/<name>@<storage>.html for another storage).", show_default=False)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars (without a terminal there are none anyway: one line per trial).")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", help="Also one line per epoch of every trial.")] = False,
-    workers: Annotated[Optional[int], typer.Option("--workers", help="Local worker processes sharing the study, K on each GPU (or K on the CPU); more than one needs PostgreSQL or a journal file (default: one per GPU, 1 on CPU or SQLite).", show_default=False)] = None,
-    compile_: Annotated[Optional[str], typer.Option("--compile", help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also $HPO_COMPILE.", show_default=False)] = None,
-    gpus: Annotated[Optional[str], typer.Option("--gpus", help="GPUs to place workers on, visible indices such as 0,1 (default: all visible).", show_default=False)] = None,
-    checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Per-epoch checkpoints (default: next to a SQLite/journal file, else studies/<name>_checkpoints).", show_default=False)] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="HTML report path (default: reports/<name>.html; reports/<name>@<storage>.html for "
+            "another storage).",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", help="No progress bars (without a terminal there are none anyway: one line per trial)."
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Also one line per epoch of every trial.")
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Local worker processes sharing the study, K on each GPU (or K on the CPU); more than one "
+            "needs PostgreSQL or a journal file (default: one per GPU, 1 on CPU or SQLite).",
+            show_default=False,
+        ),
+    ] = None,
+    compile_: Annotated[
+        str | None,
+        typer.Option(
+            "--compile",
+            help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels "
+            "replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also "
+            "$HPO_COMPILE.",
+            show_default=False,
+        ),
+    ] = None,
+    gpus: Annotated[
+        str | None,
+        typer.Option(
+            "--gpus",
+            help="GPUs to place workers on, visible indices such as 0,1 (default: all visible).",
+            show_default=False,
+        ),
+    ] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint-dir",
+            help="Per-epoch checkpoints (default: next to a SQLite/journal file, else "
+            "studies/<name>_checkpoints).",
+            show_default=False,
+        ),
+    ] = None,
     wide: WideOpt = False,
     columns: ColumnsOpt = None,
 ) -> None:
@@ -55,7 +120,14 @@ def run(
     from hpo.savings import pruning_savings
     from hpo.storage import redact_url, single_runner
     from hpo.study import run_study
-    from hpo.workers import check_workers, default_workers, gpu_device, parse_gpus, run_workers, worker_devices
+    from hpo.workers import (
+        check_workers,
+        default_workers,
+        gpu_device,
+        parse_gpus,
+        run_workers,
+        worker_devices,
+    )
 
     cfg = load_preset(preset)
     if storage is not None:
@@ -68,29 +140,54 @@ def run(
         count = default_workers(cfg, device, gpu_ids)
     else:
         check_workers(cfg.storage, workers)
-        count = len(worker_devices(workers, device or (None if cfg.device == "auto" else cfg.device), gpu_ids))
+        count = len(
+            worker_devices(workers, device or (None if cfg.device == "auto" else cfg.device), gpu_ids)
+        )
     check_workers(cfg.storage, count)
     from hpo.study_location import finished_trials, opening_line
 
     probe_storage(cfg.storage, wait=False)  # the preset's own storage too, before saying where it is
     echo_message(opening_line(cfg.name, cfg.storage, finished_trials(cfg.name, cfg.storage)), err=False)
     if count > 1:
-        summary = run_workers(cfg, preset, workers or 1, n_trials=n_trials, timeout_s=timeout, device=device,
-                              warm_start=warm_start, checkpoint_dir=checkpoint_dir, echo=typer.echo, gpus=gpu_ids)
+        summary = run_workers(
+            cfg,
+            preset,
+            workers or 1,
+            n_trials=n_trials,
+            timeout_s=timeout,
+            device=device,
+            warm_start=warm_start,
+            checkpoint_dir=checkpoint_dir,
+            echo=typer.echo,
+            gpus=gpu_ids,
+        )
     else:
         with single_runner(cfg.storage):  # a second process on one SQLite study is refused
-            summary = run_study(cfg, n_trials=n_trials, timeout_s=timeout, device=gpu_device(device, gpu_ids),
-                                warm_start=warm_start, heartbeat=True, checkpoint_dir=checkpoint_dir,
-                                progress=show_progress(quiet), verbose=verbose)
+            summary = run_study(
+                cfg,
+                n_trials=n_trials,
+                timeout_s=timeout,
+                device=gpu_device(device, gpu_ids),
+                warm_start=warm_start,
+                heartbeat=True,
+                checkpoint_dir=checkpoint_dir,
+                progress=show_progress(quiet),
+                verbose=verbose,
+            )
     study = StudySnapshot.of(summary.study)  # the results below read the trials once
     counts = study.counts
     head = f"study {cfg.name!r} on {redact_url(cfg.storage)}:"
-    tail = f"{counted(summary.new_trials, 'new trial')}, " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items()))
+    tail = f"{counted(summary.new_trials, 'new trial')}, " + ", ".join(
+        f"{n} {k.lower()}" for k, n in sorted(counts.items())
+    )
     typer.echo(f"{head} {tail}" if len(head) + len(tail) < 80 else f"{head}\n  {tail}")  # 80 columns
     failed = getattr(summary, "failed_workers", [])
     if failed:
         codes = ", ".join(f"w{i}: {summary.exit_codes[i]}" for i in failed)
-        typer.echo(f"{len(failed)} of {count} workers exited with an error ({codes}); their output is above", err=True)
+        typer.echo(
+            f"{len(failed)} of {count} workers exited with an error ({codes}); their output is above",
+            err=True,
+        )
     if not counts.get("COMPLETE"):
         typer.echo("no complete trial yet: run again to continue the study")
         raise typer.Exit(1 if failed else 0)
@@ -99,8 +196,12 @@ def run(
         typer.echo(line)
     path = write_report(study, report or default_report_path(cfg.name, cfg.storage), storage=cfg.storage)
     typer.echo(f"report:    {path}")
-    implied = storage == os.environ.get(STORAGE_ENV) if storage else cfg.storage.endswith(f"studies/{cfg.name}.db")
-    storage_opt = "" if implied else f" --storage '{redact_url(cfg.storage)}'"  # HPO_STORAGE: they read it too
+    implied = (
+        storage == os.environ.get(STORAGE_ENV) if storage else cfg.storage.endswith(f"studies/{cfg.name}.db")
+    )
+    storage_opt = (
+        "" if implied else f" --storage '{redact_url(cfg.storage)}'"
+    )  # HPO_STORAGE: they read it too
     typer.echo(f"dashboard: hpo dashboard {cfg.name}{storage_opt}")
     typer.echo(f"export:    hpo export {cfg.name} --pareto --out {EXPORT_DIR}/{storage_opt}")
     if failed:

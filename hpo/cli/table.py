@@ -12,15 +12,21 @@ from hpo.cli.storage_opt import StorageOpt
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
 
-
 @app.command()
 def table(
     study: Annotated[str, typer.Argument(help="Study name.", show_default=False)],
     storage: StorageOpt = None,
     compare_published: Annotated[
-        bool, typer.Option("--compare-published", help="Put the reference study's published Table 1 beside ours, with Spearman's rho between the two Mean orders.")
+        bool,
+        typer.Option(
+            "--compare-published",
+            help="Put the reference study's published Table 1 beside ours, with Spearman's rho between the "
+            "two Mean orders.",
+        ),
     ] = False,
-    csv: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.", show_default=False)] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Also write the table as CSV.", show_default=False)
+    ] = None,
     markdown: Annotated[
         Path | None, typer.Option("--markdown", help="Also write the table as Markdown.", show_default=False)
     ] = None,
@@ -45,9 +51,14 @@ def table(
 
         typer.echo(textwrap.fill(f"published: {PUBLISHED_SOURCE}", width=80, subsequent_indent="  "))
         rho = published_rho(rows)
-        typer.echo("Spearman's rho to the published Mean order: " + (
-            "needs 3 designs with a published Mean and distinct scores" if rho is None
-            else f"{rho[0]:+.2f} over {rho[2]} designs (p = {rho[1]:.2g})"))
+        typer.echo(
+            "Spearman's rho to the published Mean order: "
+            + (
+                "needs 3 designs with a published Mean and distinct scores"
+                if rho is None
+                else f"{rho[0]:+.2f} over {rho[2]} designs (p = {rho[1]:.2g})"
+            )
+        )
     for path, md in ((csv, False), (markdown, True)):
         if path is not None:
             write_table(rows, path, markdown=md)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,20 +18,45 @@ app = typer.Typer()  # this module's commands; hpo.cli registers it on the root 
 @app.command("train")
 def train_command(
     config: Annotated[Path, typer.Argument(help="YAML with model/schedule/data, e.g. from `hpo export`.")],
-    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Override the schedule's epochs.")] = None,
-    out: Annotated[Optional[Path], typer.Option(
-        "--out", help="Write the model (model.pt, model.onnx), metrics.json, pckh.txt, the curve and "
-                      "prediction pictures here, as each epoch ends.", show_default=False)] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")] = False,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the schedule's epochs.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the model (model.pt, model.onnx), metrics.json, pckh.txt, the curve and "
+            "prediction pictures here, as each epoch ends.",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")
+    ] = False,
     checkpoint_dir: Annotated[
-        Optional[Path], typer.Option(help="Save a checkpoint per epoch here and resume from it (--out keeps its own).")
+        Path | None,
+        typer.Option(help="Save a checkpoint per epoch here and resume from it (--out keeps its own)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON.")] = False,
-    compile_: Annotated[Optional[str], typer.Option("--compile", help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also $HPO_COMPILE.", show_default=False)] = None,
-    threads: Annotated[Optional[int], typer.Option(
-        help="CPU intra-op threads (default: the file's cpu_threads, as its trial trained, else 1 like a study worker).",
-        show_default=False)] = None,
+    compile_: Annotated[
+        str | None,
+        typer.Option(
+            "--compile",
+            help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels "
+            "replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also "
+            "$HPO_COMPILE.",
+            show_default=False,
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="CPU intra-op threads (default: the file's cpu_threads, as its trial trained, else 1 like "
+            "a study worker).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Train CONFIG with its full schedule, then print the per-joint PCKh@0.5 table.
 
@@ -46,11 +71,11 @@ def train_command(
     """
     import torch
 
-    from hourglass.validate import convert as check_type
-    from hourglass.validate import check_int
     from hourglass.metrics import format_table
     from hourglass.train import EpochMetrics, pick_device, set_compile_default, train
     from hourglass.train_config import TrainConfig
+    from hourglass.validate import check_int
+    from hourglass.validate import convert as check_type
     from hourglass.yamlio import load_yaml
     from hpo.record import CPU_THREADS
 
@@ -76,24 +101,45 @@ def train_command(
 
         _check_run_folder(out, cfg, resume)
         arrays = load_pose_data(cfg.data)
-        folder = RunFolder(out, cfg, arrays, device=str(pick_device(device)), history=checkpoint_history(out / "checkpoint"))
+        folder = RunFolder(
+            out, cfg, arrays, device=str(pick_device(device)), history=checkpoint_history(out / "checkpoint")
+        )
         checkpoint_dir = folder.checkpoint_dir
     elif resume:
         raise ConfigError("--resume: needs --out DIR (the run to continue)")
 
     def epoch_line(m: EpochMetrics) -> None:  # as each epoch ends, so that a log shows how far it got
-        typer.echo(f"epoch {m.epoch:3d}  loss {m.loss:.3e}  PCKh {m.pckh:5.2f}  {m.train_img_s:7.1f} img/s  {m.time_s:7.1f} s wall")
+        typer.echo(
+            f"epoch {m.epoch:3d}  loss {m.loss:.3e}  PCKh {m.pckh:5.2f}  {m.train_img_s:7.1f} img/s  "
+            f"{m.time_s:7.1f} s wall"
+        )
 
-    result = train(cfg, None if folder is None else folder.arrays, device=device, checkpoint_dir=checkpoint_dir,
-                   progress=show_progress(as_json), on_epoch_end=None if as_json else epoch_line,
-                   on_epoch_result=None if folder is None else folder.epoch_end)
+    result = train(
+        cfg,
+        None if folder is None else folder.arrays,
+        device=device,
+        checkpoint_dir=checkpoint_dir,
+        progress=show_progress(as_json),
+        on_epoch_end=None if as_json else epoch_line,
+        on_epoch_result=None if folder is None else folder.epoch_end,
+    )
     if as_json:
-        typer.echo(json.dumps({
-            "params": result.params, "device": result.device, "wall_time_s": result.wall_time_s,
-            "history": [m.to_dict() for m in result.history], **(result.final.to_json() if result.final else {}),
-        }, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "params": result.params,
+                    "device": result.device,
+                    "wall_time_s": result.wall_time_s,
+                    "history": [m.to_dict() for m in result.history],
+                    **(result.final.to_json() if result.final else {}),
+                },
+                indent=2,
+            )
+        )
         return
-    typer.echo(f"{cfg.model.block.name}/{cfg.model.stem.name}: {result.params:,} parameters on {result.device}")
+    typer.echo(
+        f"{cfg.model.block.name}/{cfg.model.stem.name}: {result.params:,} parameters on {result.device}"
+    )
     if result.final is not None:
         typer.echo(format_table(result.final))
     if folder is None:
@@ -108,9 +154,10 @@ def train_command(
 def _check_run_folder(out: Path, cfg, resume: bool) -> None:
     """A run folder is never overwritten by another run: --resume continues the same
     config (more epochs allowed), anything else is an error that names the way out."""
+    import torch
+
     from hourglass.train import checkpoint_history
     from hourglass.train_config import TrainConfig
-    import torch
 
     ckpt = out / "checkpoint" / "last.pt"
     if not ckpt.is_file():
@@ -121,8 +168,14 @@ def _check_run_folder(out: Path, cfg, resume: bool) -> None:
         return
     done = len(checkpoint_history(out / "checkpoint"))
     if not resume:
-        raise ConfigError(f"--out: {out} already holds a run ({done} epochs done); pass --resume to continue "
-                          f"it, or another folder")
-    saved = TrainConfig.from_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["config"], where=str(ckpt))
+        raise ConfigError(
+            f"--out: {out} already holds a run ({done} epochs done); pass --resume to continue "
+            f"it, or another folder"
+        )
+    saved = TrainConfig.from_dict(
+        torch.load(ckpt, map_location="cpu", weights_only=True)["config"], where=str(ckpt)
+    )
     if replace(saved, schedule=replace(saved.schedule, epochs=cfg.schedule.epochs)) != cfg:
-        raise ConfigError(f"--resume: {out} trained another config than this one (only the epochs may change)")
+        raise ConfigError(
+            f"--resume: {out} trained another config than this one (only the epochs may change)"
+        )
