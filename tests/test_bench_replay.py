@@ -76,7 +76,15 @@ def test_replay_charges_epochs_and_times_from_the_table(table_path):
 def test_replayed_pruner_decides_as_the_live_objective(table_path, tmp_path, monkeypatch):
     """The real Objective on a real study, hourglass training swapped for the table's curves
     (the same seed draw per trial): the same trials, states and prune epochs as the replay."""
-    s = SearchBenchSettings(table=table_path, seeds=1, budget_epochs=150, methods=("tpe_mopruning",))
+    s = SearchBenchSettings(
+        table=table_path,
+        seeds=1,
+        budget_epochs=150,
+        methods=("tpe_mopruning",),
+        eta=3,
+        min_trials=3,
+        min_gain=0.005,
+    )
     reference = table_reference_point(s)
     replayed = replay_method(s, "tpe_mopruning", 1, reference)
 
@@ -238,6 +246,10 @@ def test_hub_rule_waits_for_five_finished_then_prunes_below_the_median():
 
 
 # ----------------------------------------------------------------------------- live semantics
+# The rule these tests reason about, pinned (eta 3, 3 trials a rung, min_gain 0.005) so that
+# retuning the quickstart's pruner does not change what they check.
+
+
 def _by_point(records):
     out = {}
     for r in records:
@@ -248,7 +260,15 @@ def _by_point(records):
 def test_a_pruned_design_proposed_again_keeps_its_seed(table_path):
     """One seed per design for the whole run: a pruned design proposed twice trains its same
     curve again (same seed), never a re-rolled one; a completed one is copied at no cost."""
-    s = SearchBenchSettings(table=table_path, seeds=1, budget_epochs=300, methods=("tpe_mopruning",))
+    s = SearchBenchSettings(
+        table=table_path,
+        seeds=1,
+        budget_epochs=300,
+        methods=("tpe_mopruning",),
+        eta=3,
+        min_trials=3,
+        min_gain=0.005,
+    )
     run = replay_method(s, "tpe_mopruning", 2, table_reference_point(s))
     by_point = _by_point(run["records"])
     repeats = [rs for rs in by_point.values() if len(rs) > 1 and rs[0]["state"] == "pruned"]
