@@ -85,3 +85,17 @@ def _writes_only_under_tmp(request) -> Iterator[None]:
             " (tests write only under tmp_path)",
             pytrace=False,
         )
+
+
+@pytest.fixture(autouse=True)
+def _our_loggers_enabled(monkeypatch):
+    """The benchmark rivals' libraries (SMAC, Syne Tune) reconfigure logging when they run and
+    can disable loggers that existed before; each test starts with ours as a process has them."""
+    import logging
+
+    if logging.root.level > logging.WARNING:  # SMAC sets the root logger's level
+        monkeypatch.setattr(logging.root, "level", logging.WARNING)
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.split(".")[0] in ("hourglass", "hpo"):
+            monkeypatch.setattr(logger, "disabled", False)
+            monkeypatch.setattr(logger, "propagate", True)
