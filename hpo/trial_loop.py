@@ -317,6 +317,8 @@ def work(
         except Interrupted:
             _settle_interrupted(study, guarded.trial_id)
             raise
+        except DiskFull:  # _stop_for_disk re-queued the trial itself: not a take-over, stop here
+            raise
         except Exception as exc:
             if isinstance(exc, StorageUnavailable):
                 raise
