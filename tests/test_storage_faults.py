@@ -17,6 +17,7 @@ from tests.workers_support import (
     PROXY_APP,
     count_connections,
     free_port,
+    fresh_pg,  # noqa: F401  (a fixture)
     new_database,
     running_after_epochs,
     start_proxy,

@@ -33,6 +33,7 @@ from hpo.workers import (
 )
 from tests.workers_support import (
     FAST_HEARTBEAT,
+    pg_study,  # noqa: F401  (a fixture)
     running_after_epochs,
     start_worker,
     trials_of,
