@@ -128,7 +128,7 @@ def test_from_an_empty_folder_it_runs_a_study(venv, tmp_path):
         "study 'quickstart': not yet in sqlite:///studies/quickstart.db "
         f"({work / 'studies' / 'quickstart.db'})" in out
     )
-    assert "trial   0 complete" in out and "tiny_baseline" in out
+    assert "trial   0 complete" in out and "conv2_one_stack" in out, out  # the seed design
     again = _run([*hpo, "pareto", "quickstart", "--html", str(tmp_path / "p.html")], work, env)
     assert (
         f"study 'quickstart' in sqlite:///studies/quickstart.db ({work / 'studies' / 'quickstart.db'}): 1 "

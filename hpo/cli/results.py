@@ -22,10 +22,11 @@ if TYPE_CHECKING:
 StudyArg = Annotated[str, typer.Argument(help="Study name.", show_default=False)]
 
 
-def open_existing_study(name: str, storage: str | None) -> tuple[optuna.Study, str]:
+def open_existing_study(name: str, storage: str | None, *, say: bool = True) -> tuple[optuna.Study, str]:
     """The study and its storage URL (see :mod:`hpo.cli.storage_opt` for where the URL
     comes from); a missing SQLite file is an error, not a new empty study. Says on stderr
-    which storage it opened and how many finished trials the study holds."""
+    which storage it opened and how many finished trials the study holds (``say=False``:
+    the caller says it with :func:`say_opened`, from trials it reads anyway)."""
     from hpo.names import check_study_name
     from hpo.preset import preset_storage
     from hpo.storage import load_study, redact_url
@@ -41,8 +42,15 @@ def open_existing_study(name: str, storage: str | None) -> tuple[optuna.Study, s
             f" (run the study first from the folder that holds studies/, or pass --storage)"
         )
     study = load_study(name, url)
-    echo_message(f"study {name!r} in {shown_storage(url)}: {finished_in(study)} finished trials")
+    if say:
+        say_opened(name, url, finished_in(study))
     return study, url
+
+
+def say_opened(name: str, url: str, finished: int) -> None:
+    from hpo.study_location import shown_storage
+
+    echo_message(f"study {name!r} in {shown_storage(url)}: {finished} finished trials")
 
 
 def _reference(text: str | None, study: StudySnapshot) -> list[float] | None:
@@ -127,8 +135,9 @@ def pareto(
     from hpo.pareto import StudySnapshot, pareto_rows, trial_rows, write_rows
     from hpo.report import default_report_path, write_report
 
-    opened, url = open_existing_study(study, storage)
+    opened, url = open_existing_study(study, storage, say=False)
     st = StudySnapshot.of(opened)  # read once for the table, rows and report
+    say_opened(study, url, st.counts.get("COMPLETE", 0) + st.counts.get("PRUNED", 0))
     reference = _reference(ref, st)
     rows = pareto_rows(st)
     print_pareto_table(st, rows, wide=wide, columns=columns)
