@@ -194,10 +194,13 @@ def _in_first_epochs(name: str, url: str) -> optuna.trial.FrozenTrial | None:
     return None
 
 
-def _assert_clean(url: str, name: str, budget: int) -> optuna.Study:
+def _assert_clean(url: str, name: str, budget: int, workers: int) -> optuna.Study:
     study = optuna.load_study(study_name=name, storage=url)
     audit, counts = audit_study(study), study_counts(study)
-    assert audit.finished == budget, audit
+    # the budget, and at most one trial more per other worker: workers that resume at the
+    # same instant may each start one before either sees the other's (Optuna's own budget
+    # callbacks share that race)
+    assert budget <= audit.finished < budget + workers, audit
     assert (audit.lost, audit.duplicated, audit.pending, counts.running) == (0, 0, 0, 0), (audit, counts)
     return study
 
@@ -218,7 +221,7 @@ def test_array_survives_scancel_and_requeue(slurm, tmp_path):
         _scontrol(env, "requeue", f"{job}_{requeued}")
         _wait_done(env, job, tmp_path, timeout=300)
 
-        study = _assert_clean(url, "slurm_array", budget)
+        study = _assert_clean(url, "slurm_array", budget, 4)
         exits = _exits(tmp_path)
         assert set(exits.values()) <= DOCUMENTED_EXITS, exits
         assert exits[(cancelled, 0)] == 143, exits  # SIGTERM: its trial failed and re-queued...
@@ -264,7 +267,7 @@ def test_storage_outage_exits_75_and_the_requeued_run_finishes(slurm, tmp_path):
             proxy.kill()
             proxy.wait()
 
-        _assert_clean(url, "slurm_outage", budget)
+        _assert_clean(url, "slurm_outage", budget, 2)
         exits = _exits(tmp_path)
         assert set(exits.values()) <= {0, 75}, exits  # a requeue ends its own task's run only
         for task in {t for t, _ in exits}:  # each task gave up at least once, and its last run finished
