@@ -38,6 +38,19 @@ RESUME_HINTS = {
 }
 
 
+# the training step's compile mode, one option for run, worker and train
+CompileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--compile",
+        help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels "
+        "replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also "
+        "$HPO_COMPILE.",
+        show_default=False,
+    ),
+]
+
+
 def message_width() -> int | None:
     """The width messages wrap at: ``$COLUMNS``, else the terminal's; ``None`` (one line per
     message, for grep) when stderr is a file or a pipe and ``COLUMNS`` is not set."""

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from hpo import STORAGE_ENV
-from hpo.cli._app import counted, echo_message, show_progress
+from hpo.cli._app import CompileOpt, counted, echo_message, show_progress
 from hpo.cli.results import ColumnsOpt, WideOpt, print_pareto_table
 from hpo.cli.storage_opt import StorageOpt, warn_password_on_command_line
 
@@ -72,16 +72,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    compile_: Annotated[
-        str | None,
-        typer.Option(
-            "--compile",
-            help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels "
-            "replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also "
-            "$HPO_COMPILE.",
-            show_default=False,
-        ),
-    ] = None,
+    compile_: CompileOpt = None,
     gpus: Annotated[
         str | None,
         typer.Option(

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from hourglass.errors import ConfigError
-from hpo.cli._app import show_progress
+from hpo.cli._app import CompileOpt, show_progress
 
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
 
@@ -39,16 +39,7 @@ def train_command(
         typer.Option(help="Save a checkpoint per epoch here and resume from it (--out keeps its own)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON.")] = False,
-    compile_: Annotated[
-        str | None,
-        typer.Option(
-            "--compile",
-            help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels "
-            "replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also "
-            "$HPO_COMPILE.",
-            show_default=False,
-        ),
-    ] = None,
+    compile_: CompileOpt = None,
     threads: Annotated[
         int | None,
         typer.Option(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from hpo import STORAGE_ENV
-from hpo.cli._app import echo_message, show_progress
+from hpo.cli._app import CompileOpt, echo_message, show_progress
 from hpo.cli.storage_opt import warn_password_on_command_line
 
 app = typer.Typer()  # this module's commands; hpo.cli registers it on the root app
@@ -74,16 +74,7 @@ def worker(
     quiet: Annotated[
         bool, typer.Option("--quiet", help="No progress bars (one line per finished trial).")
     ] = False,
-    compile_: Annotated[
-        str | None,
-        typer.Option(
-            "--compile",
-            help="Compile the training step: off, default (fused kernels), reduce-overhead (fused kernels "
-            "replayed as CUDA graphs). Default: reduce-overhead on CUDA, off on CPU; also "
-            "$HPO_COMPILE.",
-            show_default=False,
-        ),
-    ] = None,
+    compile_: CompileOpt = None,
     gpus: Annotated[
         str | None,
         typer.Option(
