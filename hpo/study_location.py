@@ -20,7 +20,8 @@ __all__ = ["shown_storage", "finished_trials", "opening_line"]
 def shown_storage(url: str) -> str:
     """``url`` with its password redacted, and a relative SQLite/journal file's full path."""
     shown = redact_url(url)
-    for scheme in ("sqlite:///", "journal:///"):
+    # a journal path follows "journal://" (journal:///abs.log is absolute), as in hpo.storage
+    for scheme in ("sqlite:///", "journal://"):
         if url.startswith(scheme):
             path = Path(url.removeprefix(scheme))
             if not path.is_absolute():

@@ -441,3 +441,14 @@ def test_the_sqlite_lock_of_a_killed_process_is_taken_over(tmp_path):
     with single_runner(url):  # ... and taken over
         assert str(os.getpid()) in lock.read_text()
     assert not lock.exists()
+
+
+def test_shown_storage_names_the_file_each_url_opens(tmp_path, monkeypatch):
+    # journal:///abs.log is absolute (the path follows "journal://", as open_storage reads it);
+    # only a relative file gets its full path added
+    from hpo.study_location import shown_storage
+
+    monkeypatch.chdir(tmp_path)
+    assert shown_storage("journal:///srv/x.log") == "journal:///srv/x.log"
+    assert shown_storage("journal://x.log") == f"journal://x.log ({tmp_path / 'x.log'})"
+    assert shown_storage("sqlite:///s/a.db") == f"sqlite:///s/a.db ({tmp_path / 's' / 'a.db'})"
