@@ -12,6 +12,8 @@
     model: {features: 32}                 # optional: fixed model values merged into the space's base
     schedule: {epochs: 3, batch_size: 16} # merged over the schedule defaults
     storage: null                         # default sqlite:///studies/<name>.db; env:VAR, file:PATH
+    workers: 1                            # local worker processes `hpo run` starts (as --workers);
+                                          # more than one needs a shared storage (journal, PostgreSQL)
     seed: 0
     warm_start: seed_designs              # optional: enqueue these designs first
     device: auto                          # auto|cpu|cuda|cuda:N|mps
@@ -54,7 +56,7 @@ from hpo.pruning import PrunerConfig
 from hpo.record import LATENCY, OBJECTIVES
 from hpo.space import SPACES_DIR, SearchSpace, seed_trials
 from hpo.space_param import leaves, schedule_class, schema_defaults
-from hpo.storage import default_storage_url, resolve_storage
+from hpo.storage import default_storage_url, is_sqlite, resolve_storage
 
 __all__ = [
     "StudyPreset",
@@ -67,6 +69,8 @@ __all__ = [
     "find_preset",
     "resolve_file",
     "SAMPLER_DEFAULTS",
+    "preset_storage",
+    "home_storage",
 ]
 
 STUDIES_DIR = shipped_dir(_STUDIES)  # the shipped presets (hpo.locations: the user's come first)
@@ -109,6 +113,7 @@ class SamplerConfig:
 
 
 MAX_TRIALS = 100_000  # a budget's trials, and --n-trials: a typo of a few zeros is refused
+MAX_WORKERS = 256  # a preset's local worker processes (per GPU): a typo, not a plan, beyond this
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,7 @@ class StudyPreset:
     model: Any = None  # mapping merged into the space's base model (e.g. seed designs at tiny widths)
     schedule: Any = None  # mapping; becomes the full schedule (defaults + these values)
     storage: str | None = None
+    workers: int = 1  # local worker processes `hpo run` starts by default, K on each GPU or K on the CPU
     seed: int = 0
     warm_start: str | None = None
     device: str = "auto"
@@ -169,6 +175,7 @@ class StudyPreset:
         if not _DEVICE.match(self.device):
             raise ConfigError(f"device: expected auto, cpu, cuda, cuda:N or mps, but got {self.device!r}")
         check_int("seed", self.seed, low=0)
+        check_int("workers", self.workers, low=1, high=MAX_WORKERS)
         if self.model is not None:
             if not isinstance(self.model, Mapping):
                 raise ConfigError(f"model: expected a mapping of model fields, but got {self.model!r}")
@@ -297,6 +304,16 @@ def preset_storage(study_name: str) -> str:
     return default_storage_url(study_name)
 
 
+def home_storage(study_name: str) -> str | None:
+    """:func:`preset_storage`, or None where the preset's ``storage:`` cannot be resolved
+    here (an unset ``env:VAR``): the storage that results commands open for a bare study
+    name, so that a command can say when no ``--storage`` is needed."""
+    try:
+        return preset_storage(study_name)
+    except ConfigError:
+        return None
+
+
 def list_presets() -> list[str]:
     """Preset names, the user's and the shipped ones (``hpo presets`` says which is which)."""
     return [f.name for f in listing(_STUDIES)]
@@ -342,6 +359,11 @@ def load_preset(name_or_path: str | Path) -> StudyPreset:
             preset._loaded["file", preset.warm_start] = warm  # resolved: warm_start_file need not again
         space = preset.search_space()
         _check_against_space(preset, doc.get("schedule") or {}, space)
+        if preset.workers > 1 and is_sqlite(preset.storage):
+            raise ConfigError(
+                f"workers: {preset.workers} processes share one study, but SQLite ({preset.storage}) takes "
+                f"one at a time; set storage: journal://studies/{preset.name}.log (or a PostgreSQL URL)"
+            )
     except ConfigError as exc:
         raise ConfigError(f"{path}: {str(exc).removeprefix('StudyPreset: ')}") from None
     return preset

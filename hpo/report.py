@@ -34,6 +34,7 @@ from hpo.pareto import (
     pareto_rows,
     snapshot,
 )
+from hpo.preset import home_storage
 from hpo.record import CURVE, EPOCHS_RUN, LATENCY, WALL_TIME_S, TrialRecord, get
 from hpo.storage import default_storage_url, redact_url
 
@@ -421,11 +422,12 @@ REPORTS_DIR = Path("reports")
 
 
 def default_report_path(study_name: str, storage: str) -> Path:
-    """``reports/<study>.html`` for the study's default storage (``sqlite:///studies/<study>.db``),
-    else ``reports/<study>@<storage>.html``, the storage named by its file's stem (SQLite,
+    """``reports/<study>.html`` for the study's own storage (``sqlite:///studies/<study>.db``,
+    or the ``storage:`` of its preset: :func:`hpo.preset.home_storage`), else
+    ``reports/<study>@<storage>.html``, the storage named by its file's stem (SQLite,
     journal) or its host and database: the same study name in another storage (a warm-started
     copy, a PostgreSQL twin) gets its own report instead of overwriting this one."""
-    if storage == default_storage_url(study_name):
+    if storage in (default_storage_url(study_name), home_storage(study_name)):
         return file_under(REPORTS_DIR, study_name, ".html")  # a checked name, never outside reports/
     url = redact_url(storage)
     _, _, rest = url.partition("://")

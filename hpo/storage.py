@@ -51,6 +51,7 @@ __all__ = [
     "default_storage_url",
     "resolve_storage",
     "is_sqlite",
+    "storage_file",
     "heartbeat_settings",
     "RetryStaleTrial",
     "HEARTBEAT_S",
@@ -110,6 +111,15 @@ def default_storage_url(study_name: str, folder: str | Path = DEFAULT_FOLDER) ->
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite:")
+
+
+def storage_file(url: str) -> Path | None:
+    """The file a SQLite or journal storage lives in (relative to the working directory
+    unless absolute: ``journal:///abs.log``), None for a database server or a proxy."""
+    for scheme in ("sqlite:///", "journal://"):
+        if url.startswith(scheme):
+            return Path(url.removeprefix(scheme))
+    return None
 
 
 def _env_int(name: str, default: int, low: int) -> int:

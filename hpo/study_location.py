@@ -12,7 +12,7 @@ from pathlib import Path
 
 import optuna
 
-from hpo.storage import open_storage, redact_url
+from hpo.storage import open_storage, redact_url, storage_file
 
 __all__ = ["shown_storage", "finished_trials", "opening_line"]
 
@@ -31,8 +31,9 @@ def shown_storage(url: str) -> str:
 
 def finished_trials(name: str, url: str, *, wait: bool | None = None) -> int | None:
     """Finished (complete or pruned) trials of study ``name`` in ``url``, or None when there
-    is no such study; a missing SQLite file is not created."""
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+    is no such study; a missing SQLite or journal file is not created."""
+    path = storage_file(url)
+    if path is not None and not path.is_file():
         return None
     storage = open_storage(url, wait=wait)  # wait: a worker outlives a restarting server
     if name not in {s.study_name for s in storage.get_all_studies()}:

@@ -8,11 +8,11 @@ from its checkpoint. SQLite is for one worker at a time (concurrent writers lock
 out); PostgreSQL is the multi-worker path; the journal file backend is for sites that only
 share a file system (it has no heartbeat: a dead worker's trial stays RUNNING there).
 
-``hpo run --workers K`` is :func:`run_workers`: it creates the study and enqueues the
-warm-start designs once, then starts ``python -m hpo worker`` processes, K on each GPU of
-``--gpus`` (default: every visible one; each worker sees only its own GPU, so its crop
-cache and its trials land there), or K on the CPU, and waits for them. The storage URL travels in the
-environment
+``hpo run --workers K`` (default: the preset's ``workers``) is :func:`run_workers`: it
+creates the study and enqueues the warm-start designs once, then starts ``python -m hpo
+worker`` processes, K on each GPU of ``--gpus`` (default: every visible one; each worker
+sees only its own GPU, so its crop cache and its trials land there), or K on the CPU, and
+waits for them. The storage URL travels in the environment
 (``HPO_STORAGE``), not on the command line, so a password never shows in the process list.
 """
 
@@ -193,12 +193,13 @@ def worker_devices(
 def default_workers(
     preset: StudyPreset, device: str | None = None, gpus: tuple[int, ...] | None = None
 ) -> int:
-    """One worker per GPU (of ``gpus``, default every visible one) on a shared storage;
-    one on SQLite or on a CPU."""
+    """The preset's ``workers`` (default 1) on each GPU (of ``gpus``, default every visible
+    one), or on the CPU, on a shared storage; one on SQLite (``--storage`` may have put a
+    preset of several workers there)."""
     if is_sqlite(preset.storage) and gpus is None:
         return 1
     device = device or (None if preset.device == "auto" else preset.device)
-    return len(worker_devices(1, device, gpus))
+    return len(worker_devices(preset.workers, device, gpus))
 
 
 def run_worker(

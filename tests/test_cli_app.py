@@ -47,7 +47,7 @@ def test_ctrl_c_in_hpo_run_says_how_to_resume(monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(hpo.study, "run_study", interrupted)
-    result = runner.invoke(app, ["run", "quickstart", "--n-trials", "1"])
+    result = runner.invoke(app, ["run", "quickstart", "--n-trials", "1", "--workers", "1"])
     assert result.exit_code == 130
     assert "interrupted: run the same command again to resume" in result.output
 

@@ -21,14 +21,14 @@ def _user_preset(folder, name="quickstart", trials=7):
     (folder / STUDIES).mkdir(parents=True, exist_ok=True)
     text = (shipped_dir(STUDIES) / "quickstart.yaml").read_text()
     (folder / STUDIES / f"{name}.yaml").write_text(
-        text.replace("budget: {trials: 10", f"budget: {{trials: {trials}")
+        text.replace("budget: {trials: 12", f"budget: {{trials: {trials}")
     )
 
 
 def test_from_an_empty_folder_the_shipped_files_answer(empty_cwd):
     assert search_dirs(STUDIES) == [("package", shipped_dir(STUDIES))]
     preset = load_preset("quickstart")
-    assert preset.budget.trials == 10
+    assert preset.budget.trials == 12
     assert preset.space.startswith(str(shipped_dir(SPACES).resolve()))
     assert {f.name for f in listing(STUDIES)} >= {"quickstart", "mpii_pareto"}
 

@@ -35,7 +35,7 @@ def test_shipped_presets_load_and_resolve():
     assert quick.name == "quickstart"
     assert quick.objectives == ("pckh", "params", "train_time")
     assert quick.directions == ["maximize", "minimize", "minimize"]
-    assert quick.storage == "sqlite:///studies/quickstart.db"
+    assert quick.storage == "journal://studies/quickstart.log"  # two workers: tests/test_quickstart.py
     assert Path(quick.space) == (SPACES_DIR / "tiny.yaml").resolve()
     assert quick.data.startswith("synthetic:")
     # the schedule is the defaults with the preset's values on top
@@ -131,6 +131,13 @@ BAD = [
     ("model: [32]", "model: expected a mapping of model fields, but got [32]"),
     ("model: {joints: 0}", "joints: expected an integer >= 1, but got 0"),
     ("model: {features: 24}", "model.features is searched by the space, so it cannot also be fixed"),
+    ("workers: 0", "workers: expected an integer in [1, 256], but got 0"),
+    ("workers: two", "workers: expected an integer"),
+    (
+        "workers: 2",
+        "workers: 2 processes share one study, but SQLite (sqlite:///studies/study.db) takes one at a "
+        "time; set storage: journal://studies/study.log",
+    ),
 ]
 
 

@@ -2,14 +2,19 @@
 designs within its budget and prune some of them visibly. Its timing is measured in
 docs/quickstart.md, not here."""
 
+from pathlib import Path
+
 import optuna
 import pytest
 
 from hourglass.data.synthetic import VAL_FRACTION
-from hpo.preset import load_preset
+from hourglass.errors import ConfigError
+from hpo.preset import load_preset, preset_storage
 from hpo.pruning import ParetoHalvingPruner
+from hpo.report import default_report_path
 from hpo.space import plan_seed_trials
 from hpo.strategy import create_pruner
+from hpo.workers import check_workers, default_workers
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -21,8 +26,23 @@ def quick():
 
 def test_it_runs_anywhere_offline(quick):
     assert quick.data.startswith("synthetic:") and quick.device in ("cpu", "auto")
-    assert quick.storage == "sqlite:///studies/quickstart.db"
     assert quick.objectives == ("pckh", "params", "train_time")
+
+
+def test_two_local_workers_share_a_journal_file_that_results_commands_find(quick, tmp_path, monkeypatch):
+    """Two designs train at once on a 2-core machine: two processes, so a storage that
+    several processes can write (SQLite takes one); `hpo pareto quickstart` and the report
+    must open that same study without a --storage."""
+    assert quick.workers == 2 and default_workers(quick) == 2
+    assert quick.storage == "journal://studies/quickstart.log"
+    monkeypatch.chdir(tmp_path)
+    assert preset_storage("quickstart") == quick.storage
+    assert default_report_path("quickstart", quick.storage) == Path("reports/quickstart.html")
+    # --storage sqlite:///... on the same preset runs one worker instead of failing
+    assert default_workers(quick.replace(storage=f"sqlite:///{tmp_path / 'q.db'}")) == 1
+    check_workers(quick.storage, quick.workers)  # a journal file takes both
+    with pytest.raises(ConfigError, match="SQLite"):
+        check_workers("sqlite:///studies/quickstart.db", quick.workers)
 
 
 def test_epochs_are_short_rounds_over_a_large_training_set(quick):

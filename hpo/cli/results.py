@@ -24,22 +24,22 @@ StudyArg = Annotated[str, typer.Argument(help="Study name.", show_default=False)
 
 def open_existing_study(name: str, storage: str | None, *, say: bool = True) -> tuple[optuna.Study, str]:
     """The study and its storage URL (see :mod:`hpo.cli.storage_opt` for where the URL
-    comes from); a missing SQLite file is an error, not a new empty study. Says on stderr
+    comes from); a missing SQLite or journal file is an error, not a new empty study. Says on stderr
     which storage it opened and how many finished trials the study holds (``say=False``:
     the caller says it with :func:`say_opened`, from trials it reads anyway)."""
     from hpo.names import check_study_name
     from hpo.preset import preset_storage
-    from hpo.storage import load_study, redact_url
-    from hpo.study_location import finished_in, shown_storage
+    from hpo.storage import load_study, redact_url, storage_file
+    from hpo.study_location import finished_in
 
     check_study_name(name, "study")
     warn_password_on_command_line(storage)
     url = storage or preset_storage(name)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+    path = storage_file(url)
+    if path is not None and not path.is_file():
         raise ConfigError(
-            f"storage {redact_url(url)}: no such file "
-            f"{shown_storage(url).removeprefix(redact_url(url)).strip()}"
-            f" (run the study first from the folder that holds studies/, or pass --storage)"
+            f"storage {redact_url(url)}: no such file ({path.resolve()})"
+            " (run the study first from the folder that holds studies/, or pass --storage)"
         )
     study = load_study(name, url)
     if say:

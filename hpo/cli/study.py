@@ -68,7 +68,7 @@ def run(
         typer.Option(
             "--workers",
             help="Local worker processes sharing the study, K on each GPU (or K on the CPU); more than one "
-            "needs PostgreSQL or a journal file (default: one per GPU, 1 on CPU or SQLite).",
+            "needs PostgreSQL or a journal file (default: the preset's workers, else 1; 1 on SQLite).",
             show_default=False,
         ),
     ] = None,
@@ -106,7 +106,7 @@ def run(
     if storage:  # a permanent error in seconds, before torch and the data load
         probe_storage(storage)
     from hpo.pareto import StudySnapshot, pareto_rows
-    from hpo.preset import load_preset
+    from hpo.preset import home_storage, load_preset
     from hpo.report import default_report_path, write_report
     from hpo.savings import pruning_savings
     from hpo.storage import redact_url, single_runner
@@ -143,7 +143,7 @@ def run(
         summary = run_workers(
             cfg,
             preset,
-            workers or 1,
+            workers or cfg.workers,
             n_trials=n_trials,
             timeout_s=timeout,
             device=device,
@@ -187,9 +187,7 @@ def run(
         typer.echo(line)
     path = write_report(study, report or default_report_path(cfg.name, cfg.storage), storage=cfg.storage)
     typer.echo(f"report:    {path}")
-    implied = (
-        storage == os.environ.get(STORAGE_ENV) if storage else cfg.storage.endswith(f"studies/{cfg.name}.db")
-    )
+    implied = storage == os.environ.get(STORAGE_ENV) if storage else cfg.storage == home_storage(cfg.name)
     storage_opt = (
         "" if implied else f" --storage '{redact_url(cfg.storage)}'"
     )  # HPO_STORAGE: they read it too
