@@ -211,9 +211,11 @@ def run_worker(
     seed: int | None = None,
     checkpoint_dir: Path | None = None,
     progress: bool = True,
+    verbose: bool = False,
 ) -> RunSummary:
     """One worker: run the study's trials, with heartbeats, until it holds ``n_trials``
-    finished ones (default: the preset's budget), counted over all workers."""
+    finished ones (default: the preset's budget), counted over all workers; ``verbose``
+    adds a line per epoch."""
     return run_study(
         preset,
         total_trials=n_trials if n_trials is not None else preset.budget.trials,
@@ -223,6 +225,7 @@ def run_worker(
         seed=worker_seed(preset.seed, seed),
         checkpoint_dir=checkpoint_dir,
         progress=progress,
+        verbose=verbose,
     )
 
 
@@ -269,15 +272,22 @@ def run_workers(
     checkpoint_dir: Path | None = None,
     echo: Callable[[str], None] = print,
     gpus: tuple[int, ...] | None = None,
+    verbose: bool = False,
 ) -> WorkersSummary:
     """Start local ``hpo worker`` processes on the study of ``preset`` (given as ``ref``, a
     preset name or path), ``count`` on each GPU of ``gpus`` or ``count`` on the CPU (see
     :func:`worker_devices`), until ``n_trials`` more trials (default: the preset's budget)
-    have finished, and wait for them. SIGINT/SIGTERM are passed on to the workers."""
+    have finished, and wait for them (``verbose``: each says every epoch). SIGINT/SIGTERM are
+    passed on to the workers."""
     placement = worker_devices(count, device or (None if preset.device == "auto" else preset.device), gpus)
     count = len(placement)
     check_workers(preset.storage, count)
-    study, enqueued = prepare_study(preset, warm_start=warm_start)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our opening line says it shorter
+    try:
+        study, enqueued = prepare_study(preset, warm_start=warm_start)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     before = _started(study)
     target = study_counts(study).finished + (n_trials if n_trials is not None else preset.budget.trials)
     ckpt = Path(checkpoint_dir or checkpoint_root(preset)).resolve()
@@ -312,6 +322,8 @@ def run_workers(
                 ]
                 if timeout_s is not None:
                     cmd += ["--timeout", str(timeout_s)]
+                if verbose:
+                    cmd.append("--verbose")
                 p = subprocess.Popen(
                     cmd,
                     env={**base_env, **env},

@@ -6,17 +6,23 @@ from pathlib import Path
 
 import optuna
 import pytest
+from typer.testing import CliRunner
 
 from hourglass.data.synthetic import VAL_FRACTION
 from hourglass.errors import ConfigError
+from hpo.cli import app
 from hpo.preset import load_preset, preset_storage
 from hpo.pruning import ParetoHalvingPruner
 from hpo.report import default_report_path
+from hpo.savings import pruning_savings
 from hpo.space import plan_seed_trials
+from hpo.storage import open_storage
 from hpo.strategy import create_pruner
 from hpo.workers import check_workers, default_workers
+from tests.workers_support import ROOT, write_preset
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +91,45 @@ def test_the_known_good_seed_design_is_trial_zero(quick):
     config = quick.train_config(quick.search_space().suggest(trial))
     assert trial.params == params  # the space expresses it exactly
     assert config.model.input_size == 64 and config.schedule.epochs == quick.train_schedule.epochs
+
+
+@pytest.mark.slow
+def test_a_preset_of_two_workers_runs_them_and_its_results_open_without_storage(tmp_path, monkeypatch):
+    """What `hpo run` does with the quickstart's `workers: 2` and journal storage, on a tiny
+    preset: two worker processes, each saying every epoch with --verbose; the closing lines
+    count the designs over both; `hpo pareto NAME` then opens the same study by name."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPO_STORAGE", raising=False)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    (tmp_path / "studies").mkdir()
+    name = "two_workers"
+    write_preset(
+        tmp_path / "studies",
+        name,
+        trials=4,
+        epochs=2,
+        workers=2,
+        storage=f"journal://studies/{name}.log",
+        pruner={"name": "mo_halving", "min_epochs": 1, "eta": 2, "min_trials": 2, "min_gain": 0.9},
+    )
+    result = runner.invoke(app, ["run", name, "--verbose"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("worker done:") == 2
+    assert "] trial   0 epoch  1/2  PCKh" in result.output  # --verbose reached the workers
+    assert "[w0] trial" in result.output and "[w1] trial" in result.output
+    savings = pruning_savings(
+        optuna.load_study(study_name=name, storage=open_storage(f"journal://studies/{name}.log")).trials
+    )
+    assert savings.designs + savings.copies >= 4
+    assert "\n".join(savings.lines()) in result.output  # "pruning: ..." and "epochs: ... saved"
+    assert "report:    reports/two_workers.html" in result.output
+    assert f"dashboard: hpo dashboard {name}\n" in result.output  # no --storage: the preset says it
+    shown = runner.invoke(app, ["pareto", name])
+    assert shown.exit_code == 0, shown.output
+    assert f"study '{name}' in journal://studies/{name}.log" in shown.output
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    missing = runner.invoke(app, ["pareto", name])
+    assert missing.exit_code == 2 and "no such file" in missing.output
+    assert not (elsewhere / "studies").exists()  # a read command creates no journal file

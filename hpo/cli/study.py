@@ -151,6 +151,7 @@ def run(
             checkpoint_dir=checkpoint_dir,
             echo=typer.echo,
             gpus=gpu_ids,
+            verbose=verbose,
         )
     else:
         with single_runner(cfg.storage):  # a second process on one SQLite study is refused

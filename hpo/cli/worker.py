@@ -74,6 +74,9 @@ def worker(
     quiet: Annotated[
         bool, typer.Option("--quiet", help="No progress bars (one line per finished trial).")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Also one line per epoch of every trial.")
+    ] = False,
     compile_: CompileOpt = None,
     gpus: Annotated[
         str | None,
@@ -116,6 +119,7 @@ def worker(
             seed=seed,
             checkpoint_dir=checkpoint_dir,
             progress=show_progress(quiet),
+            verbose=verbose,
         )
     c = study_counts(summary.study)
     typer.echo(
