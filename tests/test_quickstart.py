@@ -73,7 +73,10 @@ def test_the_pruner_has_rungs_before_the_end_and_a_front_gain_rule(quick):
 
 
 def test_budget_and_sampler_fit_a_five_minute_run(quick):
-    assert quick.budget.trials >= 10 and quick.budget.timeout_s is not None and quick.budget.timeout_s <= 300
+    assert quick.budget.timeout_s is not None and quick.budget.timeout_s <= 300
+    # 10 distinct designs are the goal; a copy of a completed design counts as a finished
+    # trial, so the budget leaves room for a couple of them
+    assert quick.budget.trials >= 12
     assert quick.sampler.name == "tpe"
     assert (
         1 <= quick.sampler.kwargs["n_startup_trials"] < quick.budget.trials // 2
