@@ -173,6 +173,7 @@ def run_study(
     checkpoint_dir: Path | None = None,
     max_failures: int = 5,
     verbose: bool = False,
+    announce: bool = True,
 ) -> RunSummary:
     """Run trials until ``n_trials`` more have finished (COMPLETE or PRUNED; default: the
     preset's budget), or, with ``total_trials``, until the study holds that many finished
@@ -180,7 +181,9 @@ def run_study(
     other workers (or a later run) retry this worker's trial if it dies; ``checkpoint_dir`` defaults to
     :func:`checkpoint_root`. Raises :class:`hpo.trial_loop.Interrupted` on SIGINT/SIGTERM
     after failing and re-queueing the running trial. ``progress``: bars (a terminal), else
-    one line per finished trial; ``verbose`` adds one line per epoch."""
+    one line per finished trial; ``verbose`` adds one line per epoch; ``announce`` (default)
+    first says whether the study is new or resumed (a launcher that started this worker has
+    said it already)."""
     for flag, value in (("--n-trials", n_trials), ("--n-trials (study total)", total_trials)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TRIALS
@@ -239,7 +242,8 @@ def run_study(
         bar.update(1)
         echo(describe_trial(trial))
 
-    echo(start_line(preset.name, before, enqueued))
+    if announce:
+        echo(start_line(preset.name, before, enqueued))
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # describe_trial says it shorter
     try:
         with SignalGuard() as guard:

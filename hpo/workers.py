@@ -212,10 +212,11 @@ def run_worker(
     checkpoint_dir: Path | None = None,
     progress: bool = True,
     verbose: bool = False,
+    announce: bool = True,
 ) -> RunSummary:
     """One worker: run the study's trials, with heartbeats, until it holds ``n_trials``
     finished ones (default: the preset's budget), counted over all workers; ``verbose``
-    adds a line per epoch."""
+    adds a line per epoch; ``announce``: see :func:`hpo.study.run_study`."""
     return run_study(
         preset,
         total_trials=n_trials if n_trials is not None else preset.budget.trials,
@@ -226,6 +227,7 @@ def run_worker(
         checkpoint_dir=checkpoint_dir,
         progress=progress,
         verbose=verbose,
+        announce=announce,
     )
 
 
@@ -319,6 +321,7 @@ def run_workers(
                     "--checkpoint-dir",
                     str(ckpt),
                     "--quiet",
+                    "--launched",  # this launcher has said where the study is and whether it is new
                 ]
                 if timeout_s is not None:
                     cmd += ["--timeout", str(timeout_s)]

@@ -118,6 +118,9 @@ def test_a_preset_of_two_workers_runs_them_and_its_results_open_without_storage(
     result = runner.invoke(app, ["run", name, "--verbose"])
     assert result.exit_code == 0, result.output
     assert result.output.count("worker done:") == 2
+    # the launcher says once where the study is and that it is new; its workers do not repeat it
+    assert result.output.count(f"study '{name}': not yet in journal://studies/{name}.log") == 1
+    assert "resuming" not in result.output and f"study '{name}': new" not in result.output
     assert "] trial   0 epoch  1/2  PCKh" in result.output  # --verbose reached the workers
     assert "[w0] trial" in result.output and "[w1] trial" in result.output
     savings = pruning_savings(

@@ -77,6 +77,14 @@ def worker(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Also one line per epoch of every trial.")
     ] = False,
+    launched: Annotated[
+        bool,
+        typer.Option(
+            "--launched",
+            hidden=True,
+            help="Started by `hpo run --workers`, which has said where the study is.",
+        ),
+    ] = False,
     compile_: CompileOpt = None,
     gpus: Annotated[
         str | None,
@@ -107,9 +115,10 @@ def worker(
     cfg = resolve_worker_preset(study, storage)
     from hpo.study_location import finished_trials, opening_line
 
-    echo_message(
-        opening_line(cfg.name, cfg.storage, finished_trials(cfg.name, cfg.storage, wait=True)), err=False
-    )
+    if not launched:
+        echo_message(
+            opening_line(cfg.name, cfg.storage, finished_trials(cfg.name, cfg.storage, wait=True)), err=False
+        )
     with single_runner(cfg.storage):  # SQLite: one process at a time
         summary = run_worker(
             cfg,
@@ -120,6 +129,7 @@ def worker(
             checkpoint_dir=checkpoint_dir,
             progress=show_progress(quiet),
             verbose=verbose,
+            announce=not launched,
         )
     c = study_counts(summary.study)
     typer.echo(
