@@ -9,6 +9,7 @@ study goes on; a worker that dies or is interrupted leaves its trial to be retri
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +118,12 @@ def describe_trial(trial: optuna.trial.FrozenTrial, width: int = 80) -> str:
     if len(line) > width:  # a long design name, a big network: closer, then parameters in k/M
         line = f"{head} PCKh {pckh:4.1f} {_compact(params)} params {when} {design}"
     return line
+
+
+def _line_width() -> int:
+    """80 columns, or fewer where ``COLUMNS`` says so (a launcher tagging each line)."""
+    text = os.environ.get("COLUMNS", "")
+    return min(int(text), 80) if text.isdigit() and int(text) >= 40 else 80
 
 
 def _compact(n: int) -> str:
@@ -240,7 +247,7 @@ def run_study(
 
     def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         bar.update(1)
-        echo(describe_trial(trial))
+        echo(describe_trial(trial, width=_line_width()))
 
     if announce:
         echo(start_line(preset.name, before, enqueued))

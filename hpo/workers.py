@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import zlib
 from collections.abc import Callable
@@ -57,6 +58,7 @@ __all__ = [
     "gpu_device",
 ]
 
+LINE_WIDTH = 80  # output fits 80 columns, tag included
 STOP_WAIT_S = 60.0  # after a signal, how long a worker may take to fail and re-queue its trial
 
 
@@ -245,8 +247,14 @@ def _started(study: optuna.Study) -> int:
 
 
 def _relay(stream, prefix: str, echo: Callable[[str], None]) -> None:
+    """Each worker line behind its ``[wN]`` tag; a line the tag pushes past 80 columns is
+    wrapped under it (the worker was told its width through ``COLUMNS``, so that is rare)."""
     for line in stream:
-        echo(f"{prefix}{line.rstrip()}")
+        wrapped = textwrap.wrap(
+            line.rstrip(), LINE_WIDTH, initial_indent=prefix, subsequent_indent=" " * len(prefix)
+        )
+        for part in wrapped or [prefix.rstrip()]:
+            echo(part)
 
 
 def _stop(procs: list[subprocess.Popen], signum: int) -> None:
@@ -299,6 +307,8 @@ def run_workers(
         **os.environ,
         STORAGE_ENV: preset.storage,
         "PYTHONUNBUFFERED": "1",
+        # the [wN] tag takes 5 columns of each line the worker prints
+        "COLUMNS": str(LINE_WIDTH - len("[w0] ")),
         "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
     }
     procs: list[subprocess.Popen] = []

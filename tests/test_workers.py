@@ -301,3 +301,26 @@ def test_a_killed_workers_trial_is_retried_elsewhere_from_its_checkpoint(tmp_pat
     assert [p["epoch"] for p in a_["curve"]] == list(range(1, epochs + 1))
     assert a_["curve"][:done_before_kill] == dead.user_attrs["curve"]  # the dead worker's epochs, inherited
     assert not any(ckpt.iterdir())
+
+
+def test_relayed_worker_lines_fit_80_columns_with_their_tag():
+    import io
+
+    long = "trial 139 complete PCKh 33.3 10.2k params 43.1 s wall multidilated/patch4 16x2 " * 2
+    out: list[str] = []
+    hpo.workers._relay(io.StringIO(f"{long}\nshort\n"), "[w1] ", out.append)
+    assert all(len(line) <= 80 for line in out), out
+    assert out[0].startswith("[w1] trial 139") and out[1].startswith("     ") and out[-1] == "[w1] short"
+    # the words survive the wrap, in order
+    assert " ".join(part.strip() for part in out[:-1]).removeprefix("[w1] ") == long.strip()
+
+
+def test_a_launched_worker_describes_trials_in_the_width_it_is_told(monkeypatch):
+    from hpo import study as study_mod
+
+    monkeypatch.setenv("COLUMNS", "75")
+    assert study_mod._line_width() == 75
+    monkeypatch.setenv("COLUMNS", "200")  # never wider than the 80 columns output fits
+    assert study_mod._line_width() == 80
+    monkeypatch.delenv("COLUMNS")
+    assert study_mod._line_width() == 80
