@@ -46,8 +46,10 @@ __all__ = [
     "write_rows",
     "nondominated",
     "hypervolume",
+    "SubsetHypervolume",
     "default_reference_point",
     "hypervolume_history",
+    "improves",
 ]
 
 
@@ -258,6 +260,24 @@ def hypervolume(
     return float(moocore.hypervolume(pts, ref=ref))
 
 
+class SubsetHypervolume:
+    """:func:`hypervolume` of subsets of fixed points, each a list of row indices: the rows
+    become losses once, not per subset (the benchmark's oracle weighs thousands of subsets
+    of one front). A subset's value is exactly :func:`hypervolume` of its rows."""
+
+    def __init__(
+        self, values: np.ndarray, reference_point: Sequence[float], directions: Sequence[StudyDirection]
+    ) -> None:
+        self._losses = _losses(np.asarray(values, dtype=float).reshape(-1, len(directions)), directions)
+        self._ref = _losses(np.asarray(reference_point, dtype=float)[None], directions)[0]
+        self._inside = (self._losses < self._ref).all(1)
+
+    def __call__(self, rows: Sequence[int]) -> float:
+        idx = np.asarray(rows, dtype=int)
+        idx = idx[self._inside[idx]]
+        return float(moocore.hypervolume(self._losses[idx], ref=self._ref)) if len(idx) else 0.0
+
+
 def default_reference_point(source: StudySnapshot | optuna.Study) -> list[float]:
     """The documented reference point: 0 for a maximized objective (PCKh in percent, whose
     worst value is 0) and 1.1 x the worst value among COMPLETE trials for a minimized one.
@@ -287,7 +307,7 @@ def hypervolume_history(
     history: list[float] = []
     front = np.empty((0, values.shape[1]))
     for v in values:
-        if history and not _improves(front, v, snap.directions):
+        if history and not improves(front, v, snap.directions):
             history.append(history[-1])  # a dominated point adds no volume
             continue
         front = np.vstack([front, v])
@@ -295,7 +315,9 @@ def hypervolume_history(
     return history
 
 
-def _improves(front: np.ndarray, v: np.ndarray, directions: Sequence[StudyDirection]) -> bool:
+def improves(front: np.ndarray, v: np.ndarray, directions: Sequence[StudyDirection]) -> bool:
+    """Whether no row of ``front`` (n, d) is at least as good as ``v`` on every objective:
+    only then can adding ``v`` change the hypervolume."""
     pts = _losses(front, directions)
     p = _losses(v[None], directions)[0]
     return not ((pts <= p).all(1)).any()

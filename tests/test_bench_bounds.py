@@ -28,9 +28,10 @@ def _hv(points):
     return hypervolume(np.array(points), [0.0, 1.0, 1.0], DIRECTIONS)
 
 
-@pytest.fixture(scope="module")
-def table_and_ref(tmp_path_factory):
-    path = str(make_table(tmp_path_factory.mktemp("table") / "t.json.gz"))
+@pytest.fixture(scope="module", params=[(0, 1), (0, 1, 2, 3)], ids=["two seeds", "four seeds"])
+def table_and_ref(tmp_path_factory, request):
+    path = str(make_table(tmp_path_factory.mktemp("table") / "t.json.gz", seeds=request.param))
+    assert cached_table(path).seeds == request.param
     return cached_table(path), table_reference(cached_table(path))
 
 
@@ -87,6 +88,40 @@ def test_screening_oracle_charges_the_rung_and_the_rest(table_and_ref):
     assert screening_oracle(proposals, 0.9, 3 * e, e) is None
     with pytest.raises(ValueError, match="first_rung"):
         screening_oracle(proposals, 0.1, 30, e, first_rung=e)
+
+
+def _brute_oracle(proposals, target, epochs, full):
+    """The screening oracle by its definition: every subset of every prefix, no shortcut."""
+    for n in range(1, len(proposals) + 1):
+        k = (epochs - n) // (full - 1)
+        if k < 1:
+            return None
+        best = max(
+            _hv([proposals[i] for i in c])
+            for j in range(1, min(k, n) + 1)
+            for c in itertools.combinations(range(n), j)
+        )
+        if best >= target - 1e-12:
+            return n + k * (full - 1)
+    return None
+
+
+def test_screening_oracle_is_its_definition():
+    """The oracle's shortcuts (dominated designs, the whole set short of the target, after a
+    search came short only subsets holding the new design) answer as the plain search does."""
+    rng = np.random.default_rng(4)
+    answers = []
+    for _ in range(40):
+        n = int(rng.integers(3, 11))
+        pts = np.column_stack(
+            [rng.uniform(0.1, 0.6, n), rng.uniform(0.01, 1.0, n), rng.uniform(0.01, 1.0, n)]
+        ).round(2)
+        if rng.random() < 0.3:
+            pts[-1] = pts[0]  # a design proposed twice under the same values
+        target, epochs = float(rng.uniform(0.15, 0.45)), int(rng.integers(10, 60))
+        answers.append(screening_oracle(pts.tolist(), target, epochs, 9))
+        assert answers[-1] == _brute_oracle(pts.tolist(), target, epochs, 9)
+    assert 5 <= sum(a is not None for a in answers) <= 35  # both outcomes were tried
 
 
 def test_run_proposals_are_the_random_runs_own_designs_and_draws(table_and_ref):

@@ -35,6 +35,17 @@ def table_path(tmp_path_factory):
     return str(make_table(tmp_path_factory.mktemp("table") / "t.json.gz"))
 
 
+@pytest.fixture(scope="module")
+def table4_path(tmp_path_factory):
+    """Four training seeds per point, as the shipped table gets them."""
+    return str(make_table(tmp_path_factory.mktemp("table4") / "t4.json.gz", seeds=(0, 1, 2, 3)))
+
+
+@pytest.fixture(params=["two seeds", "four seeds"])
+def any_table(request, table_path, table4_path):
+    return table_path if request.param == "two seeds" else table4_path
+
+
 def table_reference_point(s):
     return table_reference(cached_table(s.table))
 
@@ -257,9 +268,19 @@ def _by_point(records):
     return out
 
 
-def test_a_pruned_design_proposed_again_keeps_its_seed(table_path):
+def test_a_pruned_design_proposed_again_keeps_its_seed(any_table, monkeypatch):
     """One seed per design for the whole run: a pruned design proposed twice trains its same
     curve again (same seed), never a re-rolled one; a completed one is copied at no cost."""
+    table_path = any_table
+    played: dict[str, list[int]] = {}  # design -> the curve each of its trainings was fed
+    curve = TableRun.curve
+
+    def spy(self, point):
+        run = curve(self, point)
+        played.setdefault(params_key(point.params), []).append(id(run))
+        return run
+
+    monkeypatch.setattr(TableRun, "curve", spy)
     s = SearchBenchSettings(
         table=table_path,
         seeds=1,
@@ -275,9 +296,12 @@ def test_a_pruned_design_proposed_again_keeps_its_seed(table_path):
     assert len(repeats) >= 3  # TPE proposes pruned designs again on a 32-point table
     for rs in by_point.values():
         assert len({r["train_seed"] for r in rs}) == 1
-    for rs in repeats:  # the same curve: pruned again at the same rung or run on, never cheaper
-        assert all(r["epochs"] >= rs[0]["epochs"] for r in rs if r["state"] == "pruned")
     table = cached_table(table_path)
+    for rs in repeats:  # every training of it played its kept seed's curve (the pruner may cut it
+        # at another rung: its rungs have filled meanwhile)
+        p = table.points[rs[0]["point"]]
+        fed = played[params_key(p.params)]
+        assert len(fed) >= 2 and fed == [id(p.runs[rs[0]["train_seed"]])] * len(fed)
     for rs in by_point.values():
         done = [r for r in rs if r["state"] == "complete"]
         for r in done[1:]:
@@ -303,25 +327,46 @@ def test_table_run_draws_a_design_seed_once(table_path):
     assert ledger.heldout(p)[0] == pytest.approx(np.mean([p.runs[s]["pckh"][-1] for s in other]))
 
 
-def test_heldout_front_is_scored_on_other_seeds(table_path):
-    """A run's held-out hypervolume is the front of its complete designs valued on the
-    seeds they were not trained on; on a two-seed table, the other seed's values."""
+def test_heldout_front_is_scored_on_other_seeds(any_table):
+    """A run's held-out hypervolume is the front of its complete designs valued by the mean
+    of the seeds they were not trained on: one other seed on a two-seed table, three of four."""
     from hpo.bench.front import front_hv
 
-    s = SearchBenchSettings(table=table_path, seeds=1, budget_epochs=200, methods=("random",))
+    s = SearchBenchSettings(table=any_table, seeds=1, budget_epochs=200, methods=("random",))
     ref = table_reference_point(s)
     run = replay_method(s, "random", 0, ref)
-    table = cached_table(table_path)
+    table = cached_table(any_table)
     done = [r for r in run["records"] if r["state"] == "complete"]
     heldout = []
     for r in done:
         p = table.points[r["point"]]
-        (other,) = [x for x in table.seeds if x != r["train_seed"]]
-        heldout.append(
-            ref.normalise([p.runs[other]["pckh"][-1], p.costs["params"], p.runs[other]["time_s"][-1]])
-        )
+        others = [x for x in table.seeds if x != r["train_seed"]]
+        assert len(others) == len(table.seeds) - 1
+        values = [
+            np.mean([p.runs[x]["pckh"][-1] for x in others]),
+            p.costs["params"],
+            np.mean([p.runs[x]["time_s"][-1] for x in others]),
+        ]
+        assert r["heldout_values"] == pytest.approx(values)
+        heldout.append(ref.normalise(values))
     assert run["records"][-1]["hv_heldout"] == pytest.approx(front_hv(heldout))
     assert run["records"][-1]["hv_heldout"] != pytest.approx(run["records"][-1]["hv"])
+
+
+def test_design_seeds_are_drawn_among_all_of_a_tables_seeds(table4_path):
+    """On a four-seed table a run's designs get every one of the four seeds, about evenly,
+    and two runs (bench seeds) draw differently."""
+    s = SearchBenchSettings(table=table4_path, seeds=1, budget_epochs=400, methods=("random",))
+    ref = table_reference_point(s)
+    draws = [
+        {r["point"]: r["train_seed"] for r in replay_method(s, "random", seed, ref)["records"]}
+        for seed in (0, 1)
+    ]
+    for d in draws:
+        counts = np.bincount(list(d.values()), minlength=4)
+        assert len(d) >= 30 and len(counts) == 4 and counts.min() >= 3, counts
+    common = set(draws[0]) & set(draws[1])
+    assert len(common) >= 10 and any(draws[0][p] != draws[1][p] for p in common)
 
 
 def test_rung_tpe_proposes_from_the_highest_rung_with_enough_points():
@@ -358,3 +403,31 @@ def test_runs_dir_resumes_and_refuses_other_settings(table_path, tmp_path, monke
         )
     with pytest.raises(ConfigError, match="other settings"):
         run_search_bench(replace(s, budget_epochs=50), progress=False, runs_dir=folder)
+
+
+def _without_timings(value):
+    if isinstance(value, dict):
+        return {
+            k: _without_timings(v) for k, v in value.items() if k not in ("wall_s", "wall_s_mean", "workers")
+        }
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def test_worker_processes_give_the_serial_summary(table4_path):
+    """``--workers`` (the default on a table: one process per CPU) changes the wall time
+    only: the summary, every run's records included, is the serial one. (``smac_mf`` is left
+    out: it depends on the string-hash seed, which the pool pins and this process does not.)"""
+    from hpo.bench.settings import default_workers
+
+    methods = tuple(
+        m for m in ("random", "tpe_mopruning", "moasha", "bohb_tpe", "syne_moasha") if not missing_extra(m)
+    )
+    s = SearchBenchSettings(table=table4_path, seeds=3, budget_epochs=45, methods=methods)
+    serial = run_search_bench(s, progress=False)
+    parallel = run_search_bench(replace(s, workers=2), progress=False)
+    assert parallel["settings"]["workers"] == 2 and serial["settings"]["workers"] == 1
+    assert _without_timings(parallel) == _without_timings(serial)
+    assert len(serial["curves"]["tpe_mopruning"]) == 3 and serial["oracle"]["seeds"] == [0, 1, 2]
+    assert default_workers(None) == 1 and default_workers(table4_path) >= 1

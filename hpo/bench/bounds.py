@@ -35,12 +35,13 @@ from hpo.bench.front import Reference
 from hpo.bench.replay import replay_method
 from hpo.bench.settings import DIRECTIONS, SearchBenchSettings
 from hpo.bench.table import BenchTable, cached_table
-from hpo.pareto import hypervolume
+from hpo.pareto import SubsetHypervolume, hypervolume
 from hpo.pruning import nondominated_ranks
 
 __all__ = [
     "EXACT_LIMIT",
     "best_subset_hv",
+    "subset_reaches",
     "fewest_designs",
     "screening_oracle",
     "run_proposals",
@@ -50,6 +51,7 @@ __all__ = [
 
 EXACT_LIMIT = 20_000  # subsets tried exactly before the greedy fallback
 _REF = (0.0, 1.0, 1.0)  # of the normalised (PCKh / 100, params / P_ref, time / T_ref)
+_SLACK = 1e-9  # a bound skips a subset only clearly below a target (rounding in the volumes)
 
 
 def _hv(points: np.ndarray) -> float:
@@ -66,13 +68,37 @@ def best_subset_hv(points: Sequence[Sequence[float]], k: int) -> float:
     front = np.unique(front, axis=0)
     if len(front) <= k:
         return _hv(front)
+    hv = SubsetHypervolume(front, _REF, DIRECTIONS)
     if math.comb(len(front), k) <= EXACT_LIMIT:
-        return max(_hv(front[list(c)]) for c in itertools.combinations(range(len(front)), k))
+        return max(hv(c) for c in itertools.combinations(range(len(front)), k))
     chosen: list[int] = []  # greedy: a lower estimate
     for _ in range(k):
         rest = [i for i in range(len(front)) if i not in chosen]
-        chosen.append(max(rest, key=lambda i: _hv(front[chosen + [i]])))
-    return _hv(front[chosen])
+        chosen.append(max(rest, key=lambda i: hv(chosen + [i])))
+    return hv(chosen)
+
+
+def subset_reaches(points: Sequence[Sequence[float]], k: int, target: float, *, new: bool = False) -> bool:
+    """Whether ``best_subset_hv(points, k) >= target``, stopping at the first subset that
+    reaches it. ``new``: only the subsets holding the last point are tried, for a caller
+    that knows no subset of the other points reaches ``target`` (:func:`screening_oracle`
+    after an exact search came short)."""
+    pts = np.asarray(points, dtype=float).reshape(-1, 3)
+    front = np.unique(pts[[r == 0 for r in nondominated_ranks(pts.tolist(), DIRECTIONS)]], axis=0)
+    if k < 1 or len(front) <= k or math.comb(len(front), k) > EXACT_LIMIT:
+        return best_subset_hv(points, k) >= target
+    hv = SubsetHypervolume(front, _REF, DIRECTIONS)
+    subsets = itertools.combinations(range(len(front)), k)
+    if new:
+        (last,) = np.flatnonzero((front == pts[-1]).all(1))
+        subsets = (c for c in subsets if last in c)
+    return any(hv(c) >= target for c in subsets)
+
+
+def _exact(points: Sequence[Sequence[float]], k: int) -> bool:
+    """Whether :func:`best_subset_hv` searches ``points`` exactly (else greedily)."""
+    m = int(np.count_nonzero(np.asarray(nondominated_ranks(points, DIRECTIONS)) == 0))
+    return m <= k or math.comb(m, k) <= EXACT_LIMIT
 
 
 def final_values(table: BenchTable, point: int, seed: int, reference: Reference) -> list[float]:
@@ -109,6 +135,7 @@ def screening_oracle(
         raise ValueError(f"first_rung must be in [1, {full_epochs - 1}], but got {first_rung=}")
     rest = full_epochs - first_rung
     screened: list[list[float]] = []
+    proven = True  # no subset of the designs screened so far reaches the target (none yet)
     for n, values in enumerate(proposals, start=1):
         screened.append(list(values))
         k = (epochs - n * first_rung) // rest
@@ -117,9 +144,12 @@ def screening_oracle(
         if n > 1 and nondominated_ranks(screened, DIRECTIONS)[-1] != 0:
             continue  # a dominated design leaves the front, and k only shrinks: still short
         if _hv(np.asarray(screened)) < target - 1e-12:
+            proven = True
             continue  # not even all of them reach it: no k of them do (the subset search is the cost)
-        if best_subset_hv(screened, k) >= target - 1e-12:
+        # k only shrinks, so after an exact search came short only subsets with the new design can reach it
+        if subset_reaches(screened, k, target - 1e-12, new=proven and n > 1):
             return n * first_rung + k * rest
+        proven = proven and _exact(screened, k)
     return None
 
 

@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.bench.settings import DIRECTIONS, OBJECTIVES
 from hpo.bench.table import BenchTable
-from hpo.pareto import hypervolume
+from hpo.pareto import hypervolume, improves
 from hpo.record import TrialRecord
 
 __all__ = [
@@ -104,6 +104,10 @@ class Tracker:
     records: list[dict[str, Any]] = field(default_factory=list)
     stops_study: bool = True  # a replay drives ask/tell itself and stops at the budget
     heldout_view: bool = False  # a replay: also the front on held-out seeds
+    # The fronts' hypervolumes so far: recomputed only when a point could change them
+    # (long replays add thousands of pruned trials and copies of completed designs).
+    _hv: float = field(default=0.0, repr=False)
+    _hv_heldout: float = field(default=0.0, repr=False)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         r = TrialRecord.of(trial)
@@ -132,23 +136,31 @@ class Tracker:
     ) -> None:
         """One finished trial: ``values`` (as trained) and ``heldout`` for a complete one."""
         self.spent += epochs
-        if values is not None:
-            self.points.append(self.reference.normalise(values))
-        if heldout is not None:
-            self.heldout.append(self.reference.normalise(heldout))
+        if values is not None and _grow(self.points, self.reference.normalise(values)):
+            self._hv = front_hv(self.points)
+        if heldout is not None and _grow(self.heldout, self.reference.normalise(heldout)):
+            self._hv_heldout = front_hv(self.heldout)
         self.records.append(
             {
                 "trial": number,
                 "state": state,
                 "epochs": epochs,
                 "spent": self.spent,
-                "hv": front_hv(self.points),
-                "hv_heldout": front_hv(self.heldout) if self.heldout_view else None,
+                "hv": self._hv,
+                "hv_heldout": self._hv_heldout if self.heldout_view else None,
                 "values": list(values) if values is not None else None,
                 "heldout_values": list(heldout) if heldout is not None else None,
                 **extra,
             }
         )
+
+
+def _grow(points: list[list[float]], point: list[float]) -> bool:
+    """Append ``point`` to ``points``; whether the hypervolume may have changed (a point that
+    another one weakly dominates adds no volume)."""
+    changed = not points or improves(np.asarray(points), np.asarray(point), DIRECTIONS)
+    points.append(point)
+    return changed
 
 
 def hv_at(records: Sequence[Mapping[str, Any]], epochs: float, key: str = "hv") -> float:

@@ -38,6 +38,7 @@ import hashlib
 import itertools
 import json
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, replace
@@ -132,6 +133,7 @@ def run_search_bench(
         pool = None
         if s.workers > 1:
             ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads is unsafe
+            stack.enter_context(_pinned_hash_seed())
             pool = stack.enter_context(ProcessPoolExecutor(max_workers=s.workers, mp_context=ctx))
         if s.table:
             reference = table_reference(cached_table(s.table))
@@ -174,6 +176,23 @@ def run_search_bench(
                     store.put("oracle", seed, line)
             extra["oracle"] = _oracle_line([cached[seed] for seed in s.seed_list], s.seed_list)
     return summarize(runs, s, reference, extra)
+
+
+@contextlib.contextmanager
+def _pinned_hash_seed() -> Iterator[None]:
+    """While the pool starts its processes, ``PYTHONHASHSEED`` is ``0`` unless the caller set
+    one. Why: SMAC3 orders some of its choices by iterating sets of configurations, so a
+    ``smac_mf`` run depends on the process's string-hash seed; spawned processes with one
+    fixed seed give the same runs on every invocation, and the same as a serial run under
+    ``PYTHONHASHSEED=0``. The variable is put back afterwards."""
+    if "PYTHONHASHSEED" in os.environ:
+        yield
+        return
+    os.environ["PYTHONHASHSEED"] = "0"
+    try:
+        yield
+    finally:
+        del os.environ["PYTHONHASHSEED"]
 
 
 def _map(

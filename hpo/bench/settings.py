@@ -7,6 +7,7 @@ Shared by the live runs (:mod:`hpo.bench.live`), the replays against a recorded 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = [
     "DIRECTIONS",
     "SearchBenchSettings",
     "budget_for",
+    "default_workers",
     "base_preset",
     "method_preset",
 ]
@@ -128,6 +130,16 @@ def budget_for(
     else:
         epochs = epochs_per_trial or int(load_preset(preset).schedule["epochs"])
     return max(1, round(trials * epochs))
+
+
+def default_workers(table: str | Path | None) -> int:
+    """Processes for the (method, seed) runs when none are asked for: live, one (each run
+    trains, and several would fight over the cores the training uses); on a table, one per
+    CPU this process may use (replays are independent and single-threaded, and each gives
+    the same result in any process, so the summary is the serial one)."""
+    if table is None:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @lru_cache(maxsize=8)

@@ -180,8 +180,13 @@ def bench_search(
         ),
     ] = None,
     workers: Annotated[
-        int, typer.Option(help="Processes running (method, seed) studies at once (one CPU thread each).")
-    ] = 1,
+        int | None,
+        typer.Option(
+            help="Processes running (method, seed) studies at once (one CPU thread each). Default: 1 live, "
+            "one per CPU with --table (the same results as one).",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Give random search, the reference designs, NSGA-II, and TPE / NSGA-II with Pareto-rank
@@ -196,7 +201,7 @@ def bench_search(
     """
     from hpo.bench.plot import write_html, write_svg
     from hpo.bench.search import run_search_bench
-    from hpo.bench.settings import METHODS, TABLE_METHODS, SearchBenchSettings, budget_for
+    from hpo.bench.settings import METHODS, TABLE_METHODS, SearchBenchSettings, budget_for, default_workers
 
     default_methods = TABLE_METHODS if table is not None else METHODS
     settings = SearchBenchSettings(
@@ -212,7 +217,7 @@ def bench_search(
         eta=eta,
         min_trials=min_trials,
         methods=_methods(methods) if methods is not None else default_methods,
-        workers=workers,
+        workers=workers if workers is not None else default_workers(table),
         table=str(table) if table is not None else None,
     )
     summary = run_search_bench(
