@@ -240,3 +240,15 @@ def test_bench_table_adds_seeds_to_a_table_and_resumes(tmp_path):
     again = runner.invoke(app, add)
     assert again.exit_code == 2 and "already holds seeds [2]" in again.output
     assert len(again.output.strip().splitlines()) == 1
+
+
+def test_a_field_added_since_the_table_was_written_is_the_same_design():
+    # seeds trained after the schedule gained steps_per_epoch (None: a full pass) merge into a
+    # table written before it; a set value is another design
+    from hpo.bench.table import point_key
+
+    before = {"model": {"stacks": 1}, "schedule": {"lr": 0.003, "seed": 0}}
+    after = {"model": {"stacks": 1}, "schedule": {"lr": 0.003, "seed": 2, "steps_per_epoch": None}}
+    assert point_key(before) == point_key(after)
+    assert point_key(before) != point_key({**after, "schedule": {**after["schedule"], "steps_per_epoch": 5}})
+    assert point_key(before) != point_key({**before, "model": {"stacks": 2}})

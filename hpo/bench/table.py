@@ -101,9 +101,12 @@ def plan_table(study: Any, trials: Sequence[Mapping[str, Any]]) -> int:
 
 
 def point_key(config: Mapping[str, Any]) -> str:
-    """The identity of a design point: its model and schedule, the training seed left out."""
-    schedule = {k: v for k, v in (config.get("schedule") or {}).items() if k != "seed"}
-    return config_hash({"model": config.get("model") or {}, "schedule": schedule})
+    """The identity of a design point: its model and schedule, the training seed left out.
+    A field set to None is left out too: None is a field's default, so a table written before
+    the field existed (no key) and one written after (the key, None) hold the same design."""
+    model = {k: v for k, v in (config.get("model") or {}).items() if v is not None}
+    schedule = {k: v for k, v in (config.get("schedule") or {}).items() if k != "seed" and v is not None}
+    return config_hash({"model": model, "schedule": schedule})
 
 
 @dataclass(frozen=True)
