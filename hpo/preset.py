@@ -52,6 +52,7 @@ from hpo.locations import STUDIES as _STUDIES
 from hpo.names import check_study_name
 from hpo.pruning import PrunerConfig
 from hpo.record import LATENCY, OBJECTIVES
+from hpo.screening import ScreenPromoteSampler
 from hpo.space import SPACES_DIR, SearchSpace, seed_trials
 from hpo.space_param import leaves, schedule_class, schema_defaults
 from hpo.storage import default_storage_url, resolve_storage
@@ -78,6 +79,7 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "gp": optuna.samplers.GPSampler,
     "random": optuna.samplers.RandomSampler,
     "grid": optuna.samplers.GridSampler,
+    "screen_promote": ScreenPromoteSampler,  # hpo.screening: pair it with pruner "planned"
 }
 # TPE over a conditional space: model the params jointly, grouped by which ones co-occur
 # (Optuna 5 turns multivariate off by default for multi-objective studies)
@@ -160,6 +162,12 @@ class StudyPreset:
             raise ConfigError(
                 f"pruner.name: {self.pruner.name!r} needs a single-objective study, but got objectives "
                 f"{list(self.objectives)}; use mo_halving or none"
+            )
+        if (self.sampler.name == "screen_promote") != (self.pruner.name == "planned"):
+            raise ConfigError(
+                f"pruner.name: sampler screen_promote plans each trial's epochs and needs pruner "
+                f"planned (and planned needs it), but got sampler {self.sampler.name!r} with pruner "
+                f"{self.pruner.name!r}"
             )
         if not (_SYNTHETIC.match(self.data) or Path(self.data).suffix.lower() in (".h5", ".hdf5")):
             raise ConfigError(
