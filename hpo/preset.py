@@ -4,7 +4,7 @@
 
     name: quickstart                      # default: the file name; also the study's name
     objectives: [pckh, params, train_time]  # directions follow from the names
-    sampler: {name: tpe, kwargs: {n_startup_trials: 4}}   # tpe|nsga2|nsga3|gp|random|grid
+    sampler: {name: tpe, kwargs: {n_startup_trials: 4}}   # tpe|nsga2|nsga3|gp|random|grid|screen_promote
     pruner: {name: mo_halving, min_epochs: 1, eta: 3, min_trials: 4}
     budget: {trials: 12, timeout_s: 600}  # either or both
     data: synthetic:600:64:0              # or a path to a crop-cache .h5

@@ -81,9 +81,9 @@ class ScreenPromoteSampler(optuna.samplers.BaseSampler):
         self,
         n_startup: int = 10,
         screens_per_promotion: int = 2,
-        burst: int = 0,
+        burst: int = 3,
         screen_epochs: int = 1,
-        promote_unscreened: bool = False,
+        promote_unscreened: bool = True,
         n_draws: int = 24,
         max_candidates: int = 512,
         seed: int | None = None,
@@ -181,6 +181,8 @@ class ScreenPromoteSampler(optuna.samplers.BaseSampler):
         self, study: optuna.Study, trial: FrozenTrial, epochs: int | None, params: Mapping[str, Any]
     ) -> None:
         self._plans[trial.number] = dict(params)
+        if params:
+            study._storage.set_trial_user_attr(trial._trial_id, rec.PLANNED_DESIGN, dict(params))
         if epochs is not None:  # a promotion carries no plan: it runs to the end
             study._storage.set_trial_user_attr(trial._trial_id, rec.PLANNED_EPOCHS, int(epochs))
 
@@ -273,8 +275,11 @@ class _Designs:
     def of(cls, trials: Sequence[FrozenTrial], objectives: tuple[str, ...]) -> _Designs:
         out = cls(objectives)
         for t in sorted(trials, key=lambda t: t.number):
-            key = design_key(t.params)
-            out.params.setdefault(key, dict(t.params))
+            planned = t.user_attrs.get(rec.PLANNED_DESIGN)
+            # another worker's trial may not have suggested its params yet: its plan says which
+            params = planned if t.state == TrialState.RUNNING and planned else t.params
+            key = design_key(params)
+            out.params.setdefault(key, dict(params))
             first = rec.rung_values(t.user_attrs, 1, objectives)
             if first is not None and all(math.isfinite(v) for v in first):
                 out.screened.setdefault(key, first)

@@ -78,7 +78,7 @@ def _replay(table_path, seed, budget=120, **kwargs):
 
 
 def test_screens_distinct_designs_then_promotes_screened_ones(table_path):
-    out = _replay(table_path, 0, n_startup=6, screens_per_promotion=1)
+    out = _replay(table_path, 0, n_startup=6, screens_per_promotion=1, burst=0, promote_unscreened=False)
     records = out["records"]
     first = records[:6]
     assert all(r["state"] == "pruned" and r["epochs"] == 1 for r in first)  # the random screens
@@ -107,7 +107,7 @@ def test_promotions_beat_the_designs_screened_at_random(table_path):
 
     wins = 0
     for seed in range(4):
-        records = _replay(table_path, seed, budget=70, n_startup=6, screens_per_promotion=1)["records"]
+        records = _replay(table_path, seed, budget=70, n_startup=6)["records"]
         promoted = [r["point"] for r in records if r["state"] == "complete"]
         random_screens = [r["point"] for r in records[:6]][: len(promoted)]
         wins += front_hv([final(i) for i in promoted]) > front_hv([final(i) for i in random_screens])
@@ -133,7 +133,7 @@ def _journal(path: str) -> optuna.storages.JournalStorage:
 def _worker(path: str, n: int, seed: int) -> None:
     """One worker: the sampler plans, a made-up objective writes its curve to the record and
     asks the per-epoch decision, as the live objective does."""
-    sampler = ScreenPromoteSampler(n_startup=3, seed=seed)
+    sampler = ScreenPromoteSampler(n_startup=3, promote_unscreened=False, seed=seed)
     study = optuna.load_study(study_name="s", storage=_journal(path), sampler=sampler)
     pruning = Pruning(PlannedPruner(), multi=True)
 
