@@ -4,7 +4,7 @@
 
     name: quickstart                      # default: the file name; also the study's name
     objectives: [pckh, params, train_time]  # directions follow from the names
-    sampler: {name: tpe, kwargs: {n_startup_trials: 4}}   # tpe|nsga2|nsga3|gp|random|grid
+    sampler: {name: tpe, kwargs: {n_startup_trials: 4}}   # tpe|nsga2|nsga3|gp|random|grid|screen_promote
     pruner: {name: mo_halving, min_epochs: 1, eta: 3, min_trials: 4}
     budget: {trials: 12, timeout_s: 600}  # either or both
     data: synthetic:600:64:0              # or a path to a crop-cache .h5
@@ -54,6 +54,7 @@ from hpo.locations import STUDIES as _STUDIES
 from hpo.names import check_study_name
 from hpo.pruning import PrunerConfig
 from hpo.record import LATENCY, OBJECTIVES
+from hpo.screening import ScreenPromoteSampler
 from hpo.space import SPACES_DIR, SearchSpace, seed_trials
 from hpo.space_param import leaves, schedule_class, schema_defaults
 from hpo.storage import default_storage_url, is_sqlite, resolve_storage
@@ -82,6 +83,7 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "gp": optuna.samplers.GPSampler,
     "random": optuna.samplers.RandomSampler,
     "grid": optuna.samplers.GridSampler,
+    "screen_promote": ScreenPromoteSampler,  # hpo.screening: pair it with pruner "planned"
 }
 # TPE over a conditional space: model the params jointly, grouped by which ones co-occur
 # (Optuna 5 turns multivariate off by default for multi-objective studies)
@@ -166,6 +168,12 @@ class StudyPreset:
             raise ConfigError(
                 f"pruner.name: {self.pruner.name!r} needs a single-objective study, but got objectives "
                 f"{list(self.objectives)}; use mo_halving or none"
+            )
+        if (self.sampler.name == "screen_promote") != (self.pruner.name == "planned"):
+            raise ConfigError(
+                f"pruner.name: sampler screen_promote plans each trial's epochs and needs pruner "
+                f"planned (and planned needs it), but got sampler {self.sampler.name!r} with pruner "
+                f"{self.pruner.name!r}"
             )
         if not (_SYNTHETIC.match(self.data) or Path(self.data).suffix.lower() in (".h5", ".hdf5")):
             raise ConfigError(

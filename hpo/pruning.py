@@ -43,6 +43,7 @@ from hpo.directions import as_losses
 __all__ = [
     "RungPruner",
     "ParetoHalvingPruner",
+    "PlannedPruner",
     "PrunerConfig",
     "PrunerEntry",
     "PRUNERS",
@@ -321,6 +322,30 @@ class ParetoHalvingPruner(RungPruner):
         return not survives(values, others, directions, self.eta)
 
 
+class PlannedPruner(RungPruner):
+    """Stops a trial after the epochs its sampler planned (:data:`hpo.record.PLANNED_EPOCHS`
+    in its trial record, written by :class:`hpo.screening.ScreenPromoteSampler` before the
+    objective starts); a trial without a plan runs to the end."""
+
+    def should_prune(
+        self,
+        study: optuna.Study,
+        trial_number: int,
+        epoch: int,
+        values: Sequence[float],
+        directions: Sequence[str | StudyDirection] | None = None,
+    ) -> bool:
+        storage = study._storage  # this trial's record only, not the whole (shared) study
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
+        plan = storage.get_trial_user_attrs(trial_id).get(rec.PLANNED_EPOCHS)
+        return plan is not None and epoch >= int(plan)
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        """Optuna's pruner hook (single-objective studies): the same plan."""
+        plan = trial.user_attrs.get(rec.PLANNED_EPOCHS)
+        return trial.last_step is not None and plan is not None and trial.last_step >= int(plan)
+
+
 def predict_final(
     complete: Sequence[FrozenTrial], epoch: int, values: Sequence[float], objectives: Sequence[str]
 ) -> list[float]:
@@ -405,5 +430,6 @@ PRUNERS: dict[str, PrunerEntry] = {
         ),
         multi_objective=False,
     ),
+    "planned": PrunerEntry(lambda c, objectives, epochs: PlannedPruner(), multi_objective=True),
     "none": PrunerEntry(lambda c, objectives, epochs: optuna.pruners.NopPruner(), multi_objective=True),
 }

@@ -45,6 +45,8 @@ __all__ = [
     "RESUMED_FROM_EPOCH",
     "PCKH_JOINTS",
     "PRUNED_AT_EPOCH",
+    "PLANNED_EPOCHS",
+    "PLANNED_DESIGN",
     "PRUNE_REASON",
     "FAIL_REASON",
     "TRACEBACK",
@@ -104,6 +106,10 @@ CPU_THREADS = "cpu_threads"
 RESUMED_FROM_EPOCH = "resumed_from_epoch"
 PCKH_JOINTS = "pckh_joints"  # final PCKh@0.5 per joint, {"Head": .., ..., "Mean": ..}
 PRUNED_AT_EPOCH = "pruned_at_epoch"
+# epochs the sampler planned for the trial (hpo.screening; pruner "planned" stops it there)
+PLANNED_EPOCHS = "planned_epochs"
+# the params it planned, written before they are suggested: other workers see the design taken
+PLANNED_DESIGN = "planned_design"
 PRUNE_REASON = "prune_reason"  # "mo_rung", "optuna_pruner" or "diverged"
 FAIL_REASON = "fail_reason"  # "oom" or "exception"
 TRACEBACK = "traceback"

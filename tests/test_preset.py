@@ -107,7 +107,8 @@ BAD = [
     ("objectives: []", "objectives: expected at least one of"),
     (
         "sampler: {name: cmaes}",
-        "sampler.name: expected one of 'tpe', 'nsga2', 'nsga3', 'gp', 'random', 'grid', but got 'cmaes'",
+        "sampler.name: expected one of 'tpe', 'nsga2', 'nsga3', 'gp', 'random', 'grid', 'screen_promote', "
+        "but got 'cmaes'",
     ),
     ("sampler: {name: tpe, kwargs: {n_startup: 3}}", "sampler.kwargs: TPESampler does not take them"),
     ("sampler: {name: random, kwargs: {seed: 3}}", "sampler.kwargs: 'seed' is set by the study"),

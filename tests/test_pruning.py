@@ -177,7 +177,7 @@ def test_every_registered_pruner_is_built_from_its_config(name):
     cfg = PrunerConfig(name, min_epochs=2, eta=3, min_trials=4)
     pruner = cfg.create(("pckh", "params") if cfg.multi_objective else ("pckh",), epochs=9)
     assert isinstance(pruner, optuna.pruners.BasePruner)
-    assert cfg.multi_objective == (name in ("mo_halving", "none"))
+    assert cfg.multi_objective == (name in ("mo_halving", "planned", "none"))
     with pytest.raises(ValueError, match="name: expected one of 'mo_halving'"):
         PrunerConfig("asha")
 

@@ -60,8 +60,8 @@ def _space(path: str) -> SearchSpace:
 
 
 def _pruner(method: str, preset: Any, epochs: int, objectives: tuple[str, ...]) -> RungPruner | None:
-    if method.endswith("_mopruning"):
-        return create_pruner(preset)  # type: ignore[return-value]  # mo_halving: a RungPruner
+    if method.endswith("_mopruning") or method == "screen_promote":
+        return create_pruner(preset)  # type: ignore[return-value]  # mo_halving, planned: RungPruners
     if method in ("moasha", "bohb_tpe"):
         return MoashaRule(objectives, epochs, grace_period=preset.pruner.min_epochs, eta=preset.pruner.eta)
     if method == "hub_multi_metric":

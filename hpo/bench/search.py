@@ -11,7 +11,9 @@ records, after each trial, (epochs spent so far, hypervolume of the COMPLETE tri
   with the Pareto-rank pruner (:class:`hpo.pruning.ParetoHalvingPruner`);
 - ``nsga2_mopruning``: NSGA-II with that pruner;
 - ``tpe`` (live only when asked for): TPE without pruning, to tell the sampler's share of
-  ``tpe_mopruning``'s result from the pruner's.
+  ``tpe_mopruning``'s result from the pruner's;
+- ``screen_promote`` (on request, live or replayed): :class:`hpo.screening.ScreenPromoteSampler`
+  with pruner ``planned``, screening designs for an epoch and promoting the promising ones.
 
 Live (:mod:`hpo.bench.live`), every (method, seed) trains a real study. With ``table`` set
 (``--table``, a file of ``hpo bench-table``), nothing is trained: every (method, seed) is

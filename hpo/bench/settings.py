@@ -38,7 +38,7 @@ __all__ = [
 METHODS = ("random", "seed_grid", "nsga2", "tpe_mopruning", "nsga2_mopruning")
 # On request only: TPE without pruning, the control that tells the sampler's share of
 # tpe_mopruning's result from the pruner's.
-EXTRA_METHODS = ("tpe",)
+EXTRA_METHODS = ("tpe", "screen_promote")
 # The peers' own code, called through the optional [bench] extra (hpo.bench.rivals).
 RIVAL_METHODS = ("syne_moasha", "smac_mf")
 # On a table: the live methods, TPE, our rule-based versions of two outside pruners and a
@@ -53,6 +53,7 @@ TABLE_METHODS = (
     "moasha",
     "hub_multi_metric",
     "bohb_tpe",
+    "screen_promote",
     *RIVAL_METHODS,
 )
 DEFAULT_METHOD = "tpe_mopruning"  # what `hpo run` does: the preset's TPE with the mo_halving pruner
@@ -83,6 +84,7 @@ class SearchBenchSettings:
     designs: str = "seed_designs"
     workers: int = 1
     table: str | None = None  # a recorded table (hpo bench-table): replay instead of training
+    sampler_kwargs: dict | None = None  # screen_promote's settings (default: its own)
 
     def __post_init__(self) -> None:
         check_int("budget_epochs", self.budget_epochs, low=1)
@@ -176,6 +178,8 @@ def method_preset(
         "tpe_mopruning": tpe,
         "nsga2_mopruning": nsga2,
         "tpe": tpe,
+        # hpo.screening: screens designs, promotes the promising ones; pruner "planned" stops them
+        "screen_promote": SamplerConfig("screen_promote", s.sampler_kwargs),
     }[method]
     pruner = base.pruner if base.pruner.name == "mo_halving" else PrunerConfig()
     overrides = {k: getattr(s, k) for k in ("min_epochs", "eta") if getattr(s, k) is not None}
@@ -184,6 +188,8 @@ def method_preset(
     if s.min_gain is not None:
         overrides["min_gain"] = s.min_gain if s.min_gain >= 0 else None
     pruner = replace(pruner, **overrides) if method.endswith("_mopruning") else PrunerConfig("none")
+    if method == "screen_promote":
+        pruner = PrunerConfig("planned")
     return base.replace(
         name=f"bench_{method}_s{seed}",
         sampler=sampler,

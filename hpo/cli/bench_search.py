@@ -175,7 +175,8 @@ def bench_search(
         typer.Option(
             help="Comma-separated methods (default: random,seed_grid,nsga2,tpe_mopruning,nsga2_mopruning; "
             "with --table also tpe, moasha, hub_multi_metric, bohb_tpe, and syne_moasha, smac_mf with "
-            "the [bench] extra); 'tpe' (TPE without pruning) may be added as a control.",
+            "the [bench] extra); 'tpe' (TPE without pruning) may be added as a control, "
+            "'screen_promote' (hpo.screening) live or replayed.",
             show_default=False,
         ),
     ] = None,
