@@ -362,7 +362,8 @@ def predict_final(
         if name == "train_time":
             ratio = final / np.where(at > 0, at, np.nan)
             out[k] = values[k] * float(np.nanmedian(ratio)) if np.isfinite(ratio).any() else values[k]
-        elif len(at) >= 3 and at.std() > 0:
+        # a line needs spread in x: copies of one design agree to rounding, a rank-deficient fit
+        elif len(at) >= 3 and at.std() > 1e-6 * max(1.0, float(np.abs(at).max())):
             slope, intercept = np.polyfit(at, final, 1)
             spread = float(np.std(final - (intercept + slope * at), ddof=1))
             out[k] = intercept + slope * values[k] + spread

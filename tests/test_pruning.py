@@ -325,6 +325,22 @@ def test_predict_final_fits_the_completed_curves():
     assert pred[1] == 150 and pred[2] == pytest.approx(4.5)  # static as is; time x 3 (final/epoch-1 ratio)
 
 
+def test_predict_final_of_copies_falls_back_without_a_rank_deficient_fit():
+    # copies of one design agree at the rung to rounding: no line through them (numpy would
+    # warn on the user's terminal), the median step instead
+    import warnings
+
+    from hpo.pruning import OPTIMISM_FALLBACK, predict_final
+
+    q = 62.916666666666664
+    rows = [([q, 70.0], 100, 1.0), ([q + 4e-15, 72.0], 100, 1.0), ([q - 4e-15, 74.0], 100, 1.0)]
+    study = _complete_study(rows, epochs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pred = predict_final(study.trials, 1, [50.0, 100, 1.0], ("pckh", "params", "train_time"))
+    assert pred[0] == pytest.approx(50.0 + (72.0 - q) + OPTIMISM_FALLBACK)
+
+
 def test_front_gain_prunes_what_cannot_move_the_front():
     from hpo.pruning import ParetoHalvingPruner, front_gain
 
