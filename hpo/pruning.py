@@ -37,6 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hourglass.errors import ConfigError
 from hourglass.validate import check_choice, check_float, check_int
+from hpo import optuna_compat as compat
 from hpo import record as rec
 from hpo.directions import as_losses
 
@@ -335,8 +336,8 @@ class PlannedPruner(RungPruner):
         values: Sequence[float],
         directions: Sequence[str | StudyDirection] | None = None,
     ) -> bool:
-        storage = study._storage  # this trial's record only, not the whole (shared) study
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
+        storage = compat.study_storage(study)  # this trial's record only, not the whole (shared) study
+        trial_id = storage.get_trial_id_from_study_id_trial_number(compat.study_id(study), trial_number)
         plan = storage.get_trial_user_attrs(trial_id).get(rec.PLANNED_EPOCHS)
         return plan is not None and epoch >= int(plan)
 

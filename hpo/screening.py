@@ -43,6 +43,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo import optuna_compat as compat
 from hpo import record as rec
 
 __all__ = ["ScreenPromoteSampler", "design_key"]
@@ -182,9 +183,13 @@ class ScreenPromoteSampler(optuna.samplers.BaseSampler):
     ) -> None:
         self._plans[trial.number] = dict(params)
         if params:
-            study._storage.set_trial_user_attr(trial._trial_id, rec.PLANNED_DESIGN, dict(params))
+            compat.study_storage(study).set_trial_user_attr(
+                compat.trial_id(trial), rec.PLANNED_DESIGN, dict(params)
+            )
         if epochs is not None:  # a promotion carries no plan: it runs to the end
-            study._storage.set_trial_user_attr(trial._trial_id, rec.PLANNED_EPOCHS, int(epochs))
+            compat.study_storage(study).set_trial_user_attr(
+                compat.trial_id(trial), rec.PLANNED_EPOCHS, int(epochs)
+            )
 
     def _objectives(self, study: optuna.Study) -> tuple[str, ...]:
         names = rec.study_get(study, rec.STUDY_OBJECTIVES) or study.metric_names

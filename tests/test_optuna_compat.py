@@ -62,3 +62,20 @@ def test_the_heartbeat_hooks_retrying_storage_implements_are_optunas():
     )
     assert compat.runs_heartbeats(storage)
     assert optuna.storages._heartbeat.is_heartbeat_enabled(storage)  # Optuna starts its thread for it
+
+
+def test_optunas_private_names_are_reached_only_through_this_module():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    private = re.compile(r"\._(storage|study_id|trial_id)\b|optuna\.storages\._")
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for package in ("hpo", "hourglass")
+        for path in sorted((root / package).rglob("*.py"))
+        if path.name != "optuna_compat.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if private.search(line)
+    ]
+    assert offenders == []
