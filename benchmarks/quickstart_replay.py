@@ -52,15 +52,10 @@ SEED = {
 SETTINGS = [(4, 3, 3, 0.005), (8, 3, 3, 0.005), (8, 3, 3, 0.1), (8, 2, 2, 0.1), (8, 2, 2, 0.2)]
 
 
-def replay(
-    epochs: int,
-    eta: int,
-    min_trials: int,
-    min_gain: float | None,
-    seed: int,
-    designs: int = 10,
-    startup: int = 2,
-) -> dict:
+def _start(epochs: int, eta: int, min_trials: int, min_gain: float | None, seed: int, startup: int):
+    """One replay's parts: the table's lookup, the quickstart preset with these pruner and
+    TPE settings, the time unit (the seed design's full training), the pruning, a study with
+    the seed design enqueued, and each design's training seed (drawn once per run)."""
     table, look = cached_table(TABLE), _lookup(TABLE)
     base = load_preset("quickstart")
     preset = base.replace(
@@ -74,7 +69,19 @@ def replay(
     study = optuna.create_study(directions=preset.directions, sampler=create_sampler(preset, seed))
     rec.study_put(study, rec.STUDY_OBJECTIVES, list(preset.objectives))
     study.enqueue_trial(SEED)
-    ledger = TableRun.of(table, seed)  # each design's training seed, drawn once per run
+    return look, preset, unit, pruning, study, TableRun.of(table, seed)
+
+
+def replay(
+    epochs: int,
+    eta: int,
+    min_trials: int,
+    min_gain: float | None,
+    seed: int,
+    designs: int = 10,
+    startup: int = 2,
+) -> dict:
+    look, preset, unit, pruning, study, ledger = _start(epochs, eta, min_trials, min_gain, seed, startup)
     cost, done, cut, complete = 0.0, 0, 0, {}
     for _ in range(6 * designs):  # a sampler that only repeats completed designs ends the run
         if done == designs:
@@ -138,20 +145,7 @@ def replay_workers(
     The table has two learning rates, the live space a continuous range: live, a repeat of a
     table point is another design (another rate) that trains, so it trains here too unless
     ``copy`` (then it is copied at no cost and counts, as a live exact repeat). Returns the makespan (the last worker's end) and the total work, in seed-trial units."""
-    table, look = cached_table(TABLE), _lookup(TABLE)
-    base = load_preset("quickstart")
-    preset = base.replace(
-        pruner=PrunerConfig("mo_halving", 1, eta, min_trials, min_gain),
-        sampler=SamplerConfig("tpe", {"n_startup_trials": startup}),
-        seed=seed,
-    )
-    seed_point = look.points[params_key(SEED)]
-    unit = statistics.mean(seed_point.runs[s]["time_s"][epochs - 1] for s in table.seeds)
-    pruning = Pruning(create_pruner(preset), True)
-    study = optuna.create_study(directions=preset.directions, sampler=create_sampler(preset, seed))
-    rec.study_put(study, rec.STUDY_OBJECTIVES, list(preset.objectives))
-    study.enqueue_trial(SEED)
-    ledger = TableRun.of(table, seed)
+    look, preset, unit, pruning, study, ledger = _start(epochs, eta, min_trials, min_gain, seed, startup)
     complete: dict = {}
     finished = copies = cut = 0
     work = makespan = 0.0
