@@ -93,25 +93,3 @@ def test_every_line_of_the_walk_fits_80_columns(tmp_path, monkeypatch):
         and len(message.splitlines()) > 1
     )
     assert len(printed) > 20
-
-
-def test_the_workers_launcher_lines_wrap_like_every_message(tmp_path, monkeypatch):
-    # hpo run --workers: what the launcher says (the long "started N workers on ..." line)
-    # wraps at COLUMNS like every other message
-    monkeypatch.chdir(tmp_path)
-    write_preset(tmp_path, "walk", trials=2, epochs=2, rows=150, storage="journal://studies/walk.log")
-    said = "started 2 workers on journal://studies/walk.log (study 'walk', until 2 finished trials; " + (
-        "checkpoints in " + "/a-long-folder" * 4
-    )
-
-    def fake_run_workers(*args, echo, **kwargs):
-        echo(said)
-        raise typer.Exit(0)
-
-    monkeypatch.setattr(hpo.workers, "run_workers", fake_run_workers)
-    out = runner.invoke(app, ["run", "walk.yaml", "--workers", "2"])
-    assert out.exit_code == 0, out.output
-    lines = out.output.splitlines()
-    assert all(len(line) <= WIDTH for line in lines), lines
-    start = next(i for i, line in enumerate(lines) if line.startswith("started 2 workers"))
-    assert " ".join(x.strip() for x in lines[start:]).startswith(said.split(" checkpoints")[0])

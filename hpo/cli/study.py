@@ -149,7 +149,7 @@ def run(
             device=device,
             warm_start=warm_start,
             checkpoint_dir=checkpoint_dir,
-            echo=lambda line: echo_message(line, err=False),  # wrapped on a terminal, like every message
+            echo=typer.echo,
             gpus=gpu_ids,
             verbose=verbose,
         )
