@@ -39,6 +39,7 @@ from hpo import record as rec
 from hpo.deploy import cached_latency_ms
 from hpo.preset import StudyPreset
 from hpo.record import LATENCY
+from hpo.screening import continued_trial
 from hpo.space import SearchSpace
 from hpo.strategy import Pruning
 
@@ -78,6 +79,18 @@ def continues_line(trial: optuna.Trial, chain: int, epochs: int) -> str:
     history = trial.storage.get_trial_system_attrs(compat.trial_id(trial)).get(rec.RETRY_HISTORY) or [chain]
     where = f"from epoch {epochs} (its checkpoint)" if epochs else "from the start (no checkpoint yet)"
     return f"trial {trial.number:3d} continues trial {history[-1]} {where}"
+
+
+def _take_checkpoint(source: Path, target: Path) -> None:
+    """Move a paused trial's checkpoint folder to the trial that continues it. A rename is
+    atomic: of two workers continuing one trial at once, one gets it and the other starts
+    from the beginning, and neither trains into the other's folder."""
+    if target.exists():
+        return  # this trial's own checkpoint (a retry of the promotion) is further along
+    try:
+        source.rename(target)
+    except OSError:
+        pass  # gone (taken by another worker, or never written): train from the start
 
 
 @dataclass
@@ -125,6 +138,9 @@ class Objective:
         if chain != trial.number:
             rec.put(trial, rec.RETRY_OF, chain)
         ckpt_dir = self.checkpoint_root / f"{rec.config_hash(resolved)}-t{chain}"
+        paused = continued_trial(trial)
+        if paused is not None and chain == trial.number:  # a promotion: take over its screen's checkpoint
+            _take_checkpoint(self.checkpoint_root / f"{rec.config_hash(resolved)}-t{paused}", ckpt_dir)
         # a retry resumes after the last checkpointed epoch: its curve starts with those epochs
         curve: list[dict[str, float]] = [_curve_point(m) for m in checkpoint_history(ckpt_dir)]
         rec.put_all(trial, {rec.RESUMED_FROM_EPOCH: len(curve), rec.CURVE: curve})
@@ -135,7 +151,8 @@ class Objective:
             return self._run(trial, config, ckpt_dir, curve)
         except optuna.TrialPruned:
             rec.put_all(trial, rec.times_so_far(curve))  # a pruned trial keeps its time so far
-            shutil.rmtree(ckpt_dir, ignore_errors=True)
+            if rec.get(trial, rec.PRUNE_REASON) != "planned":  # a paused one may be continued
+                shutil.rmtree(ckpt_dir, ignore_errors=True)
             raise
         except TrainingDiverged as exc:
             rec.put_all(

@@ -47,6 +47,7 @@ __all__ = [
     "PRUNED_AT_EPOCH",
     "PLANNED_EPOCHS",
     "PLANNED_DESIGN",
+    "CONTINUES",
     "PRUNE_REASON",
     "FAIL_REASON",
     "TRACEBACK",
@@ -110,7 +111,10 @@ PRUNED_AT_EPOCH = "pruned_at_epoch"
 PLANNED_EPOCHS = "planned_epochs"
 # the params it planned, written before they are suggested: other workers see the design taken
 PLANNED_DESIGN = "planned_design"
-PRUNE_REASON = "prune_reason"  # "mo_rung", "optuna_pruner" or "diverged"
+# the trial whose checkpoint this one resumes: a promotion continues its design's screen
+# (hpo.screening), so the epochs the screen trained are not paid again
+CONTINUES = "continues"
+PRUNE_REASON = "prune_reason"  # "mo_rung", "planned", "optuna_pruner" or "diverged"
 FAIL_REASON = "fail_reason"  # "oom" or "exception"
 TRACEBACK = "traceback"
 RETRY_OF = "retry_of"  # number of the first trial of a retry chain
@@ -313,6 +317,8 @@ class TrialRecord:
     prune_reason: str | None
     fail_reason: str | None
     copied_from: int | None = None
+    continues: int | None = None
+    resumed_from_epoch: int | None = None
 
     @classmethod
     def of(cls, trial: Any) -> TrialRecord:
@@ -334,6 +340,8 @@ class TrialRecord:
             prune_reason=a.get(PRUNE_REASON),
             fail_reason=a.get(FAIL_REASON),
             copied_from=a.get(COPIED_FROM),
+            continues=a.get(CONTINUES),
+            resumed_from_epoch=a.get(RESUMED_FROM_EPOCH),
         )
 
     @property

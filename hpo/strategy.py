@@ -18,7 +18,7 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 
 from hpo.preset import SAMPLER_DEFAULTS, SAMPLERS, StudyPreset
-from hpo.pruning import RungPruner
+from hpo.pruning import PlannedPruner, RungPruner
 from hpo.space import SearchSpace
 
 __all__ = ["create_sampler", "create_pruner", "Pruning"]
@@ -62,7 +62,10 @@ class Pruning:
 
     @property
     def reason(self) -> str:
-        """The ``prune_reason`` a trial cut here records."""
+        """The ``prune_reason`` a trial cut here records: ``planned`` for a trial its sampler
+        planned to pause (its checkpoint is kept for a promotion to continue)."""
+        if isinstance(self.pruner, PlannedPruner):
+            return "planned"
         return "mo_rung" if self.multi else "optuna_pruner"
 
     def attach(self, study: optuna.Study) -> None:

@@ -37,6 +37,9 @@ def table_path(tmp_path_factory):
         {"screen_epochs": 0},
         {"n_draws": 1.5},
         {"burst": True},
+        {"spread_start": 1},
+        {"check_epochs": 1},
+        {"screen_epochs": 2, "check_epochs": 2},
     ],
 )
 def test_constructor_refuses_bad_counts(kwargs):
@@ -86,10 +89,11 @@ def test_screens_distinct_designs_then_promotes_screened_ones(table_path):
     complete = [r for r in records if r["state"] == "complete"]
     assert len(complete) >= 3
     screened_before = {r["point"] for r in records if r["state"] == "pruned"}
-    for r in complete:  # a promotion trains a design that was screened earlier
+    for r in complete:  # a promotion continues a design screened earlier: it pays the rest
         assert r["point"] in {p["point"] for p in records[: records.index(r)] if p["state"] == "pruned"}
-        assert r["epochs"] == cached_table(table_path).epochs
+        assert r["epochs"] == cached_table(table_path).epochs - 1
     assert screened_before
+    assert records[-1]["spent"] == sum(r["epochs"] for r in records)
 
 
 def test_promotions_beat_the_designs_screened_at_random(table_path):
@@ -112,6 +116,34 @@ def test_promotions_beat_the_designs_screened_at_random(table_path):
         random_screens = [r["point"] for r in records[:6]][: len(promoted)]
         wins += front_hv([final(i) for i in promoted]) > front_hv([final(i) for i in random_screens])
     assert wins >= 3
+
+
+def test_the_first_screens_spread_over_every_factor(table_path):
+    """The spread start screens every choice of every factor within its first screens
+    (random screens of a seed may miss one), so the factor models see every effect."""
+    space = cached_table(table_path).search_space()
+    for seed in range(3):
+        records = _replay(table_path, seed, budget=8, n_startup=8)["records"]
+        table = cached_table(table_path)
+        params = [table.points[r["point"]].params for r in records[:6]]
+        for p in space.params:
+            if p.kind == "categorical" and not p.when:
+                assert {x[p.name] for x in params} == set(p.choices), (seed, p.name)
+
+
+def test_a_check_rung_climbs_before_the_end(table_path):
+    """With ``check_epochs``, a promoted design first continues its screen to the check rung
+    (paused there), and a promotion continues the check: each pays only its new epochs."""
+    table = cached_table(table_path)
+    records = _replay(
+        table_path, 0, budget=90, n_startup=5, burst=1, check_epochs=3, promote_unscreened=False
+    )["records"]
+    checks = [r for r in records if r["state"] == "pruned" and r["epochs"] == 2]
+    assert checks, [(r["state"], r["epochs"]) for r in records]
+    done = [r for r in records if r["state"] == "complete"]
+    assert any(r["epochs"] == table.epochs - 3 for r in done)  # continued a check
+    assert done[0]["epochs"] == table.epochs - 1  # the burst: straight from its screen
+    assert records[-1]["spent"] == sum(r["epochs"] for r in records)
 
 
 def test_promote_unscreened_trains_an_untried_design_to_the_end(table_path):
@@ -174,3 +206,55 @@ def test_two_processes_share_one_journal_storage(tmp_path):
     # a promotion is a design some worker screened: learnt from the shared storage
     screened = {params_key(t.params) for t in screens}
     assert any(params_key(t.params) in screened for t in complete)
+
+
+CATEGORICAL_SPACE = {
+    "description": "six designs, all categorical",
+    "base": {
+        "model": {
+            "stacks": 1,
+            "features": 16,
+            "depth": 1,
+            "input_size": 32,
+            "stem": {"name": "conv7", "channels": 8},
+            "block": {"name": "bottleneck"},
+        }
+    },
+    "params": {
+        "model.block.name": {"choices": ["bottleneck", "conv2", "multidilated"]},
+        "model.depth": {"choices": [1, 2]},
+    },
+}
+
+
+@pytest.mark.slow
+def test_a_live_promotion_resumes_its_screens_checkpoint(tmp_path):
+    """Real training: a screen pauses after its planned epoch with its checkpoint kept, and a
+    promotion of that design takes the checkpoint over and trains only the epochs after it."""
+    from dataclasses import replace
+
+    from hpo.study import run_study
+    from tests.workers_support import write_preset
+
+    sampler = {"name": "screen_promote", "kwargs": {"n_startup": 2, "burst": 2, "promote_unscreened": False}}
+    path = write_preset(
+        tmp_path, trials=5, epochs=3, space_doc=CATEGORICAL_SPACE, sampler=sampler, pruner={"name": "planned"}
+    )
+    preset = replace(load_preset(path), storage=f"sqlite:///{tmp_path / 'study.db'}")
+    ckpt = tmp_path / "ckpt"
+    trials = run_study(preset, n_trials=5, progress=False, checkpoint_dir=ckpt).study.trials
+    by_number = {t.number: t for t in trials}
+    promotions = [t for t in trials if t.user_attrs.get(rec.CONTINUES) is not None]
+    assert promotions, [(t.number, t.state, t.user_attrs.get(rec.PLANNED_EPOCHS)) for t in trials]
+    for t in promotions:
+        screen = by_number[t.user_attrs[rec.CONTINUES]]
+        assert screen.state == optuna.trial.TrialState.PRUNED and screen.params == t.params
+        assert screen.user_attrs[rec.PRUNE_REASON] == "planned"
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        assert t.user_attrs[rec.RESUMED_FROM_EPOCH] == 1 and t.user_attrs[rec.EPOCHS_TRAINED] == 2
+        assert t.user_attrs[rec.CURVE][0] == screen.user_attrs[rec.CURVE][0]  # its screen's epoch
+    # the checkpoints left are those of the screens no promotion took over
+    taken = {t.user_attrs[rec.CONTINUES] for t in promotions}
+    left = {int(p.name.rsplit("-t", 1)[1]) for p in ckpt.iterdir() if (p / "last.pt").exists()}
+    paused = {t.number for t in trials if t.user_attrs.get(rec.PRUNE_REASON) == "planned"}
+    assert left == paused - taken

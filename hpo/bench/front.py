@@ -86,7 +86,10 @@ def _epochs_trained(trial: FrozenTrial) -> int:
     r = TrialRecord.of(trial)
     if r.copied_from is not None:
         return 0  # a repeat of a completed design, copied (hpo.objective.completed_twin)
-    return max(len(r.curve), int(r.pruned_at_epoch or 0)) if r.prune_reason == "diverged" else len(r.curve)
+    # a promotion that continued its screen's checkpoint paid only the epochs after it
+    resumed = int(r.resumed_from_epoch or 0) if r.continues is not None else 0
+    trained = max(len(r.curve), int(r.pruned_at_epoch or 0)) if r.prune_reason == "diverged" else len(r.curve)
+    return trained - resumed
 
 
 @dataclass

@@ -9,7 +9,9 @@ after each epoch the trial record gets that epoch (:mod:`hpo.record`, exactly wh
 charged; ``train_time`` is the table's measured training time. A design that already
 completed is copied at no cost, as :func:`hpo.objective.completed_twin` does live; a pruned
 design proposed again trains its same curve again from the start, as the live objective
-does (it keeps no checkpoint of a pruned trial). A run is a list of the same records as a
+does (it keeps no checkpoint of a pruned trial), except that a promotion continues its
+paused screen (:data:`hpo.record.CONTINUES`), as the live objective resumes the screen's
+checkpoint: it pays only the epochs after the screen. A run is a list of the same records as a
 live one (:mod:`hpo.bench.front`), each complete design also valued on held-out seeds.
 
 The peers' own code (``syne_moasha``, ``smac_mf``) is driven by :mod:`hpo.bench.rivals`.
@@ -38,6 +40,7 @@ from hpo.bench.settings import (
 from hpo.bench.table import TablePoint, cached_table, params_key
 from hpo.preset import resolve_file
 from hpo.pruning import RungPruner
+from hpo.screening import continued_trial
 from hpo.space import SPACES_DIR, SearchSpace, plan_seed_trials
 from hpo.strategy import Pruning, create_pruner, create_sampler
 
@@ -110,6 +113,7 @@ def _replay_optuna(s: SearchBenchSettings, method: str, seed: int, reference: Re
         track = Tracker(s.budget_epochs, reference, stops_study=False, heldout_view=True)
         ledger = TableRun.of(table, seed)
         twins: dict[str, optuna.trial.FrozenTrial] = {}
+        paused: dict[int | None, int] = {}  # trial number -> the epochs its kept checkpoint holds
         copies = n = 0
         while track.spent < s.budget_epochs and (method != "seed_grid" or n < len(designs)):
             if proposer is not None and (params := proposer.propose()) is not None:
@@ -117,12 +121,16 @@ def _replay_optuna(s: SearchBenchSettings, method: str, seed: int, reference: Re
             trial = study.ask()
             point = ledger.point(space.suggest_params(trial))
             twin = twins.get(params_key(point.params))
+            start = 0
             if twin is not None:  # as the live objective: a completed design is copied, not retrained
                 rec.put_all(trial, rec.copy_of(twin))
                 state, values, epochs = TrialState.COMPLETE, list(twin.values), 0
             else:
-                state, values, epochs = _play(trial, point, ledger, table.epochs, pruning)
+                start = paused.pop(continued_trial(trial), 0)  # a promotion resumes its screen
+                state, values, epochs = _play(trial, point, ledger, table.epochs, pruning, start)
             frozen = study.tell(trial, values=values, state=state)
+            if state == TrialState.PRUNED and frozen.user_attrs.get(rec.PRUNE_REASON) == "planned":
+                paused[frozen.number] = start + epochs  # its checkpoint stays for a promotion
             complete = state == TrialState.COMPLETE
             if complete:
                 twins.setdefault(params_key(point.params), frozen)
@@ -154,10 +162,12 @@ def _replay_optuna(s: SearchBenchSettings, method: str, seed: int, reference: Re
 
 
 def _play(
-    trial: optuna.Trial, point: TablePoint, ledger: TableRun, epochs: int, pruning: Pruning
+    trial: optuna.Trial, point: TablePoint, ledger: TableRun, epochs: int, pruning: Pruning, start: int = 0
 ) -> tuple[TrialState, list[float] | None, int]:
     """Feed the design's curve to the trial record epoch by epoch, as the live objective
-    does; returns the state, the final values of a complete trial, and the epochs trained."""
+    does; returns the state, the final values of a complete trial, and the epochs trained.
+    ``start``: epochs resumed from a paused trial's checkpoint (the same curve, not paid
+    again and not judged again)."""
     run = ledger.curve(point)
     params = int(point.costs["params"])
     rec.put_all(
@@ -168,6 +178,7 @@ def _play(
             rec.LAYERS: point.costs.get("layers"),
             rec.OPS_PER_STEP: point.costs.get("ops_per_step"),
             rec.CONFIG: point.config,
+            rec.RESUMED_FROM_EPOCH: start,
         },
     )
     curve: list[dict[str, float]] = []
@@ -182,11 +193,13 @@ def _play(
                 "wall_s": run["wall_s"][e - 1],
             }
         )
+        if e <= start:
+            continue
         rec.put_all(trial, {rec.CURVE: curve, rec.EPOCHS_RUN: e})
         if e < epochs and pruning.should_stop(trial, e, pckh, [pckh, float(params), time_s]):
             rec.put_all(
                 trial, {rec.PRUNED_AT_EPOCH: e, rec.PRUNE_REASON: pruning.reason, **rec.times_so_far(curve)}
             )
-            return TrialState.PRUNED, None, e
+            return TrialState.PRUNED, None, e - start
     rec.put_all(trial, rec.times_so_far(curve))
-    return TrialState.COMPLETE, [curve[-1]["pckh"], float(params), curve[-1]["time_s"]], epochs
+    return TrialState.COMPLETE, [curve[-1]["pckh"], float(params), curve[-1]["time_s"]], epochs - start
