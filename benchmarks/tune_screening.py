@@ -21,15 +21,15 @@ from hpo.bench.search import run_search_bench
 from hpo.bench.settings import SearchBenchSettings
 
 SETTINGS: tuple[dict, ...] = (
-    {"spread_start": False, "per_epoch": False},  # the sampler as first shipped, with resume
-    {"per_epoch": False},
-    {"per_epoch": False, "promote_unscreened": False},
-    {"per_epoch": False, "screen_epochs": 2},
-    {"per_epoch": False, "check_epochs": 3},
-    {"per_epoch": True},
-    {"per_epoch": True, "check_epochs": 3},
-    {"per_epoch": True, "check_epochs": 2},
-    {"per_epoch": True, "check_epochs": 3, "n_startup": 8, "burst": 2},
+    {"n_startup": 10, "screens_per_promotion": 2, "spread_start": False},  # as first shipped
+    {"n_startup": 10, "screens_per_promotion": 2},
+    {"n_startup": 10, "screens_per_promotion": 2, "promote_unscreened": False},
+    {"n_startup": 10, "screens_per_promotion": 2, "screen_epochs": 2},
+    {"n_startup": 10, "screens_per_promotion": 2, "check_epochs": 3},
+    {"n_startup": 10, "screens_per_promotion": 2, "check_epochs": 3, "per_epoch": True},
+    {"n_startup": 10, "screens_per_promotion": 2, "per_epoch": True},
+    {"n_startup": 6, "burst": 4, "screens_per_promotion": 2},
+    {},  # the defaults: n_startup 8, burst 3, screens_per_promotion 1
 )
 
 
