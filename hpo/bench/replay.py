@@ -126,7 +126,8 @@ def _replay_optuna(s: SearchBenchSettings, method: str, seed: int, reference: Re
                 rec.put_all(trial, rec.copy_of(twin))
                 state, values, epochs = TrialState.COMPLETE, list(twin.values), 0
             else:
-                start = paused.pop(continued_trial(trial), 0)  # a promotion resumes its screen
+                # a promotion resumes its screen (only a sampler that pauses trials plans one)
+                start = paused.pop(continued_trial(trial), 0) if paused else 0
                 state, values, epochs = _play(trial, point, ledger, table.epochs, pruning, start)
             frozen = study.tell(trial, values=values, state=state)
             if state == TrialState.PRUNED and frozen.user_attrs.get(rec.PRUNE_REASON) == "planned":
