@@ -6,13 +6,14 @@ completed trials; yet one epoch of a design already tells much of its final PCKh
 counted costs are exact once it has been built. :class:`ScreenPromoteSampler` therefore
 plans, for every new trial, *what* to train and *how far*:
 
-- a **screen**: a design not trained yet, for ``screen_epochs`` epochs (the first
-  ``n_startup`` at random, later the untried design whose predicted values promise the most
-  expected hypervolume improvement);
+- a **screen**: a design not trained yet, for ``screen_epochs`` epochs, then *paused*
+  (its checkpoint kept); the first ``n_startup`` spread over the design factors, later the
+  untried design whose predicted values promise the most expected hypervolume improvement;
 - a **promotion**: the design with the largest expected hypervolume improvement over the
-  completed front, trained to the end (from the start: the live objective keeps no
-  checkpoint of a stopped trial); a screened one, or with ``promote_unscreened`` also one
-  the models alone vouch for.
+  completed front, trained to the end: a paused one, which resumes its screen's checkpoint
+  (:data:`hpo.record.CONTINUES`) and pays only the epochs after the pause, or with
+  ``promote_unscreened`` also one the models alone vouch for; with ``check_epochs`` it
+  climbs to that rung first and is paused again. An enqueued (seed) design is promoted.
 
 Per objective, Bayesian ridge models (scikit-learn) predict with uncertainty: one over the
 design factors (one-hot choices, scaled numbers) fitted on every screen, which pools the
@@ -22,8 +23,9 @@ fitted on the completed trials for the step from screen to final. Positive costs
 modelled on the log scale and taken as measured once a design was screened. The expected
 improvement is a Monte Carlo mean over ``n_draws`` draws (moocore's hypervolume).
 
-The plan is written into the trial record (:data:`hpo.record.PLANNED_EPOCHS`) before the
-objective starts; :class:`hpo.pruning.PlannedPruner` (pruner ``planned``) stops the trial after that
+The plan is written into the trial record (:data:`hpo.record.PLANNED_EPOCHS`,
+:data:`hpo.record.PLANNED_DESIGN`, :data:`hpo.record.CONTINUES`) before the objective
+starts; :class:`hpo.pruning.PlannedPruner` (pruner ``planned``) stops the trial after that
 many epochs through the one per-epoch decision call. Every other trial is read from the
 study's storage, so several workers on one storage share what each has learnt.
 """
