@@ -121,7 +121,6 @@ class ScreenPromoteSampler(optuna.samplers.BaseSampler):
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}: expected an integer >= {low}, but got {value!r}")
-        self._per_epoch = per_epoch
         for name, flag in (
             ("promote_unscreened", promote_unscreened),
             ("spread_start", spread_start),
@@ -129,7 +128,7 @@ class ScreenPromoteSampler(optuna.samplers.BaseSampler):
         ):
             if not isinstance(flag, bool):
                 raise ValueError(f"{name}: expected true or false, but got {flag!r}")
-        self._spread_start = spread_start
+        self._spread_start, self._per_epoch = spread_start, per_epoch
         if check_epochs is not None and (
             isinstance(check_epochs, bool)
             or not isinstance(check_epochs, int)
@@ -223,17 +222,21 @@ class ScreenPromoteSampler(optuna.samplers.BaseSampler):
             self._set_plan(study, trial, self._screen_epochs, self._untried(candidates, seen) or {})
             return
         key = design_key(pick[0])
-        # with a check rung, a design climbs to it before the end (after the first promotions,
-        # which have no completed curves yet to tell a check's value from the final one)
-        to_check = self._check is not None and full >= self._burst and key not in seen.checked
+        to_check = self._to_check(seen, key, full)
         self._set_plan(study, trial, self._check if to_check else None, pick[0], seen.paused.get(key))
+
+    def _to_check(self, seen: _Designs, key: Any, full: int) -> bool:
+        """Whether a promotion of design ``key`` stops at the check rung: with one, a design
+        climbs to it before the end, after the first promotions (which have no completed
+        curves yet to tell a check's value from the final one)."""
+        return self._check is not None and full >= self._burst and key not in seen.checked
 
     def _cost(self, seen: _Designs, design: Mapping[str, Any], full: int) -> float:
         """Epochs a promotion of ``design`` trains from where it paused (to the check rung
         if it would stop there). Why: the study gains hypervolume per epoch, not per trial."""
         key = design_key(design)
         reached = self._check if key in seen.checked else (self._screen_epochs if key in seen.screened else 0)
-        to_check = self._check is not None and full >= self._burst and key not in seen.checked
+        to_check = self._to_check(seen, key, full)
         end = seen.full_epochs or 3 * (self._check or self._screen_epochs)  # a guess until one completes
         return float((self._check if to_check else end) - reached)  # type: ignore[operator]
 

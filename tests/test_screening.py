@@ -19,6 +19,7 @@ from hpo.preset import SamplerConfig, load_preset
 from hpo.pruning import PlannedPruner, PrunerConfig
 from hpo.screening import ScreenPromoteSampler
 from hpo.strategy import Pruning
+from tests.workers_support import SPACE, write_preset
 
 OBJECTIVES = ["pckh", "params", "train_time"]
 DIRECTIONS = ["maximize", "minimize", "minimize"]
@@ -208,22 +209,11 @@ def test_two_processes_share_one_journal_storage(tmp_path):
     assert any(params_key(t.params) in screened for t in complete)
 
 
+# the workers' test space without its continuous learning rate: six designs, all categorical
 CATEGORICAL_SPACE = {
+    **SPACE,
     "description": "six designs, all categorical",
-    "base": {
-        "model": {
-            "stacks": 1,
-            "features": 16,
-            "depth": 1,
-            "input_size": 32,
-            "stem": {"name": "conv7", "channels": 8},
-            "block": {"name": "bottleneck"},
-        }
-    },
-    "params": {
-        "model.block.name": {"choices": ["bottleneck", "conv2", "multidilated"]},
-        "model.depth": {"choices": [1, 2]},
-    },
+    "params": {k: v for k, v in SPACE["params"].items() if "choices" in v},
 }
 
 
@@ -234,7 +224,6 @@ def test_a_live_promotion_resumes_its_screens_checkpoint(tmp_path):
     from dataclasses import replace
 
     from hpo.study import run_study
-    from tests.workers_support import write_preset
 
     sampler = {"name": "screen_promote", "kwargs": {"n_startup": 2, "burst": 2, "promote_unscreened": False}}
     path = write_preset(
